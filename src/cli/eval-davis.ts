@@ -1,0 +1,4 @@
+import type { Command } from "commander";
+
+// Work in progress: its owner registers the commands here.
+export function registerEvalDavis(_parent: Command): void {}

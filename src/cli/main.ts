@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { registerEvalDavis } from "./eval-davis.js";
+import { registerEvalVis } from "./eval-vis.js";
+import { registerSynth } from "./synth.js";
+
+export function buildProgram(): Command {
+  const program = new Command("vidseg")
+    .description("Video segmentation toolkit: datasets, evaluation, models, training and inference")
+    .version("0.1.0")
+    .showHelpAfterError();
+  const evaluate = program.command("eval").description("evaluate predictions as the official evaluators do");
+  registerEvalVis(evaluate);
+  registerEvalDavis(evaluate);
+  registerSynth(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

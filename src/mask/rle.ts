@@ -1,0 +1,407 @@
+/**
+ * COCO run-length encoding, byte-compatible with pycocotools (`common/maskApi.c`).
+ *
+ * A mask of height h and width w is scanned in column-major order; `counts` alternates runs of 0s and
+ * 1s, starting with a (possibly empty) run of 0s. Masks in vidseg are row-major `Uint8Array`s (any
+ * non-zero byte is foreground); the encoder walks them column by column.
+ */
+import { VidsegError } from "../core/errors.js";
+
+/** A decoded RLE: the run lengths of a column-major h×w mask. */
+export interface Rle {
+  readonly h: number;
+  readonly w: number;
+  readonly counts: readonly number[];
+}
+
+/** The JSON form used by COCO / YouTube-VIS: `counts` compressed (string) or uncompressed (numbers). */
+export interface CocoRle {
+  size: [number, number];
+  counts: string | number[];
+}
+
+/** A box as COCO writes it: [x, y, width, height]. */
+export type Bbox = [number, number, number, number];
+
+/** Encodes a row-major binary mask (non-zero = foreground). */
+export function encode(mask: ArrayLike<number>, h: number, w: number): Rle {
+  if (mask.length !== h * w) {
+    throw new VidsegError(`mask has ${mask.length} pixels, expected ${h}×${w} = ${h * w}`);
+  }
+  const counts: number[] = [];
+  let previous = 0;
+  let run = 0;
+  for (let x = 0; x < w; x++) {
+    for (let y = 0, i = x; y < h; y++, i += w) {
+      const value = mask[i] ? 1 : 0;
+      if (value !== previous) {
+        counts.push(run);
+        run = 0;
+        previous = value;
+      }
+      run++;
+    }
+  }
+  counts.push(run);
+  return { h, w, counts };
+}
+
+/** Decodes to a row-major 0/1 mask. */
+export function decode(rle: Rle): Uint8Array {
+  const { h, w } = rle;
+  const mask = new Uint8Array(h * w);
+  let p = 0; // column-major position
+  let value = 0;
+  for (const run of rle.counts) {
+    if (value) {
+      for (let k = p; k < p + run; k++) {
+        const x = Math.floor(k / h);
+        mask[(k - x * h) * w + x] = 1;
+      }
+    }
+    p += run;
+    value ^= 1;
+  }
+  return mask;
+}
+
+/** The compressed string form (`rleToString`): LEB128-like, 6 bits a char, ASCII 48–111, deltas from i > 2. */
+export function countsToString(counts: readonly number[]): string {
+  let out = "";
+  for (let i = 0; i < counts.length; i++) {
+    let x = counts[i];
+    if (i > 2) x -= counts[i - 2];
+    let more = true;
+    while (more) {
+      let c = x & 0x1f; // low 5 bits of the two's complement value
+      x = Math.floor(x / 32); // arithmetic shift right by 5
+      more = c & 0x10 ? x !== -1 : x !== 0;
+      if (more) c |= 0x20;
+      out += String.fromCharCode(c + 48);
+    }
+  }
+  return out;
+}
+
+/**
+ * Parses the compressed string form (`rleFrString`). Throws on characters outside '0'..'o', a truncated
+ * last number, or negative run lengths; `where` is put in the message.
+ */
+export function countsFromString(s: string, where = "counts"): number[] {
+  const counts: number[] = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0;
+    let k = 0;
+    let more = true;
+    while (more) {
+      if (p >= s.length)
+        throw new VidsegError(`malformed RLE counts: string ends inside a number`, undefined, where);
+      const c = s.charCodeAt(p) - 48;
+      if (c < 0 || c > 63) {
+        throw new VidsegError(
+          `malformed RLE counts: character ${JSON.stringify(s[p])} at ${p}`,
+          undefined,
+          where,
+        );
+      }
+      x += (c & 0x1f) * 2 ** (5 * k);
+      more = (c & 0x20) !== 0;
+      p++;
+      k++;
+      if (!more && c & 0x10) x -= 2 ** (5 * k); // sign extension
+    }
+    if (counts.length > 2) x += counts[counts.length - 2];
+    if (x < 0)
+      throw new VidsegError(
+        `malformed RLE counts: negative run length at run ${counts.length}`,
+        undefined,
+        where,
+      );
+    counts.push(x);
+  }
+  return counts;
+}
+
+/**
+ * Converts the JSON form to an Rle, checking that the runs cover exactly h×w pixels. `where` names the
+ * JSON path for error messages.
+ */
+export function fromCoco(coco: CocoRle, where = "segmentation"): Rle {
+  if (!coco || !Array.isArray(coco.size) || coco.size.length !== 2) {
+    throw new VidsegError("RLE needs a 'size' of [height, width]", undefined, where);
+  }
+  const [h, w] = coco.size;
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) {
+    throw new VidsegError(
+      `RLE size ${JSON.stringify(coco.size)} is not two non-negative integers`,
+      undefined,
+      where,
+    );
+  }
+  let counts: number[];
+  if (typeof coco.counts === "string") {
+    counts = countsFromString(coco.counts, `${where}.counts`);
+  } else if (Array.isArray(coco.counts)) {
+    counts = coco.counts;
+    counts.forEach((c, i) => {
+      if (!Number.isInteger(c) || c < 0) {
+        throw new VidsegError(
+          `malformed RLE counts: ${JSON.stringify(c)} is not a run length`,
+          undefined,
+          `${where}.counts[${i}]`,
+        );
+      }
+    });
+  } else {
+    throw new VidsegError("RLE 'counts' must be a string or a list of run lengths", undefined, where);
+  }
+  let total = 0;
+  for (const c of counts) total += c;
+  if (total !== h * w) {
+    throw new VidsegError(
+      `malformed RLE counts: runs cover ${total} pixels but size ${h}×${w} has ${h * w}`,
+      undefined,
+      `${where}.counts`,
+    );
+  }
+  return { h, w, counts };
+}
+
+/** The compressed JSON form, as pycocotools' `encode` returns it. */
+export function toCoco(rle: Rle): CocoRle {
+  return { size: [rle.h, rle.w], counts: countsToString(rle.counts) };
+}
+
+/** Number of foreground pixels. */
+export function area(rle: Rle): number {
+  let a = 0;
+  for (let j = 1; j < rle.counts.length; j += 2) a += rle.counts[j];
+  return a;
+}
+
+/** Tight box [x, y, w, h], with `rleToBbox`'s quirks (odd trailing run ignored; a run across columns spans all rows). */
+export function toBbox(rle: Rle): Bbox {
+  const { h, w } = rle;
+  const m = Math.floor(rle.counts.length / 2) * 2;
+  if (m === 0) return [0, 0, 0, 0];
+  let xs = w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  let cc = 0;
+  let xp = 0;
+  for (let j = 0; j < m; j++) {
+    cc += rle.counts[j];
+    const t = (cc - (j % 2)) >>> 0; // uint arithmetic, as in C
+    const y = t % h;
+    const x = (t - y) / h;
+    if (j % 2 === 0) xp = x;
+    else if (xp < x) {
+      ys = 0;
+      ye = h - 1;
+    }
+    xs = Math.min(xs, x);
+    xe = Math.max(xe, x);
+    ys = Math.min(ys, y);
+    ye = Math.max(ye, y);
+  }
+  return [xs, ys, xe - xs + 1, ye - ys + 1];
+}
+
+/**
+ * Union (default) or intersection of several RLEs (`rleMerge`). Masks of different sizes give an empty
+ * 0×0 RLE, as in pycocotools.
+ */
+export function merge(rles: readonly Rle[], intersect = false): Rle {
+  if (rles.length === 0) return { h: 0, w: 0, counts: [] };
+  const { h, w } = rles[0];
+  if (rles.length === 1) return { h, w, counts: [...rles[0].counts] };
+  let counts = [...rles[0].counts];
+  for (let i = 1; i < rles.length; i++) {
+    const A = counts;
+    const B = rles[i].counts;
+    if (rles[i].h !== h || rles[i].w !== w) return { h: 0, w: 0, counts: [] };
+    const out: number[] = [];
+    let ca = A[0];
+    let cb = B[0];
+    let v = false;
+    let va = false;
+    let vb = false;
+    let a = 1;
+    let b = 1;
+    let cc = 0;
+    let ct = 1;
+    while (ct > 0) {
+      const c = Math.min(ca, cb);
+      cc += c;
+      ct = 0;
+      ca -= c;
+      if (!ca && a < A.length) {
+        ca = A[a++];
+        va = !va;
+      }
+      ct += ca;
+      cb -= c;
+      if (!cb && b < B.length) {
+        cb = B[b++];
+        vb = !vb;
+      }
+      ct += cb;
+      const vp: boolean = v;
+      v = intersect ? va && vb : va || vb;
+      if (v !== vp || ct === 0) {
+        out.push(cc);
+        cc = 0;
+      }
+    }
+    counts = out;
+  }
+  return { h, w, counts };
+}
+
+/** IoU of two boxes, `bbIou` (crowd: divide by the detection's area). */
+export function bboxIou(dt: Bbox, gt: Bbox, crowd = false): number {
+  const w = Math.min(dt[2] + dt[0], gt[2] + gt[0]) - Math.max(dt[0], gt[0]);
+  if (w <= 0) return 0;
+  const h = Math.min(dt[3] + dt[1], gt[3] + gt[1]) - Math.max(dt[1], gt[1]);
+  if (h <= 0) return 0;
+  const i = w * h;
+  const da = dt[2] * dt[3];
+  return i / (crowd ? da : da + gt[2] * gt[3] - i);
+}
+
+/**
+ * IoU matrix `o[d][g]` of detections and GTs (`rleIou`): boxes first, 0 where they do not overlap, -1 for
+ * a size mismatch, and for crowd GTs the intersection over the detection's area.
+ */
+export function iou(dts: readonly Rle[], gts: readonly Rle[], iscrowd: readonly boolean[] = []): number[][] {
+  const db = dts.map(toBbox);
+  const gb = gts.map(toBbox);
+  return dts.map((dt, d) =>
+    gts.map((gt, g) => {
+      const crowd = iscrowd[g] ?? false;
+      if (bboxIou(db[d], gb[g], crowd) <= 0) return 0;
+      if (dt.h !== gt.h || dt.w !== gt.w) return -1;
+      const i = area(merge([dt, gt], true));
+      if (i === 0) return 0;
+      const u = crowd ? area(dt) : area(merge([dt, gt], false));
+      return i / u;
+    }),
+  );
+}
+
+/**
+ * Rasterises one polygon [x0, y0, x1, y1, …] (`rleFrPoly`): coordinates are scaled by 5, edges walked
+ * densely, and the crossings of pixel-centre columns turned back into runs.
+ */
+export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
+  const scale = 5;
+  const k = Math.floor(xy.length / 2);
+  const x: number[] = [];
+  const y: number[] = [];
+  for (let j = 0; j < k; j++) x.push(cInt(scale * xy[2 * j] + 0.5));
+  for (let j = 0; j < k; j++) y.push(cInt(scale * xy[2 * j + 1] + 0.5));
+  x.push(x[0]);
+  y.push(y[0]);
+  const u: number[] = [];
+  const v: number[] = [];
+  for (let j = 0; j < k; j++) {
+    let xs = x[j];
+    let xe = x[j + 1];
+    let ys = y[j];
+    let ye = y[j + 1];
+    const dx = Math.abs(xe - xs);
+    const dy = Math.abs(ys - ye);
+    const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+      [xs, xe] = [xe, xs];
+      [ys, ye] = [ye, ys];
+    }
+    const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
+    if (dx >= dy) {
+      for (let d = 0; d <= dx; d++) {
+        const t = flip ? dx - d : d;
+        u.push(t + xs);
+        v.push(cInt(ys + s * t + 0.5));
+      }
+    } else {
+      for (let d = 0; d <= dy; d++) {
+        const t = flip ? dy - d : d;
+        v.push(t + ys);
+        u.push(cInt(xs + s * t + 0.5));
+      }
+    }
+  }
+  // Points where the boundary crosses a pixel column, downsampled to pixel coordinates.
+  const a: number[] = [];
+  for (let j = 1; j < u.length; j++) {
+    if (u[j] === u[j - 1]) continue;
+    let xd = u[j] < u[j - 1] ? u[j] : u[j] - 1;
+    xd = (xd + 0.5) / scale - 0.5;
+    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) continue;
+    let yd = v[j] < v[j - 1] ? v[j] : v[j - 1];
+    yd = (yd + 0.5) / scale - 0.5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    yd = Math.ceil(yd);
+    a.push((xd * h + yd) >>> 0);
+  }
+  a.push((h * w) >>> 0);
+  a.sort((p, q) => p - q);
+  let p = 0;
+  for (let j = 0; j < a.length; j++) {
+    const t = a[j];
+    a[j] -= p;
+    p = t;
+  }
+  const b: number[] = [a[0]];
+  for (let j = 1; j < a.length;) {
+    if (a[j] > 0) b.push(a[j++]);
+    else {
+      j++;
+      if (j < a.length) b[b.length - 1] += a[j++];
+    }
+  }
+  return { h, w, counts: b };
+}
+
+/** Rasterises a box [x, y, w, h] (`rleFrBbox`, a 4-point polygon). */
+export function fromBbox(bb: Bbox | readonly number[], h: number, w: number): Rle {
+  const xs = bb[0];
+  const xe = xs + bb[2];
+  const ys = bb[1];
+  const ye = ys + bb[3];
+  return fromPolygon([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
+}
+
+/**
+ * A COCO segmentation of any form (`frPyObjects` + `merge` as in `annToRLE`): a list of polygons (union of
+ * parts; a first part of exactly 4 numbers is read as a box, as pycocotools does), an uncompressed RLE or
+ * a compressed RLE.
+ */
+export function fromSegmentation(segm: unknown, h: number, w: number, where = "segmentation"): Rle {
+  if (Array.isArray(segm)) {
+    if (segm.length === 0) return { h, w, counts: [h * w] };
+    segm.forEach((part, i) => {
+      if (!Array.isArray(part) || part.some((c) => typeof c !== "number" || !Number.isFinite(c))) {
+        throw new VidsegError("polygon must be a list of numbers", undefined, `${where}[${i}]`);
+      }
+    });
+    const parts = segm as number[][];
+    if (parts[0].length === 4) return merge(parts.map((bb) => fromBbox(bb, h, w)));
+    if (parts[0].length < 4)
+      throw new VidsegError("polygon needs at least 3 points", undefined, `${where}[0]`);
+    return merge(parts.map((poly) => fromPolygon(poly, h, w)));
+  }
+  if (segm && typeof segm === "object" && "counts" in segm && "size" in segm) {
+    return fromCoco(segm as CocoRle, where);
+  }
+  throw new VidsegError("segmentation must be polygons or an RLE {size, counts}", undefined, where);
+}
+
+/** C's `(int)` of a double on x86-64: truncation, and INT_MIN for NaN or out of range (cvttsd2si). */
+function cInt(value: number): number {
+  if (!Number.isFinite(value) || value >= 2 ** 31 || value <= -(2 ** 31) - 1) return -(2 ** 31);
+  return Math.trunc(value);
+}
