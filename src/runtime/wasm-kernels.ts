@@ -1,7 +1,442 @@
-/** Project-owned wasm kernels and gradients for training (filled in below). */
+/**
+ * The project's own wasm kernels for training.
+ *
+ * tfjs-backend-wasm 4.22.0 cannot train a conv net as shipped: it has no `Conv2DBackpropFilter`,
+ * `DepthwiseConv2dNativeBackpropFilter/Input` or `UnsortedSegmentSum` (the gradient of `tf.gather`),
+ * its `Conv2DBackpropInput` is a naive loop (~12× slower than the same-size conv2d), and its matMul
+ * uses XNNPACK only when neither operand is transposed and the batch is 1 (otherwise a scalar loop,
+ * ~10× slower). The gradients registered in tfjs-core call these kernels, so registering kernels for
+ * the wasm backend fixes both the gradient path and fused conv paths that call them directly.
+ *
+ * Each kernel is written with ordinary tfjs ops that have fast wasm implementations (XNNPACK conv2d
+ * and matMul, rank ≤ 4 slices, transposes). Ops run inside a kernel are not recorded on the gradient
+ * tape (tfjs only tapes at kernel depth 0), so these kernels are plain functions of their inputs.
+ *
+ * The conv helpers (conv2dFilterGrad, conv2dInputGrad, ...) are exported: they work on any backend
+ * and are what the gradient-check tests compare against the cpu backend's reference kernels.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
+type PadSpec = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+type Pair = [number, number];
+type RoundingMode = "floor" | "round" | "ceil" | undefined;
+
+const WASM = "wasm";
+
+function pair(value: number | readonly number[] | undefined): Pair {
+  if (value === undefined) return [1, 1];
+  return typeof value === "number" ? [value, value] : [value[0], value[1]];
+}
+
+/** NCHW ↔ NHWC: the kernels compute in NHWC and convert at the edges. */
+const toNhwc = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 2, 3, 1]);
+const toNchw = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
+const nhwcShape = (s: readonly number[]): [number, number, number, number] => [s[0], s[2], s[3], s[1]];
+
+/**
+ * The input patch that filter tap (i, j) sees at every output position: [N, outH, outW, C].
+ * `padded` is the input already padded by (top, left) and wide enough for every tap.
+ */
+function tapPatch(padded: tf.Tensor4D, info: Conv2DInfo, i: number, j: number): tf.Tensor4D {
+  const { outHeight, outWidth, strideHeight: sh, strideWidth: sw } = info;
+  const row = i * info.dilationHeight;
+  const col = j * info.dilationWidth;
+  const [n, , , c] = padded.shape;
+  if (sh === 1 && sw === 1) return tf.slice(padded, [0, row, col, 0], [n, outHeight, outWidth, c]);
+  return tf.stridedSlice(
+    padded,
+    [0, row, col, 0],
+    [n, row + (outHeight - 1) * sh + 1, col + (outWidth - 1) * sw + 1, c],
+    [1, sh, sw, 1],
+  ) as tf.Tensor4D;
+}
+
+/** Pads x by the conv's (top, left) and enough (bottom, right) for every tap; crops any excess. */
+function padForTaps(x: tf.Tensor4D, info: Conv2DInfo): tf.Tensor4D {
+  const { top, left } = info.padInfo;
+  const needH = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight;
+  const needW = (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth;
+  const bottom = needH - top - x.shape[1];
+  const right = needW - left - x.shape[2];
+  return padOrCrop(x, top, bottom, left, right);
+}
+
+/** tf.pad that also accepts negative amounts (which crop). */
+function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
+  let y = x;
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [n, h, w, c] = y.shape;
+    const t0 = Math.max(0, -top);
+    const l0 = Math.max(0, -left);
+    y = tf.slice(y, [0, t0, l0, 0], [n, h - t0 - Math.max(0, -bottom), w - l0 - Math.max(0, -right), c]);
+  }
+  const pads: Array<[number, number]> = [
+    [0, 0],
+    [Math.max(0, top), Math.max(0, bottom)],
+    [Math.max(0, left), Math.max(0, right)],
+    [0, 0],
+  ];
+  return pads[1][0] + pads[1][1] + pads[2][0] + pads[2][1] === 0 ? y : tf.pad(y, pads);
+}
+
+/**
+ * Inserts (stride - 1) zeros between neighbouring pixels: [N, H, W, C] → [N, (H-1)·sh+1, (W-1)·sw+1, C].
+ * Done with rank-4 reshapes and pads only (rank-5/6 ops are slow on wasm).
+ */
+function insertZeros(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return x;
+  const [n, h, w, c] = x.shape;
+  let y: tf.Tensor4D = x;
+  if (sw > 1) {
+    y = tf.pad(tf.reshape(y, [n * h, w, 1, c]), [
+      [0, 0],
+      [0, 0],
+      [0, sw - 1],
+      [0, 0],
+    ]);
+  }
+  y = tf.reshape(y, [n * h, 1, w * sw, c]);
+  if (sh > 1) {
+    y = tf.pad(y, [
+      [0, 0],
+      [0, sh - 1],
+      [0, 0],
+      [0, 0],
+    ]);
+  }
+  y = tf.reshape(y, [n, h * sh, w * sw, c]);
+  return tf.slice(y, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]);
+}
+
+/**
+ * Padding (top, bottom, left, right) of the stride-1 conv over the zero-inserted output gradient
+ * that yields the input gradient of a conv with `info`.
+ */
+function transposedConvPadding(
+  info: Conv2DInfo,
+  dilatedH: number,
+  dilatedW: number,
+): [number, number, number, number] {
+  const top = info.effectiveFilterHeight - 1 - info.padInfo.top;
+  const left = info.effectiveFilterWidth - 1 - info.padInfo.left;
+  const bottom = info.inHeight + info.effectiveFilterHeight - 1 - dilatedH - top;
+  const right = info.inWidth + info.effectiveFilterWidth - 1 - dilatedW - left;
+  return [top, bottom, left, right];
+}
+
+export interface ConvGradOptions {
+  strides: number | [number, number];
+  pad: PadSpec;
+  dataFormat?: "NHWC" | "NCHW";
+  dilations?: number | [number, number];
+  dimRoundingMode?: RoundingMode;
+}
+
+function convInfo(
+  xShapeNhwc: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  o: ConvGradOptions,
+  depthwise: boolean,
+): Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShapeNhwc,
+    filterShape,
+    pair(o.strides),
+    pair(o.dilations),
+    o.pad,
+    o.dimRoundingMode,
+    depthwise,
+    "channelsLast",
+  );
+}
+
+/**
+ * Filter gradient of conv2d: dW[i,j] = Σ_positions patch(i,j)ᵀ · dy. Computed per filter tap as
+ * dyᵀ [Cout, P] × patch [P, Cin] (a plain, untransposed XNNPACK matMul), so only dy is transposed once.
+ */
+export function conv2dFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  options: ConvGradOptions,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const nchw = options.dataFormat === "NCHW";
+    const x4 = nchw ? toNhwc(x) : x;
+    const dy4 = nchw ? toNhwc(dy) : dy;
+    const [kh, kw, cin, cout] = filterShape;
+    const info = convInfo(x4.shape, filterShape, options, false);
+    const positions = dy4.shape[0] * dy4.shape[1] * dy4.shape[2];
+    const dyT = tf.transpose(tf.reshape(dy4, [positions, cout])); // [Cout, P]
+    const padded = padForTaps(x4, info);
+    const taps: tf.Tensor2D[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const patch = tf.reshape(tapPatch(padded, info, i, j), [positions, cin]);
+        taps.push(tf.matMul(dyT, patch)); // [Cout, Cin]
+      }
+    }
+    const stacked = tf.stack(taps); // [kh·kw, Cout, Cin]
+    return tf.reshape(tf.transpose(stacked, [0, 2, 1]), [kh, kw, cin, cout]);
+  });
+}
+
+/**
+ * Input gradient of conv2d: a stride-1 conv2d of the zero-inserted output gradient with the
+ * spatially flipped, in/out-swapped filter.
+ */
+export function conv2dInputGrad(
+  inputShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  options: ConvGradOptions,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const nchw = options.dataFormat === "NCHW";
+    const xShape = nchw ? nhwcShape(inputShape) : inputShape;
+    const dy4 = nchw ? toNhwc(dy) : dy;
+    const info = convInfo(xShape, filter.shape, options, false);
+    const dilated = insertZeros(dy4, info.strideHeight, info.strideWidth);
+    const [top, bottom, left, right] = transposedConvPadding(info, dilated.shape[1], dilated.shape[2]);
+    const padded = padOrCrop(dilated, top, bottom, left, right);
+    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, Cout, Cin]
+    const dx = tf.conv2d(padded, flipped, 1, "valid", "NHWC", [info.dilationHeight, info.dilationWidth]);
+    return nchw ? toNchw(dx) : dx;
+  });
+}
+
+/** Filter gradient of depthwiseConv2d (filter [kh, kw, Cin, multiplier]). NHWC only, as in tfjs. */
+export function depthwiseFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  options: ConvGradOptions,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, multiplier] = filterShape;
+    const info = convInfo(x.shape, filterShape, options, true);
+    const positions = dy.shape[0] * dy.shape[1] * dy.shape[2];
+    const dy3 = tf.reshape(dy, [positions, cin, multiplier]);
+    const padded = padForTaps(x, info);
+    const taps: tf.Tensor2D[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const patch = tf.reshape(tapPatch(padded, info, i, j), [positions, cin, 1]);
+        taps.push(tf.sum(tf.mul(patch, dy3), 0)); // [Cin, multiplier]
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, cin, multiplier]);
+  });
+}
+
+/** Input gradient of depthwiseConv2d: a stride-1 depthwise conv of the zero-inserted dy with the flipped filter. */
+export function depthwiseInputGrad(
+  inputShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  options: ConvGradOptions,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, cin, multiplier] = filter.shape;
+    const info = convInfo(inputShape, filter.shape, options, true);
+    const dilated = insertZeros(dy, info.strideHeight, info.strideWidth);
+    const [top, bottom, left, right] = transposedConvPadding(info, dilated.shape[1], dilated.shape[2]);
+    const padded = padOrCrop(dilated, top, bottom, left, right);
+    // Every dy channel (c, m) gets its own flipped tap; the multiplier copies of c are then summed.
+    const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [kh, kw, cin * multiplier, 1]) as tf.Tensor4D;
+    const perChannel = tf.depthwiseConv2d(padded, flipped, 1, "valid", "NHWC", [
+      info.dilationHeight,
+      info.dilationWidth,
+    ]);
+    if (multiplier === 1) return perChannel;
+    const [n, h, w] = perChannel.shape;
+    return tf.reshape(tf.sum(tf.reshape(perChannel, [n * h * w, cin, multiplier]), 2), [n, h, w, cin]);
+  });
+}
+
+/**
+ * out[s] = Σ_{i: ids[i] = s} x[i] for 0 ≤ s < numSegments; ids outside that range are dropped (as in
+ * TensorFlow). Built on scatterND, which sums duplicate indices.
+ */
+export function unsortedSegmentSum(x: tf.Tensor, segmentIds: tf.Tensor, numSegments: number): tf.Tensor {
+  return tf.tidy(() => {
+    const count = segmentIds.size;
+    const ids = tf.reshape(segmentIds, [count]);
+    const valid = tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, numSegments));
+    const safeIds = tf.where(valid, ids, tf.zerosLike(ids));
+    const rows = tf.reshape(x, [count, -1]);
+    const kept = tf.mul(rows, tf.cast(tf.reshape(valid, [count, 1]), rows.dtype));
+    const inner = x.shape.slice(segmentIds.rank);
+    const sums = tf.scatterND(tf.reshape(safeIds, [count, 1]), kept, [numSegments, rows.shape[1]]);
+    return tf.reshape(sums, [numSegments, ...inner]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// matMul: XNNPACK only runs untransposed, unbatched products on wasm.
+
+/** Products smaller than this (multiply-adds per batch item) stay on the shipped kernel. */
+const SMALL_MATMUL_MACS = 4096;
+
+type KernelFunc = tf.KernelConfig["kernelFunc"];
+
+/**
+ * BatchMatMul through XNNPACK: explicit transposes, then one 2-D product when one side is unbatched
+ * (its batch folds into rows) or per-batch 2-D products otherwise.
+ */
+function fastBatchMatMul(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  transposeA: boolean,
+  transposeB: boolean,
+  shipped: (a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean) => tf.Tensor,
+): tf.Tensor {
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const sizeA = batchA.reduce((p, d) => p * d, 1);
+  const sizeB = batchB.reduce((p, d) => p * d, 1);
+  const m = transposeA ? a.shape[a.rank - 1] : a.shape[a.rank - 2];
+  const k = transposeA ? a.shape[a.rank - 2] : a.shape[a.rank - 1];
+  const n = transposeB ? b.shape[b.rank - 2] : b.shape[b.rank - 1];
+  const sameBatch = batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
+  const simple = !transposeA && !transposeB && sizeA === 1 && sizeB === 1;
+  if (simple || m * n * k < SMALL_MATMUL_MACS || !(sameBatch || sizeA === 1 || sizeB === 1)) {
+    return shipped(a, b, transposeA, transposeB);
+  }
+  return tf.tidy(() => {
+    const swapLast = (t: tf.Tensor): tf.Tensor => {
+      const perm = t.shape.map((_, i) => i);
+      [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
+      return tf.transpose(t, perm);
+    };
+    const a3 = tf.reshape(transposeA ? swapLast(a) : a, [sizeA, m, k]);
+    const b3 = tf.reshape(transposeB ? swapLast(b) : b, [sizeB, k, n]);
+    const outBatch = sizeA >= sizeB ? (batchA.length >= batchB.length ? batchA : batchB) : batchB;
+    const outShape = [...(sameBatch ? batchA : outBatch), m, n];
+    if (sizeB === 1) {
+      // Every a-matrix multiplies the same b: stack a's rows.
+      const out = shipped(tf.reshape(a3, [sizeA * m, k]), tf.reshape(b3, [k, n]), false, false);
+      return tf.reshape(out, outShape);
+    }
+    if (sizeA === 1) {
+      // One a against many b: [M, K] × [K, B·N], then bring the batch to the front.
+      const bWide = tf.reshape(tf.transpose(b3, [1, 0, 2]), [k, sizeB * n]);
+      const out = shipped(tf.reshape(a3, [m, k]), bWide, false, false);
+      return tf.reshape(tf.transpose(tf.reshape(out, [m, sizeB, n]), [1, 0, 2]), outShape);
+    }
+    const as = tf.unstack(a3);
+    const bs = tf.unstack(b3);
+    return tf.reshape(tf.stack(as.map((ai, i) => shipped(ai, bs[i], false, false))), outShape);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration.
+
+type Inputs = Record<string, tf.Tensor>;
+type Attrs = Record<string, unknown>;
+
+/** Wraps an op-level implementation as a kernel function (the engine passes Tensors as inputs). */
+function kernel(impl: (inputs: Inputs, attrs: Attrs) => tf.Tensor): KernelFunc {
+  return ({ inputs, attrs }) => impl(inputs as unknown as Inputs, (attrs ?? {}) as Attrs);
+}
+
+function convOptions(attrs: Attrs): ConvGradOptions {
+  return {
+    strides: attrs.strides as number | [number, number],
+    pad: attrs.pad as PadSpec,
+    dataFormat: attrs.dataFormat as "NHWC" | "NCHW" | undefined,
+    dilations: attrs.dilations as number | [number, number] | undefined,
+    dimRoundingMode: attrs.dimRoundingMode as RoundingMode,
+  };
+}
+
+function registerWasmKernel(
+  kernelName: string,
+  kernelFunc: KernelFunc,
+  setupFunc?: tf.KernelSetupFunc,
+): void {
+  if (tf.getKernel(kernelName, WASM) !== undefined) tf.unregisterKernel(kernelName, WASM);
+  tf.registerKernel({ kernelName, backendName: WASM, kernelFunc, setupFunc });
+}
+
+/** Replaces a shipped wasm kernel, keeping the original callable for the cases it handles well. */
+function overrideWasmKernel(kernelName: string, make: (shipped: KernelFunc) => KernelFunc): void {
+  const shipped = tf.getKernel(kernelName, WASM);
+  if (shipped === undefined) return;
+  registerWasmKernel(kernelName, make(shipped.kernelFunc), shipped.setupFunc);
+}
+
 let registered = false;
 
+/** Registers the training kernels on the wasm backend. Idempotent. */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
+
+  registerWasmKernel(
+    "Conv2DBackpropFilter",
+    kernel(({ x, dy }, attrs) =>
+      conv2dFilterGrad(
+        x as tf.Tensor4D,
+        dy as tf.Tensor4D,
+        attrs.filterShape as [number, number, number, number],
+        convOptions(attrs),
+      ),
+    ),
+  );
+  registerWasmKernel(
+    "Conv2DBackpropInput",
+    kernel(({ dy, filter }, attrs) =>
+      conv2dInputGrad(
+        attrs.inputShape as [number, number, number, number],
+        dy as tf.Tensor4D,
+        filter as tf.Tensor4D,
+        convOptions(attrs),
+      ),
+    ),
+  );
+  registerWasmKernel(
+    "DepthwiseConv2dNativeBackpropFilter",
+    kernel(({ x, dy }, attrs) =>
+      depthwiseFilterGrad(
+        x as tf.Tensor4D,
+        dy as tf.Tensor4D,
+        attrs.filterShape as [number, number, number, number],
+        convOptions(attrs),
+      ),
+    ),
+  );
+  registerWasmKernel(
+    "DepthwiseConv2dNativeBackpropInput",
+    kernel(({ dy, filter }, attrs) =>
+      depthwiseInputGrad(
+        attrs.inputShape as [number, number, number, number],
+        dy as tf.Tensor4D,
+        filter as tf.Tensor4D,
+        convOptions(attrs),
+      ),
+    ),
+  );
+  registerWasmKernel(
+    "UnsortedSegmentSum",
+    kernel(({ x, segmentIds }, attrs) => unsortedSegmentSum(x, segmentIds, attrs.numSegments as number)),
+  );
+
+  overrideWasmKernel("BatchMatMul", (shippedKernel) => (args) => {
+    const { a, b } = args.inputs as unknown as Inputs;
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const shipped = (x: tf.Tensor, y: tf.Tensor, tA: boolean, tB: boolean): tf.Tensor =>
+      tf
+        .engine()
+        .makeTensorFromTensorInfo(
+          shippedKernel({
+            ...args,
+            inputs: { a: x, b: y },
+            attrs: { transposeA: tA, transposeB: tB },
+          }) as tf.TensorInfo,
+        );
+    return fastBatchMatMul(a, b, transposeA, transposeB, shipped);
+  });
 }
