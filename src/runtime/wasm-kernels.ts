@@ -265,10 +265,10 @@ export function unsortedSegmentSum(x: tf.Tensor, segmentIds: tf.Tensor, numSegme
     const ids = tf.reshape(segmentIds, [count]);
     const valid = tf.logicalAnd(tf.greaterEqual(ids, 0), tf.less(ids, numSegments));
     const safeIds = tf.where(valid, ids, tf.zerosLike(ids));
-    const rows = tf.reshape(x, [count, -1]);
+    const rows = tf.reshape(x, [count, -1]) as tf.Tensor2D;
     const kept = tf.mul(rows, tf.cast(tf.reshape(valid, [count, 1]), rows.dtype));
     const inner = x.shape.slice(segmentIds.rank);
-    const sums = tf.scatterND(tf.reshape(safeIds, [count, 1]), kept, [numSegments, rows.shape[1]]);
+    const sums = tf.scatterND(tf.reshape(safeIds, [count, 1]), kept, [numSegments, rows.shape[1]] as [number, number]);
     return tf.reshape(sums, [numSegments, ...inner]);
   });
 }
