@@ -7,8 +7,9 @@
  * RLE or polygons), an area (null where absent) and a box (null where absent). OVIS adds per-frame
  * occlusion labels. Results JSON: [{video_id, category_id, score, segmentations}].
  */
-import { writeJsonAtomic } from "../core/fs.js";
-import { area, encode, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
+import { VidsegError } from "../core/errors.js";
+import { readJson, writeJsonAtomic } from "../core/fs.js";
+import { area, countsFromString, encode, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
 
 /** Polygons of one frame: a list of parts, each [x0, y0, x1, y1, …]. */
 export type Polygons = number[][];
@@ -172,4 +173,277 @@ export function resultFromMasks(options: {
     score: options.score,
     segmentations: encodeFrames(options.masks, options.height, options.width).segmentations,
   };
+}
+
+// Readers --------------------------------------------------------------------------------------------
+
+/** Reads and validates a YouTube-VIS / OVIS annotation file. */
+export async function readYtvis(path: string): Promise<YtvisDataset> {
+  return validateYtvis(await readJson(path), path);
+}
+
+/**
+ * Reads and validates a results file. With `gt`, every result must name a video and a category of the
+ * GT, and its segmentations must match the video's length and size.
+ */
+export async function readResults(path: string, gt?: YtvisDataset): Promise<YtvisResult[]> {
+  return validateResults(await readJson(path), path, gt);
+}
+
+/**
+ * Checks that a parsed JSON document is a well-formed annotation file and returns it typed. Every problem
+ * is one VidsegError naming `file` and the JSON path (e.g. `annotations[3].segmentations[7].counts`).
+ */
+export function validateYtvis(json: unknown, file?: string): YtvisDataset {
+  const v = new Validator(file);
+  const root = v.object(json, "");
+  const videos = v.array(root.videos, "videos");
+  const categories = v.array(root.categories, "categories");
+  const annotations = v.array(root.annotations, "annotations");
+  if (root.info !== undefined) v.object(root.info, "info");
+  if (root.licenses !== undefined) v.array(root.licenses, "licenses");
+
+  const videoById = new Map<number, YtvisVideo>();
+  videos.forEach((raw, i) => {
+    const where = `videos[${i}]`;
+    const video = v.object(raw, where);
+    const id = v.integer(video.id, `${where}.id`);
+    v.fail(videoById.has(id), `duplicate video id ${id}`, `${where}.id`);
+    v.integer(video.width, `${where}.width`, 1);
+    v.integer(video.height, `${where}.height`, 1);
+    const length = v.integer(video.length, `${where}.length`, 0);
+    const fileNames = v.array(video.file_names, `${where}.file_names`);
+    fileNames.forEach((name, f) => v.string(name, `${where}.file_names[${f}]`));
+    v.fail(
+      fileNames.length !== length,
+      `video has ${fileNames.length} file_names but length ${length}`,
+      `${where}.file_names`,
+    );
+    videoById.set(id, video as unknown as YtvisVideo);
+  });
+
+  const categoryIds = new Set<number>();
+  categories.forEach((raw, i) => {
+    const where = `categories[${i}]`;
+    const category = v.object(raw, where);
+    const id = v.integer(category.id, `${where}.id`);
+    v.fail(categoryIds.has(id), `duplicate category id ${id}`, `${where}.id`);
+    v.string(category.name, `${where}.name`);
+    if (category.supercategory !== undefined) v.string(category.supercategory, `${where}.supercategory`);
+    categoryIds.add(id);
+  });
+
+  const annotationIds = new Set<number>();
+  annotations.forEach((raw, i) => {
+    const where = `annotations[${i}]`;
+    const annotation = v.object(raw, where);
+    const id = v.integer(annotation.id, `${where}.id`);
+    v.fail(annotationIds.has(id), `duplicate annotation id ${id}`, `${where}.id`);
+    annotationIds.add(id);
+    const videoId = v.integer(annotation.video_id, `${where}.video_id`);
+    const video = videoById.get(videoId);
+    if (!video)
+      throw v.error(`annotation for video ${videoId}, which is not in 'videos'`, `${where}.video_id`);
+    const categoryId = v.integer(annotation.category_id, `${where}.category_id`);
+    v.fail(
+      !categoryIds.has(categoryId),
+      `annotation of category ${categoryId}, which is not in 'categories'`,
+      `${where}.category_id`,
+    );
+    const iscrowd = annotation.iscrowd;
+    v.fail(
+      iscrowd !== 0 && iscrowd !== 1,
+      `iscrowd must be 0 or 1, got ${show(iscrowd)}`,
+      `${where}.iscrowd`,
+    );
+    for (const [key, expected] of [
+      ["height", video.height],
+      ["width", video.width],
+      ["length", video.length],
+    ] as const) {
+      if (annotation[key] === undefined) annotation[key] = expected;
+      else
+        v.fail(
+          annotation[key] !== expected,
+          `${key} ${show(annotation[key])} disagrees with the video's ${key} ${expected}`,
+          `${where}.${key}`,
+        );
+    }
+    const segmentations = v.frames(annotation.segmentations, `${where}.segmentations`, video.length);
+    segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, true));
+    const areas = v.frames(annotation.areas, `${where}.areas`, video.length);
+    areas.forEach((a, f) => {
+      if (a !== null) v.number(a, `${where}.areas[${f}]`);
+    });
+    const bboxes = v.frames(annotation.bboxes, `${where}.bboxes`, video.length);
+    bboxes.forEach((box, f) => {
+      if (box === null) return;
+      const values = v.array(box, `${where}.bboxes[${f}]`);
+      v.fail(
+        values.length !== 4,
+        `a box is [x, y, width, height], got ${values.length} numbers`,
+        `${where}.bboxes[${f}]`,
+      );
+      values.forEach((x, c) => v.number(x, `${where}.bboxes[${f}][${c}]`));
+    });
+    if (annotation.occlusion !== undefined) {
+      const labels = v.frames(annotation.occlusion, `${where}.occlusion`, video.length);
+      labels.forEach((label, f) =>
+        v.fail(
+          label !== null && !OCCLUSION_LABELS.includes(label as OcclusionLabel),
+          `unknown occlusion label ${show(label)} (expected ${OCCLUSION_LABELS.join(", ")} or null)`,
+          `${where}.occlusion[${f}]`,
+        ),
+      );
+    }
+  });
+  return root as unknown as YtvisDataset;
+}
+
+/** Checks a parsed results document (see `readResults`). */
+export function validateResults(json: unknown, file?: string, gt?: YtvisDataset): YtvisResult[] {
+  const v = new Validator(file);
+  const results = v.array(json, "");
+  const videoById = new Map(gt?.videos.map((video) => [video.id, video]));
+  const categoryIds = new Set(gt?.categories.map((category) => category.id));
+  results.forEach((raw, i) => {
+    const where = `[${i}]`;
+    const result = v.object(raw, where);
+    const videoId = v.integer(result.video_id, `${where}.video_id`);
+    const categoryId = v.integer(result.category_id, `${where}.category_id`);
+    v.number(result.score, `${where}.score`);
+    const video = videoById.get(videoId);
+    if (gt) {
+      if (!video) throw v.error(`result for video ${videoId}, which is not in the GT`, `${where}.video_id`);
+      v.fail(
+        !categoryIds.has(categoryId),
+        `result for category ${categoryId}, which is not in the GT`,
+        `${where}.category_id`,
+      );
+    }
+    const segmentations = v.frames(result.segmentations, `${where}.segmentations`, video?.length);
+    segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, false));
+  });
+  return results as unknown as YtvisResult[];
+}
+
+/** Shows a JSON value briefly in an error message. */
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+/** Type checks that throw one VidsegError naming the file and the JSON path. */
+class Validator {
+  constructor(private readonly file?: string) {}
+
+  error(message: string, where: string): VidsegError {
+    return new VidsegError(message, this.file, where === "" ? "(top level)" : where);
+  }
+
+  fail(condition: boolean, message: string, where: string): void {
+    if (condition) throw this.error(message, where);
+  }
+
+  object(value: unknown, where: string): Record<string, unknown> {
+    if (value === undefined) throw this.error("missing field", where);
+    if (value === null || typeof value !== "object" || Array.isArray(value))
+      throw this.error(`expected an object, got ${show(value)}`, where);
+    return value as Record<string, unknown>;
+  }
+
+  array(value: unknown, where: string): unknown[] {
+    if (value === undefined) throw this.error("missing field", where);
+    if (!Array.isArray(value)) throw this.error(`expected a list, got ${show(value)}`, where);
+    return value;
+  }
+
+  string(value: unknown, where: string): string {
+    if (value === undefined) throw this.error("missing field", where);
+    if (typeof value !== "string") throw this.error(`expected a string, got ${show(value)}`, where);
+    return value;
+  }
+
+  number(value: unknown, where: string): number {
+    if (value === undefined) throw this.error("missing field", where);
+    if (typeof value !== "number" || !Number.isFinite(value))
+      throw this.error(`expected a finite number, got ${show(value)}`, where);
+    return value;
+  }
+
+  integer(value: unknown, where: string, min = -Infinity): number {
+    const n = this.number(value, where);
+    if (!Number.isInteger(n) || n < min)
+      throw this.error(
+        `expected ${min === 0 ? "a non-negative" : min === 1 ? "a positive" : "an"} integer, got ${show(value)}`,
+        where,
+      );
+    return n;
+  }
+
+  /** A per-frame list: one entry per frame of the video when its length is known. */
+  frames(value: unknown, where: string, length: number | undefined): unknown[] {
+    const list = this.array(value, where);
+    if (length !== undefined && list.length !== length)
+      throw this.error(`has ${list.length} entries but the video has ${length} frames`, where);
+    return list;
+  }
+
+  /**
+   * One frame's segmentation: null, an RLE whose runs cover its size exactly (which must be the video's),
+   * or (GT only) polygons of at least 3 points.
+   */
+  segmentation(segm: unknown, where: string, video: YtvisVideo | undefined, allowPolygons: boolean): void {
+    if (segm === null) return;
+    if (Array.isArray(segm)) {
+      if (!allowPolygons)
+        throw this.error("results must use RLE segmentations (or null), not polygons", where);
+      segm.forEach((part, p) => {
+        const xy = this.array(part, `${where}[${p}]`);
+        xy.forEach((c, j) => this.number(c, `${where}[${p}][${j}]`));
+        this.fail(
+          xy.length < 6 || xy.length % 2 !== 0,
+          `a polygon is [x0, y0, x1, y1, ...] with at least 3 points, got ${xy.length} numbers`,
+          `${where}[${p}]`,
+        );
+      });
+      return;
+    }
+    const rle = this.object(segm, where);
+    const size = this.array(rle.size, `${where}.size`);
+    this.fail(size.length !== 2, `size must be [height, width], got ${show(size)}`, `${where}.size`);
+    const h = this.integer(size[0], `${where}.size[0]`, 0);
+    const w = this.integer(size[1], `${where}.size[1]`, 0);
+    if (video)
+      this.fail(
+        h !== video.height || w !== video.width,
+        `mask size ${h}×${w} disagrees with the video's ${video.height}×${video.width}`,
+        `${where}.size`,
+      );
+    let total = 0;
+    if (typeof rle.counts === "string") {
+      try {
+        for (const run of countsFromString(rle.counts, `${where}.counts`)) total += run;
+      } catch (error) {
+        if (error instanceof VidsegError) throw new VidsegError(error.message, this.file);
+        throw error;
+      }
+    } else if (Array.isArray(rle.counts)) {
+      rle.counts.forEach((run, j) => {
+        if (!Number.isInteger(run) || (run as number) < 0)
+          throw this.error(`malformed RLE counts: ${show(run)} is not a run length`, `${where}.counts[${j}]`);
+        total += run as number;
+      });
+    } else {
+      throw this.error(
+        rle.counts === undefined ? "missing field" : "RLE counts must be a string or a list of run lengths",
+        `${where}.counts`,
+      );
+    }
+    this.fail(
+      total !== h * w,
+      `malformed RLE counts: runs cover ${total} pixels but the mask has ${h}×${w} = ${h * w}`,
+      `${where}.counts`,
+    );
+  }
 }
