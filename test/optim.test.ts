@@ -1,6 +1,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
+import {
+  constantLr,
+  cosineLr,
+  polyLr,
+  scheduleFromConfig,
+  stepLr,
+  withWarmup,
+} from "../src/train/schedule.js";
 import { AdamW, clipByGlobalNorm, globalNorm, isNormOrBias, type GradMap } from "../src/train/optim.js";
 
 interface Golden {
@@ -179,5 +187,50 @@ describe("AdamW against torch.optim.AdamW", () => {
     expect(tf.memory().numTensors).toBe(before);
     optimizer.dispose();
     tf.dispose([...params.values()]);
+  });
+});
+
+describe("learning-rate schedules", () => {
+  const close = (values: number[], expected: number[]) =>
+    values.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 12));
+
+  it("step decay applies gamma at each milestone (torch MultiStepLR)", () => {
+    const schedule = stepLr({ lr: 0.1, milestones: [3, 5], gamma: 0.5 });
+    close([0, 2, 3, 4, 5, 100].map(schedule), [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]);
+  });
+
+  it("cosine goes from lr to minLr over totalSteps and stays there", () => {
+    const schedule = cosineLr({ lr: 1, minLr: 0.1, totalSteps: 4 });
+    const mid = 0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI / 4));
+    close([0, 1, 2, 4, 9].map(schedule), [1, mid, 0.55, 0.1, 0.1]);
+  });
+
+  it("poly decays to zero with power 0.9", () => {
+    const schedule = polyLr({ lr: 2, totalSteps: 10 });
+    close([0, 5, 10].map(schedule), [2, 2 * 0.5 ** 0.9, 0]);
+  });
+
+  it("warmup ramps linearly into the inner schedule without shifting it", () => {
+    const schedule = withWarmup(stepLr({ lr: 0.1, milestones: [6] }), { steps: 4, startFactor: 0.2 });
+    close([0, 1, 2, 4, 5, 6].map(schedule), [0.02, 0.04, 0.06, 0.1, 0.1, 0.01]);
+    const cosine = withWarmup(cosineLr({ lr: 1, totalSteps: 10 }), { steps: 2, startFactor: 0 });
+    close([0, 1, 2].map(cosine), [
+      0,
+      0.5 * cosineLr({ lr: 1, totalSteps: 10 })(1),
+      cosineLr({ lr: 1, totalSteps: 10 })(2),
+    ]);
+  });
+
+  it("builds schedules from config and names the field on bad input", () => {
+    const schedule = scheduleFromConfig({ name: "cosine", lr: 1e-3, minLr: 1e-5, warmupSteps: 10 }, 100);
+    expect(schedule(0)).toBeCloseTo(1e-6, 15);
+    expect(schedule(100)).toBeCloseTo(1e-5, 15);
+    expect(constantLr(3)(1000)).toBe(3);
+    expect(() => scheduleFromConfig({ name: "linear" as never, lr: 1 }, 10, "run.json")).toThrow(
+      /run\.json: schedule\.name: unknown schedule "linear"/,
+    );
+    expect(() => scheduleFromConfig({ name: "step", lr: 1, milestones: [5, 2] }, 10, "run.json")).toThrow(
+      /run\.json: schedule: milestones must be increasing/,
+    );
   });
 });
