@@ -1,0 +1,441 @@
+/**
+ * The training loop shared by every model: seeded data → forward + loss → gradients → clipping → AdamW
+ * with a scheduled learning rate, with a progress bar, JSONL logs, periodic validation, atomic
+ * checkpoints, exact resume and a guard against non-finite losses.
+ *
+ * Determinism: the loop owns one seeded {@link Rng}; the data source and the step closure draw all their
+ * randomness from it (use `rng.seed()` for tf ops that take a seed). Its state, the data source's position,
+ * the weights and the optimiser moments are all in each checkpoint, so a resumed run continues exactly as
+ * an uninterrupted one (bit-identical weights on the same backend).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { VidsegError } from "../core/errors.js";
+import { writeFileAtomic } from "../core/fs.js";
+import { Progress, type ProgressOptions } from "../core/progress.js";
+import { Rng } from "../core/rng.js";
+import {
+  checkpointPath,
+  latestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  saveCheckpoint,
+  saveWeights,
+  toOptimizerState,
+  toTensors,
+} from "./checkpoint.js";
+import { AdamW, clipByGlobalNorm, globalNorm, type GradMap, type ParamMap } from "./optim.js";
+import type { Schedule } from "./schedule.js";
+
+/** Where batches come from. Draw randomness only from `rng`; expose a JSON position for exact resume. */
+export interface DataSource<B> {
+  next(rng: Rng): B | Promise<B>;
+  /** The iterator's position (JSON-serialisable), saved in checkpoints. */
+  getState?(): unknown;
+  setState?(state: unknown): void;
+  /** Frees a batch after its step (e.g. disposes its tensors). */
+  release?(batch: B): void;
+}
+
+/** What a step closure returns: the loss, or the loss and extra scalar metrics to log. */
+export type StepOutput = tf.Scalar | { loss: tf.Scalar; metrics?: Record<string, tf.Scalar | number> };
+
+export interface TrainerOptions<B> {
+  /** Logs (`log.jsonl`), checkpoints (`checkpoints/`) and the final `weights.safetensors` go here. */
+  runDir: string;
+  /** The trainable parameters by name (e.g. `model.namedParameters()`). */
+  params: ParamMap;
+  /** Non-trainable state saved and restored with the weights (e.g. `model.namedBuffers()`). */
+  buffers?: Map<string, tf.Tensor>;
+  optimizer: AdamW;
+  schedule: Schedule;
+  totalSteps: number;
+  data: DataSource<B>;
+  /**
+   * Forward + loss for one batch. Runs inside tf.variableGrads, so intermediate tensors are freed
+   * automatically. `step` is the 0-based index of this update.
+   */
+  step: (batch: B, rng: Rng, step: number) => StepOutput;
+  /** Seed of the run's RNG (default 0). */
+  seed?: number;
+  /** Clip gradients to this global L2 norm (off by default; the norm is logged either way). */
+  clipNorm?: number;
+  /** Write a checkpoint every N steps (always at the end). 0 = only at the end. Default 0. */
+  checkpointEvery?: number;
+  /** Checkpoints kept on disk, newest first (at least 1). Default 2. */
+  keepCheckpoints?: number;
+  /** Run `validate` every K steps (and at the end). */
+  validateEvery?: number;
+  /** Validation callback; its metrics go into the log as a `"type":"val"` line. */
+  validate?: (step: number) => Record<string, number> | Promise<Record<string, number>>;
+  /** Write a train line to the log every N steps (default 1). */
+  logEvery?: number;
+  /** Continue from the newest checkpoint in `runDir`, if there is one. */
+  resume?: boolean;
+  /** The run's configuration, stored in the log and in checkpoints. */
+  config?: unknown;
+  /** Progress display options, or false for none. */
+  progress?: Partial<Omit<ProgressOptions, "total" | "start">> | false;
+  /** Stop cleanly at the next step boundary (with a checkpoint), e.g. on Ctrl-C; resume later. */
+  signal?: AbortSignal;
+  /** Called after every step with the values that are logged (e.g. for tests or custom displays). */
+  onStep?: (entry: StepLogEntry) => void;
+}
+
+/** One train line of `log.jsonl`. */
+export interface StepLogEntry {
+  type: "train";
+  /** Completed updates after this step (1 for the first). */
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  /** Seconds of training so far (continues across resumes). */
+  time: number;
+  step_ms: number;
+  [metric: string]: number | string;
+}
+
+export interface TrainResult {
+  /** Completed updates (equals totalSteps unless stopped by the signal). */
+  step: number;
+  /** The step this session started from (0, or the resumed checkpoint's step). */
+  startStep: number;
+  lastLoss: number;
+  /** The newest checkpoint written. */
+  checkpoint: string;
+  /** The final weights (only written when the run completed). */
+  weights?: string;
+}
+
+const LOG_FILE = "log.jsonl";
+const WEIGHTS_FILE = "weights.safetensors";
+
+/** Runs (or resumes) a training run; see {@link TrainerOptions}. */
+export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult> {
+  const { runDir, params, optimizer, schedule, totalSteps, data } = options;
+  validateOptions(options);
+  await mkdir(runDir, { recursive: true });
+  const logPath = join(runDir, LOG_FILE);
+  const rng = new Rng(options.seed ?? 0);
+  const weights = new Map<string, tf.Tensor>([...params, ...(options.buffers ?? [])]);
+  const checkpointEvery = options.checkpointEvery ?? 0;
+  const keep = options.keepCheckpoints ?? 2;
+  const logEvery = options.logEvery ?? 1;
+
+  let step = 0;
+  let elapsedBefore = 0;
+  let lastCheckpoint: string | undefined;
+  let resumedFrom: number | undefined;
+  if (options.resume) {
+    const latest = await latestCheckpoint(runDir);
+    if (latest) {
+      const restored = await restore(latest.path, weights, optimizer, rng, data);
+      step = restored.step;
+      elapsedBefore = restored.elapsed;
+      lastCheckpoint = latest.path;
+      resumedFrom = step;
+      if (step > totalSteps) {
+        throw new VidsegError(`checkpoint is at step ${step}, beyond totalSteps ${totalSteps}`, latest.path);
+      }
+      await truncateLog(logPath, step);
+    }
+  }
+  if (resumedFrom === undefined) await writeFileAtomic(logPath, ""); // a fresh run starts a fresh log
+
+  const appendLog = (entry: object) => appendFile(logPath, JSON.stringify(entry) + "\n");
+  await appendLog({
+    type: "start",
+    step,
+    total_steps: totalSteps,
+    seed: options.seed ?? 0,
+    resumed_from: resumedFrom ?? null,
+    backend: tf.getBackend(),
+    config: options.config ?? null,
+  });
+
+  const progress =
+    options.progress === false
+      ? undefined
+      : new Progress({ label: "train", ...options.progress, total: totalSteps, start: step });
+  const sessionStart = performance.now();
+  const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
+  const writeCheckpoint = async () => {
+    const path = checkpointPath(runDir, step);
+    await saveCheckpoint(path, {
+      step,
+      weights,
+      optimizer: optimizer.getState(),
+      rng: rng.getState(),
+      data: data.getState?.(),
+      config: options.config,
+      elapsed: elapsed(),
+    });
+    lastCheckpoint = path;
+    await pruneCheckpoints(runDir, keep);
+  };
+
+  const variableNames = new Map([...params].map(([name, variable]) => [variable.name, name]));
+  const variables = [...params.values()];
+  let lastLoss = Number.NaN;
+  try {
+    while (step < totalSteps && !options.signal?.aborted) {
+      const stepStart = performance.now();
+      const lr = schedule(step);
+      const batch = await data.next(rng);
+      const { loss, gradNorm, metrics } = (() => {
+        try {
+          return computeAndApply(batch, lr);
+        } finally {
+          data.release?.(batch);
+        }
+      })();
+      step += 1;
+      lastLoss = loss;
+      const entry: StepLogEntry = {
+        type: "train",
+        step,
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        time: round(elapsed(), 3),
+        step_ms: round(performance.now() - stepStart, 2),
+        ...metrics,
+      };
+      if (step % logEvery === 0 || step === totalSteps) await appendLog(entry);
+      options.onStep?.(entry);
+      progress?.update(step, { loss, lr });
+
+      if (
+        options.validate &&
+        (step === totalSteps || (options.validateEvery && step % options.validateEvery === 0))
+      ) {
+        const values = await options.validate(step);
+        await appendLog({ type: "val", step, ...values });
+        progress?.log(`val step ${step}: ${JSON.stringify(values)}`);
+      }
+      if (step === totalSteps || (checkpointEvery > 0 && step % checkpointEvery === 0))
+        await writeCheckpoint();
+    }
+    // Stopped by the signal: save where we are, so the run resumes from here.
+    if (step < totalSteps && lastCheckpointStep(lastCheckpoint) !== step) await writeCheckpoint();
+  } catch (error) {
+    await appendLog({ type: "error", step: step + 1, message: (error as Error).message }).catch(
+      () => undefined,
+    );
+    throw error;
+  } finally {
+    progress?.stop();
+  }
+
+  let weightsPath: string | undefined;
+  if (step === totalSteps) {
+    weightsPath = join(runDir, WEIGHTS_FILE);
+    await saveWeights(weightsPath, weights);
+  }
+  return { step, startStep: resumedFrom ?? 0, lastLoss, checkpoint: lastCheckpoint!, weights: weightsPath };
+
+  /** Forward + backward, the finiteness guard, clipping and the optimiser update for one batch. */
+  function computeAndApply(batch: B, lr: number) {
+    let metricTensors: Record<string, tf.Scalar> = {};
+    const metricNumbers: Record<string, number> = {};
+    const { value, grads: gradsByVariable } = tf.variableGrads(() => {
+      const output = options.step(batch, rng, step);
+      if (output instanceof tf.Tensor) return output;
+      for (const [name, metric] of Object.entries(output.metrics ?? {})) {
+        if (typeof metric === "number") metricNumbers[name] = metric;
+        else metricTensors[name] = tf.keep(metric);
+      }
+      return output.loss;
+    }, variables);
+    const grads: GradMap = new Map(
+      Object.entries(gradsByVariable).map(([v, g]) => [variableNames.get(v)!, g]),
+    );
+    const clipped = options.clipNorm ? clipByGlobalNorm(grads, options.clipNorm) : undefined;
+    const norm = clipped?.norm ?? globalNorm(grads.values());
+    try {
+      // One read for loss, norm and metrics: a single backend sync per step.
+      const metricNames = Object.keys(metricTensors);
+      const values = tf.tidy(() =>
+        tf.stack([value, norm, ...metricNames.map((name) => metricTensors[name])]).dataSync(),
+      );
+      const [loss, gradNorm] = [values[0], values[1]];
+      const lastGood = lastCheckpoint
+        ? `; last good checkpoint: ${lastCheckpoint}`
+        : "; no checkpoint was written yet";
+      if (!Number.isFinite(loss)) {
+        throw new VidsegError(
+          `non-finite loss (${loss}); the update was not applied${lastGood}`,
+          runDir,
+          `step ${step + 1}`,
+        );
+      }
+      if (!Number.isFinite(gradNorm)) {
+        throw new VidsegError(
+          `non-finite gradient norm (${gradNorm}) with loss ${loss}; the update was not applied${lastGood}`,
+          runDir,
+          `step ${step + 1}`,
+        );
+      }
+      optimizer.step(clipped?.grads ?? grads, lr);
+      metricNames.forEach((name, i) => (metricNumbers[name] = values[2 + i]));
+      return { loss, gradNorm, metrics: metricNumbers };
+    } finally {
+      tf.dispose([value, norm, ...grads.values(), ...(clipped ? clipped.grads.values() : [])]);
+      tf.dispose(Object.values(metricTensors));
+      metricTensors = {};
+    }
+  }
+}
+
+/** Restores weights, optimiser, RNG and data position from a checkpoint; returns its step and time. */
+async function restore<B>(
+  path: string,
+  weights: Map<string, tf.Tensor>,
+  optimizer: AdamW,
+  rng: Rng,
+  data: DataSource<B>,
+): Promise<{ step: number; elapsed: number }> {
+  const checkpoint = await loadCheckpoint(path);
+  const missing = [...weights.keys()].filter((name) => !checkpoint.weights.has(name));
+  const unexpected = [...checkpoint.weights.keys()].filter((name) => !weights.has(name));
+  if (missing.length > 0 || unexpected.length > 0) {
+    const list = (names: string[]) => names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
+    throw new VidsegError(
+      `checkpoint does not match the model (missing: ${list(missing) || "none"}; unexpected: ${list(unexpected) || "none"})`,
+      path,
+    );
+  }
+  for (const [name, saved] of checkpoint.weights) {
+    const target = weights.get(name)!;
+    if (!tf.util.arraysEqual(saved.shape, target.shape)) {
+      throw new VidsegError(
+        `shape [${saved.shape}] does not match the model's [${target.shape}]`,
+        path,
+        `model.${name}`,
+      );
+    }
+    if (!(target instanceof tf.Variable))
+      throw new VidsegError("weights must be tf.Variables to be restored", path, name);
+  }
+  const loaded = toTensors(checkpoint.weights);
+  try {
+    for (const [name, tensor] of loaded) (weights.get(name) as tf.Variable).assign(tensor);
+  } finally {
+    tf.dispose([...loaded.values()]);
+  }
+  if (checkpoint.optimizer) {
+    const state = toOptimizerState(checkpoint.optimizer);
+    try {
+      optimizer.setState(state, path);
+    } finally {
+      tf.dispose([...state.tensors.values()]);
+    }
+  }
+  if (checkpoint.rng) rng.setState(checkpoint.rng);
+  if (checkpoint.data !== undefined && data.setState) data.setState(checkpoint.data);
+  return { step: checkpoint.step, elapsed: checkpoint.elapsed ?? 0 };
+}
+
+/** Drops log lines past the resumed step (written after the checkpoint by the interrupted session). */
+async function truncateLog(logPath: string, step: number): Promise<void> {
+  if (!existsSync(logPath)) return;
+  const lines = (await readFile(logPath, "utf8")).split("\n").filter((line) => line.trim() !== "");
+  const kept = lines.filter((line) => {
+    try {
+      const entry = JSON.parse(line) as { step?: number; type?: string };
+      return entry.type === "start" ? entry.step! <= step : (entry.step ?? 0) <= step;
+    } catch {
+      return false; // a torn last line from a crash
+    }
+  });
+  await writeFileAtomic(logPath, kept.map((line) => line + "\n").join(""));
+}
+
+function lastCheckpointStep(path: string | undefined): number | undefined {
+  const match = path ? /ckpt-(\d+)\.safetensors$/.exec(path) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+function validateOptions<B>(options: TrainerOptions<B>): void {
+  const positiveInteger = (value: number | undefined, name: string, allowZero = false) => {
+    if (value === undefined) return;
+    if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+      throw new VidsegError(
+        `${name} must be a ${allowZero ? "non-negative" : "positive"} integer, got ${value}`,
+      );
+    }
+  };
+  positiveInteger(options.totalSteps, "totalSteps");
+  positiveInteger(options.checkpointEvery, "checkpointEvery", true);
+  positiveInteger(options.keepCheckpoints, "keepCheckpoints");
+  positiveInteger(options.validateEvery, "validateEvery");
+  positiveInteger(options.logEvery, "logEvery");
+  if (options.params.size === 0) throw new VidsegError("no parameters to train");
+  for (const name of options.params.keys()) {
+    if (options.buffers?.has(name)) throw new VidsegError(`"${name}" is both a parameter and a buffer`);
+  }
+}
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/**
+ * A resumable sampler over `size` items: a fresh seeded permutation each epoch, handed out in batches
+ * of indices. Its position is part of the checkpoint, and the permutation of epoch e depends only on
+ * (seed, e), so a resumed run sees exactly the same batches.
+ */
+export class EpochSampler {
+  private epoch = 0;
+  private cursor = 0;
+  private order: number[];
+
+  constructor(
+    readonly size: number,
+    readonly batchSize: number,
+    readonly seed = 0,
+  ) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new VidsegError(`sampler size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1) {
+      throw new VidsegError(`batch size must be a positive integer, got ${batchSize}`);
+    }
+    this.order = this.permutation(0);
+  }
+
+  /** The next batch of indices; wraps into a new epoch (batches may span two epochs). */
+  nextIndices(): number[] {
+    const out: number[] = [];
+    while (out.length < this.batchSize) {
+      if (this.cursor === this.size) {
+        this.epoch += 1;
+        this.cursor = 0;
+        this.order = this.permutation(this.epoch);
+      }
+      out.push(this.order[this.cursor++]);
+    }
+    return out;
+  }
+
+  getState(): { epoch: number; cursor: number } {
+    return { epoch: this.epoch, cursor: this.cursor };
+  }
+
+  setState(state: unknown): void {
+    const { epoch, cursor } = (state ?? {}) as { epoch?: unknown; cursor?: unknown };
+    if (!Number.isInteger(epoch) || !Number.isInteger(cursor) || (cursor as number) > this.size) {
+      throw new VidsegError(`invalid sampler state ${JSON.stringify(state)}`);
+    }
+    this.epoch = epoch as number;
+    this.cursor = cursor as number;
+    this.order = this.permutation(this.epoch);
+  }
+
+  private permutation(epoch: number): number[] {
+    return new Rng(this.seed * 1_000_003 + epoch).permutation(this.size);
+  }
+}
