@@ -1,4 +1,50 @@
 import type { Command } from "commander";
+import { evaluateYtvis, perCategoryLines, summaryLines } from "../eval/ytvis.js";
+import { readResults, readYtvis } from "../formats/ytvis.js";
+import { action, printJson } from "./common.js";
 
-// Work in progress: its owner registers the commands here.
-export function registerEvalVis(_parent: Command): void {}
+interface EvalVisOptions {
+  gt: string;
+  results: string;
+  json?: boolean;
+  perCategory?: boolean;
+}
+
+/** `vidseg eval ytvis` and `vidseg eval ovis`: AP/AR as the official YTVOSeval / OVISeval print them. */
+export function registerEvalVis(parent: Command): void {
+  const variants = [
+    { name: "ytvis", occlusion: false, what: "YouTube-VIS AP/AR (12 stats, as YTVOSeval)" },
+    { name: "ovis", occlusion: true, what: "OVIS AP/AR (18 stats with occlusion ranges, as OVISeval)" },
+  ];
+  for (const { name, occlusion, what } of variants) {
+    parent
+      .command(name)
+      .description(`evaluate video instance segmentation results: ${what}`)
+      .requiredOption("--gt <file>", "annotation JSON (videos, categories, annotations)")
+      .requiredOption("--results <file>", "results JSON: [{video_id, category_id, score, segmentations}]")
+      .option("--json", "print one JSON document on stdout: {stats, per_category?}")
+      .option("--per-category", "also report AP, AP50 and AP75 per category")
+      .action(
+        action(async (options: EvalVisOptions) => {
+          const gt = await readYtvis(options.gt);
+          const results = await readResults(options.results, gt);
+          const evaluation = evaluateYtvis(gt, results, {
+            occlusion,
+            perCategory: options.perCategory,
+            gtFile: options.gt,
+            resultsFile: options.results,
+          });
+          if (options.json) {
+            printJson({
+              stats: evaluation.stats,
+              ...(evaluation.perCategory ? { per_category: evaluation.perCategory } : {}),
+            });
+            return;
+          }
+          const lines = summaryLines(evaluation, occlusion);
+          if (evaluation.perCategory) lines.push("", ...perCategoryLines(evaluation.perCategory));
+          process.stdout.write(lines.join("\n") + "\n");
+        }),
+      );
+  }
+}

@@ -1,0 +1,737 @@
+/**
+ * YouTube-VIS and OVIS AP/AR, number for number as the official `YTVOSeval` (youtubevos/cocoapi
+ * `ytvoseval.py`) and `OVISeval` (qjy981010/cocoapi `oviseval.py`) compute them, quirks included (see
+ * docs in /work/shared/notes/evaluation.md):
+ *
+ * - GT `avg_area` is the mean of the truthy entries of the JSON `areas` (null and 0 skipped), not
+ *   recomputed from masks; a result's areas come from its RLEs (again skipping null and empty frames).
+ * - Spatio-temporal IoU = Σ|d∩g| / Σ|d∪g| over frames, 0 when the union is 0; a frame is "present" when
+ *   its entry is truthy in Python (an RLE of an empty mask is present and adds 0; null or [] is absent).
+ * - Detections are stably sorted by score and matched greedily per IoU threshold; among GTs of equal IoU
+ *   the last one wins; crowd GTs can be matched many times and are ignored; a matched GT id of 0 counts
+ *   as "unmatched" later on, as `dtm == 0` does in the reference.
+ * - Matching is done once with the top 100 detections; maxDets 1 and 10 only truncate afterwards.
+ * - Means use numpy's pairwise summation, so even the last bit agrees (a perfect result gives
+ *   0.9999999999999998, because precision is tp / (tp + fp + eps)).
+ *
+ * Speed: an IoU needs only Σ|d∩g| (the union is Σ|d| + Σ|g| − Σ|d∩g|, exact in integers); intersections
+ * are taken on the runs directly, skipped when the foreground spans of the two frames do not overlap,
+ * and RLE strings are decoded only for (video, category) pairs that have both GT and detections.
+ */
+import { VidsegError } from "../core/errors.js";
+import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
+import { fromSegmentation } from "../mask/rle.js";
+
+export const YTVIS_STAT_NAMES = [
+  "AP",
+  "AP50",
+  "AP75",
+  "APs",
+  "APm",
+  "APl",
+  "AR1",
+  "AR10",
+  "AR100",
+  "ARs",
+  "ARm",
+  "ARl",
+] as const;
+
+export const OVIS_STAT_NAMES = [
+  "AP",
+  "AP50",
+  "AP75",
+  "APs",
+  "APm",
+  "APl",
+  "AP_light",
+  "AP_medium",
+  "AP_heavy",
+  "AR1",
+  "AR10",
+  "AR100",
+  "ARs",
+  "ARm",
+  "ARl",
+  "AR_light",
+  "AR_medium",
+  "AR_heavy",
+] as const;
+
+export type YtvisStatName = (typeof YTVIS_STAT_NAMES)[number];
+export type OvisStatName = (typeof OVIS_STAT_NAMES)[number];
+
+/** AP of one category (maxDets 100, all areas); -1 for a category without any non-crowd GT. */
+export interface CategoryAp {
+  id: number;
+  name: string;
+  AP: number;
+  AP50: number;
+  AP75: number;
+}
+
+export interface YtvisEvaluation {
+  /** Stat name → value (raw float64, -1 where the official evaluator gives -1), in the official order. */
+  stats: Record<string, number>;
+  /** Per category, by ascending category id (only with `perCategory`). */
+  perCategory?: CategoryAp[];
+}
+
+export interface YtvisEvalOptions {
+  /** OVIS: 18 stats with the occlusion ranges; every GT track needs occlusion labels. */
+  occlusion?: boolean;
+  perCategory?: boolean;
+  /** File names for error messages. */
+  gtFile?: string;
+  resultsFile?: string;
+}
+
+// Parameters, as `Params.setDetParams` builds them ---------------------------------------------------
+
+/** numpy.linspace(start, stop, num): start + i·step, with the last value set to stop. */
+export function linspace(start: number, stop: number, num: number): number[] {
+  const step = (stop - start) / (num - 1);
+  const values = Array.from({ length: num }, (_, i) => i * step + start);
+  values[num - 1] = stop;
+  return values;
+}
+
+export const IOU_THRESHOLDS = linspace(0.5, 0.95, Math.round((0.95 - 0.5) / 0.05) + 1);
+export const RECALL_THRESHOLDS = linspace(0, 1, Math.round((1 - 0) / 0.01) + 1);
+export const MAX_DETS = [1, 10, 100] as const;
+const AREA_RANGES: readonly (readonly [number, number])[] = [
+  [0 ** 2, 1e5 ** 2],
+  [0 ** 2, 128 ** 2],
+  [128 ** 2, 256 ** 2],
+  [256 ** 2, 1e5 ** 2],
+];
+const AREA_LABELS = ["all", "small", "medium", "large"] as const;
+const OCCLUSION_RANGES: readonly (readonly [number, number])[] = [
+  [0, 1],
+  [0, 0.25],
+  [0.25, 0.5],
+  [0.5, 1],
+];
+const OCCLUSION_LABELS = ["all", "light", "medium", "heavy"] as const;
+const OCCLUSION_SCORES: Record<string, number> = {
+  no_occlusion: 0,
+  slight_occlusion: 0.25,
+  severe_occlusion: 0.75,
+};
+
+// Numerics -------------------------------------------------------------------------------------------
+
+/** numpy's pairwise summation (`pairwise_sum_DOUBLE`, blocks of 128, 8-way unrolled), from 0. */
+export function pairwiseSum(values: ArrayLike<number>, start = 0, n = values.length - start): number {
+  if (n < 8) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += values[start + i];
+    return sum;
+  }
+  if (n <= 128) {
+    const r = [0, 0, 0, 0, 0, 0, 0, 0];
+    for (let j = 0; j < 8; j++) r[j] = values[start + j];
+    let i = 8;
+    for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += values[start + i + j];
+    let sum = r[0] + r[1] + (r[2] + r[3]) + (r[4] + r[5] + (r[6] + r[7]));
+    for (; i < n; i++) sum += values[start + i];
+    return sum;
+  }
+  let half = Math.floor(n / 2);
+  half -= half % 8;
+  return pairwiseSum(values, start, half) + pairwiseSum(values, start + half, n - half);
+}
+
+/** `np.mean` of a float64 vector (pairwise sum / n). */
+export function numpyMean(values: ArrayLike<number>): number {
+  return pairwiseSum(values) / values.length;
+}
+
+// Frames ---------------------------------------------------------------------------------------------
+
+/**
+ * One present frame of a track: its area, the column-major span [first, last) of its foreground, and its
+ * runs, decoded on first use (most result frames never need them).
+ */
+interface Frame {
+  area: number;
+  first: number;
+  last: number;
+  counts: ArrayLike<number> | null;
+  text: string | null;
+}
+
+let scratch = new Int32Array(4096);
+
+/** Decodes a compressed counts string (`rleFrString`) into a fresh Int32Array. */
+function decodeCountsString(s: string, where: string, file?: string): Int32Array {
+  let m = 0;
+  let p = 0;
+  while (p < s.length) {
+    let x = 0;
+    let k = 0;
+    let more = true;
+    while (more) {
+      const c = s.charCodeAt(p) - 48;
+      if (!(c >= 0 && c <= 63)) throw new VidsegError("malformed RLE counts", file, where);
+      x += (c & 0x1f) * 2 ** (5 * k);
+      more = (c & 0x20) !== 0;
+      p++;
+      k++;
+      if (!more && c & 0x10) x -= 2 ** (5 * k);
+    }
+    if (m > 2) x += scratch[m - 2];
+    if (x < 0 || x > 0x7fffffff) throw new VidsegError("malformed RLE counts", file, where);
+    if (m === scratch.length) {
+      const bigger = new Int32Array(scratch.length * 2);
+      bigger.set(scratch);
+      scratch = bigger;
+    }
+    scratch[m++] = x;
+  }
+  return scratch.slice(0, m);
+}
+
+/** Area and foreground span of runs. */
+function measure(counts: ArrayLike<number>, h: number, w: number, where: string, file?: string): Frame {
+  let position = 0;
+  let area = 0;
+  let first = -1;
+  let last = -1;
+  for (let j = 0; j < counts.length; j++) {
+    const run = counts[j];
+    if (j & 1 && run > 0) {
+      if (first < 0) first = position;
+      last = position + run;
+      area += run;
+    }
+    position += run;
+  }
+  if (position !== h * w)
+    throw new VidsegError(`malformed RLE counts: runs cover ${position} pixels, not ${h}×${w}`, file, where);
+  return { area, first, last, counts, text: null };
+}
+
+function frameOf(
+  segm: YtvisSegmentation | undefined,
+  h: number,
+  w: number,
+  where: string,
+  file?: string,
+): Frame | null {
+  // Python truthiness: null and an empty polygon list are absent; any RLE object is present.
+  if (segm === null || segm === undefined || (Array.isArray(segm) && segm.length === 0)) return null;
+  if (!Array.isArray(segm) && typeof segm.counts === "string") {
+    const [sh, sw] = segm.size;
+    if (sh !== h || sw !== w)
+      throw new VidsegError(
+        `mask size ${sh}×${sw} disagrees with the video's ${h}×${w}`,
+        file,
+        `${where}.size`,
+      );
+    const frame = measure(decodeCountsString(segm.counts, `${where}.counts`, file), h, w, where, file);
+    // Keep the string, not the runs: they are decoded again only if an IoU needs them.
+    frame.text = segm.counts;
+    frame.counts = null;
+    return frame;
+  }
+  let rle;
+  try {
+    rle = fromSegmentation(segm, h, w, where);
+  } catch (error) {
+    if (error instanceof VidsegError) throw new VidsegError(error.message, file);
+    throw error;
+  }
+  if (rle.h !== h || rle.w !== w)
+    throw new VidsegError(`mask size ${rle.h}×${rle.w} disagrees with the video's ${h}×${w}`, file, where);
+  return measure(rle.counts, h, w, where, file);
+}
+
+function runsOf(frame: Frame): ArrayLike<number> {
+  if (!frame.counts) frame.counts = decodeCountsString(frame.text!, "counts");
+  return frame.counts;
+}
+
+/** |a ∩ b| of two run-length masks of the same size, by walking both run lists. */
+function intersectionArea(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let i = 0;
+  let j = 0;
+  let endA = a[0];
+  let endB = b[0];
+  let position = 0;
+  let inter = 0;
+  while (i < a.length && j < b.length) {
+    const end = endA < endB ? endA : endB;
+    if (i & 1 && j & 1) inter += end - position;
+    position = end;
+    if (endA === end && ++i < a.length) endA += a[i];
+    if (endB === end && ++j < b.length) endB += b[j];
+  }
+  return inter;
+}
+
+// Tracks ---------------------------------------------------------------------------------------------
+
+interface Track {
+  /** GT: the annotation id (its truthiness matters, see above); results: index + 1. */
+  id: number;
+  score: number;
+  iscrowd: boolean;
+  avgArea: number;
+  occlusionScore: number;
+  frames: (Frame | null)[];
+  totalArea: number;
+}
+
+/** Mean of the truthy areas (`np.array([a for a in areas if a]).mean()`), 0 if none. */
+function averageArea(areas: readonly (number | null)[]): number {
+  const kept = areas.filter((a): a is number => !!a);
+  return kept.length === 0 ? 0 : numpyMean(kept);
+}
+
+/** Mean of the highest ⌈n/2⌉ occlusion scores, summed in ascending order as Python's `sum` does. */
+function occlusionScore(annotation: YtvisAnnotation, where: string, file?: string): number {
+  const labels = annotation.occlusion;
+  if (!labels) throw new VidsegError("OVIS evaluation needs per-frame occlusion labels", file, where);
+  const scores: number[] = [];
+  labels.forEach((label, f) => {
+    if (label === null) return;
+    const score = OCCLUSION_SCORES[label];
+    if (score === undefined)
+      throw new VidsegError(`unknown occlusion label ${JSON.stringify(label)}`, file, `${where}[${f}]`);
+    scores.push(score);
+  });
+  if (scores.length === 0) throw new VidsegError("no labelled frame in the occlusion list", file, where);
+  scores.sort((x, y) => x - y);
+  const top = scores.slice(scores.length - Math.ceil(scores.length / 2));
+  let sum = 0;
+  for (const s of top) sum += s;
+  return sum / top.length;
+}
+
+function buildFrames(
+  segmentations: readonly YtvisSegmentation[],
+  h: number,
+  w: number,
+  where: string,
+  file?: string,
+): { frames: (Frame | null)[]; totalArea: number; areas: (number | null)[] } {
+  const frames = segmentations.map((segm, f) => frameOf(segm, h, w, `${where}[${f}]`, file));
+  let totalArea = 0;
+  for (const frame of frames) if (frame) totalArea += frame.area;
+  return { frames, totalArea, areas: frames.map((frame) => (frame ? frame.area : null)) };
+}
+
+// The evaluation -------------------------------------------------------------------------------------
+
+/** Result of matching one (video, category) for one (area range, occlusion range). */
+interface Matching {
+  /** Scores of the (at most 100) detections, highest first. */
+  scores: Float64Array;
+  /** [t·D + d]: 1 if the detection matched a GT with a truthy id. */
+  matched: Uint8Array;
+  /** [t·D + d]: 1 if the detection is ignored. */
+  ignored: Uint8Array;
+  /** Number of non-ignored GTs. */
+  nonIgnored: number;
+}
+
+/**
+ * Evaluates results against GT as `YTVOSeval` (or, with `occlusion`, `OVISeval`) with iouType 'segm'.
+ * Inputs are expected to be valid (see `validateYtvis` / `validateResults`); results for videos that are
+ * not in the GT and mask sizes that disagree with the video are still reported as VidsegErrors.
+ */
+export function evaluateYtvis(
+  gt: YtvisDataset,
+  results: readonly YtvisResult[],
+  options: YtvisEvalOptions = {},
+): YtvisEvaluation {
+  const { gtFile, resultsFile } = options;
+  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
+  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
+  const videoIndex = new Map(videoIds.map((id, i) => [id, i]));
+  const categoryIndex = new Map(categoryIds.map((id, i) => [id, i]));
+  const videoById = new Map(gt.videos.map((v) => [v.id, v]));
+  const V = videoIds.length;
+  const K = categoryIds.length;
+  const occlusionRanges = options.occlusion ? OCCLUSION_RANGES : [null];
+  const O = occlusionRanges.length;
+
+  // Tracks grouped by (video, category): group index = video index · K + category index.
+  const gtGroups: Track[][] = Array.from({ length: V * K }, () => []);
+  const dtGroups: Track[][] = Array.from({ length: V * K }, () => []);
+
+  gt.annotations.forEach((annotation, i) => {
+    const where = `annotations[${i}]`;
+    const vi = videoIndex.get(annotation.video_id);
+    const ci = categoryIndex.get(annotation.category_id);
+    if (vi === undefined || ci === undefined) return; // not selected by getAnnIds(vidIds, catIds)
+    const video = videoById.get(annotation.video_id)!;
+    const { frames, totalArea } = buildFrames(
+      annotation.segmentations,
+      video.height,
+      video.width,
+      `${where}.segmentations`,
+      gtFile,
+    );
+    gtGroups[vi * K + ci].push({
+      id: annotation.id,
+      score: 0,
+      iscrowd: !!annotation.iscrowd,
+      avgArea: averageArea(annotation.areas),
+      occlusionScore: options.occlusion ? occlusionScore(annotation, `${where}.occlusion`, gtFile) : 0,
+      frames,
+      totalArea,
+    });
+  });
+
+  results.forEach((result, i) => {
+    const where = `[${i}]`;
+    const vi = videoIndex.get(result.video_id);
+    if (vi === undefined)
+      throw new VidsegError(
+        `result for video ${result.video_id}, which is not in the GT`,
+        resultsFile,
+        `${where}.video_id`,
+      );
+    const ci = categoryIndex.get(result.category_id);
+    if (ci === undefined) return; // the reference drops categories it does not evaluate
+    const video = videoById.get(result.video_id)!;
+    const { frames, totalArea, areas } = buildFrames(
+      result.segmentations,
+      video.height,
+      video.width,
+      `${where}.segmentations`,
+      resultsFile,
+    );
+    dtGroups[vi * K + ci].push({
+      id: i + 1,
+      score: result.score,
+      iscrowd: false,
+      avgArea: averageArea(areas),
+      occlusionScore: 0,
+      frames,
+      totalArea,
+    });
+  });
+
+  const T = IOU_THRESHOLDS.length;
+  const A = AREA_RANGES.length;
+  const maxDet = MAX_DETS[MAX_DETS.length - 1];
+
+  // evaluateVid for every group and (area, occlusion) range; null where the group has no GT and no dt.
+  const matchings: (Matching[] | null)[] = new Array(V * K).fill(null);
+  for (let group = 0; group < V * K; group++) {
+    const gts = gtGroups[group];
+    const allDts = dtGroups[group];
+    if (gts.length === 0 && allDts.length === 0) continue;
+    const dts = stableSortByScore(allDts).slice(0, maxDet);
+    const ious = trackIous(dts, gts);
+    const perRange: Matching[] = [];
+    for (let a = 0; a < A; a++)
+      for (let o = 0; o < O; o++)
+        perRange.push(matchGroup(dts, gts, ious, AREA_RANGES[a], occlusionRanges[o]));
+    matchings[group] = perRange;
+  }
+
+  // accumulate: precision [t][r][k][a][o][m] and recall [t][k][a][o][m], -1 where undefined.
+  const R = RECALL_THRESHOLDS.length;
+  const M = MAX_DETS.length;
+  const precision = new Float64Array(T * R * K * A * O * M).fill(-1);
+  const recall = new Float64Array(T * K * A * O * M).fill(-1);
+  const pIndex = (t: number, r: number, k: number, a: number, o: number, m: number) =>
+    ((((t * R + r) * K + k) * A + a) * O + o) * M + m;
+  const rIndex = (t: number, k: number, a: number, o: number, m: number) =>
+    (((t * K + k) * A + a) * O + o) * M + m;
+
+  for (let k = 0; k < K; k++) {
+    for (let a = 0; a < A; a++) {
+      for (let o = 0; o < O; o++) {
+        const entries: Matching[] = [];
+        for (let vi = 0; vi < V; vi++) {
+          const perRange = matchings[vi * K + k];
+          if (perRange) entries.push(perRange[a * O + o]);
+        }
+        if (entries.length === 0) continue;
+        let nonIgnored = 0;
+        for (const e of entries) nonIgnored += e.nonIgnored;
+        if (nonIgnored === 0) continue;
+        for (let m = 0; m < M; m++) {
+          const curves = precisionRecall(entries, MAX_DETS[m], nonIgnored);
+          for (let t = 0; t < T; t++) {
+            recall[rIndex(t, k, a, o, m)] = curves.recall[t];
+            for (let r = 0; r < R; r++) precision[pIndex(t, r, k, a, o, m)] = curves.precision[t * R + r];
+          }
+        }
+      }
+    }
+  }
+
+  // summarize
+  const summarize = (
+    ap: boolean,
+    iouThr: number | null,
+    areaLabel: (typeof AREA_LABELS)[number],
+    occLabel: (typeof OCCLUSION_LABELS)[number],
+    maxDets: number,
+    onlyCategory?: number,
+  ): number => {
+    const a = AREA_LABELS.indexOf(areaLabel);
+    const o = options.occlusion ? OCCLUSION_LABELS.indexOf(occLabel) : 0;
+    const m = MAX_DETS.indexOf(maxDets as (typeof MAX_DETS)[number]);
+    const ts = iouThr === null ? IOU_THRESHOLDS.map((_, t) => t) : indicesWhereEqual(IOU_THRESHOLDS, iouThr);
+    const ks = onlyCategory === undefined ? categoryIds.map((_, k) => k) : [onlyCategory];
+    const kept: number[] = [];
+    // The C order of s[t, r, k] (AP) or s[t, k] (AR), as numpy's boolean indexing lists them.
+    for (const t of ts) {
+      if (ap) {
+        for (let r = 0; r < R; r++)
+          for (const k of ks) {
+            const value = precision[pIndex(t, r, k, a, o, m)];
+            if (value > -1) kept.push(value);
+          }
+      } else {
+        for (const k of ks) {
+          const value = recall[rIndex(t, k, a, o, m)];
+          if (value > -1) kept.push(value);
+        }
+      }
+    }
+    return kept.length === 0 ? -1 : numpyMean(kept);
+  };
+
+  const stats: Record<string, number> = {};
+  const names: readonly OvisStatName[] = options.occlusion ? OVIS_STAT_NAMES : YTVIS_STAT_NAMES;
+  for (const name of names) {
+    const spec = STAT_SPECS[name];
+    stats[name] = summarize(spec.ap, spec.iouThr, spec.area, spec.occ, spec.maxDets);
+  }
+
+  const evaluation: YtvisEvaluation = { stats };
+  if (options.perCategory) {
+    const nameById = new Map(gt.categories.map((c) => [c.id, c.name]));
+    evaluation.perCategory = categoryIds.map((id, k) => ({
+      id,
+      name: nameById.get(id)!,
+      AP: summarize(true, null, "all", "all", 100, k),
+      AP50: summarize(true, 0.5, "all", "all", 100, k),
+      AP75: summarize(true, 0.75, "all", "all", 100, k),
+    }));
+  }
+  return evaluation;
+}
+
+interface StatSpec {
+  ap: boolean;
+  iouThr: number | null;
+  area: (typeof AREA_LABELS)[number];
+  occ: (typeof OCCLUSION_LABELS)[number];
+  maxDets: number;
+}
+
+const stat = (
+  ap: boolean,
+  maxDets: number,
+  { iouThr = null, area = "all", occ = "all" }: Partial<Pick<StatSpec, "iouThr" | "area" | "occ">> = {},
+): StatSpec => ({ ap, iouThr, area, occ, maxDets });
+
+/** `_summarizeDets` of both evaluators. */
+const STAT_SPECS: Record<OvisStatName, StatSpec> = {
+  AP: stat(true, 100),
+  AP50: stat(true, 100, { iouThr: 0.5 }),
+  AP75: stat(true, 100, { iouThr: 0.75 }),
+  APs: stat(true, 100, { area: "small" }),
+  APm: stat(true, 100, { area: "medium" }),
+  APl: stat(true, 100, { area: "large" }),
+  AP_light: stat(true, 100, { occ: "light" }),
+  AP_medium: stat(true, 100, { occ: "medium" }),
+  AP_heavy: stat(true, 100, { occ: "heavy" }),
+  AR1: stat(false, 1),
+  AR10: stat(false, 10),
+  AR100: stat(false, 100),
+  ARs: stat(false, 100, { area: "small" }),
+  ARm: stat(false, 100, { area: "medium" }),
+  ARl: stat(false, 100, { area: "large" }),
+  AR_light: stat(false, 100, { occ: "light" }),
+  AR_medium: stat(false, 100, { occ: "medium" }),
+  AR_heavy: stat(false, 100, { occ: "heavy" }),
+};
+
+/** `np.where(value == values)`. */
+function indicesWhereEqual(values: readonly number[], value: number): number[] {
+  return values.flatMap((v, i) => (v === value ? [i] : []));
+}
+
+/** Stable sort, highest score first (`np.argsort(-scores, kind='mergesort')`). */
+function stableSortByScore<T extends { score: number }>(items: readonly T[]): T[] {
+  return items
+    .map((item, i) => ({ item, i }))
+    .sort((x, y) => y.item.score - x.item.score || x.i - y.i)
+    .map(({ item }) => item);
+}
+
+/** IoU matrix [d·G + g] of tracks (`computeIoU` / `iou_seq`). */
+function trackIous(dts: readonly Track[], gts: readonly Track[]): Float64Array {
+  const G = gts.length;
+  const ious = new Float64Array(dts.length * G);
+  dts.forEach((dt, d) => {
+    gts.forEach((gtTrack, g) => {
+      let inter = 0;
+      const frames = Math.min(dt.frames.length, gtTrack.frames.length); // zip() stops at the shorter
+      for (let f = 0; f < frames; f++) {
+        const a = dt.frames[f];
+        const b = gtTrack.frames[f];
+        if (!a || !b || a.area === 0 || b.area === 0 || a.last <= b.first || b.last <= a.first) continue;
+        inter += intersectionArea(runsOf(a), runsOf(b));
+      }
+      // Σ|d ∪ g| over frames = Σ|d| + Σ|g| − Σ|d ∩ g| (an absent frame counts 0 on its side).
+      const union = sumAreas(dt, frames) + sumAreas(gtTrack, frames) - inter;
+      ious[d * G + g] = union > 0 ? inter / union : 0;
+    });
+  });
+  return ious;
+}
+
+function sumAreas(track: Track, frames: number): number {
+  if (frames === track.frames.length) return track.totalArea;
+  let total = 0;
+  for (let f = 0; f < frames; f++) total += track.frames[f]?.area ?? 0;
+  return total;
+}
+
+/** `evaluateVid` for one (video, category) and one (area range, occlusion range). */
+function matchGroup(
+  dts: readonly Track[],
+  gtsInFileOrder: readonly Track[],
+  ious: Float64Array,
+  areaRange: readonly [number, number],
+  occlusionRange: readonly [number, number] | null,
+): Matching {
+  const G = gtsInFileOrder.length;
+  const D = dts.length;
+  const T = IOU_THRESHOLDS.length;
+  const outside = (track: Track) =>
+    track.avgArea < areaRange[0] ||
+    track.avgArea > areaRange[1] ||
+    (occlusionRange !== null &&
+      (track.occlusionScore < occlusionRange[0] || track.occlusionScore > occlusionRange[1]));
+  const gtIgnoreInFileOrder = gtsInFileOrder.map((g) => (g.iscrowd || outside(g) ? 1 : 0));
+  // Non-ignored GTs first, each part in file order (stable argsort of the ignore flags).
+  const order = [...gtsInFileOrder.keys()].sort(
+    (x, y) => gtIgnoreInFileOrder[x] - gtIgnoreInFileOrder[y] || x - y,
+  );
+  const gtIgnore = order.map((g) => gtIgnoreInFileOrder[g]);
+  const crowd = order.map((g) => gtsInFileOrder[g].iscrowd);
+  const gtIds = order.map((g) => gtsInFileOrder[g].id);
+
+  const matched = new Uint8Array(T * D);
+  const ignored = new Uint8Array(T * D);
+  const gtTaken = new Uint8Array(G);
+  for (let t = 0; t < T; t++) {
+    gtTaken.fill(0);
+    for (let d = 0; d < D; d++) {
+      let best = Math.min(IOU_THRESHOLDS[t], 1 - 1e-10);
+      let m = -1;
+      for (let j = 0; j < G; j++) {
+        if (gtTaken[j] && !crowd[j]) continue;
+        if (m > -1 && gtIgnore[m] === 0 && gtIgnore[j] === 1) break;
+        const iou = ious[d * G + order[j]];
+        if (iou < best) continue;
+        best = iou;
+        m = j;
+      }
+      if (m === -1) continue;
+      ignored[t * D + d] = gtIgnore[m];
+      matched[t * D + d] = gtIds[m] ? 1 : 0;
+      gtTaken[m] = 1; // the reference stores the detection id, which is always ≥ 1
+    }
+  }
+  // Unmatched detections (dtm == 0) outside the area range are ignored; occlusion does not apply to them.
+  for (let d = 0; d < D; d++) {
+    const dt = dts[d];
+    if (!(dt.avgArea < areaRange[0] || dt.avgArea > areaRange[1])) continue;
+    for (let t = 0; t < T; t++) if (!matched[t * D + d]) ignored[t * D + d] = 1;
+  }
+  let nonIgnored = 0;
+  for (const flag of gtIgnore) if (flag === 0) nonIgnored++;
+  return { scores: Float64Array.from(dts, (dt) => dt.score), matched, ignored, nonIgnored };
+}
+
+/** `accumulate` for one (category, area range, occlusion range, maxDet): precision [t·R + r] and recall [t]. */
+function precisionRecall(
+  entries: readonly Matching[],
+  maxDet: number,
+  nonIgnored: number,
+): { precision: Float64Array; recall: Float64Array } {
+  const T = IOU_THRESHOLDS.length;
+  const R = RECALL_THRESHOLDS.length;
+  // Concatenate the first maxDet detections of every video, then stably sort by score.
+  const source: { entry: Matching; d: number; D: number }[] = [];
+  for (const entry of entries) {
+    const D = entry.scores.length;
+    for (let d = 0; d < Math.min(maxDet, D); d++) source.push({ entry, d, D });
+  }
+  const order = [...source.keys()].sort(
+    (x, y) => source[y].entry.scores[source[y].d] - source[x].entry.scores[source[x].d] || x - y,
+  );
+  const nd = order.length;
+  const precision = new Float64Array(T * R);
+  const recall = new Float64Array(T);
+  const rc = new Float64Array(nd);
+  const pr = new Float64Array(nd);
+  for (let t = 0; t < T; t++) {
+    let tp = 0;
+    let fp = 0;
+    for (let i = 0; i < nd; i++) {
+      const { entry, d, D } = source[order[i]];
+      const at = t * D + d;
+      if (!entry.ignored[at]) {
+        if (entry.matched[at]) tp++;
+        else fp++;
+      }
+      rc[i] = tp / nonIgnored;
+      pr[i] = tp / (fp + tp + Number.EPSILON);
+    }
+    recall[t] = nd ? rc[nd - 1] : 0;
+    for (let i = nd - 1; i > 0; i--) if (pr[i] > pr[i - 1]) pr[i - 1] = pr[i];
+    // searchsorted(rc, recThrs, side='left'); indices past the end leave 0.
+    let i = 0;
+    for (let r = 0; r < R; r++) {
+      while (i < nd && rc[i] < RECALL_THRESHOLDS[r]) i++;
+      if (i >= nd) break;
+      precision[t * R + r] = pr[i];
+    }
+  }
+  return { precision, recall };
+}
+
+// Human-readable summary ---------------------------------------------------------------------------
+
+/** The lines the official `summarize()` prints, e.g. ` Average Precision  (AP) @[ IoU=0.50:0.95 | … ] = 0.412`. */
+export function summaryLines(evaluation: YtvisEvaluation, occlusion = false): string[] {
+  const names: readonly OvisStatName[] = occlusion ? OVIS_STAT_NAMES : YTVIS_STAT_NAMES;
+  return names.map((name) => {
+    const spec = STAT_SPECS[name];
+    const title = (spec.ap ? "Average Precision" : "Average Recall").padEnd(18);
+    const type = spec.ap ? "(AP)" : "(AR)";
+    const iou = (spec.iouThr === null ? "0.50:0.95" : spec.iouThr.toFixed(2)).padEnd(9);
+    const occ = occlusion ? ` | occ=${spec.occ.padStart(6)}` : "";
+    const value = evaluation.stats[name].toFixed(3);
+    return ` ${title} ${type} @[ IoU=${iou} | area=${spec.area.padStart(6)}${occ} | maxDets=${String(spec.maxDets).padStart(3)} ] = ${value}`;
+  });
+}
+
+/** The per-category table: id, name, AP, AP50, AP75 (-1 for categories without GT). */
+export function perCategoryLines(perCategory: readonly CategoryAp[]): string[] {
+  const nameWidth = Math.max(8, ...perCategory.map((c) => c.name.length));
+  const idWidth = Math.max(2, ...perCategory.map((c) => String(c.id).length));
+  const cell = (value: number) => value.toFixed(3).padStart(7);
+  const header = `${"id".padStart(idWidth)}  ${"category".padEnd(nameWidth)} ${"AP".padStart(7)} ${"AP50".padStart(7)} ${"AP75".padStart(7)}`;
+  return [
+    header,
+    ...perCategory.map(
+      (c) =>
+        `${String(c.id).padStart(idWidth)}  ${c.name.padEnd(nameWidth)} ${cell(c.AP)} ${cell(c.AP50)} ${cell(c.AP75)}`,
+    ),
+  ];
+}
