@@ -129,7 +129,7 @@ function forward(p: Map<string, tf.Variable>, images: tf.Tensor4D): tf.Tensor3D 
     const ys = ramp.reshape([1, SIZE, 1, 1]).tile([batch, 1, SIZE, 1]);
     return tf.concat([xs, ys], 3);
   });
-  let x: tf.Tensor4D = tf.concat([images, coords], 3);
+  let x = tf.concat([images, coords], 3) as tf.Tensor4D;
   x = tf
     .conv2d(x, w("encoder.conv1.weight") as tf.Tensor4D, 1, "same")
     .add(w("encoder.conv1.bias"))
