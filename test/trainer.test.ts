@@ -244,7 +244,7 @@ describe("trainer", () => {
     const referenceAt5 = await loadCheckpoint((await listCheckpoints(reference.dir))[0].path);
     expect(checkpoint.step).toBe(5);
     for (const [name, tensor] of referenceAt5.weights) {
-      expect(Array.from(checkpoint.weights.get(name)!.data)).toEqual(Array.from(tensor.data));
+      expect(Array.from(checkpoint.weights.get(name)!.dataSync())).toEqual(Array.from(tensor.dataSync()));
     }
     expect(checkpoint.rng).toEqual(referenceAt5.rng);
     expect(checkpoint.data).toEqual({ epoch: 1, cursor: 6 }); // 5 batches of 6 from 24 examples

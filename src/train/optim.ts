@@ -140,20 +140,19 @@ export class AdamW {
     return { steps, tensors };
   }
 
-  /** Restores a state saved with {@link getState} (values are copied; the caller keeps its tensors). */
+  /**
+   * Restores a state saved with {@link getState} (values are copied; the caller keeps its tensors).
+   * Everything is checked before anything is assigned; parameters absent from the state start fresh.
+   */
   setState(state: AdamWState, file?: string): void {
-    for (const name of Object.keys(state.steps)) {
+    const restored: { name: string; step: number; expAvg: tf.Tensor; expAvgSq: tf.Tensor }[] = [];
+    for (const [name, step] of Object.entries(state.steps)) {
       const param = this.params.get(name);
       if (!param) throw new VidsegError(`optimiser state for unknown parameter "${name}"`, file);
-      const step = state.steps[name];
       if (!Number.isInteger(step) || step < 0) {
         throw new VidsegError(`invalid step count ${step}`, file, `optimizer.steps.${name}`);
       }
-      const moments = this.momentsOf(name, param);
-      for (const [key, target] of [
-        [`exp_avg.${name}`, moments.expAvg],
-        [`exp_avg_sq.${name}`, moments.expAvgSq],
-      ] as const) {
+      const [expAvg, expAvgSq] = [`exp_avg.${name}`, `exp_avg_sq.${name}`].map((key) => {
         const saved = state.tensors.get(key);
         if (!saved) throw new VidsegError("missing optimiser tensor", file, key);
         if (!tf.util.arraysEqual(saved.shape, param.shape)) {
@@ -163,8 +162,17 @@ export class AdamW {
             key,
           );
         }
-        tf.tidy(() => target.assign(saved.asType("float32")));
-      }
+        return saved;
+      });
+      restored.push({ name, step, expAvg, expAvgSq });
+    }
+    this.dispose();
+    for (const { name, step, expAvg, expAvgSq } of restored) {
+      const moments = this.momentsOf(name, this.params.get(name)!);
+      tf.tidy(() => {
+        moments.expAvg.assign(expAvg.asType("float32"));
+        moments.expAvgSq.assign(expAvgSq.asType("float32"));
+      });
       moments.step = step;
     }
   }

@@ -18,13 +18,12 @@ import { Progress, type ProgressOptions } from "../core/progress.js";
 import { Rng } from "../core/rng.js";
 import {
   checkpointPath,
+  disposeCheckpoint,
   latestCheckpoint,
   loadCheckpoint,
   pruneCheckpoints,
   saveCheckpoint,
   saveWeights,
-  toOptimizerState,
-  toTensors,
 } from "./checkpoint.js";
 import { AdamW, clipByGlobalNorm, globalNorm, type GradMap, type ParamMap } from "./optim.js";
 import type { Schedule } from "./schedule.js";
@@ -299,40 +298,36 @@ async function restore<B>(
   data: DataSource<B>,
 ): Promise<{ step: number; elapsed: number }> {
   const checkpoint = await loadCheckpoint(path);
-  const missing = [...weights.keys()].filter((name) => !checkpoint.weights.has(name));
-  const unexpected = [...checkpoint.weights.keys()].filter((name) => !weights.has(name));
-  if (missing.length > 0 || unexpected.length > 0) {
-    const list = (names: string[]) => names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
-    throw new VidsegError(
-      `checkpoint does not match the model (missing: ${list(missing) || "none"}; unexpected: ${list(unexpected) || "none"})`,
-      path,
-    );
-  }
-  for (const [name, saved] of checkpoint.weights) {
-    const target = weights.get(name)!;
-    if (!tf.util.arraysEqual(saved.shape, target.shape)) {
+  try {
+    const missing = [...weights.keys()].filter((name) => !checkpoint.weights.has(name));
+    const unexpected = [...checkpoint.weights.keys()].filter((name) => !weights.has(name));
+    if (missing.length > 0 || unexpected.length > 0) {
+      const list = (names: string[]) => names.slice(0, 5).join(", ") + (names.length > 5 ? ", ..." : "");
       throw new VidsegError(
-        `shape [${saved.shape}] does not match the model's [${target.shape}]`,
+        `checkpoint does not match the model (missing: ${list(missing) || "none"}; unexpected: ${list(unexpected) || "none"})`,
         path,
-        `model.${name}`,
       );
     }
-    if (!(target instanceof tf.Variable))
-      throw new VidsegError("weights must be tf.Variables to be restored", path, name);
-  }
-  const loaded = toTensors(checkpoint.weights);
-  try {
-    for (const [name, tensor] of loaded) (weights.get(name) as tf.Variable).assign(tensor);
-  } finally {
-    tf.dispose([...loaded.values()]);
-  }
-  if (checkpoint.optimizer) {
-    const state = toOptimizerState(checkpoint.optimizer);
-    try {
-      optimizer.setState(state, path);
-    } finally {
-      tf.dispose([...state.tensors.values()]);
+    for (const [name, saved] of checkpoint.weights) {
+      const target = weights.get(name)!;
+      if (!tf.util.arraysEqual(saved.shape, target.shape)) {
+        throw new VidsegError(
+          `shape [${saved.shape}] does not match the model's [${target.shape}]`,
+          path,
+          `model.${name}`,
+        );
+      }
+      if (!(target instanceof tf.Variable))
+        throw new VidsegError("weights must be tf.Variables to be restored", path, name);
     }
+    // Everything checked: now assign (optimiser state validates itself before it assigns anything).
+    if (checkpoint.optimizer) optimizer.setState(checkpoint.optimizer, path);
+    for (const [name, tensor] of checkpoint.weights) {
+      const target = weights.get(name) as tf.Variable;
+      tf.tidy(() => target.assign(tensor.dtype === target.dtype ? tensor : tensor.asType(target.dtype)));
+    }
+  } finally {
+    disposeCheckpoint(checkpoint);
   }
   if (checkpoint.rng) rng.setState(checkpoint.rng);
   if (checkpoint.data !== undefined && data.setState) data.setState(checkpoint.data);
