@@ -1,0 +1,148 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  area,
+  countsFromString,
+  countsToString,
+  decode,
+  encode,
+  fromBbox,
+  fromCoco,
+  fromPolygon,
+  fromSegmentation,
+  iou,
+  merge,
+  toBbox,
+  toCoco,
+  type Rle,
+} from "../src/mask/rle.js";
+
+/** Golden values from the official pycocotools mask API (`scripts/vis_reference.py rle`). */
+interface RleGolden {
+  masks: {
+    h: number;
+    w: number;
+    mask: string;
+    counts: number[];
+    string: string;
+    area: number;
+    bbox: number[];
+  }[];
+  big: { h: number; w: number; counts: number[]; string: string; area: number; bbox: number[] }[];
+  merges: { h: number; w: number; strings: string[]; union: string; intersection: string }[];
+  ious: { h: number; w: number; dts: string[]; gts: string[]; iscrowd: number[]; iou: number[][] }[];
+  polygons: { h: number; w: number; polygons: number[][]; parts: string[]; merged: string }[];
+  boxes: { h: number; w: number; bbox: number[]; string: string }[];
+}
+
+const golden = JSON.parse(readFileSync(new URL("./golden/rle.json", import.meta.url), "utf8")) as RleGolden;
+const fromString = (s: string, h: number, w: number): Rle => ({ h, w, counts: countsFromString(s) });
+
+describe("COCO RLE, hand-checked", () => {
+  it("encodes the examples of pycocotools' mask.py (column-major runs, zeros first)", () => {
+    // M = [0 0 1 1 1 0 1] → [2 3 1 1]; M = [1 1 1 1 1 1 0] → [0 6 1] (a 7×1 column).
+    expect(encode([0, 0, 1, 1, 1, 0, 1], 7, 1).counts).toEqual([2, 3, 1, 1]);
+    expect(encode([1, 1, 1, 1, 1, 1, 0], 7, 1).counts).toEqual([0, 6, 1]);
+  });
+
+  it("walks the mask column by column", () => {
+    // 2×3 row-major [[1,0,0],[1,1,0]]: columns (1,1), (0,1), (0,0) → 0-run 0, 1-run 2, 0-run 1, 1-run 1, 0-run 2.
+    const rle = encode([1, 0, 0, 1, 1, 0], 2, 3);
+    expect(rle.counts).toEqual([0, 2, 1, 1, 2]);
+    expect(area(rle)).toBe(3);
+    expect(toBbox(rle)).toEqual([0, 0, 2, 2]);
+    expect(decode(rle)).toEqual(Uint8Array.from([1, 0, 0, 1, 1, 0]));
+  });
+
+  it("writes known strings: deltas from i > 2, 5 bits a char, sign bit 0x10", () => {
+    // [2,3,1,1]: 2→'2', 3→'3', 1→'1', 1−3 = −2 → (−2 & 31) = 30 = 0x1e, shift → −1, sign set so stop → '0'+30 = 'N'.
+    expect(countsToString([2, 3, 1, 1])).toBe("231N");
+    expect(countsFromString("231N")).toEqual([2, 3, 1, 1]);
+    // 100 = 0b11_00100: low 5 bits 4 | 0x20 (more) → 36 → 'T', then 3 → '3'.
+    expect(countsToString([100])).toBe("T3");
+  });
+
+  it("rejects malformed counts with the JSON path", () => {
+    expect(() => countsFromString("2 3", "annotations[0].segmentations[1].counts")).toThrow(
+      /annotations\[0\]\.segmentations\[1\]\.counts.*malformed RLE counts/,
+    );
+    expect(() => fromCoco({ size: [2, 2], counts: "5" }, "seg")).toThrow(/runs cover 5 pixels/);
+  });
+});
+
+describe("COCO RLE against pycocotools goldens", () => {
+  it("encode, decode, strings, area and toBbox of small masks", () => {
+    for (const g of golden.masks) {
+      const mask = Uint8Array.from(g.mask, (c) => Number(c));
+      const rle = encode(mask, g.h, g.w);
+      expect(rle.counts).toEqual(g.counts);
+      expect(countsToString(rle.counts)).toBe(g.string);
+      expect(countsFromString(g.string)).toEqual(g.counts);
+      expect(toCoco(rle)).toEqual({ size: [g.h, g.w], counts: g.string });
+      expect(decode(rle)).toEqual(mask);
+      expect(area(rle)).toBe(g.area);
+      expect(toBbox(rle)).toEqual(g.bbox);
+    }
+  });
+
+  it("strings, area and toBbox of large masks (multi-character numbers, negative deltas)", () => {
+    for (const g of golden.big) {
+      expect(countsToString(g.counts)).toBe(g.string);
+      expect(countsFromString(g.string)).toEqual(g.counts);
+      const rle = { h: g.h, w: g.w, counts: g.counts };
+      expect(area(rle)).toBe(g.area);
+      expect(toBbox(rle)).toEqual(g.bbox);
+    }
+  });
+
+  it("merge: union and intersection of 2–3 masks", () => {
+    for (const g of golden.merges) {
+      const rles = g.strings.map((s) => fromString(s, g.h, g.w));
+      expect(countsToString(merge(rles, false).counts)).toBe(g.union);
+      expect(countsToString(merge(rles, true).counts)).toBe(g.intersection);
+    }
+  });
+
+  it("iou, crowd and empty GTs included", () => {
+    for (const g of golden.ious) {
+      const dts = g.dts.map((s) => fromString(s, g.h, g.w));
+      const gts = g.gts.map((s) => fromString(s, g.h, g.w));
+      expect(
+        iou(
+          dts,
+          gts,
+          g.iscrowd.map((c) => c === 1),
+        ),
+      ).toEqual(g.iou);
+    }
+  });
+
+  it("frPoly: outside the image, several parts, degenerate polygons", () => {
+    for (const g of golden.polygons) {
+      g.polygons.forEach((poly, i) =>
+        expect(countsToString(fromPolygon(poly, g.h, g.w).counts)).toBe(g.parts[i]),
+      );
+      expect(countsToString(fromSegmentation(g.polygons, g.h, g.w).counts)).toBe(g.merged);
+    }
+  });
+
+  it("frBbox, fractional and out-of-image boxes included", () => {
+    for (const g of golden.boxes) expect(countsToString(fromBbox(g.bbox, g.h, g.w).counts)).toBe(g.string);
+  });
+
+  it("round-trips random masks through the string form", () => {
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let trial = 0; trial < 50; trial++) {
+      const h = 1 + Math.floor(random() * 20);
+      const w = 1 + Math.floor(random() * 20);
+      const density = random();
+      const mask = Uint8Array.from({ length: h * w }, () => (random() < density ? 1 : 0));
+      const rle = encode(mask, h, w);
+      const back = fromCoco(toCoco(rle));
+      expect(back.counts).toEqual(rle.counts);
+      expect(decode(back)).toEqual(mask);
+      expect(area(rle)).toBe(mask.reduce((a, b) => a + b, 0));
+    }
+  });
+});
