@@ -35,31 +35,41 @@ const toNchw = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
 const nhwcShape = (s: readonly number[]): [number, number, number, number] => [s[0], s[2], s[3], s[1]];
 
 /**
- * The input patch that filter tap (i, j) sees at every output position: [N, outH, outW, C].
- * `padded` is the input already padded by (top, left) and wide enough for every tap.
+ * Returns, for filter tap (i, j), the input values it meets at every output position, channels
+ * first: [C, N·outH·outW] (the transposed im2col block of that tap).
+ *
+ * The padded input [N, H, W, C] is rearranged once, with one rank-4 transpose, into
+ * [(rowPhase, colPhase, C), N, H/sh, W/sw]: [N·H/sh, sh, W/sw, sw·C] → [sh, sw·C, N·H/sh, W/sw].
+ * Every tap is then a plain rank-4 slice. (tf.stridedSlice is ~10× slower than a copy on wasm, and
+ * rank-5/6 transposes and slices are slow too.)
  */
-function tapPatch(padded: tf.Tensor4D, info: Conv2DInfo, i: number, j: number): tf.Tensor4D {
-  const { outHeight, outWidth, strideHeight: sh, strideWidth: sw } = info;
-  const row = i * info.dilationHeight;
-  const col = j * info.dilationWidth;
-  const [n, , , c] = padded.shape;
-  if (sh === 1 && sw === 1) return tf.slice(padded, [0, row, col, 0], [n, outHeight, outWidth, c]);
-  return tf.stridedSlice(
-    padded,
-    [0, row, col, 0],
-    [n, row + (outHeight - 1) * sh + 1, col + (outWidth - 1) * sw + 1, c],
-    [1, sh, sw, 1],
-  ) as tf.Tensor4D;
-}
-
-/** Pads x by the conv's (top, left) and enough (bottom, right) for every tap; crops any excess. */
-function padForTaps(x: tf.Tensor4D, info: Conv2DInfo): tf.Tensor4D {
+function tapPatchesChannelsFirst(x: tf.Tensor4D, info: Conv2DInfo): (i: number, j: number) => tf.Tensor2D {
+  const {
+    outHeight,
+    outWidth,
+    strideHeight: sh,
+    strideWidth: sw,
+    dilationHeight: dh,
+    dilationWidth: dw,
+  } = info;
+  const [n, height, width, c] = x.shape;
+  // Phase rows/cols: enough for the last output of the farthest tap.
+  const phaseH = Math.floor(((info.filterHeight - 1) * dh) / sh) + outHeight;
+  const phaseW = Math.floor(((info.filterWidth - 1) * dw) / sw) + outWidth;
   const { top, left } = info.padInfo;
-  const needH = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight;
-  const needW = (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth;
-  const bottom = needH - top - x.shape[1];
-  const right = needW - left - x.shape[2];
-  return padOrCrop(x, top, bottom, left, right);
+  const padded = padOrCrop(x, top, phaseH * sh - top - height, left, phaseW * sw - left - width);
+  const phased = tf.reshape(
+    tf.transpose(tf.reshape(padded, [n * phaseH, sh, phaseW, sw * c]), [1, 3, 0, 2]),
+    [sh * sw * c, n, phaseH, phaseW],
+  );
+  const positions = n * outHeight * outWidth;
+  return (i, j) => {
+    const row = i * dh;
+    const col = j * dw;
+    const phase = (row % sh) * sw + (col % sw);
+    const begin = [phase * c, 0, Math.floor(row / sh), Math.floor(col / sw)];
+    return tf.reshape(tf.slice(phased, begin, [c, n, outHeight, outWidth]), [c, positions]);
+  };
 }
 
 /** tf.pad that also accepts negative amounts (which crop). */
@@ -152,8 +162,8 @@ function convInfo(
 }
 
 /**
- * Filter gradient of conv2d: dW[i,j] = Σ_positions patch(i,j)ᵀ · dy. Computed per filter tap as
- * dyᵀ [Cout, P] × patch [P, Cin] (a plain, untransposed XNNPACK matMul), so only dy is transposed once.
+ * Filter gradient of conv2d: dW[i, j] = Σ_positions patch(i, j)ᵀ · dy, one plain (untransposed)
+ * XNNPACK matMul per filter tap: [Cin, P] × [P, Cout], always with the same right operand.
  */
 export function conv2dFilterGrad(
   x: tf.Tensor4D,
@@ -167,24 +177,20 @@ export function conv2dFilterGrad(
     const dy4 = nchw ? toNhwc(dy) : dy;
     const [kh, kw, cin, cout] = filterShape;
     const info = convInfo(x4.shape, filterShape, options, false);
-    const positions = dy4.shape[0] * dy4.shape[1] * dy4.shape[2];
-    const dyT = tf.transpose(tf.reshape(dy4, [positions, cout])); // [Cout, P]
-    const padded = padForTaps(x4, info);
+    const dy2 = tf.reshape(dy4, [-1, cout]) as tf.Tensor2D; // [P, Cout]
+    const patchOf = tapPatchesChannelsFirst(x4, info);
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const patch = tf.reshape(tapPatch(padded, info, i, j), [positions, cin]);
-        taps.push(tf.matMul(dyT, patch)); // [Cout, Cin]
-      }
+      for (let j = 0; j < kw; j++) taps.push(tf.matMul(patchOf(i, j), dy2)); // [Cin, Cout]
     }
-    const stacked = tf.stack(taps); // [kh·kw, Cout, Cin]
-    return tf.reshape(tf.transpose(stacked, [0, 2, 1]), [kh, kw, cin, cout]);
+    return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]);
   });
 }
 
 /**
- * Input gradient of conv2d: a stride-1 conv2d of the zero-inserted output gradient with the
- * spatially flipped, in/out-swapped filter.
+ * Input gradient of conv2d. Stride 1: a conv2d of the padded output gradient with the spatially
+ * flipped, in/out-swapped filter. Strided: the same per stride phase (sub-pixel convolution), so no
+ * multiply-adds are spent on inserted zeros; the phases are interleaved by one transpose.
  */
 export function conv2dInputGrad(
   inputShape: [number, number, number, number],
@@ -197,13 +203,69 @@ export function conv2dInputGrad(
     const xShape = nchw ? nhwcShape(inputShape) : inputShape;
     const dy4 = nchw ? toNhwc(dy) : dy;
     const info = convInfo(xShape, filter.shape, options, false);
-    const dilated = insertZeros(dy4, info.strideHeight, info.strideWidth);
-    const [top, bottom, left, right] = transposedConvPadding(info, dilated.shape[1], dilated.shape[2]);
-    const padded = padOrCrop(dilated, top, bottom, left, right);
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, Cout, Cin]
-    const dx = tf.conv2d(padded, flipped, 1, "valid", "NHWC", [info.dilationHeight, info.dilationWidth]);
+    const { strideHeight: sh, strideWidth: sw } = info;
+    const dx =
+      sh === 1 && sw === 1
+        ? transposedConv(dy4, filter, info)
+        : sh === sw
+          ? subPixelTransposedConv(dy4, filter, info)
+          : transposedConv(insertZeros(dy4, sh, sw), filter, info);
     return nchw ? toNchw(dx) : dx;
   });
+}
+
+/** Stride-1 conv over `dy` (already zero-inserted when the forward conv was strided). */
+function transposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv2DInfo): tf.Tensor4D {
+  const [top, bottom, left, right] = transposedConvPadding(info, dy.shape[1], dy.shape[2]);
+  const padded = padOrCrop(dy, top, bottom, left, right);
+  const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, Cout, Cin]
+  return tf.conv2d(padded, flipped, 1, "valid", "NHWC", [info.dilationHeight, info.dilationWidth]);
+}
+
+/** Filter taps with index ≡ phase (mod stride), last first (the flipped order). */
+function phaseTaps(phase: number, stride: number, size: number): number[] {
+  const taps: number[] = [];
+  for (let t = phase; t < size; t += stride) taps.unshift(t);
+  return taps;
+}
+
+/**
+ * Input gradient of a strided conv (equal strides, no dilation). With y + padTop = s·q + r, input
+ * row y only receives filter taps i ≡ r (mod s), from output rows q - m for tap i = r + s·m: each
+ * phase (r, c) is a stride-1 conv of dy with that phase's flipped taps.
+ */
+function subPixelTransposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv2DInfo): tf.Tensor4D {
+  const stride = info.strideHeight;
+  const { top, left } = info.padInfo;
+  const [n, outH, outW] = dy.shape;
+  const [kh, kw, cin] = filter.shape;
+  const phaseH = Math.ceil((info.inHeight + top) / stride);
+  const phaseW = Math.ceil((info.inWidth + left) / stride);
+  const swapped = tf.transpose(filter, [0, 1, 3, 2]); // [kh, kw, Cout, Cin]
+  const phases: tf.Tensor4D[] = [];
+  for (let r = 0; r < stride; r++) {
+    for (let c = 0; c < stride; c++) {
+      const rows = phaseTaps(r, stride, kh);
+      const cols = phaseTaps(c, stride, kw);
+      if (rows.length === 0 || cols.length === 0) {
+        phases.push(tf.zeros([n, phaseH, phaseW, cin]));
+        continue;
+      }
+      const taps = tf.gather(tf.gather(swapped, rows, 0), cols, 1) as tf.Tensor4D;
+      const padded = padOrCrop(dy, rows.length - 1, phaseH - outH, cols.length - 1, phaseW - outW);
+      phases.push(tf.conv2d(padded, taps, 1, "valid"));
+    }
+  }
+  // Channels (r, c, ch) → pixels: [N·Hq, Wq, r, (c, ch)] → [N·Hq, r, Wq, (c, ch)] = [N, Hq·s, Wq·s, Cin].
+  // (A rank-4 transpose: wasm's DepthToSpace is ~15× slower.)
+  const stacked = tf.reshape(tf.concat(phases, 3), [n * phaseH, phaseW, stride, stride * cin]);
+  const interleaved = tf.reshape(tf.transpose(stacked, [0, 2, 1, 3]), [
+    n,
+    phaseH * stride,
+    phaseW * stride,
+    cin,
+  ]);
+  return tf.slice(interleaved, [0, top, left, 0], [n, info.inHeight, info.inWidth, cin]) as tf.Tensor4D;
 }
 
 /** Filter gradient of depthwiseConv2d (filter [kh, kw, Cin, multiplier]). NHWC only, as in tfjs. */
@@ -217,13 +279,17 @@ export function depthwiseFilterGrad(
     const [kh, kw, cin, multiplier] = filterShape;
     const info = convInfo(x.shape, filterShape, options, true);
     const positions = dy.shape[0] * dy.shape[1] * dy.shape[2];
-    const dy3 = tf.reshape(dy, [positions, cin, multiplier]);
-    const padded = padForTaps(x, info);
+    const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [positions, cin * multiplier])), [
+      cin,
+      multiplier,
+      positions,
+    ]);
+    const patchOf = tapPatchesChannelsFirst(x, info);
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const patch = tf.reshape(tapPatch(padded, info, i, j), [positions, cin, 1]);
-        taps.push(tf.sum(tf.mul(patch, dy3), 0)); // [Cin, multiplier]
+        const patch = tf.reshape(patchOf(i, j), [cin, 1, positions]);
+        taps.push(tf.sum(tf.mul(patch, dyT), 2)); // [Cin, multiplier]
       }
     }
     return tf.reshape(tf.stack(taps), [kh, kw, cin, multiplier]);
@@ -268,7 +334,10 @@ export function unsortedSegmentSum(x: tf.Tensor, segmentIds: tf.Tensor, numSegme
     const rows = tf.reshape(x, [count, -1]) as tf.Tensor2D;
     const kept = tf.mul(rows, tf.cast(tf.reshape(valid, [count, 1]), rows.dtype));
     const inner = x.shape.slice(segmentIds.rank);
-    const sums = tf.scatterND(tf.reshape(safeIds, [count, 1]), kept, [numSegments, rows.shape[1]] as [number, number]);
+    const sums = tf.scatterND(tf.reshape(safeIds, [count, 1]), kept, [numSegments, rows.shape[1]] as [
+      number,
+      number,
+    ]);
     return tf.reshape(sums, [numSegments, ...inner]);
   });
 }
@@ -428,15 +497,13 @@ export function registerWasmTrainingKernels(): void {
     const { a, b } = args.inputs as unknown as Inputs;
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
     const shipped = (x: tf.Tensor, y: tf.Tensor, tA: boolean, tB: boolean): tf.Tensor =>
-      tf
-        .engine()
-        .makeTensorFromTensorInfo(
-          shippedKernel({
-            ...args,
-            inputs: { a: x, b: y },
-            attrs: { transposeA: tA, transposeB: tB },
-          }) as tf.TensorInfo,
-        );
+      tf.engine().makeTensorFromTensorInfo(
+        shippedKernel({
+          ...args,
+          inputs: { a: x, b: y },
+          attrs: { transposeA: tA, transposeB: tB },
+        }) as tf.TensorInfo,
+      );
     return fastBatchMatMul(a, b, transposeA, transposeB, shipped);
   });
 }
