@@ -103,12 +103,19 @@ def resnet_parity():
     write_safetensors(f"{OUT}/nn-resnet.safetensors", tensors)
 
 
+def short(value):
+    """9 significant digits: enough to restore a float32 exactly, half the size of repr(float)."""
+    if isinstance(value, list):
+        return [short(v) for v in value]
+    return float("%.9g" % value) if isinstance(value, float) else value
+
+
 def as_list(t):
-    return t.detach().to(torch.float32).tolist() if isinstance(t, torch.Tensor) else t
+    return short(t.detach().to(torch.float32).tolist()) if isinstance(t, torch.Tensor) else t
 
 
 def state_json(module):
-    return {name: {"shape": list(v.shape), "values": v.detach().flatten().tolist()} for name, v in module.state_dict().items()}
+    return {name: {"shape": list(v.shape), "values": as_list(v.flatten())} for name, v in module.state_dict().items()}
 
 
 # ---- Mask2Former's matching and mask losses (same formulas as mask2former/modeling/criterion.py and matcher.py)
@@ -283,6 +290,192 @@ def matcher_golden():
         })
     with open(f"{OUT}/nn-matcher.json", "w") as f:
         json.dump({"pred_logits": as_list(pred_logits), "pred_masks": as_list(pred_masks), "images": images}, f)
+
+
+# ---- Mask2Former's transformer decoder layers (post-norm), sequence-first as in the original code
+
+class CrossAttentionLayer(torch.nn.Module):
+    def __init__(self, d_model, nhead):
+        super().__init__()
+        self.multihead_attn = torch.nn.MultiheadAttention(d_model, nhead)
+        self.norm = torch.nn.LayerNorm(d_model)
+
+    def forward(self, tgt, memory, memory_mask, pos, query_pos):
+        tgt2 = self.multihead_attn(query=tgt + query_pos, key=memory + pos, value=memory, attn_mask=memory_mask)[0]
+        return self.norm(tgt + tgt2)
+
+
+class SelfAttentionLayer(torch.nn.Module):
+    def __init__(self, d_model, nhead):
+        super().__init__()
+        self.self_attn = torch.nn.MultiheadAttention(d_model, nhead)
+        self.norm = torch.nn.LayerNorm(d_model)
+
+    def forward(self, tgt, query_pos):
+        q = k = tgt + query_pos
+        return self.norm(tgt + self.self_attn(q, k, value=tgt)[0])
+
+
+class FFNLayer(torch.nn.Module):
+    def __init__(self, d_model, dim_feedforward):
+        super().__init__()
+        self.linear1 = torch.nn.Linear(d_model, dim_feedforward)
+        self.linear2 = torch.nn.Linear(dim_feedforward, d_model)
+        self.norm = torch.nn.LayerNorm(d_model)
+
+    def forward(self, tgt):
+        return self.norm(tgt + self.linear2(F.relu(self.linear1(tgt))))
+
+
+class DecoderLayer(torch.nn.Module):
+    def __init__(self, d_model, nhead, dim_feedforward):
+        super().__init__()
+        self.cross_attn = CrossAttentionLayer(d_model, nhead)
+        self.self_attn = SelfAttentionLayer(d_model, nhead)
+        self.ffn = FFNLayer(d_model, dim_feedforward)
+
+
+def position_embedding_sine(h, w, num_pos_feats, temperature=10000, scale=2 * math.pi):
+    """Mask2Former's PositionEmbeddingSine(normalize=True) without padding; returns [1, C, H, W]."""
+    not_mask = torch.ones(1, h, w)
+    y_embed = not_mask.cumsum(1, dtype=torch.float32)
+    x_embed = not_mask.cumsum(2, dtype=torch.float32)
+    eps = 1e-6
+    y_embed = (y_embed - 0.5) / (y_embed[:, -1:, :] + eps) * scale
+    x_embed = (x_embed - 0.5) / (x_embed[:, :, -1:] + eps) * scale
+    dim_t = torch.arange(num_pos_feats, dtype=torch.float32)
+    dim_t = temperature ** (2 * (dim_t // 2) / num_pos_feats)
+    pos_x = x_embed[:, :, :, None] / dim_t
+    pos_y = y_embed[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+
+class Conv2dNorm(torch.nn.Module):
+    """detectron2's Conv2d(norm=GN, activation) as used by MaskFormer's BasePixelDecoder."""
+
+    def __init__(self, cin, cout, k, groups=None, relu=False):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(cin, cout, k, padding=k // 2, bias=groups is None)
+        self.norm = torch.nn.GroupNorm(groups, cout) if groups else None
+        self.relu = relu
+
+    def forward(self, x):
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return F.relu(x) if self.relu else x
+
+    def named_state(self, prefix):
+        out = {f"{prefix}.weight": self.conv.weight}
+        if self.conv.bias is not None:
+            out[f"{prefix}.bias"] = self.conv.bias
+        if self.norm is not None:
+            out[f"{prefix}.norm.weight"] = self.norm.weight
+            out[f"{prefix}.norm.bias"] = self.norm.bias
+        return out
+
+
+def blocks_golden():
+    torch.manual_seed(5)
+    out = {}
+    # Multi-head attention, batch-first in our layout: B=2, Lq=3, Lk=5, E=8, 2 heads.
+    mha = torch.nn.MultiheadAttention(8, 2)
+    with torch.no_grad():
+        mha.in_proj_bias.uniform_(-0.3, 0.3)
+        mha.out_proj.bias.uniform_(-0.3, 0.3)
+    q, k, v = torch.randn(2, 3, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    attn_mask = torch.rand(2, 3, 5) > 0.6
+    attn_mask[:, :, 0] = False  # no fully masked rows
+    key_padding = torch.zeros(2, 5, dtype=torch.bool)
+    key_padding[1, 3:] = True
+    float_mask = torch.randn(3, 5)
+    with torch.no_grad():
+        plain, weights = mha(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1))
+        masked = mha(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
+                     attn_mask=attn_mask.repeat_interleave(2, dim=0), key_padding_mask=key_padding)[0]
+        additive = mha(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), attn_mask=float_mask)[0]
+    out["mha"] = {
+        "state": state_json(mha), "query": as_list(q), "key": as_list(k), "value": as_list(v),
+        "attn_mask": attn_mask.tolist(), "key_padding_mask": key_padding.tolist(), "float_mask": as_list(float_mask),
+        "plain": as_list(plain.transpose(0, 1)), "weights": as_list(weights),
+        "masked": as_list(masked.transpose(0, 1)), "additive": as_list(additive.transpose(0, 1)),
+    }
+
+    # Decoder layer: queries [Q=4, B=2, E=8], memory of a 3×5 level, masked cross-attention.
+    layer = DecoderLayer(8, 2, 16)
+    for p in layer.parameters():
+        with torch.no_grad():
+            p.add_(torch.randn_like(p) * 0.1)
+    tgt, query_pos = torch.randn(4, 2, 8), torch.randn(4, 1, 8).repeat(1, 2, 1)
+    memory = torch.randn(15, 2, 8)
+    pos = position_embedding_sine(3, 5, 4).flatten(2).permute(2, 0, 1).repeat(1, 2, 1)
+    mask_logits = torch.randn(2, 4, 2, 3) * 2
+    mask_logits[0, 1] = -5  # a query that masks everything: must be unmasked
+    attn = (F.interpolate(mask_logits, size=(3, 5), mode="bilinear", align_corners=False).sigmoid().flatten(2) < 0.5)
+    attn[torch.where(attn.sum(-1) == attn.shape[-1])] = False
+    with torch.no_grad():
+        y = layer.cross_attn(tgt, memory, attn.repeat_interleave(2, dim=0), pos, query_pos)
+        y = layer.self_attn(y, query_pos)
+        y = layer.ffn(y)
+    out["decoder_layer"] = {
+        "state": state_json(layer), "queries": as_list(tgt.transpose(0, 1)), "query_pos": as_list(query_pos[:, :1].transpose(0, 1)),
+        "memory": as_list(memory.transpose(0, 1)), "mask_logits": as_list(mask_logits),
+        "attn_mask": attn.tolist(), "output": as_list(y.transpose(0, 1)),
+    }
+    out["position"] = {"height": 3, "width": 5, "num_pos_feats": 4,
+                       "nhwc": as_list(position_embedding_sine(3, 5, 4).permute(0, 2, 3, 1))}
+
+    # Resize and point sampling.
+    x = torch.randn(1, 2, 4, 3)
+    out["resize"] = {"input_nhwc": as_list(x.permute(0, 2, 3, 1))}
+    for name, size, mode, align in (("up_false", (7, 5), "bilinear", False), ("up_true", (7, 5), "bilinear", True),
+                                    ("down_false", (3, 2), "bilinear", False), ("down_true", (3, 2), "bilinear", True),
+                                    ("nearest_up", (8, 6), "nearest", None), ("nearest_odd", (5, 7), "nearest", None)):
+        y = F.interpolate(x, size=size, mode=mode, align_corners=align)
+        out["resize"][name] = {"size": list(size), "nhwc": as_list(y.permute(0, 2, 3, 1))}
+    feats = torch.randn(2, 3, 5, 6)
+    coords = torch.rand(2, 9, 2) * 1.2 - 0.1  # some points outside [0, 1]: zeros padding
+    coords[0, 0] = torch.tensor([0.0, 0.0])
+    coords[0, 1] = torch.tensor([1.0, 1.0])
+    out["point_sample"] = {"features_nhwc": as_list(feats.permute(0, 2, 3, 1)), "coords": as_list(coords),
+                           "output": as_list(point_sample(feats, coords).transpose(1, 2))}
+
+    # FPN pixel decoder (MaskFormer BasePixelDecoder): in [4, 6, 8, 10], conv_dim 8, mask_dim 6, GN(2).
+    in_ch, conv_dim, mask_dim = [4, 6, 8, 10], 8, 6
+    adapters = [Conv2dNorm(c, conv_dim, 1, groups=2) for c in in_ch[:3]]
+    layers = [Conv2dNorm(conv_dim, conv_dim, 3, groups=2, relu=True) for _ in range(3)]
+    layers.append(Conv2dNorm(in_ch[3], conv_dim, 3, groups=2, relu=True))
+    mask_features = Conv2dNorm(conv_dim, mask_dim, 3)
+    for m in adapters + layers:
+        with torch.no_grad():
+            m.norm.weight.uniform_(0.5, 1.5)
+            m.norm.bias.uniform_(-0.2, 0.2)
+    feats = [torch.randn(1, c, s, s + 1) for c, s in zip(in_ch, (8, 4, 2, 1))]
+    with torch.no_grad():
+        y = layers[3](feats[3])
+        multi = [y]
+        for idx in (2, 1, 0):
+            cur = adapters[idx](feats[idx])
+            y = layers[idx](cur + F.interpolate(y, size=cur.shape[-2:], mode="nearest"))
+            if len(multi) < 3:
+                multi.append(y)
+        mask = mask_features(y)
+    state = {}
+    for i, m in enumerate(adapters):
+        state.update(m.named_state(f"adapter_{i + 1}"))
+    for i, m in enumerate(layers):
+        state.update(m.named_state(f"layer_{i + 1}"))
+    state.update(mask_features.named_state("mask_features"))
+    out["pixel_decoder"] = {
+        "state": {n: {"shape": list(v.shape), "values": as_list(v.flatten())} for n, v in state.items()},
+        "features_nhwc": [as_list(f.permute(0, 2, 3, 1)) for f in feats],
+        "mask_features": as_list(mask.permute(0, 2, 3, 1)),
+        "multi_scale": [as_list(m.permute(0, 2, 3, 1)) for m in multi],
+    }
+    with open(f"{OUT}/nn-blocks.json", "w") as f:
+        json.dump(out, f)
 
 
 if __name__ == "__main__":
