@@ -174,7 +174,7 @@ describe("layers", () => {
   it("Linear keeps PyTorch's [out, in] weight layout", () => {
     const linear = new Linear(3, 2);
     linear.loadStateDict(
-      new Map([
+      new Map<string, tf.Tensor>([
         [
           "weight",
           tf.tensor2d([
