@@ -361,7 +361,7 @@ async function main(): Promise<void> {
   } else console.log("pytorch  not available (/usr/bin/python3 with torch)");
   if (profile) {
     console.log("\none training step, self time per kernel:");
-    for (const t of profile.slice(0, 25)) {
+    for (const t of [...profile.slice(0, 20), profile[profile.length - 1]]) {
       console.log(
         `  ${t.name.padEnd(40)} ${t.selfMs.toFixed(1).padStart(8)} ms  ${t.calls ? `${t.calls} calls` : ""}`,
       );

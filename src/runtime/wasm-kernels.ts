@@ -35,15 +35,13 @@ const toNchw = (t: tf.Tensor4D): tf.Tensor4D => tf.transpose(t, [0, 3, 1, 2]);
 const nhwcShape = (s: readonly number[]): [number, number, number, number] => [s[0], s[2], s[3], s[1]];
 
 /**
- * Returns, for filter tap (i, j), the input values it meets at every output position, channels
- * first: [C, N·outH·outW] (the transposed im2col block of that tap).
- *
- * The padded input [N, H, W, C] is rearranged once, with one rank-4 transpose, into
- * [(rowPhase, colPhase, C), N, H/sh, W/sw]: [N·H/sh, sh, W/sw, sw·C] → [sh, sw·C, N·H/sh, W/sw].
- * Every tap is then a plain rank-4 slice. (tf.stridedSlice is ~10× slower than a copy on wasm, and
- * rank-5/6 transposes and slices are slow too.)
+ * The input split into stride phases, channels first and flattened: [(rowPhase, colPhase, C), N·Hq·Wq],
+ * where phase (r, c) holds padded rows r, r + sh, … and columns c, c + sw, … and Hq × Wq is the
+ * phase grid (big enough for the last output of the farthest tap). Built with one rank-4 transpose:
+ * [N·Hq, sh, Wq, sw·C] → [sh, sw·C, N·Hq, Wq]. (tf.stridedSlice is ~10× slower than a copy on wasm,
+ * and rank-5/6 transposes and slices are slow too.)
  */
-function tapPatchesChannelsFirst(x: tf.Tensor4D, info: Conv2DInfo): (i: number, j: number) => tf.Tensor2D {
+function phaseSplit(x: tf.Tensor4D, info: Conv2DInfo): { phases: tf.Tensor2D; gridH: number; gridW: number } {
   const {
     outHeight,
     outWidth,
@@ -53,23 +51,18 @@ function tapPatchesChannelsFirst(x: tf.Tensor4D, info: Conv2DInfo): (i: number, 
     dilationWidth: dw,
   } = info;
   const [n, height, width, c] = x.shape;
-  // Phase rows/cols: enough for the last output of the farthest tap.
-  const phaseH = Math.floor(((info.filterHeight - 1) * dh) / sh) + outHeight;
-  const phaseW = Math.floor(((info.filterWidth - 1) * dw) / sw) + outWidth;
+  const gridH = Math.floor(((info.filterHeight - 1) * dh) / sh) + outHeight;
+  const gridW = Math.floor(((info.filterWidth - 1) * dw) / sw) + outWidth;
   const { top, left } = info.padInfo;
-  const padded = padOrCrop(x, top, phaseH * sh - top - height, left, phaseW * sw - left - width);
-  const phased = tf.reshape(
-    tf.transpose(tf.reshape(padded, [n * phaseH, sh, phaseW, sw * c]), [1, 3, 0, 2]),
-    [sh * sw * c, n, phaseH, phaseW],
-  );
-  const positions = n * outHeight * outWidth;
-  return (i, j) => {
-    const row = i * dh;
-    const col = j * dw;
-    const phase = (row % sh) * sw + (col % sw);
-    const begin = [phase * c, 0, Math.floor(row / sh), Math.floor(col / sw)];
-    return tf.reshape(tf.slice(phased, begin, [c, n, outHeight, outWidth]), [c, positions]);
-  };
+  const padded = padOrCrop(x, top, gridH * sh - top - height, left, gridW * sw - left - width);
+  const phases =
+    sh === 1 && sw === 1 && c > 1
+      ? tf.transpose(tf.reshape(padded, [n * gridH * gridW, c]))
+      : tf.reshape(tf.transpose(tf.reshape(padded, [n * gridH, sh, gridW, sw * c]), [1, 3, 0, 2]), [
+          sh * sw * c,
+          n * gridH * gridW,
+        ]);
+  return { phases: phases as tf.Tensor2D, gridH, gridW };
 }
 
 /** tf.pad that also accepts negative amounts (which crop). */
@@ -163,7 +156,12 @@ function convInfo(
 
 /**
  * Filter gradient of conv2d: dW[i, j] = Σ_positions patch(i, j)ᵀ · dy, one plain (untransposed)
- * XNNPACK matMul per filter tap: [Cin, P] × [P, Cout], always with the same right operand.
+ * XNNPACK matMul per filter tap, [Cin, L] × [L, Cout], always with the same right operand.
+ *
+ * Positions are taken on the whole flattened phase grid (n, y < Hq, x < Wq), with dy zero outside
+ * the real outputs: then tap (i, j) reads its phase at a constant offset (qi·Wq + qj), so its patch
+ * matrix is one contiguous 2-D slice instead of a strided gather. The few grid columns beyond the
+ * outputs cost a little extra arithmetic, multiplied by zeros.
  */
 export function conv2dFilterGrad(
   x: tf.Tensor4D,
@@ -177,11 +175,27 @@ export function conv2dFilterGrad(
     const dy4 = nchw ? toNhwc(dy) : dy;
     const [kh, kw, cin, cout] = filterShape;
     const info = convInfo(x4.shape, filterShape, options, false);
-    const dy2 = tf.reshape(dy4, [-1, cout]) as tf.Tensor2D; // [P, Cout]
-    const patchOf = tapPatchesChannelsFirst(x4, info);
+    const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+    const { phases, gridH, gridW } = phaseSplit(x4, info);
+    const [n, outH, outW] = dy4.shape;
+    const maxOffset = Math.floor(((kh - 1) * dh) / sh) * gridW + Math.floor(((kw - 1) * dw) / sw);
+    const length = n * gridH * gridW - maxOffset;
+    const dyGrid = tf.pad(dy4, [
+      [0, 0],
+      [0, gridH - outH],
+      [0, gridW - outW],
+      [0, 0],
+    ]);
+    // Rows past `length` are grid padding (zeros), so dropping them loses nothing.
+    const dyRows = tf.slice(tf.reshape(dyGrid, [n * gridH * gridW, cout]), [0, 0], [length, cout]);
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) taps.push(tf.matMul(patchOf(i, j), dy2)); // [Cin, Cout]
+      for (let j = 0; j < kw; j++) {
+        const phase = ((i * dh) % sh) * sw + ((j * dw) % sw);
+        const offset = Math.floor((i * dh) / sh) * gridW + Math.floor((j * dw) / sw);
+        const patch = tf.slice(phases, [phase * cin, offset], [cin, length]);
+        taps.push(tf.matMul(patch, dyRows)); // [Cin, Cout]
+      }
     }
     return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]);
   });
@@ -218,7 +232,13 @@ export function conv2dInputGrad(
 function transposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv2DInfo): tf.Tensor4D {
   const [top, bottom, left, right] = transposedConvPadding(info, dy.shape[1], dy.shape[2]);
   const padded = padOrCrop(dy, top, bottom, left, right);
-  const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [kh, kw, Cout, Cin]
+  const [kh, kw] = filter.shape;
+  const flipped = swappedFilterTaps(
+    filter.dataSync(),
+    filter.shape,
+    phaseTaps(0, 1, kh),
+    phaseTaps(0, 1, kw),
+  );
   return tf.conv2d(padded, flipped, 1, "valid", "NHWC", [info.dilationHeight, info.dilationWidth]);
 }
 
@@ -241,7 +261,7 @@ function subPixelTransposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv
   const [kh, kw, cin] = filter.shape;
   const phaseH = Math.ceil((info.inHeight + top) / stride);
   const phaseW = Math.ceil((info.inWidth + left) / stride);
-  const swapped = tf.transpose(filter, [0, 1, 3, 2]); // [kh, kw, Cout, Cin]
+  const weights = filter.dataSync();
   const phases: tf.Tensor4D[] = [];
   for (let r = 0; r < stride; r++) {
     for (let c = 0; c < stride; c++) {
@@ -251,9 +271,8 @@ function subPixelTransposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv
         phases.push(tf.zeros([n, phaseH, phaseW, cin]));
         continue;
       }
-      const taps = tf.gather(tf.gather(swapped, rows, 0), cols, 1) as tf.Tensor4D;
       const padded = padOrCrop(dy, rows.length - 1, phaseH - outH, cols.length - 1, phaseW - outW);
-      phases.push(tf.conv2d(padded, taps, 1, "valid"));
+      phases.push(tf.conv2d(padded, swappedFilterTaps(weights, filter.shape, rows, cols), 1, "valid"));
     }
   }
   // Channels (r, c, ch) → pixels: [N·Hq, Wq, r, (c, ch)] → [N·Hq, r, Wq, (c, ch)] = [N, Hq·s, Wq·s, Cin].
@@ -268,7 +287,32 @@ function subPixelTransposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv
   return tf.slice(interleaved, [0, top, left, 0], [n, info.inHeight, info.inWidth, cin]) as tf.Tensor4D;
 }
 
-/** Filter gradient of depthwiseConv2d (filter [kh, kw, Cin, multiplier]). NHWC only, as in tfjs. */
+/**
+ * The filter taps rows × cols (in the given order) with in/out channels swapped:
+ * out[a, b, co, ci] = w[rows[a], cols[b], ci, co]. Filters are small, and this one pass in JS
+ * replaces the reverse, transpose and gathers that are slow on wasm.
+ */
+function swappedFilterTaps(
+  weights: ArrayLike<number>,
+  shape: [number, number, number, number],
+  rows: number[],
+  cols: number[],
+): tf.Tensor4D {
+  const [, kw, cin, cout] = shape;
+  const out = new Float32Array(rows.length * cols.length * cout * cin);
+  let o = 0;
+  for (const r of rows) {
+    for (const c of cols) {
+      const base = (r * kw + c) * cin * cout;
+      for (let co = 0; co < cout; co++) {
+        for (let ci = 0; ci < cin; ci++) out[o++] = weights[base + ci * cout + co];
+      }
+    }
+  }
+  return tf.tensor4d(out, [rows.length, cols.length, cout, cin]);
+}
+
+/** Filter gradient of depthwiseConv2d (filter [kh, kw, Cin, multiplier]); same layout as conv2dFilterGrad. */
 export function depthwiseFilterGrad(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
@@ -278,17 +322,25 @@ export function depthwiseFilterGrad(
   return tf.tidy(() => {
     const [kh, kw, cin, multiplier] = filterShape;
     const info = convInfo(x.shape, filterShape, options, true);
-    const positions = dy.shape[0] * dy.shape[1] * dy.shape[2];
-    const dyT = tf.reshape(tf.transpose(tf.reshape(dy, [positions, cin * multiplier])), [
-      cin,
-      multiplier,
-      positions,
+    const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+    const { phases, gridH, gridW } = phaseSplit(x, info);
+    const [n, outH, outW, channels] = dy.shape;
+    const maxOffset = Math.floor(((kh - 1) * dh) / sh) * gridW + Math.floor(((kw - 1) * dw) / sw);
+    const length = n * gridH * gridW - maxOffset;
+    const dyGrid = tf.pad(dy, [
+      [0, 0],
+      [0, gridH - outH],
+      [0, gridW - outW],
+      [0, 0],
     ]);
-    const patchOf = tapPatchesChannelsFirst(x, info);
+    const dyRows = tf.slice(tf.reshape(dyGrid, [n * gridH * gridW, channels]), [0, 0], [length, channels]);
+    const dyT = tf.reshape(tf.transpose(dyRows), [cin, multiplier, length]);
     const taps: tf.Tensor2D[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
-        const patch = tf.reshape(patchOf(i, j), [cin, 1, positions]);
+        const phase = ((i * dh) % sh) * sw + ((j * dw) % sw);
+        const offset = Math.floor((i * dh) / sh) * gridW + Math.floor((j * dw) / sw);
+        const patch = tf.reshape(tf.slice(phases, [phase * cin, offset], [cin, length]), [cin, 1, length]);
         taps.push(tf.sum(tf.mul(patch, dyT), 2)); // [Cin, multiplier]
       }
     }
