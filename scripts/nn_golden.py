@@ -478,8 +478,41 @@ def blocks_golden():
         json.dump(out, f)
 
 
+def dtypes_golden():
+    """A safetensors file in every dtype the loader accepts, with metadata (values listed in the test)."""
+    bf16 = (np.array([1.0, -3.140625, 2.0 ** 100], dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    write_safetensors_meta(f"{OUT}/nn-dtypes.safetensors", {
+        "f32": (np.array([[1.5, -2.0], [0.25, 3.0e-5]], dtype=np.float32), "F32"),
+        "f64": (np.array([0.1, -1e10], dtype=np.float64), "F64"),
+        "f16": (np.array([1.5, -2.25, 65504.0, 2.0 ** -24], dtype=np.float16), "F16"),
+        "bf16": (bf16, "BF16"),
+        "i64": (np.array([[-5], [2 ** 31 - 1]], dtype=np.int64), "I64"),
+        "i32": (np.array([7, -8, 9], dtype=np.int32), "I32"),
+        "i8": (np.array([-128, 127], dtype=np.int8), "I8"),
+        "u8": (np.array([0, 255], dtype=np.uint8), "U8"),
+        "bool": (np.array([True, False, True]), "BOOL"),
+        "empty": (np.zeros((0, 3), dtype=np.float32), "F32"),
+    }, {"format": "pt", "note": "vidseg test"})
+
+
+def write_safetensors_meta(path, tensors, metadata):
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name in sorted(tensors):
+        array, dtype = tensors[name]
+        data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))  # deliberately unpadded: readers must not assume alignment
+        f.write(text.encode())
+        for blob in blobs:
+            f.write(blob)
+
+
 if __name__ == "__main__":
-    parts = sys.argv[1:] or ["resnet", "losses", "matcher", "blocks"]
+    parts = sys.argv[1:] or ["resnet", "losses", "matcher", "blocks", "dtypes"]
     if "resnet" in parts:
         resnet_parity()
     if "losses" in parts:
@@ -488,3 +521,5 @@ if __name__ == "__main__":
         matcher_golden()
     if "blocks" in parts:
         blocks_golden()
+    if "dtypes" in parts:
+        dtypes_golden()

@@ -85,7 +85,10 @@ export function encodeSafetensors(
 
 /** Parses safetensors bytes; `file` is named in errors. */
 export function decodeSafetensors(bytes: Uint8Array, file?: string): SafetensorsContent {
+  const tensors = new Map<string, tf.Tensor>();
   const fail = (message: string, where?: string): never => {
+    // Nothing half-loaded survives an error.
+    for (const t of tensors.values()) t.dispose();
     throw new VidsegError(message, file, where);
   };
   if (bytes.length < 8)
@@ -104,7 +107,6 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
   if (typeof header !== "object" || header === null || Array.isArray(header))
     fail("header is not a JSON object");
   const dataLength = bytes.length - dataStart;
-  const tensors = new Map<string, tf.Tensor>();
   let metadata: Record<string, string> = {};
   const ranges: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
@@ -152,7 +154,6 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
   ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i][0] < ranges[i - 1][1]) {
-      for (const t of tensors.values()) t.dispose();
       fail(`data of "${ranges[i][2]}" overlaps "${ranges[i - 1][2]}"`, `${ranges[i][2]}.data_offsets`);
     }
   }
