@@ -13,8 +13,9 @@ Commands:
          generates N random cases (null frames, empty masks, crowd GT, ties, >100 detections,
          polygon / uncompressed GT, categories without GT, GT id 0, OVIS occlusion labels), evaluates
          each with the official evaluator and with `<cli> eval ytvis|ovis --json --per-category`,
-         and prints the largest absolute difference. With --golden-dir, the first K small cases are
-         saved there as golden files for test/ytvis-eval.test.ts.
+         and prints the largest absolute difference. With --golden-dir, the first K small cases (and
+         larger ones that reach the medium/large area ranges or have >100 detections, up to
+         --golden-max-bytes) are saved there as golden files for test/ytvis-eval.test.ts.
   rle    --out test/golden/rle.json [--seed S]
          golden values of the official mask API (encode, decode, strings, area, toBbox, merge, iou,
          frPoly, frBbox) for test/rle.test.ts.
@@ -279,11 +280,16 @@ def run_random(args):
                 if diff > worst:
                     worst, worst_case = diff, (case, name, e, o)
             compared += 1
-            if args.golden_dir and small and saved < args.goldens:
-                path = os.path.join(args.golden_dir, f"{'ovis' if ovis else 'ytvis'}-random-{saved}.json")
-                with open(path, "w") as f:
-                    json.dump({"ovis": ovis, "gt": dataset, "results": results, "expected": expected}, f)
-                saved += 1
+            if args.golden_dir and saved < args.goldens:
+                golden = json.dumps({"ovis": ovis, "gt": dataset, "results": results, "expected": expected})
+                stats = expected["stats"]
+                # Small cases, plus a few larger ones that reach the medium/large ranges or >100 detections.
+                interesting = stats["APm"] != -1 or stats["APl"] != -1 or len(results) > 100
+                if len(golden) <= (20000 if small else args.golden_max_bytes) and (small or interesting):
+                    path = os.path.join(args.golden_dir, f"{'ovis' if ovis else 'ytvis'}-random-{case}.json")
+                    with open(path, "w") as f:
+                        f.write(golden + "\n")
+                    saved += 1
             if (case + 1) % 25 == 0:
                 print(f"{case + 1} cases, max abs diff so far {worst!r}", file=sys.stderr)
     print(json.dumps({"cases": compared, "max_abs_diff": worst, "worst": worst_case}))
@@ -386,6 +392,7 @@ def main():
     rnd.add_argument("--cli", default="node dist/cli/main.js")
     rnd.add_argument("--golden-dir")
     rnd.add_argument("--goldens", type=int, default=0)
+    rnd.add_argument("--golden-max-bytes", type=int, default=60000)
     rl = sub.add_parser("rle")
     rl.add_argument("--out", required=True)
     rl.add_argument("--seed", type=int, default=7)
