@@ -402,16 +402,51 @@ const SMALL_MATMUL_MACS = 4096;
 
 type KernelFunc = tf.KernelConfig["kernelFunc"];
 
+type Product = (a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean) => tf.Tensor;
+
+function swapLastAxes(t: tf.Tensor): tf.Tensor {
+  const perm = t.shape.map((_, i) => i);
+  [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
+  return tf.transpose(t, perm);
+}
+
 /**
- * BatchMatMul through XNNPACK: explicit transposes, then one 2-D product when one side is unbatched
- * (its batch folds into rows) or per-batch 2-D products otherwise.
+ * One 2-D product on XNNPACK (untransposed operands only). Computes either A·B or (Bᵀ·Aᵀ)ᵀ, whichever
+ * moves fewer elements: explicit transposes plus packing of the right operand, which XNNPACK
+ * repacks on every call. E.g. q·kᵀ with few queries becomes (k·qᵀ)ᵀ: only q and the output move.
+ */
+function product2d(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  transposeA: boolean,
+  transposeB: boolean,
+  shipped: Product,
+): tf.Tensor {
+  if (!transposeA && !transposeB) return shipped(a, b, false, false);
+  const m = transposeA ? a.shape[1] : a.shape[0];
+  const k = transposeA ? a.shape[0] : a.shape[1];
+  const n = transposeB ? b.shape[0] : b.shape[1];
+  const direct = (transposeA ? m * k : 0) + (transposeB ? k * n : 0) + k * n;
+  const swapped = (transposeA ? 0 : m * k) + (transposeB ? 0 : k * n) + m * n + k * m;
+  if (swapped < direct) {
+    const bT = transposeB ? b : tf.transpose(b);
+    const aT = transposeA ? a : tf.transpose(a);
+    return tf.transpose(shipped(bT, aT, false, false));
+  }
+  return shipped(transposeA ? tf.transpose(a) : a, transposeB ? tf.transpose(b) : b, false, false);
+}
+
+/**
+ * BatchMatMul on XNNPACK, which tfjs-wasm uses only for untransposed, unbatched products: when one
+ * side is unbatched its batch folds into rows (or columns), otherwise one 2-D product per batch item.
+ * Tiny products and general broadcasting stay on the shipped kernel.
  */
 function fastBatchMatMul(
   a: tf.Tensor,
   b: tf.Tensor,
   transposeA: boolean,
   transposeB: boolean,
-  shipped: (a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean) => tf.Tensor,
+  shipped: Product,
 ): tf.Tensor {
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
@@ -426,29 +461,32 @@ function fastBatchMatMul(
     return shipped(a, b, transposeA, transposeB);
   }
   return tf.tidy(() => {
-    const swapLast = (t: tf.Tensor): tf.Tensor => {
-      const perm = t.shape.map((_, i) => i);
-      [perm[t.rank - 2], perm[t.rank - 1]] = [perm[t.rank - 1], perm[t.rank - 2]];
-      return tf.transpose(t, perm);
-    };
-    const a3 = tf.reshape(transposeA ? swapLast(a) : a, [sizeA, m, k]);
-    const b3 = tf.reshape(transposeB ? swapLast(b) : b, [sizeB, k, n]);
-    const outBatch = sizeA >= sizeB ? (batchA.length >= batchB.length ? batchA : batchB) : batchB;
-    const outShape = [...(sameBatch ? batchA : outBatch), m, n];
+    const outShape = [...tf.backend_util.assertAndGetBroadcastShape(batchA, batchB), m, n];
+    if (sizeA === 1 && sizeB === 1) {
+      const a2 = tf.reshape(a, transposeA ? [k, m] : [m, k]);
+      const b2 = tf.reshape(b, transposeB ? [n, k] : [k, n]);
+      return tf.reshape(product2d(a2, b2, transposeA, transposeB, shipped), outShape);
+    }
     if (sizeB === 1) {
       // Every a-matrix multiplies the same b: stack a's rows.
-      const out = shipped(tf.reshape(a3, [sizeA * m, k]), tf.reshape(b3, [k, n]), false, false);
-      return tf.reshape(out, outShape);
+      const rows = tf.reshape(transposeA ? swapLastAxes(a) : a, [sizeA * m, k]);
+      const b2 = tf.reshape(b, transposeB ? [n, k] : [k, n]);
+      return tf.reshape(product2d(rows, b2, false, transposeB, shipped), outShape);
     }
     if (sizeA === 1) {
       // One a against many b: [M, K] × [K, B·N], then bring the batch to the front.
+      const b3 = tf.reshape(transposeB ? swapLastAxes(b) : b, [sizeB, k, n]);
       const bWide = tf.reshape(tf.transpose(b3, [1, 0, 2]), [k, sizeB * n]);
-      const out = shipped(tf.reshape(a3, [m, k]), bWide, false, false);
+      const a2 = tf.reshape(a, transposeA ? [k, m] : [m, k]);
+      const out = product2d(a2, bWide, transposeA, false, shipped);
       return tf.reshape(tf.transpose(tf.reshape(out, [m, sizeB, n]), [1, 0, 2]), outShape);
     }
-    const as = tf.unstack(a3);
-    const bs = tf.unstack(b3);
-    return tf.reshape(tf.stack(as.map((ai, i) => shipped(ai, bs[i], false, false))), outShape);
+    const as = tf.unstack(tf.reshape(a, [sizeA, ...a.shape.slice(-2)]));
+    const bs = tf.unstack(tf.reshape(b, [sizeB, ...b.shape.slice(-2)]));
+    return tf.reshape(
+      tf.stack(as.map((ai, i) => product2d(ai, bs[i], transposeA, transposeB, shipped))),
+      outShape,
+    );
   });
 }
 
