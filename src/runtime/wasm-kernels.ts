@@ -423,9 +423,9 @@ function product2d(
   shipped: Product,
 ): tf.Tensor {
   if (!transposeA && !transposeB) return shipped(a, b, false, false);
-  const m = transposeA ? a.shape[1] : a.shape[0];
-  const k = transposeA ? a.shape[0] : a.shape[1];
-  const n = transposeB ? b.shape[0] : b.shape[1];
+  const m: number = transposeA ? a.shape[1]! : a.shape[0]!;
+  const k: number = transposeA ? a.shape[0]! : a.shape[1]!;
+  const n: number = transposeB ? b.shape[0]! : b.shape[1]!;
   const direct = (transposeA ? m * k : 0) + (transposeB ? k * n : 0) + k * n;
   const swapped = (transposeA ? 0 : m * k) + (transposeB ? 0 : k * n) + m * n + k * m;
   if (swapped < direct) {
