@@ -82,20 +82,24 @@ def paint(masks):
     return labels
 
 
+NOISE_LEVELS = [0.0, 0.01, 0.05]
+VOID_DENSITY = [0.3]
+
+
 def perturb(labels, rng, n_labels):
     """A prediction derived from GT labels: shifted, with noise, objects dropped or relabelled."""
     out = labels.copy()
     frames = out.shape[0]
     shift = rng.integers(-3, 4, size=2)
     out = np.roll(out, tuple(shift), axis=(1, 2))
-    noise = rng.random(out.shape) < rng.choice([0.0, 0.01, 0.05])
+    noise = rng.random(out.shape) < rng.choice(NOISE_LEVELS)
     out[noise] = rng.integers(0, n_labels + 1, size=noise.sum())
     if rng.random() < 0.2 and frames > 0:
         out[rng.integers(frames)] = 0  # an empty predicted frame
     return out
 
 
-def generate_case(root, rng, h, w, frames, case_kind):
+def generate_case(root, rng, h, w, frames, case_kind, plain_images=False):
     davis = os.path.join(root, "DAVIS")
     n_seq = int(rng.integers(1, 4))
     seqs = [f"seq{k}" for k in range(n_seq)]
@@ -112,12 +116,15 @@ def generate_case(root, rng, h, w, frames, case_kind):
             gt[0, 0, 0] = n
         # Void pixels.
         if rng.random() < 0.5:
-            void = blob(h, w, rng, 0, (0, 0)) & (rng.random((h, w)) < 0.3)
+            void = blob(h, w, rng, 0, (0, 0)) & (rng.random((h, w)) < VOID_DENSITY[0])
             gt[:, void] = 255
         n_gt = int(gt[0][gt[0] != 255].max()) if (gt[0] != 255).any() else 0
         for k in range(t):
             name = f"{k:05d}"
-            img = Image.fromarray(rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8))
+            if plain_images:  # small files for committed fixtures; the evaluator only reads the size
+                img = Image.new("RGB", (w, h), (128, 128, 128))
+            else:
+                img = Image.fromarray(rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8))
             os.makedirs(os.path.join(davis, "JPEGImages", "480p", seq), exist_ok=True)
             img.save(os.path.join(davis, "JPEGImages", "480p", seq, name + ".jpg"), quality=30)
             for folder in ["Annotations", "Annotations_unsupervised"]:
@@ -153,8 +160,12 @@ def generate(args):
     h, w = (int(x) for x in args.size.split("x"))
     frames = tuple(int(x) for x in args.frames.split("-"))
     kinds = ["normal", "normal", "normal", "empty-pred", "empty-gt"]
+    if args.no_noise:
+        NOISE_LEVELS[:] = [0.0]
+        VOID_DENSITY[:] = [1.0]
     for c in range(args.cases):
-        generate_case(os.path.join(args.out, f"case{c:03d}"), rng, h, w, frames, kinds[c % len(kinds)])
+        name = f"{args.prefix}{c:03d}"
+        generate_case(os.path.join(args.out, name), rng, h, w, frames, kinds[c % len(kinds)], args.plain_images)
 
 
 def run_official(davis_root, results, task, subset):
@@ -243,6 +254,9 @@ def main():
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--size", default="48x64")
     g.add_argument("--frames", default="3-8")
+    g.add_argument("--prefix", default="case", help="case folder name prefix")
+    g.add_argument("--plain-images", action="store_true", help="uniform JPEGs (small files)")
+    g.add_argument("--no-noise", action="store_true", help="no pixel noise in predictions, solid void regions (small PNGs)")
     e = sub.add_parser("evaluate")
     e.add_argument("--davis-root", required=True)
     e.add_argument("--results", required=True)

@@ -252,25 +252,35 @@ class Boundary {
  */
 function labelBoundaries(labels: Uint8Array, width: number, height: number, labelCount: number): Boundary[] {
   const boundaries = Array.from({ length: labelCount + 1 }, () => new Boundary());
-  const mark = (label: number, index: number, x: number, y: number) => {
-    if (label !== 0 && label <= labelCount) boundaries[label]!.add(index, x, y);
+  // Marks pixel (x, y) as a boundary pixel of `a` and of every differing neighbour label.
+  const markAll = (index: number, x: number, y: number, a: number, r: number, d: number, g: number) => {
+    if (a !== 0 && a <= labelCount) boundaries[a]!.add(index, x, y);
+    if (r !== a && r !== 0 && r <= labelCount) boundaries[r]!.add(index, x, y);
+    if (d !== a && d !== r && d !== 0 && d <= labelCount) boundaries[d]!.add(index, x, y);
+    if (g !== a && g !== r && g !== d && g !== 0 && g <= labelCount) boundaries[g]!.add(index, x, y);
   };
-  for (let y = 0; y < height; y++) {
-    const lastRow = y === height - 1;
-    for (let x = 0; x < width; x++) {
-      const index = y * width + x;
+  for (let y = 0; y < height - 1; y++) {
+    const row = y * width;
+    for (let x = 0; x < width - 1; x++) {
+      const index = row + x;
       const a = labels[index]!;
-      const lastColumn = x === width - 1;
-      // A missing neighbour stands in as `a`, so it never makes a difference.
-      const r = lastColumn ? a : labels[index + 1]!;
-      const d = lastRow ? a : labels[index + width]!;
-      const g = lastRow || lastColumn ? a : labels[index + width + 1]!;
-      if (r === a && d === a && g === a) continue;
-      mark(a, index, x, y);
-      if (r !== a) mark(r, index, x, y);
-      if (d !== a && d !== r) mark(d, index, x, y);
-      if (g !== a && g !== r && g !== d) mark(g, index, x, y);
+      const r = labels[index + 1]!;
+      const d = labels[index + width]!;
+      const g = labels[index + width + 1]!;
+      if (a !== r || a !== d || a !== g) markAll(index, x, y, a, r, d, g);
     }
+    // Last column: the lower neighbour only.
+    const index = row + width - 1;
+    const a = labels[index]!;
+    const d = labels[index + width]!;
+    if (a !== d) markAll(index, width - 1, y, a, a, d, a);
+  }
+  // Last row: the right neighbour only (the bottom-right corner is never a boundary pixel).
+  const row = (height - 1) * width;
+  for (let x = 0; x < width - 1; x++) {
+    const a = labels[row + x]!;
+    const r = labels[row + x + 1]!;
+    if (a !== r) markAll(row + x, x, height - 1, a, r, a, a);
   }
   return boundaries;
 }
@@ -310,17 +320,20 @@ export function framePairMeasures(
   diagonalOnly = false,
 ): { j: Float64Array; f: Float64Array } {
   const stride = gtCount + 1;
-  const joint = new Float64Array((predCount + 1) * stride);
+  // Pixel counts per (predicted label, GT label); labels outside 1..count are background.
+  const predIndex = new Int32Array(256);
+  const gtIndex = new Int32Array(256);
+  for (let v = 1; v <= predCount; v++) predIndex[v] = v * stride;
+  for (let v = 1; v <= gtCount; v++) gtIndex[v] = v;
+  const joint = new Int32Array((predCount + 1) * stride);
+  for (let i = 0; i < pred.length; i++) joint[predIndex[pred[i]!]! + gtIndex[gt[i]!]!]++;
   const predArea = new Float64Array(predCount + 1);
   const gtArea = new Float64Array(gtCount + 1);
-  for (let i = 0; i < pred.length; i++) {
-    let p = pred[i]!;
-    let g = gt[i]!;
-    if (p > predCount) p = 0;
-    if (g > gtCount) g = 0;
-    predArea[p]++;
-    gtArea[g]++;
-    joint[p * stride + g]++;
+  for (let p = 0; p <= predCount; p++) {
+    for (let g = 0; g <= gtCount; g++) {
+      predArea[p] += joint[p * stride + g]!;
+      gtArea[g] += joint[p * stride + g]!;
+    }
   }
   const r = boundaryRadius(height, width);
   const halfWidths = diskHalfWidths(r);
@@ -393,7 +406,10 @@ export function binaryJF(
 
 function maxLabel(masks: readonly LabelMap[]): number {
   let max = 0;
-  for (const mask of masks) for (const v of mask.data) if (v > max) max = v;
+  for (const mask of masks) {
+    const data = mask.data;
+    for (let i = 0; i < data.length; i++) if (data[i]! > max) max = data[i]!;
+  }
   return max;
 }
 
