@@ -163,13 +163,22 @@ export class MaskedAttentionDecoderLayer extends Module {
  * [B, Q, H·W] (true = masked), with no gradient (the mask is detached in Mask2Former too).
  */
 export function maskedAttentionMask(maskLogits: tf.Tensor4D, height: number, width: number): tf.Tensor3D {
-  return tf.tidy(() => {
-    const [b, q] = maskLogits.shape;
-    // [B, Q, h, w] → [B, h, w, Q] to resize as NHWC.
-    const resized = resizeBilinear(tf.transpose(maskLogits, [0, 2, 3, 1]) as tf.Tensor4D, height, width);
-    const logits = tf.transpose(resized, [0, 3, 1, 2]).reshape([b, q, height * width]);
-    const masked = tf.less(tf.sigmoid(logits), 0.5);
-    const allMasked = tf.all(masked, -1, true);
-    return tf.logicalAnd(masked, tf.logicalNot(allMasked)) as tf.Tensor3D;
+  // One custom-gradient node with a zero gradient: the comparison ops inside have no gradients, and
+  // tfjs would otherwise try to differentiate through them when the logits depend on parameters.
+  const detached = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const logits = inputs[0] as tf.Tensor;
+    return {
+      value: tf.tidy(() => {
+        const [b, q] = logits.shape;
+        // [B, Q, h, w] → [B, h, w, Q] to resize as NHWC.
+        const resized = resizeBilinear(tf.transpose(logits, [0, 2, 3, 1]) as tf.Tensor4D, height, width);
+        const flat = tf.transpose(resized, [0, 3, 1, 2]).reshape([b, q, height * width]);
+        const masked = tf.less(tf.sigmoid(flat), 0.5);
+        const allMasked = tf.all(masked, -1, true);
+        return tf.logicalAnd(masked, tf.logicalNot(allMasked));
+      }),
+      gradFunc: () => tf.zerosLike(logits),
+    };
   });
+  return detached(maskLogits) as tf.Tensor3D;
 }
