@@ -82,10 +82,11 @@ def write_safetensors(path, tensors):
 
 
 def resnet_parity():
-    tensors = {}
+    tensors, keys = {}, {}
     for arch, (h, w) in (("resnet18", (64, 48)), ("resnet50", (32, 48))):
         model = getattr(torchvision.models, arch)()
         state = model.state_dict()
+        keys[arch] = [[name, list(value.shape)] for name, value in state.items()]
         for name, value in state.items():
             if name.endswith("num_batches_tracked"):
                 continue
@@ -101,6 +102,8 @@ def resnet_parity():
                 tensors[f"{arch}.res{level}"] = (y.permute(0, 2, 3, 1).contiguous().numpy(), "F32")
                 print(arch, level, tuple(y.shape), "max |y|", float(y.abs().max()), "std", float(y.std()))
     write_safetensors(f"{OUT}/nn-resnet.safetensors", tensors)
+    with open(f"{OUT}/nn-resnet-keys.json", "w") as f:
+        json.dump(keys, f)
 
 
 def short(value):
