@@ -12,6 +12,11 @@ Usage (run with /usr/bin/python3; it needs numpy, scipy, scikit-image, opencv, p
   davis_reference.py evaluate --davis-root R --results D --task T [--set val] --out JSON [--csv-dir DIR]
   # Every case under OUT, both tasks: writes OUT/<case>/official-<task>.json
   davis_reference.py evaluate-all OUT
+  # Referring protocols: small MeViS-style, Ref-YouTube-VOS-style and Ref-DAVIS17 splits, and the
+  # official numbers (MeViS tools/eval_mevis.py logic with the DAVIS metrics; Ref-DAVIS17: 4 runs of
+  # the DAVIS unsupervised evaluation, averaged) in OUT/<kind>/official.json:
+  davis_reference.py generate-refer OUT --seed S
+  davis_reference.py evaluate-refer OUT
 """
 import argparse
 import json
@@ -99,6 +104,22 @@ def perturb(labels, rng, n_labels):
     return out
 
 
+def unsupervised_prediction(gt_clean, n_gt, rng, h, w, case_kind="normal"):
+    """Up to 20 proposals: object labels permuted, perturbed, extra proposals."""
+    t = gt_clean.shape[0]
+    n_prop = int(rng.integers(0, min(20, n_gt + 4) + 1))
+    perm = np.concatenate([[0], rng.permutation(np.arange(1, 21))])
+    unsup = perm[perturb(gt_clean, rng, n_gt)]
+    unsup[unsup > n_prop] = 0
+    for extra in range(1, n_prop + 1):
+        if rng.random() < 0.3:
+            fr = rng.integers(t)
+            unsup[fr][blob(h, w, rng, fr, (1, 1))] = extra
+    if case_kind == "empty-pred":
+        unsup[:] = 0
+    return unsup
+
+
 def generate_case(root, rng, h, w, frames, case_kind, plain_images=False):
     davis = os.path.join(root, "DAVIS")
     n_seq = int(rng.integers(1, 4))
@@ -137,17 +158,7 @@ def generate_case(root, rng, h, w, frames, case_kind, plain_images=False):
             semi[1, -1, -1] = n_gt
         if n_gt == 0:
             semi[:] = 0
-        # Unsupervised: up to 20 proposals, object labels permuted, extra proposals.
-        n_prop = int(rng.integers(0, min(20, n_gt + 4) + 1))
-        perm = np.concatenate([[0], rng.permutation(np.arange(1, 21))])
-        unsup = perm[perturb(gt_clean, rng, n_gt)]
-        unsup[unsup > n_prop] = 0
-        for extra in range(1, n_prop + 1):
-            if rng.random() < 0.3:
-                fr = rng.integers(t)
-                unsup[fr][blob(h, w, rng, fr, (1, 1))] = extra
-        if case_kind == "empty-pred":
-            unsup[:] = 0
+        unsup = unsupervised_prediction(gt_clean, n_gt, rng, h, w, case_kind)
         for k in range(t):
             name = f"{k:05d}"
             save_png(unsup[k], os.path.join(root, "results-unsupervised", seq, name + ".png"))
@@ -245,6 +256,158 @@ def evaluate_all(args):
             write_csvs(J, F, os.path.join(root, f"csv-{task}"), "val")
 
 
+# ------------------------------------------------------------------------------------------------
+# Referring protocols
+
+
+def binary_png(mask, path):
+    save_png(mask.astype(np.uint8), path)
+
+
+def generate_refer(args):
+    """Three small referring splits under OUT: mevis/, refytvos/ (each with pred/), refdavis/."""
+    sys.path.insert(0, os.path.join(REF, ".."))
+    from pycocotools import mask as cocomask
+
+    rng = np.random.default_rng(args.seed)
+    h, w = 30, 40
+    for kind in ["mevis", "refytvos"]:
+        root = os.path.join(args.out, kind)
+        videos, mask_dict, anno_counter = {}, {}, 0
+        for v in range(4):
+            vid = f"vid{v}"
+            t = int(rng.integers(2, 6))
+            frames = [f"{k * 5:05d}" for k in range(t)]
+            n = int(rng.integers(1, 4))
+            tracks = object_tracks(h, w, t, n, rng)
+            labels = paint(tracks)
+            anno_ids = []
+            for k in range(n):
+                anno_ids.append(str(anno_counter))
+                obj = labels == k + 1
+                mask_dict[str(anno_counter)] = [
+                    None if not obj[f].any() and rng.random() < 0.5 else
+                    {"size": [h, w], "counts": cocomask.encode(np.asfortranarray(obj[f].astype(np.uint8)))["counts"].decode()}
+                    for f in range(t)
+                ]
+                anno_counter += 1
+            expressions = {}
+            for e in range(int(rng.integers(1, 4))):
+                if kind == "mevis":
+                    objs = sorted(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False).tolist())
+                    expressions[str(e)] = {"exp": f"expression {e}", "obj_id": objs,
+                                           "anno_id": [int(anno_ids[o]) for o in objs]}
+                    gt = np.isin(labels, [o + 1 for o in objs])
+                else:
+                    o = int(rng.integers(0, n))
+                    expressions[str(e)] = {"exp": f"expression {e}", "obj_id": str(o + 1)}
+                    gt = labels == o + 1
+                if v == 3:
+                    continue  # this video gets no predictions: it scores 0
+                pred = np.roll(gt, tuple(rng.integers(-2, 3, size=2)), axis=(1, 2))
+                pred ^= rng.random(pred.shape) < rng.choice([0.0, 0.02])
+                if rng.random() < 0.2:
+                    pred[rng.integers(t)] = False
+                for f in range(t):
+                    binary_png(pred[f], os.path.join(root, "pred", vid, str(e), frames[f] + ".png"))
+            videos[vid] = {"expressions": expressions, "frames": frames}
+            if kind == "refytvos":
+                for f in range(t):
+                    save_png(labels[f], os.path.join(root, "Annotations", vid, frames[f] + ".png"))
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, "meta_expressions.json"), "w") as fp:
+            json.dump({"videos": videos}, fp)
+        if kind == "mevis":
+            with open(os.path.join(root, "mask_dict.json"), "w") as fp:
+                json.dump(mask_dict, fp)
+    # Ref-DAVIS17: one DAVIS root, 4 unsupervised result folders anno_0..anno_3.
+    root = os.path.join(args.out, "refdavis")
+    generate_case(root, rng, 32, 40, (3, 5), "normal", plain_images=True)
+    import shutil
+
+    shutil.rmtree(os.path.join(root, "results-semi-supervised"), ignore_errors=True)
+    shutil.rmtree(os.path.join(root, "results-unsupervised"), ignore_errors=True)
+    davis = os.path.join(root, "DAVIS")
+    with open(os.path.join(davis, "ImageSets", "2017", "val.txt")) as fp:
+        seqs = [x.strip() for x in fp]
+    for k in range(4):
+        for seq in seqs:
+            names = sorted(os.listdir(os.path.join(davis, "Annotations_unsupervised", "480p", seq)))
+            gt = np.stack([np.array(Image.open(os.path.join(davis, "Annotations_unsupervised", "480p", seq, n)))
+                           for n in names])
+            n_gt = int(gt[0][gt[0] != 255].max()) if (gt[0] != 255).any() else 0
+            gt_clean = np.where(gt == 255, 0, gt)
+            gt_clean[gt_clean > n_gt] = 0
+            # One proposal per object (labels permuted, perturbed), sometimes an extra one.
+            perm = np.concatenate([[0], 1 + rng.permutation(n_gt)]).astype(np.uint8)
+            pred = perm[perturb(gt_clean, rng, n_gt)]
+            if rng.random() < 0.5:
+                fr = rng.integers(len(names))
+                pred[fr][blob(32, 40, rng, fr, (1, 1))] = n_gt + 1
+            for f, name in enumerate(names):
+                save_png(pred[f], os.path.join(root, "results", f"anno_{k}", seq, name))
+
+
+def evaluate_refer(args):
+    """Official numbers for the splits made by generate-refer: OUT/<kind>/official.json."""
+    import cv2
+
+    sys.path.insert(0, REF)
+    sys.path.insert(0, os.path.join(REF, ".."))
+    from davis2017.metrics import db_eval_boundary, db_eval_iou
+    from pycocotools import mask as cocomask
+
+    for kind in ["mevis", "refytvos"]:
+        root = os.path.join(args.out, kind)
+        exp_dict = json.load(open(os.path.join(root, "meta_expressions.json")))["videos"]
+        mask_dict = json.load(open(os.path.join(root, "mask_dict.json"))) if kind == "mevis" else None
+        out = {}
+        # As MeViS' tools/eval_mevis.py (one process, expressions in file order).
+        for vid_name, vid in exp_dict.items():
+            for exp in vid["expressions"]:
+                exp_name = f"{vid_name}_{exp}"
+                pred_dir = os.path.join(root, "pred")
+                if not os.path.exists(f"{pred_dir}/{vid_name}"):
+                    out[exp_name] = [0, 0]
+                    continue
+                pred_0 = cv2.imread(f"{pred_dir}/{vid_name}/{exp}/{vid['frames'][0]}.png", cv2.IMREAD_GRAYSCALE)
+                h, w = pred_0.shape
+                vid_len = len(vid["frames"])
+                gt_masks = np.zeros((vid_len, h, w), dtype=np.uint8)
+                pred_masks = np.zeros((vid_len, h, w), dtype=np.uint8)
+                for frame_idx, frame_name in enumerate(vid["frames"]):
+                    if kind == "mevis":
+                        for anno_id in vid["expressions"][exp]["anno_id"]:
+                            mask_rle = mask_dict[str(anno_id)][frame_idx]
+                            if mask_rle:
+                                gt_masks[frame_idx] += cocomask.decode(mask_rle)
+                    else:
+                        labels = np.array(Image.open(os.path.join(root, "Annotations", vid_name, frame_name + ".png")))
+                        gt_masks[frame_idx] = labels == int(vid["expressions"][exp]["obj_id"])
+                    pred_masks[frame_idx] = cv2.imread(f"{pred_dir}/{vid_name}/{exp}/{frame_name}.png",
+                                                       cv2.IMREAD_GRAYSCALE)
+                j = db_eval_iou(gt_masks, pred_masks).mean()
+                f = db_eval_boundary(gt_masks, pred_masks).mean()
+                out[exp_name] = [float(j), float(f)]
+        js = [v[0] for v in out.values()]
+        fs = [v[1] for v in out.values()]
+        doc = {"J": float(np.mean(js)), "F": float(np.mean(fs)), "J&F": float((np.mean(js) + np.mean(fs)) / 2),
+               "per_expression": {k: {"J": v[0], "F": v[1]} for k, v in out.items()}}
+        with open(os.path.join(root, "official.json"), "w") as fp:
+            json.dump(doc, fp, indent=1)
+    # Ref-DAVIS17: each expression set with the unsupervised task, then the mean of the 4 runs.
+    root = os.path.join(args.out, "refdavis")
+    runs = []
+    for k in range(4):
+        _, _, doc = run_official(os.path.join(root, "DAVIS"), os.path.join(root, "results", f"anno_{k}"),
+                                 "unsupervised", "val")
+        runs.append(dict(name=f"anno_{k}", **doc))
+    g = {stat: float(np.mean([r["global"][stat] for r in runs])) for stat in runs[0]["global"]}
+    doc = {"J&F": g["J&F-Mean"], "J": g["J-Mean"], "F": g["F-Mean"], "global": g, "runs": runs}
+    with open(os.path.join(root, "official.json"), "w") as fp:
+        json.dump(finite(doc), fp, indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,8 +429,15 @@ def main():
     e.add_argument("--csv-dir")
     a = sub.add_parser("evaluate-all")
     a.add_argument("out")
+    r = sub.add_parser("generate-refer")
+    r.add_argument("out")
+    r.add_argument("--seed", type=int, default=0)
+    q = sub.add_parser("evaluate-refer")
+    q.add_argument("out")
     args = parser.parse_args()
-    {"generate": generate, "evaluate": evaluate, "evaluate-all": evaluate_all}[args.command](args)
+    commands = {"generate": generate, "evaluate": evaluate, "evaluate-all": evaluate_all,
+                "generate-refer": generate_refer, "evaluate-refer": evaluate_refer}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
