@@ -11,6 +11,7 @@ import {
   fromPolygon,
   fromSegmentation,
   iou,
+  measureCountsString,
   merge,
   toBbox,
   toCoco,
@@ -93,6 +94,30 @@ describe("COCO RLE against pycocotools goldens", () => {
       expect(area(rle)).toBe(g.area);
       expect(toBbox(rle)).toEqual(g.bbox);
     }
+  });
+
+  it("measureCountsString: pixels, area and foreground span without decoding", () => {
+    for (const g of [...golden.masks, ...golden.big]) {
+      const summary = measureCountsString(g.string);
+      expect(summary.total).toBe(g.h * g.w);
+      expect(summary.area).toBe(g.area);
+      // First and one-past-last foreground pixel in column-major order, from the runs.
+      let position = 0;
+      let first = -1;
+      let last = -1;
+      g.counts.forEach((run, j) => {
+        if (j % 2 === 1 && run > 0) {
+          if (first < 0) first = position;
+          last = position + run;
+        }
+        position += run;
+      });
+      expect([summary.first, summary.last]).toEqual([first, last]);
+    }
+    expect(() => measureCountsString("0P", "x.counts")).toThrow(
+      /x\.counts: malformed RLE counts: string ends/,
+    );
+    expect(() => measureCountsString("2N", "x.counts")).toThrow(/malformed RLE counts/);
   });
 
   it("merge: union and intersection of 2–3 masks", () => {

@@ -20,7 +20,7 @@
  */
 import { VidsegError } from "../core/errors.js";
 import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
-import { fromSegmentation } from "../mask/rle.js";
+import { fromSegmentation, measureCountsString } from "../mask/rle.js";
 
 export const YTVIS_STAT_NAMES = [
   "AP",
@@ -162,6 +162,7 @@ interface Frame {
 }
 
 let scratch = new Int32Array(4096);
+const GROUP_SCALE = Array.from({ length: 14 }, (_, k) => 2 ** (5 * k));
 
 /** Decodes a compressed counts string (`rleFrString`) into a fresh Int32Array. */
 function decodeCountsString(s: string, where: string, file?: string): Int32Array {
@@ -170,16 +171,16 @@ function decodeCountsString(s: string, where: string, file?: string): Int32Array
   while (p < s.length) {
     let x = 0;
     let k = 0;
-    let more = true;
-    while (more) {
-      const c = s.charCodeAt(p) - 48;
-      if (!(c >= 0 && c <= 63)) throw new VidsegError("malformed RLE counts", file, where);
-      x += (c & 0x1f) * 2 ** (5 * k);
-      more = (c & 0x20) !== 0;
+    let c: number;
+    do {
+      c = s.charCodeAt(p) - 48; // NaN past the end
+      if (!(c >= 0 && c <= 63) || k >= GROUP_SCALE.length - 1)
+        throw new VidsegError("malformed RLE counts", file, where);
+      x += (c & 0x1f) * GROUP_SCALE[k];
       p++;
       k++;
-      if (!more && c & 0x10) x -= 2 ** (5 * k);
-    }
+    } while (c & 0x20);
+    if (c & 0x10) x -= GROUP_SCALE[k];
     if (m > 2) x += scratch[m - 2];
     if (x < 0 || x > 0x7fffffff) throw new VidsegError("malformed RLE counts", file, where);
     if (m === scratch.length) {
@@ -229,11 +230,21 @@ function frameOf(
         file,
         `${where}.size`,
       );
-    const frame = measure(decodeCountsString(segm.counts, `${where}.counts`, file), h, w, where, file);
-    // Keep the string, not the runs: they are decoded again only if an IoU needs them.
-    frame.text = segm.counts;
-    frame.counts = null;
-    return frame;
+    // Keep the string, not the runs: they are decoded only if an IoU needs them.
+    let summary;
+    try {
+      summary = measureCountsString(segm.counts, `${where}.counts`);
+    } catch (error) {
+      if (error instanceof VidsegError) throw new VidsegError(error.message, file);
+      throw error;
+    }
+    if (summary.total !== h * w)
+      throw new VidsegError(
+        `malformed RLE counts: runs cover ${summary.total} pixels, not ${h}×${w}`,
+        file,
+        `${where}.counts`,
+      );
+    return { area: summary.area, first: summary.first, last: summary.last, counts: null, text: segm.counts };
   }
   let rle;
   try {

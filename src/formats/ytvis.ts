@@ -9,7 +9,7 @@
  */
 import { VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
-import { area, countsFromString, encode, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
+import { area, encode, measureCountsString, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
 
 /** Polygons of one frame: a list of parts, each [x0, y0, x1, y1, …]. */
 export type Polygons = number[][];
@@ -281,7 +281,7 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
       const values = v.array(box, `${where}.bboxes[${f}]`);
       v.fail(
         values.length !== 4,
-        `a box is [x, y, width, height], got ${values.length} numbers`,
+        () => `a box is [x, y, width, height], got ${values.length} numbers`,
         `${where}.bboxes[${f}]`,
       );
       values.forEach((x, c) => v.number(x, `${where}.bboxes[${f}][${c}]`));
@@ -291,8 +291,8 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
       labels.forEach((label, f) =>
         v.fail(
           label !== null && !OCCLUSION_LABELS.includes(label as OcclusionLabel),
-          `unknown occlusion label ${show(label)} (expected ${OCCLUSION_LABELS.join(", ")} or null)`,
-          `${where}.occlusion[${f}]`,
+          () => `unknown occlusion label ${show(label)} (expected ${OCCLUSION_LABELS.join(", ")} or null)`,
+          () => `${where}.occlusion[${f}]`,
         ),
       );
     }
@@ -341,8 +341,13 @@ class Validator {
     return new VidsegError(message, this.file, where === "" ? "(top level)" : where);
   }
 
-  fail(condition: boolean, message: string, where: string): void {
-    if (condition) throw this.error(message, where);
+  /** Throws when `condition` holds; a function message is only built then (these checks run per frame). */
+  fail(condition: boolean, message: string | (() => string), where: string | (() => string)): void {
+    if (condition)
+      throw this.error(
+        typeof message === "string" ? message : message(),
+        typeof where === "string" ? where : where(),
+      );
   }
 
   object(value: unknown, where: string): Record<string, unknown> {
@@ -403,7 +408,7 @@ class Validator {
         xy.forEach((c, j) => this.number(c, `${where}[${p}][${j}]`));
         this.fail(
           xy.length < 6 || xy.length % 2 !== 0,
-          `a polygon is [x0, y0, x1, y1, ...] with at least 3 points, got ${xy.length} numbers`,
+          () => `a polygon is [x0, y0, x1, y1, ...] with at least 3 points, got ${xy.length} numbers`,
           `${where}[${p}]`,
         );
       });
@@ -411,19 +416,23 @@ class Validator {
     }
     const rle = this.object(segm, where);
     const size = this.array(rle.size, `${where}.size`);
-    this.fail(size.length !== 2, `size must be [height, width], got ${show(size)}`, `${where}.size`);
+    this.fail(
+      size.length !== 2,
+      () => `size must be [height, width], got ${show(size)}`,
+      () => `${where}.size`,
+    );
     const h = this.integer(size[0], `${where}.size[0]`, 0);
     const w = this.integer(size[1], `${where}.size[1]`, 0);
     if (video)
       this.fail(
         h !== video.height || w !== video.width,
-        `mask size ${h}×${w} disagrees with the video's ${video.height}×${video.width}`,
-        `${where}.size`,
+        () => `mask size ${h}×${w} disagrees with the video's ${video.height}×${video.width}`,
+        () => `${where}.size`,
       );
     let total = 0;
     if (typeof rle.counts === "string") {
       try {
-        for (const run of countsFromString(rle.counts, `${where}.counts`)) total += run;
+        total = measureCountsString(rle.counts, `${where}.counts`).total;
       } catch (error) {
         if (error instanceof VidsegError) throw new VidsegError(error.message, this.file);
         throw error;
@@ -442,8 +451,8 @@ class Validator {
     }
     this.fail(
       total !== h * w,
-      `malformed RLE counts: runs cover ${total} pixels but the mask has ${h}×${w} = ${h * w}`,
-      `${where}.counts`,
+      () => `malformed RLE counts: runs cover ${total} pixels but the mask has ${h}×${w} = ${h * w}`,
+      () => `${where}.counts`,
     );
   }
 }

@@ -123,6 +123,70 @@ export function countsFromString(s: string, where = "counts"): number[] {
   return counts;
 }
 
+/** 32^k, for reading the 5-bit groups of the string form without bit shifts (numbers may exceed 2^31). */
+const GROUP_SCALE = Array.from({ length: 14 }, (_, k) => 2 ** (5 * k));
+
+/** What `measureCountsString` finds: pixels covered, foreground area and its column-major span. */
+export interface CountsSummary {
+  /** Sum of all runs (h·w for a well-formed RLE). */
+  total: number;
+  /** Foreground pixels (sum of the odd runs). */
+  area: number;
+  /** Column-major index of the first foreground pixel, -1 when empty. */
+  first: number;
+  /** One past the column-major index of the last foreground pixel, -1 when empty. */
+  last: number;
+}
+
+/**
+ * Reads the compressed string form without materialising the runs (fast path for validation and for
+ * areas). Same rules and errors as `countsFromString`.
+ */
+export function measureCountsString(s: string, where = "counts"): CountsSummary {
+  let p = 0;
+  let m = 0;
+  let previous = 0; // counts[m - 1]
+  let beforePrevious = 0; // counts[m - 2]
+  let total = 0;
+  let area = 0;
+  let first = -1;
+  let last = -1;
+  while (p < s.length) {
+    let x = 0;
+    let k = 0;
+    let c: number;
+    do {
+      if (p >= s.length)
+        throw new VidsegError("malformed RLE counts: string ends inside a number", undefined, where);
+      c = s.charCodeAt(p) - 48;
+      if (c < 0 || c > 63 || k >= GROUP_SCALE.length - 1) {
+        throw new VidsegError(
+          `malformed RLE counts: character ${JSON.stringify(s[p])} at ${p}`,
+          undefined,
+          where,
+        );
+      }
+      x += (c & 0x1f) * GROUP_SCALE[k];
+      p++;
+      k++;
+    } while (c & 0x20);
+    if (c & 0x10) x -= GROUP_SCALE[k]; // sign extension
+    if (m > 2) x += beforePrevious;
+    if (x < 0)
+      throw new VidsegError(`malformed RLE counts: negative run length at run ${m}`, undefined, where);
+    if (m & 1 && x > 0) {
+      if (first < 0) first = total;
+      last = total + x;
+      area += x;
+    }
+    total += x;
+    beforePrevious = previous;
+    previous = x;
+    m++;
+  }
+  return { total, area, first, last };
+}
+
 /**
  * Converts the JSON form to an Rle, checking that the runs cover exactly h×w pixels. `where` names the
  * JSON path for error messages.
