@@ -15,7 +15,17 @@ import {
   writeRefMetaExpressions,
   type RefMetaExpressions,
 } from "../src/formats/refytvos.js";
+import {
+  mevisExpressionMask,
+  parseMevisMaskDict,
+  parseMevisMetaExpressions,
+  readMevisMaskDict,
+  readMevisMetaExpressions,
+  writeMevisMaskDict,
+  writeMevisMetaExpressions,
+} from "../src/formats/mevis.js";
 import { readIndexedPng } from "../src/formats/png.js";
+import { encode as encodeRle, toCoco } from "../src/mask/rle.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "vidseg-refer-"));
@@ -100,5 +110,58 @@ describe("Ref-YouTube-VOS format", () => {
     expect(() => refDavisExpressionSets({ videos: { v: { expressions, frames: ["0"] } } })).toThrow(
       /object 2 has 3/,
     );
+  });
+});
+
+describe("MeViS format", () => {
+  const meta = {
+    videos: {
+      v: {
+        expressions: { "0": { exp: "moving cars", obj_id: [0, 1], anno_id: [10, 11] } },
+        frames: ["00000", "00001"],
+      },
+    },
+  };
+
+  it("parses meta_expressions.json (anno_id kept as mask_dict keys) and round-trips", async () => {
+    const parsed = parseMevisMetaExpressions(meta);
+    expect(parsed.videos.v!.expressions["0"]).toEqual({
+      exp: "moving cars",
+      obj_id: [0, 1],
+      anno_id: ["10", "11"],
+    });
+    const dir = tempDir();
+    await writeMevisMetaExpressions(join(dir, "meta_expressions.json"), parsed);
+    expect(await readMevisMetaExpressions(join(dir, "meta_expressions.json"))).toEqual(parsed);
+    expect(() =>
+      parseMevisMetaExpressions(
+        { videos: { v: { expressions: { "0": { exp: "x", obj_id: ["a"] } }, frames: [] } } },
+        "m.json",
+      ),
+    ).toThrow('m.json: $.videos["v"].expressions["0"].obj_id[0]: expected an integer id, got "a"');
+  });
+
+  it("builds an expression's mask as the union of its objects; absent frames add nothing", async () => {
+    const a = toCoco(encodeRle([1, 0, 0, 0, 0, 0], 2, 3));
+    const b = toCoco(encodeRle([0, 0, 0, 0, 0, 1], 2, 3));
+    const masks = parseMevisMaskDict({ "10": [a, null], "11": [b, b] });
+    expect(Array.from(mevisExpressionMask(masks, ["10", "11"], 0, 2, 3))).toEqual([1, 0, 0, 0, 0, 1]);
+    expect(Array.from(mevisExpressionMask(masks, ["10", "11"], 1, 2, 3))).toEqual([0, 0, 0, 0, 0, 1]);
+    expect(() => mevisExpressionMask(masks, ["10"], 0, 3, 3, "d.json")).toThrow(
+      'd.json: $["10"][0]: mask is 3×2 but the video is 3×3',
+    );
+    expect(() => mevisExpressionMask(masks, ["12"], 0, 2, 3, "d.json")).toThrow(
+      "d.json: anno_id 12 is not in",
+    );
+    const broken = parseMevisMaskDict({ "1": [{ size: [2, 3], counts: "0" }] });
+    expect(() => mevisExpressionMask(broken, ["1"], 0, 2, 3, "d.json")).toThrow(
+      /^d\.json: \$\["1"\]\[0\]\.counts: malformed RLE/,
+    );
+    expect(() => parseMevisMaskDict({ "1": [3] }, "d.json")).toThrow(
+      'd.json: $["1"][0]: expected an RLE object or null',
+    );
+    const dir = tempDir();
+    await writeMevisMaskDict(join(dir, "mask_dict.json"), masks);
+    expect(await readMevisMaskDict(join(dir, "mask_dict.json"))).toEqual(masks);
   });
 });
