@@ -82,6 +82,15 @@ export function registerEvalDavis(parent: Command): void {
     .option("--set <name>", "image set (ImageSets/2017/<name>.txt)", "val")
     .option("--json", "print one JSON document {global, per_object} on stdout and nothing else")
     .option("--csv-dir <dir>", "also write global_results-<set>.csv and per-sequence_results-<set>.csv here")
+    .addHelpText(
+      "after",
+      `
+JSON: {"global": {"J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"},
+       "per_object": {"<sequence>_<k>": {"J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay"}}}
+Values are raw float64 (null where the reference gives NaN, e.g. no objects at all). As in the official
+tool, in the unsupervised task the k-th entry of a sequence is the k-th matched (proposal, object) pair in
+ascending proposal order.`,
+    )
     .action(
       action(async (options: DavisOptions) => {
         const result = await evaluateDavis({

@@ -13,7 +13,7 @@
  * scores 0; J, F and J&F average over expressions (as MeViS' eval_mevis.py does).
  */
 import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { check, VidsegError } from "../core/errors.js";
 import { readIndexedPng } from "../formats/png.js";
 import {
@@ -151,7 +151,7 @@ function predictionRoot(resultsDir: string): string {
 
 export interface PerExpressionOptions {
   protocol: "ref-youtube-vos" | "mevis";
-  /** Split folder (meta_expressions.json, Annotations/ or mask_dict.json). */
+  /** Split folder (meta_expressions.json, Annotations/ or mask_dict.json); default: the folder of metaFile. */
   splitRoot?: string;
   metaFile?: string;
   maskDictFile?: string;
@@ -160,8 +160,11 @@ export interface PerExpressionOptions {
 
 /** Ref-YouTube-VOS / MeViS per-expression J&F on a local split with ground truth. */
 export async function evaluatePerExpression(options: PerExpressionOptions): Promise<PerExpressionResult> {
-  const splitRoot = options.splitRoot ?? "";
-  const metaFile = options.metaFile ?? join(splitRoot, "meta_expressions.json");
+  if (options.splitRoot === undefined && options.metaFile === undefined) {
+    throw new VidsegError(`${options.protocol} needs a split folder or a meta_expressions.json`);
+  }
+  const metaFile = options.metaFile ?? join(options.splitRoot!, "meta_expressions.json");
+  const splitRoot = options.splitRoot ?? dirname(metaFile);
   const root = predictionRoot(options.resultsDir);
   const per_expression: Record<string, { J: number; F: number }> = {};
 
