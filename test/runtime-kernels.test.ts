@@ -437,6 +437,9 @@ describe("BatchMatMul (transposed and batched, routed to XNNPACK)", () => {
     [[2, 3, 20, 32], [2, 3, 40, 32], false, true],
     [[2, 1, 20, 32], [1, 3, 32, 40], false, false],
     [[4, 4], [4, 4], true, false],
+    [[16, 32], [300, 32], false, true],
+    [[32, 16], [300, 32], true, true],
+    [[2, 32, 16], [2, 32, 300], true, false],
   ];
   it.each(shapes)("%j × %j (transposeA %s, transposeB %s)", async (a, b, ta, tb) => {
     const err = await wasmVsCpu(() =>

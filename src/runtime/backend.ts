@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 
 import { VidsegError } from "../core/errors.js";
-import { registerWasmTrainingKernels } from "./wasm-kernels.js";
+import { registerBackendFixes, registerWasmTrainingKernels } from "./wasm-kernels.js";
 
 export type BackendName = "wasm" | "cpu" | "tensorflow" | "webgl" | "webgpu";
 
@@ -94,6 +94,7 @@ async function selectBackend(options: RuntimeOptions): Promise<string> {
     if (!ok) throw new VidsegError(`TensorFlow.js backend "${name}" failed to initialize`);
   }
   await tf.ready();
+  registerBackendFixes();
   if (name === "wasm") registerWasmTrainingKernels();
   return tf.getBackend();
 }

@@ -491,6 +491,140 @@ function fastBatchMatMul(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Resize gradients. tfjs 4.22's ResizeBilinearGrad ignores halfPixelCenters on wasm and cpu (wrong
+// gradients for PyTorch's align_corners=False convention) and the cpu kernel reports a swapped
+// [N, W, H, C] shape; ResizeNearestNeighborGrad is wrong with halfPixelCenters too. These are the
+// exact transposes of the tfjs forward kernels (same source coordinates), written in JS.
+
+interface ResizeAxis {
+  /** Source row/column index pairs and weights for every output position. */
+  low: Int32Array;
+  high: Int32Array;
+  frac: Float32Array;
+}
+
+function resizeAxis(
+  inSize: number,
+  outSize: number,
+  alignCorners: boolean,
+  halfPixel: boolean,
+  nearest: boolean,
+): ResizeAxis {
+  const aligned = alignCorners && outSize > 1;
+  const ratio = (aligned ? inSize - 1 : inSize) / (aligned ? outSize - 1 : outSize);
+  const low = new Int32Array(outSize);
+  const high = new Int32Array(outSize);
+  const frac = new Float32Array(outSize);
+  for (let o = 0; o < outSize; o++) {
+    if (nearest) {
+      const source = halfPixel ? ratio * (o + 0.5) : ratio * o;
+      let index = Math.min(inSize - 1, alignCorners ? Math.round(source) : Math.floor(source));
+      if (halfPixel) index = Math.max(0, index);
+      low[o] = high[o] = index;
+    } else {
+      const source = halfPixel ? ratio * (o + 0.5) - 0.5 : ratio * o;
+      low[o] = Math.max(0, Math.floor(source));
+      high[o] = Math.min(inSize - 1, Math.ceil(source));
+      frac[o] = source - low[o];
+    }
+  }
+  return { low, high, frac };
+}
+
+/** dx of tf.image.resizeBilinear / resizeNearestNeighbor (NHWC), scattering dy back to the sources. */
+export function resizeGrad(
+  images: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  alignCorners: boolean,
+  halfPixelCenters: boolean,
+  nearest: boolean,
+): tf.Tensor4D {
+  const [batch, inH, inW, depth] = images.shape;
+  const [, outH, outW] = dy.shape;
+  const rows = resizeAxis(inH, outH, alignCorners, halfPixelCenters, nearest);
+  const cols = resizeAxis(inW, outW, alignCorners, halfPixelCenters, nearest);
+  const dyValues = dy.dataSync();
+  const dx = new Float32Array(batch * inH * inW * depth);
+  let offset = 0;
+  for (let b = 0; b < batch; b++) {
+    const base = b * inH;
+    for (let r = 0; r < outH; r++) {
+      const top = (base + rows.low[r]) * inW;
+      const bottom = (base + rows.high[r]) * inW;
+      const rf = rows.frac[r];
+      for (let c = 0; c < outW; c++) {
+        const cf = cols.frac[c];
+        const tl = (top + cols.low[c]) * depth;
+        const tr = (top + cols.high[c]) * depth;
+        const bl = (bottom + cols.low[c]) * depth;
+        const br = (bottom + cols.high[c]) * depth;
+        const wtl = (1 - rf) * (1 - cf);
+        const wtr = (1 - rf) * cf;
+        const wbl = rf * (1 - cf);
+        const wbr = rf * cf;
+        for (let d = 0; d < depth; d++) {
+          const g = dyValues[offset++];
+          dx[tl + d] += g * wtl;
+          dx[tr + d] += g * wtr;
+          dx[bl + d] += g * wbl;
+          dx[br + d] += g * wbr;
+        }
+      }
+    }
+  }
+  return tf.tensor4d(dx, [batch, inH, inW, depth]);
+}
+
+/**
+ * dx of maxPool (NHWC): each output's gradient goes to the first maximum of its window. The shipped
+ * wasm MaxPoolGrad of tfjs 4.22 gives wrong gradients (e.g. 2×2/2 'valid', 3×3/1 'same').
+ */
+export function maxPoolGrad(
+  dy: tf.Tensor4D,
+  input: tf.Tensor4D,
+  filterSize: number | [number, number],
+  strides: number | [number, number],
+  pad: PadSpec,
+  dimRoundingMode?: RoundingMode,
+): tf.Tensor4D {
+  const info = tf.backend_util.computePool2DInfo(input.shape, filterSize, strides, 1, pad, dimRoundingMode);
+  const [batch, height, width, depth] = input.shape;
+  const { outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
+  const x = input.dataSync();
+  const g = dy.dataSync();
+  const dx = new Float32Array(x.length);
+  let offset = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      const y0 = oy * strideHeight - info.padInfo.top;
+      const yStart = Math.max(0, y0);
+      const yEnd = Math.min(height, y0 + filterHeight);
+      for (let ox = 0; ox < outWidth; ox++) {
+        const x0 = ox * strideWidth - info.padInfo.left;
+        const xStart = Math.max(0, x0);
+        const xEnd = Math.min(width, x0 + filterWidth);
+        for (let d = 0; d < depth; d++) {
+          let best = -Infinity;
+          let bestIndex = -1;
+          for (let y = yStart; y < yEnd; y++) {
+            for (let xx = xStart; xx < xEnd; xx++) {
+              const index = ((b * height + y) * width + xx) * depth + d;
+              if (x[index] > best || bestIndex < 0) {
+                best = x[index];
+                bestIndex = index;
+              }
+            }
+          }
+          if (bestIndex >= 0) dx[bestIndex] += g[offset];
+          offset++;
+        }
+      }
+    }
+  }
+  return tf.tensor4d(dx, input.shape);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 type Inputs = Record<string, tf.Tensor>;
@@ -525,6 +659,77 @@ function overrideWasmKernel(kernelName: string, make: (shipped: KernelFunc) => K
   const shipped = tf.getKernel(kernelName, WASM);
   if (shipped === undefined) return;
   registerWasmKernel(kernelName, make(shipped.kernelFunc), shipped.setupFunc);
+}
+
+let fixesRegistered = false;
+
+/** Comparison and logical ops: not differentiable, so their gradient is zero (as in TensorFlow and PyTorch). */
+const ZERO_GRADIENT_KERNELS: Array<[string, string[]]> = [
+  ["Greater", ["a", "b"]],
+  ["GreaterEqual", ["a", "b"]],
+  ["Less", ["a", "b"]],
+  ["LessEqual", ["a", "b"]],
+  ["Equal", ["a", "b"]],
+  ["NotEqual", ["a", "b"]],
+  ["LogicalAnd", ["a", "b"]],
+  ["LogicalOr", ["a", "b"]],
+  ["LogicalXor", ["a", "b"]],
+  ["LogicalNot", ["x"]],
+];
+
+/**
+ * Fixes that apply whatever the backend (idempotent):
+ * - gradients tfjs 4.22 ships for no backend: GatherNd (dx = scatterND(indices, dy, x.shape), which
+ *   sums duplicate indices) and zero gradients for comparison/logical ops, so that masks computed
+ *   from a tensor do not break backpropagation through it;
+ * - ResizeBilinearGrad / ResizeNearestNeighborGrad on wasm and cpu (see resizeGrad).
+ */
+export function registerBackendFixes(): void {
+  if (fixesRegistered) return;
+  fixesRegistered = true;
+  if (tf.getGradient("GatherNd") === undefined) {
+    tf.registerGradient({
+      kernelName: "GatherNd",
+      inputsToSave: ["params", "indices"],
+      gradFunc: (dy, saved) => {
+        const [params, indices] = saved;
+        return {
+          params: () => tf.scatterND(indices, dy as tf.Tensor, params.shape),
+          indices: () => tf.zerosLike(indices),
+        };
+      },
+    });
+  }
+  for (const [kernelName, inputNames] of ZERO_GRADIENT_KERNELS) {
+    if (tf.getGradient(kernelName) !== undefined) continue;
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: inputNames,
+      gradFunc: (_dy, saved) =>
+        Object.fromEntries(inputNames.map((name, i) => [name, () => tf.zeros(saved[i].shape)])),
+    });
+  }
+  for (const backendName of [WASM, "cpu"]) {
+    for (const [kernelName, nearest] of [
+      ["ResizeBilinearGrad", false],
+      ["ResizeNearestNeighborGrad", true],
+    ] as const) {
+      if (tf.getKernel(kernelName, backendName) !== undefined) tf.unregisterKernel(kernelName, backendName);
+      tf.registerKernel({
+        kernelName,
+        backendName,
+        kernelFunc: kernel(({ images, dy }, attrs) =>
+          resizeGrad(
+            images as tf.Tensor4D,
+            dy as tf.Tensor4D,
+            Boolean(attrs.alignCorners),
+            Boolean(attrs.halfPixelCenters),
+            nearest,
+          ),
+        ),
+      });
+    }
+  }
 }
 
 let registered = false;
@@ -581,6 +786,20 @@ export function registerWasmTrainingKernels(): void {
   registerWasmKernel(
     "UnsortedSegmentSum",
     kernel(({ x, segmentIds }, attrs) => unsortedSegmentSum(x, segmentIds, attrs.numSegments as number)),
+  );
+
+  registerWasmKernel(
+    "MaxPoolGrad",
+    kernel(({ dy, input }, attrs) =>
+      maxPoolGrad(
+        dy as tf.Tensor4D,
+        input as tf.Tensor4D,
+        attrs.filterSize as number | [number, number],
+        attrs.strides as number | [number, number],
+        attrs.pad as PadSpec,
+        attrs.dimRoundingMode as RoundingMode,
+      ),
+    ),
   );
 
   overrideWasmKernel("BatchMatMul", (shippedKernel) => (args) => {
