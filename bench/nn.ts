@@ -347,7 +347,9 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`reference network: ${paramCount} parameters (PyTorch: ${pytorch?.params ?? "n/a"})`);
-  console.log(`backend ${backendName}, 1 thread (2 threads: not supported, tfjs runs wasm single-threaded in Node)`);
+  console.log(
+    `backend ${backendName}, 1 thread (2 threads: not supported, tfjs runs wasm single-threaded in Node)`,
+  );
   console.log(
     `wasm     forward ${report.wasm.forward_ms} ms, training step ${report.wasm.train_step_ms} ms (median)`,
   );
