@@ -84,6 +84,26 @@ function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, ri
 }
 
 /**
+ * Stride-1 "valid" conv of x padded by (top, bottom, left, right). Non-negative padding is passed to
+ * the conv itself (XNNPACK pads implicitly, no copy); negative amounts crop first.
+ */
+function paddedConv(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  [top, bottom, left, right]: [number, number, number, number],
+  dilations: [number, number] = [1, 1],
+): tf.Tensor4D {
+  const cropped = padOrCrop(x, Math.min(0, top), Math.min(0, bottom), Math.min(0, left), Math.min(0, right));
+  const pad: tf.backend_util.ExplicitPadding = [
+    [0, 0],
+    [Math.max(0, top), Math.max(0, bottom)],
+    [Math.max(0, left), Math.max(0, right)],
+    [0, 0],
+  ];
+  return tf.conv2d(cropped, filter, 1, pad, "NHWC", dilations);
+}
+
+/**
  * Inserts (stride - 1) zeros between neighbouring pixels: [N, H, W, C] → [N, (H-1)·sh+1, (W-1)·sw+1, C].
  * Done with rank-4 reshapes and pads only (rank-5/6 ops are slow on wasm).
  */
@@ -231,7 +251,6 @@ export function conv2dInputGrad(
 /** Stride-1 conv over `dy` (already zero-inserted when the forward conv was strided). */
 function transposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv2DInfo): tf.Tensor4D {
   const [top, bottom, left, right] = transposedConvPadding(info, dy.shape[1], dy.shape[2]);
-  const padded = padOrCrop(dy, top, bottom, left, right);
   const [kh, kw] = filter.shape;
   const flipped = swappedFilterTaps(
     filter.dataSync(),
@@ -239,7 +258,7 @@ function transposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv2DInfo):
     phaseTaps(0, 1, kh),
     phaseTaps(0, 1, kw),
   );
-  return tf.conv2d(padded, flipped, 1, "valid", "NHWC", [info.dilationHeight, info.dilationWidth]);
+  return paddedConv(dy, flipped, [top, bottom, left, right], [info.dilationHeight, info.dilationWidth]);
 }
 
 /** Filter taps with index ≡ phase (mod stride), last first (the flipped order). */
@@ -271,8 +290,8 @@ function subPixelTransposedConv(dy: tf.Tensor4D, filter: tf.Tensor4D, info: Conv
         phases.push(tf.zeros([n, phaseH, phaseW, cin]));
         continue;
       }
-      const padded = padOrCrop(dy, rows.length - 1, phaseH - outH, cols.length - 1, phaseW - outW);
-      phases.push(tf.conv2d(padded, swappedFilterTaps(weights, filter.shape, rows, cols), 1, "valid"));
+      const taps = swappedFilterTaps(weights, filter.shape, rows, cols);
+      phases.push(paddedConv(dy, taps, [rows.length - 1, phaseH - outH, cols.length - 1, phaseW - outW]));
     }
   }
   // Channels (r, c, ch) → pixels: [N·Hq, Wq, r, (c, ch)] → [N·Hq, r, Wq, (c, ch)] = [N, Hq·s, Wq·s, Cin].
