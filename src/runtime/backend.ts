@@ -19,8 +19,10 @@ export interface RuntimeOptions {
   /** Backend to use. Default: VIDSEG_BACKEND, else `tensorflow` when tfjs-node is installed, else `wasm`. */
   backend?: BackendName;
   /**
-   * wasm compute threads. tfjs runs the wasm backend single-threaded in Node (see threads note in
-   * wasm-kernels.ts / BENCHMARKS.md); values other than 1 are accepted only where tfjs supports them.
+   * wasm compute threads, set before the wasm backend first initializes. Only 1 in Node: tfjs 4.22
+   * disables wasm threads there, and forcing them fails because Emscripten's pthread workers are
+   * created from blob: URLs that Node's Worker rejects (ERR_WORKER_PATH); see BENCHMARKS.md,
+   * "Threads". Browsers with SharedArrayBuffer accept more.
    */
   threads?: number;
 }
@@ -122,15 +124,13 @@ async function configureWasmThreads(threads: number | undefined): Promise<void> 
   if (wasmThreadsConfigured === threads) return;
   const multithreaded = await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT");
   if (threads > 1 && !multithreaded) {
-    // tfjs 4.22 never enables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there):
-    // its pthread workers are spawned from blob: URLs that Node's Worker cannot load.
+    // tfjs 4.22 never enables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there).
     throw new VidsegError(
       `threads=${threads} is not supported by the wasm backend here (tfjs runs wasm single-threaded in Node)`,
     );
   }
-  if (tf.engine().backendNames().includes("wasm") && tf.engine().registry.wasm !== undefined) {
-    if (threads !== 1)
-      throw new VidsegError("wasm threads must be set before the wasm backend is initialized");
+  if (threads !== 1 && tf.engine().registry.wasm !== undefined) {
+    throw new VidsegError("wasm threads must be set before the wasm backend is first initialized");
   }
   const { setThreadsCount } = await import("@tensorflow/tfjs-backend-wasm");
   setThreadsCount(threads);
