@@ -235,6 +235,8 @@ def finite(value):
     """JSON has no NaN: the vidseg contract writes null there."""
     if isinstance(value, dict):
         return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
