@@ -307,8 +307,8 @@ function fFromCounts(predCount: number, gtCount: number, predMatched: number, gt
 
 /**
  * J and F of every (predicted label p in 1..predCount) × (GT label g in 1..gtCount) pair on one frame.
- * Labels outside 1..count are background. `pairs` restricts the work to listed pairs (e.g. the
- * diagonal); results are indexed [(p-1) * gtCount + (g-1)].
+ * Labels outside 1..count are background. `diagonalOnly` restricts the work to the pairs p = g (the
+ * semi-supervised task); results are indexed [(p-1) * gtCount + (g-1)].
  */
 export function framePairMeasures(
   pred: Uint8Array,
