@@ -94,7 +94,7 @@ function randomConvCase(random: () => number): ConvCase {
     batch: int(1, 2),
     height: int(kernel[0] + 2, 12),
     width: int(kernel[1] + 2, 12),
-    inChannels: int(1, 5),
+    inChannels: random() < 0.25 ? 16 : int(1, 5),
     outChannels: int(1, 6),
     kernel,
     strides,
