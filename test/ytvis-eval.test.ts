@@ -7,6 +7,7 @@ import {
   evaluateYtvis,
   IOU_THRESHOLDS,
   numpyMean,
+  numpySum,
   pairwiseSum,
   RECALL_THRESHOLDS,
   type CategoryAp,
@@ -111,6 +112,15 @@ describe("parameters and numerics, as numpy builds them", () => {
     // 1e16 + 4 = 1.0000000000000004e16, + ((1+1)+(1+1)) = 1.0000000000000008e16, + 1 → 1.0000000000000008e16.
     expect(pairwiseSum(values)).toBe(1.0000000000000008e16);
     expect(numpyMean(Array(1010).fill(P))).toBe(P);
+  });
+
+  it("sums in 8192-value buffers like np.sum, each summed pairwise (AP over ≥ 9 categories)", () => {
+    // Values (i·0.7368) mod 1: numpy gives 4501.400000000424 for 9000 of them (one pairwise tree over all
+    // 9000 would give …425), and 10122.232109999468 for 20000 values of (i·0.123456789) mod 1.
+    const sequence = (n: number, step: number) => Array.from({ length: n }, (_, i) => (i * step) % 1);
+    expect(numpySum(sequence(9000, 0.7368))).toBe(4501.400000000424);
+    expect(pairwiseSum(sequence(9000, 0.7368))).toBe(4501.400000000425);
+    expect(numpySum(sequence(20000, 0.123456789))).toBe(10122.232109999468);
   });
 });
 
