@@ -1,7 +1,6 @@
 /**
  * YouTube-VIS and OVIS AP/AR, number for number as the official `YTVOSeval` (youtubevos/cocoapi
- * `ytvoseval.py`) and `OVISeval` (qjy981010/cocoapi `oviseval.py`) compute them, quirks included (see
- * docs in /work/shared/notes/evaluation.md):
+ * `ytvoseval.py`) and `OVISeval` (qjy981010/cocoapi `oviseval.py`) compute them, quirks included:
  *
  * - GT `avg_area` is the mean of the truthy entries of the JSON `areas` (null and 0 skipped), not
  *   recomputed from masks; a result's areas come from its RLEs (again skipping null and empty frames).
@@ -11,8 +10,10 @@
  *   the last one wins; crowd GTs can be matched many times and are ignored; a matched GT id of 0 counts
  *   as "unmatched" later on, as `dtm == 0` does in the reference.
  * - Matching is done once with the top 100 detections; maxDets 1 and 10 only truncate afterwards.
- * - Means use numpy's summation (pairwise within 8192-element buffers), so even the last bit agrees (a perfect result gives
- *   0.9999999999999998, because precision is tp / (tp + fp + eps)).
+ * - Means are summed as numpy sums (pairwise within 8192-value buffers), so even the last bit agrees
+ *   (a perfect result can give 0.9999999999999998, because precision is tp / (tp + fp + eps)).
+ * - OVIS: a GT's occlusion score is the mean of its highest ⌈n/2⌉ labelled frames (no/slight/severe =
+ *   0/0.25/0.75); GTs outside an occlusion range are ignored, unmatched detections never are.
  *
  * Speed: an IoU needs only Σ|d∩g| (the union is Σ|d| + Σ|g| − Σ|d∩g|, exact in integers); intersections
  * are taken on the runs directly, skipped when the foreground spans of the two frames do not overlap,
