@@ -15,11 +15,11 @@ import {
   evaluateDavis,
   formatFixed,
   jaccard,
-  npMean,
   scoreSequence,
   type DavisResult,
 } from "../src/eval/davis.js";
 import { writeResultMask } from "../src/formats/davis.js";
+import { numpyMean } from "../src/math/numpy.js";
 
 const GOLDEN = fileURLToPath(new URL("golden/davis-cases/", import.meta.url));
 const TASKS = ["semi-supervised", "unsupervised"] as const;
@@ -133,7 +133,7 @@ describe("DAVIS statistics", () => {
   it("Mean, Recall and Decay with the reference's bins", () => {
     // N = 5: bin edges round(linspace(1, 5, 5)) - 1 = [0, 1, 2, 3, 4]; bins [0:2], [1:3], [2:4], [3:5].
     const stats = dbStatistics(Float64Array.from([1, 0, 1, 0.2, 0.9]));
-    expect(stats.mean).toBe(npMean([1, 0, 1, 0.2, 0.9]));
+    expect(stats.mean).toBe(numpyMean([1, 0, 1, 0.2, 0.9]));
     expect(stats.recall).toBe(3 / 5);
     expect(stats.decay).toBe((1 + 0) / 2 - (0.2 + 0.9) / 2);
     // N = 1: every bin is the single frame, decay 0.
@@ -143,8 +143,10 @@ describe("DAVIS statistics", () => {
   });
 
   it("means use NumPy's pairwise summation (values from NumPy)", () => {
-    expect(npMean(Array.from({ length: 200 }, (_, k) => k * 0.1))).toBe(9.95);
-    expect(npMean([...Array<number>(37).fill(0.1), ...Array<number>(5).fill(0.7)])).toBe(0.17142857142857146);
+    expect(numpyMean(Array.from({ length: 200 }, (_, k) => k * 0.1))).toBe(9.95);
+    expect(numpyMean([...Array<number>(37).fill(0.1), ...Array<number>(5).fill(0.7)])).toBe(
+      0.17142857142857146,
+    );
   });
 
   it('formats like Python "%.3f": exact value, ties to even, "-0.000"', () => {
@@ -184,7 +186,7 @@ describe("DAVIS sequence scoring rules", () => {
       mask(["22..", "..11"]),
       mask(["2...", "..1."]),
     ]);
-    expect(swapped.map((o) => npMean(o.j))).toEqual([1, 1]);
+    expect(swapped.map((o) => numpyMean(o.j))).toEqual([1, 1]);
     // No proposals at all: padded with empty masks, J = F = 0 wherever the object exists.
     const none = scoreSequence("unsupervised", "s", gt, [
       mask(["....", "...."]),

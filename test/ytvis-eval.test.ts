@@ -6,13 +6,11 @@ import { describe, expect, it } from "vitest";
 import {
   evaluateYtvis,
   IOU_THRESHOLDS,
-  numpyMean,
-  numpySum,
-  pairwiseSum,
   RECALL_THRESHOLDS,
   type CategoryAp,
   type YtvisEvalOptions,
 } from "../src/eval/ytvis.js";
+import { numpyMean, numpySum, pairwiseSum } from "../src/math/numpy.js";
 import {
   annotationFromMasks,
   resultFromMasks,

@@ -25,6 +25,7 @@ import type { DavisTask } from "../formats/davis.js";
 import { imageSize, listSequenceFrames, readImageSet, readMasks, resultMaskPath } from "../formats/davis.js";
 import type { LabelMap } from "../formats/png.js";
 import { linearSumAssignment } from "../math/hungarian.js";
+import { numpyMean, numpyNanMean } from "../math/numpy.js";
 
 export const DAVIS_MAX_PROPOSALS = 20;
 /** Boundary tolerance as a fraction of the image diagonal. */
@@ -60,47 +61,6 @@ export interface ObjectSeries {
 // ---------------------------------------------------------------------------------------------------
 // NumPy-compatible reductions
 
-/** NumPy's pairwise summation of a float64 array (what np.sum / np.mean do on a contiguous axis). */
-export function pairwiseSum(values: ArrayLike<number>, start = 0, n = values.length - start): number {
-  if (n < 8) {
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += values[start + i]!;
-    return sum;
-  }
-  if (n <= 128) {
-    const r = new Float64Array(8);
-    for (let k = 0; k < 8; k++) r[k] = values[start + k]!;
-    let i = 8;
-    for (; i < n - (n % 8); i += 8) {
-      for (let k = 0; k < 8; k++) r[k] = r[k]! + values[start + i + k]!;
-    }
-    let sum = r[0]! + r[1]! + (r[2]! + r[3]!) + (r[4]! + r[5]! + (r[6]! + r[7]!));
-    for (; i < n; i++) sum += values[start + i]!;
-    return sum;
-  }
-  let half = Math.floor(n / 2);
-  half -= half % 8;
-  return pairwiseSum(values, start, half) + pairwiseSum(values, start + half, n - half);
-}
-
-/** np.mean (NaN for an empty array). */
-export function npMean(values: ArrayLike<number>): number {
-  return (0 + pairwiseSum(values)) / values.length;
-}
-
-/** np.nanmean: NaNs are left out of both the sum and the count (NaN when nothing is left). */
-export function npNanMean(values: ArrayLike<number>): number {
-  const replaced = new Float64Array(values.length);
-  let count = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    if (Number.isNaN(v)) continue;
-    replaced[i] = v;
-    count++;
-  }
-  return (0 + pairwiseSum(replaced)) / count;
-}
-
 /** np.round (half to even). */
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
@@ -110,7 +70,7 @@ function roundHalfEven(x: number): number {
 /** Mean, Recall and Decay of per-frame values, as the reference's db_statistics. */
 export function dbStatistics(values: Float64Array): { mean: number; recall: number; decay: number } {
   const n = values.length;
-  const mean = npNanMean(values);
+  const mean = numpyNanMean(values);
   let above = 0;
   for (const v of values) if (v > 0.5) above++;
   const recall = above / n;
@@ -122,7 +82,7 @@ export function dbStatistics(values: Float64Array): { mean: number; recall: numb
     ids.push((((roundHalfEven(point + 1e-10) - 1) % 256) + 256) % 256);
   }
   const bin = (k: number) => values.subarray(Math.min(ids[k]!, n), Math.min(ids[k + 1]! + 1, n));
-  const decay = npNanMean(bin(0)) - npNanMean(bin(3));
+  const decay = numpyNanMean(bin(0)) - numpyNanMean(bin(3));
   return { mean, recall, decay };
 }
 
@@ -506,8 +466,8 @@ export function scoreSequence(
     const row: number[] = [];
     for (let g = 0; g < objectCount; g++) {
       const k = p * objectCount + g;
-      const meanJ = npMean(jAll.subarray(k * frames, (k + 1) * frames));
-      const meanF = npMean(fAll.subarray(k * frames, (k + 1) * frames));
+      const meanJ = numpyMean(jAll.subarray(k * frames, (k + 1) * frames));
+      const meanF = numpyMean(fAll.subarray(k * frames, (k + 1) * frames));
       row.push(-((meanJ + meanF) / 2));
     }
     cost.push(row);
@@ -543,17 +503,17 @@ export function summarize(objects: readonly ObjectSeries[]): DavisResult {
       "F-Decay": fs.decay,
     };
   }
-  const jMean = npMean(jm);
-  const fMean = npMean(fm);
+  const jMean = numpyMean(jm);
+  const fMean = numpyMean(fm);
   return {
     global: {
       "J&F-Mean": (jMean + fMean) / 2,
       "J-Mean": jMean,
-      "J-Recall": npMean(jr),
-      "J-Decay": npMean(jd),
+      "J-Recall": numpyMean(jr),
+      "J-Decay": numpyMean(jd),
       "F-Mean": fMean,
-      "F-Recall": npMean(fr),
-      "F-Decay": npMean(fd),
+      "F-Recall": numpyMean(fr),
+      "F-Decay": numpyMean(fd),
     },
     per_object,
   };

@@ -23,11 +23,11 @@ import {
   type MevisMaskDict,
 } from "../formats/mevis.js";
 import { objectMaskPath, readRefMetaExpressions } from "../formats/refytvos.js";
+import { numpyMean } from "../math/numpy.js";
 import {
   binaryJF,
   DAVIS_GLOBAL_STATS,
   evaluateDavis,
-  npMean,
   type DavisGlobalStats,
   type DavisResult,
 } from "./davis.js";
@@ -110,7 +110,7 @@ export async function evaluateRefDavis(options: {
     runs.push({ name: `anno_${k}`, ...result });
   }
   const global = {} as DavisGlobalStats;
-  for (const stat of DAVIS_GLOBAL_STATS) global[stat] = npMean(runs.map((run) => run.global[stat]));
+  for (const stat of DAVIS_GLOBAL_STATS) global[stat] = numpyMean(runs.map((run) => run.global[stat]));
   return { "J&F": global["J&F-Mean"], J: global["J-Mean"], F: global["F-Mean"], global, runs };
 }
 
@@ -140,7 +140,7 @@ export function scoreExpression(
     j[t] = measures.j;
     f[t] = measures.f;
   }
-  return { J: npMean(j), F: npMean(f) };
+  return { J: numpyMean(j), F: numpyMean(f) };
 }
 
 /** `<results>/Annotations` when it exists (a Ref-YouTube-VOS submission), else `<results>`. */
@@ -252,7 +252,7 @@ export async function evaluatePerExpression(options: PerExpressionOptions): Prom
     per_expression[key] = scoreExpression(predictions, truths, width, height);
   }
   const values = Object.values(per_expression);
-  const J = npMean(values.map((v) => v.J));
-  const F = npMean(values.map((v) => v.F));
+  const J = numpyMean(values.map((v) => v.J));
+  const F = numpyMean(values.map((v) => v.F));
   return { J, F, "J&F": (J + F) / 2, per_expression };
 }

@@ -22,6 +22,7 @@
 import { VidsegError } from "../core/errors.js";
 import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
 import { fromSegmentation, measureCountsString } from "../mask/rle.js";
+import { numpyMean } from "../math/numpy.js";
 
 export const YTVIS_STAT_NAMES = [
   "AP",
@@ -121,44 +122,6 @@ const OCCLUSION_SCORES: Record<string, number> = {
 };
 
 // Numerics -------------------------------------------------------------------------------------------
-
-/** numpy's pairwise summation (`pairwise_sum_DOUBLE`, blocks of 128, 8-way unrolled), from 0. */
-export function pairwiseSum(values: ArrayLike<number>, start = 0, n = values.length - start): number {
-  if (n < 8) {
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += values[start + i];
-    return sum;
-  }
-  if (n <= 128) {
-    const r = [0, 0, 0, 0, 0, 0, 0, 0];
-    for (let j = 0; j < 8; j++) r[j] = values[start + j];
-    let i = 8;
-    for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] += values[start + i + j];
-    let sum = r[0] + r[1] + (r[2] + r[3]) + (r[4] + r[5] + (r[6] + r[7]));
-    for (; i < n; i++) sum += values[start + i];
-    return sum;
-  }
-  let half = Math.floor(n / 2);
-  half -= half % 8;
-  return pairwiseSum(values, start, half) + pairwiseSum(values, start + half, n - half);
-}
-
-/**
- * `np.sum` of a float64 vector: the reduction runs over buffers of 8192 elements, each summed pairwise,
- * and adds the buffer sums in order (this matters from 8193 values on, e.g. AP over 40 categories).
- */
-export function numpySum(values: ArrayLike<number>): number {
-  const buffer = 8192;
-  let sum = 0;
-  for (let start = 0; start < values.length; start += buffer)
-    sum += pairwiseSum(values, start, Math.min(buffer, values.length - start));
-  return sum;
-}
-
-/** `np.mean` of a float64 vector (numpy's sum / n). */
-export function numpyMean(values: ArrayLike<number>): number {
-  return numpySum(values) / values.length;
-}
 
 // Frames ---------------------------------------------------------------------------------------------
 
