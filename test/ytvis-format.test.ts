@@ -210,3 +210,13 @@ describe("YouTube-VIS files", () => {
     await expect(readResults(join(dir, "missing.json"))).rejects.toThrow(/missing\.json: file not found/);
   });
 });
+
+describe("YouTube-VIS splits without GT", () => {
+  it('reads `"annotations": null` (the official valid/test splits) as no annotations', () => {
+    const json: LooseJson = clone(smallDataset());
+    json.annotations = null;
+    expect(validateYtvis(json, "valid.json").annotations).toEqual([]);
+    delete json.annotations;
+    expect(validateYtvis(json, "valid.json").annotations).toEqual([]);
+  });
+});

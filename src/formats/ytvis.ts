@@ -199,6 +199,8 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
   const root = v.object(json, "");
   const videos = v.array(root.videos, "videos");
   const categories = v.array(root.categories, "categories");
+  // The official valid/test splits ship without GT: `"annotations": null`. Read them as no annotations.
+  if (root.annotations === null || root.annotations === undefined) root.annotations = [];
   const annotations = v.array(root.annotations, "annotations");
   if (root.info !== undefined) v.object(root.info, "info");
   if (root.licenses !== undefined) v.array(root.licenses, "licenses");
