@@ -65,7 +65,7 @@ describe("Ref-YouTube-VOS format", () => {
         { videos: { v: { expressions: { "0": { exp: 1, obj_id: "1" } }, frames: [] } } },
         "m.json",
       ),
-    ).toThrow('m.json: $.videos["v"].expressions["0"].exp: expected a string, got number 1');
+    ).toThrow('m.json: $.videos["v"].expressions["0"].exp: expected a string, got 1');
     expect(() =>
       parseRefMetaExpressions({ videos: { v: { expressions: {}, frames: ["a", "a"] } } }, "m.json"),
     ).toThrow(/\$\.videos\["v"\]\.frames\[1\]: frame "a" is listed twice/);
@@ -138,7 +138,9 @@ describe("MeViS format", () => {
         { videos: { v: { expressions: { "0": { exp: "x", obj_id: ["a"] } }, frames: [] } } },
         "m.json",
       ),
-    ).toThrow('m.json: $.videos["v"].expressions["0"].obj_id[0]: expected an integer id, got "a"');
+    ).toThrow(
+      'm.json: $.videos["v"].expressions["0"].obj_id[0]: expected an integer id (or its decimal string), got "a"',
+    );
   });
 
   it("builds an expression's mask as the union of its objects; absent frames add nothing", async () => {

@@ -13,7 +13,7 @@
 import { check, VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
 import { decode, fromCoco, type CocoRle } from "../mask/rle.js";
-import { describe, expectObject, expectString, expectStringArray, isObject } from "./refytvos.js";
+import { JsonChecker, showValue } from "./json-check.js";
 
 export interface MevisExpression {
   exp: string;
@@ -35,42 +35,34 @@ export interface MevisMetaExpressions {
 /** anno_id → per-frame RLE (null where the object is absent). */
 export type MevisMaskDict = Record<string, (CocoRle | null)[]>;
 
-function expectIdList(value: unknown, file: string, where: string): (number | string)[] {
-  check(Array.isArray(value), `expected a list of ids, got ${describe(value)}`, file, where);
-  value.forEach((item, k) =>
-    check(
-      (typeof item === "number" && Number.isInteger(item)) ||
-        (typeof item === "string" && /^-?\d+$/.test(item)),
-      `expected an integer id, got ${describe(item)}`,
-      file,
-      `${where}[${k}]`,
-    ),
-  );
-  return value as (number | string)[];
+/** A list of integer ids, each written as a number or its decimal string. */
+function idList(v: JsonChecker, value: unknown, where: string): (number | string)[] {
+  return v.array(value, where).map((item, k) => v.integerId(item, `${where}[${k}]`));
 }
 
 export function parseMevisMetaExpressions(
   json: unknown,
   file = "meta_expressions.json",
 ): MevisMetaExpressions {
-  const root = expectObject(json, file, "$");
-  const videosJson = expectObject(root.videos, file, "$.videos");
+  const v = new JsonChecker(file);
+  const root = v.object(json, "$");
+  const videosJson = v.object(root.videos, "$.videos");
   const videos: Record<string, MevisVideo> = {};
   for (const [video, videoJson] of Object.entries(videosJson)) {
     const at = `$.videos[${JSON.stringify(video)}]`;
-    const entry = expectObject(videoJson, file, at);
-    const frames = expectStringArray(entry.frames, file, `${at}.frames`);
-    const expressionsJson = expectObject(entry.expressions, file, `${at}.expressions`);
+    const entry = v.object(videoJson, at);
+    const frames = v.stringArray(entry.frames, `${at}.frames`);
+    const expressionsJson = v.object(entry.expressions, `${at}.expressions`);
     const expressions: Record<string, MevisExpression> = {};
     for (const [expId, expJson] of Object.entries(expressionsJson)) {
       const expAt = `${at}.expressions[${JSON.stringify(expId)}]`;
-      const expression = expectObject(expJson, file, expAt);
+      const expression = v.object(expJson, expAt);
       const parsed: MevisExpression = {
-        exp: expectString(expression.exp, file, `${expAt}.exp`),
-        obj_id: expectIdList(expression.obj_id, file, `${expAt}.obj_id`).map(Number),
+        exp: v.string(expression.exp, `${expAt}.exp`),
+        obj_id: idList(v, expression.obj_id, `${expAt}.obj_id`).map(Number),
       };
       if (expression.anno_id !== undefined) {
-        parsed.anno_id = expectIdList(expression.anno_id, file, `${expAt}.anno_id`).map(String);
+        parsed.anno_id = idList(v, expression.anno_id, `${expAt}.anno_id`).map(String);
       }
       expressions[expId] = parsed;
     }
@@ -89,14 +81,15 @@ export async function writeMevisMetaExpressions(file: string, meta: MevisMetaExp
 
 /** Validates mask_dict.json's structure (RLE contents are checked when decoded). */
 export function parseMevisMaskDict(json: unknown, file = "mask_dict.json"): MevisMaskDict {
-  const root = expectObject(json, file, "$");
+  const v = new JsonChecker(file);
+  const root = v.object(json, "$");
   for (const [annoId, frames] of Object.entries(root)) {
     const at = `$[${JSON.stringify(annoId)}]`;
-    check(Array.isArray(frames), `expected a list of per-frame RLEs, got ${describe(frames)}`, file, at);
+    check(Array.isArray(frames), `expected a list of per-frame RLEs, got ${showValue(frames)}`, file, at);
     frames.forEach((rle, k) =>
       check(
-        rle === null || isObject(rle),
-        `expected an RLE object or null, got ${describe(rle)}`,
+        rle === null || (typeof rle === "object" && !Array.isArray(rle)),
+        `expected an RLE object or null, got ${showValue(rle)}`,
         file,
         `${at}[${k}]`,
       ),

@@ -17,6 +17,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { check, VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
+import { JsonChecker } from "./json-check.js";
 import { readIndexedPng, writeIndexedPng, type LabelMap } from "./png.js";
 
 export interface RefExpression {
@@ -71,70 +72,32 @@ export function expressionMaskPath(root: string, video: string, expId: string, f
 // ---------------------------------------------------------------------------------------------------
 // JSON validation helpers (shared with the MeViS reader)
 
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-export function expectObject(value: unknown, file: string, where: string): Record<string, unknown> {
-  check(isObject(value), `expected an object, got ${describe(value)}`, file, where);
-  return value;
-}
-
-export function expectString(value: unknown, file: string, where: string): string {
-  check(typeof value === "string", `expected a string, got ${describe(value)}`, file, where);
-  return value;
-}
-
-export function expectStringArray(value: unknown, file: string, where: string): string[] {
-  check(Array.isArray(value), `expected an array of strings, got ${describe(value)}`, file, where);
-  value.forEach((item, k) => expectString(item, file, `${where}[${k}]`));
-  return value as string[];
-}
-
-/** An object id may be written as a string ("1") or a number (1); the model keeps the string. */
-export function expectObjectId(value: unknown, file: string, where: string): string {
-  if (typeof value === "number" && Number.isInteger(value) && value >= 0) return String(value);
-  check(
-    typeof value === "string" && /^\d+$/.test(value),
-    `expected an object id (a non-negative integer or its decimal string), got ${describe(value)}`,
-    file,
-    where,
-  );
-  return value;
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
-  return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // meta_expressions.json
 
 /** Validates a parsed `meta_expressions.json`; errors name the file and the JSON path. */
 export function parseRefMetaExpressions(json: unknown, file = "meta_expressions.json"): RefMetaExpressions {
-  const root = expectObject(json, file, "$");
-  const videosJson = expectObject(root.videos, file, "$.videos");
+  const v = new JsonChecker(file);
+  const root = v.object(json, "$");
+  const videosJson = v.object(root.videos, "$.videos");
   const videos: Record<string, RefVideo> = {};
   for (const [video, videoJson] of Object.entries(videosJson)) {
     const at = `$.videos[${JSON.stringify(video)}]`;
-    const entry = expectObject(videoJson, file, at);
-    const frames = expectStringArray(entry.frames, file, `${at}.frames`);
+    const entry = v.object(videoJson, at);
+    const frames = v.stringArray(entry.frames, `${at}.frames`);
     const seen = new Set<string>();
     for (const [k, frame] of frames.entries()) {
       check(!seen.has(frame), `frame "${frame}" is listed twice`, file, `${at}.frames[${k}]`);
       seen.add(frame);
     }
-    const expressionsJson = expectObject(entry.expressions, file, `${at}.expressions`);
+    const expressionsJson = v.object(entry.expressions, `${at}.expressions`);
     const expressions: Record<string, RefExpression> = {};
     for (const [expId, expJson] of Object.entries(expressionsJson)) {
       const expAt = `${at}.expressions[${JSON.stringify(expId)}]`;
-      const expression = expectObject(expJson, file, expAt);
+      const expression = v.object(expJson, expAt);
       expressions[expId] = {
-        exp: expectString(expression.exp, file, `${expAt}.exp`),
-        obj_id: expectObjectId(expression.obj_id, file, `${expAt}.obj_id`),
+        exp: v.string(expression.exp, `${expAt}.exp`),
+        obj_id: String(v.integerId(expression.obj_id, `${expAt}.obj_id`, 0)),
       };
     }
     videos[video] = { expressions, frames };
@@ -155,20 +118,21 @@ export async function writeRefMetaExpressions(file: string, meta: RefMetaExpress
 // meta.json
 
 export function parseRefMeta(json: unknown, file = "meta.json"): RefMeta {
-  const root = expectObject(json, file, "$");
-  const videosJson = expectObject(root.videos, file, "$.videos");
+  const v = new JsonChecker(file);
+  const root = v.object(json, "$");
+  const videosJson = v.object(root.videos, "$.videos");
   const videos: RefMeta["videos"] = {};
   for (const [video, videoJson] of Object.entries(videosJson)) {
     const at = `$.videos[${JSON.stringify(video)}]`;
-    const objectsJson = expectObject(expectObject(videoJson, file, at).objects, file, `${at}.objects`);
+    const objectsJson = v.object(v.object(videoJson, at).objects, `${at}.objects`);
     const objects: Record<string, RefObjectMeta> = {};
     for (const [objId, objJson] of Object.entries(objectsJson)) {
       const objAt = `${at}.objects[${JSON.stringify(objId)}]`;
-      expectObjectId(objId, file, objAt);
-      const object = expectObject(objJson, file, objAt);
-      objects[objId] = { category: expectString(object.category, file, `${objAt}.category`) };
+      String(v.integerId(objId, objAt, 0));
+      const object = v.object(objJson, objAt);
+      objects[objId] = { category: v.string(object.category, `${objAt}.category`) };
       if (object.frames !== undefined) {
-        objects[objId].frames = expectStringArray(object.frames, file, `${objAt}.frames`);
+        objects[objId].frames = v.stringArray(object.frames, `${objAt}.frames`);
       }
     }
     videos[video] = { objects };

@@ -10,6 +10,7 @@
 import { VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
 import { area, encode, measureCountsString, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
+import { JsonChecker, showValue } from "./json-check.js";
 
 /** Polygons of one frame: a list of parts, each [x0, y0, x1, y1, …]. */
 export type Polygons = number[][];
@@ -255,7 +256,7 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
     const iscrowd = annotation.iscrowd;
     v.fail(
       iscrowd !== 0 && iscrowd !== 1,
-      `iscrowd must be 0 or 1, got ${show(iscrowd)}`,
+      `iscrowd must be 0 or 1, got ${showValue(iscrowd)}`,
       `${where}.iscrowd`,
     );
     for (const [key, expected] of [
@@ -267,7 +268,7 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
       else
         v.fail(
           annotation[key] !== expected,
-          `${key} ${show(annotation[key])} disagrees with the video's ${key} ${expected}`,
+          `${key} ${showValue(annotation[key])} disagrees with the video's ${key} ${expected}`,
           `${where}.${key}`,
         );
     }
@@ -293,7 +294,8 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
       labels.forEach((label, f) =>
         v.fail(
           label !== null && !OCCLUSION_LABELS.includes(label as OcclusionLabel),
-          () => `unknown occlusion label ${show(label)} (expected ${OCCLUSION_LABELS.join(", ")} or null)`,
+          () =>
+            `unknown occlusion label ${showValue(label)} (expected ${OCCLUSION_LABELS.join(", ")} or null)`,
           () => `${where}.occlusion[${f}]`,
         ),
       );
@@ -329,65 +331,8 @@ export function validateResults(json: unknown, file?: string, gt?: YtvisDataset)
   return results as unknown as YtvisResult[];
 }
 
-/** Shows a JSON value briefly in an error message. */
-function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
-
-/** Type checks that throw one VidsegError naming the file and the JSON path. */
-class Validator {
-  constructor(private readonly file?: string) {}
-
-  error(message: string, where: string): VidsegError {
-    return new VidsegError(message, this.file, where === "" ? "(top level)" : where);
-  }
-
-  /** Throws when `condition` holds; a function message is only built then (these checks run per frame). */
-  fail(condition: boolean, message: string | (() => string), where: string | (() => string)): void {
-    if (condition)
-      throw this.error(
-        typeof message === "string" ? message : message(),
-        typeof where === "string" ? where : where(),
-      );
-  }
-
-  object(value: unknown, where: string): Record<string, unknown> {
-    if (value === undefined) throw this.error("missing field", where);
-    if (value === null || typeof value !== "object" || Array.isArray(value))
-      throw this.error(`expected an object, got ${show(value)}`, where);
-    return value as Record<string, unknown>;
-  }
-
-  array(value: unknown, where: string): unknown[] {
-    if (value === undefined) throw this.error("missing field", where);
-    if (!Array.isArray(value)) throw this.error(`expected a list, got ${show(value)}`, where);
-    return value;
-  }
-
-  string(value: unknown, where: string): string {
-    if (value === undefined) throw this.error("missing field", where);
-    if (typeof value !== "string") throw this.error(`expected a string, got ${show(value)}`, where);
-    return value;
-  }
-
-  number(value: unknown, where: string): number {
-    if (value === undefined) throw this.error("missing field", where);
-    if (typeof value !== "number" || !Number.isFinite(value))
-      throw this.error(`expected a finite number, got ${show(value)}`, where);
-    return value;
-  }
-
-  integer(value: unknown, where: string, min = -Infinity): number {
-    const n = this.number(value, where);
-    if (!Number.isInteger(n) || n < min)
-      throw this.error(
-        `expected ${min === 0 ? "a non-negative" : min === 1 ? "a positive" : "an"} integer, got ${show(value)}`,
-        where,
-      );
-    return n;
-  }
-
+/** The generic checks plus the YouTube-VIS per-frame ones. */
+class Validator extends JsonChecker {
   /** A per-frame list: one entry per frame of the video when its length is known. */
   frames(value: unknown, where: string, length: number | undefined): unknown[] {
     const list = this.array(value, where);
@@ -420,7 +365,7 @@ class Validator {
     const size = this.array(rle.size, `${where}.size`);
     this.fail(
       size.length !== 2,
-      () => `size must be [height, width], got ${show(size)}`,
+      () => `size must be [height, width], got ${showValue(size)}`,
       () => `${where}.size`,
     );
     const h = this.integer(size[0], `${where}.size[0]`, 0);
@@ -442,7 +387,10 @@ class Validator {
     } else if (Array.isArray(rle.counts)) {
       rle.counts.forEach((run, j) => {
         if (!Number.isInteger(run) || (run as number) < 0)
-          throw this.error(`malformed RLE counts: ${show(run)} is not a run length`, `${where}.counts[${j}]`);
+          throw this.error(
+            `malformed RLE counts: ${showValue(run)} is not a run length`,
+            `${where}.counts[${j}]`,
+          );
         total += run as number;
       });
     } else {
