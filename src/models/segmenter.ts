@@ -113,13 +113,14 @@ export class FrameSegmenter extends Module {
         `segmenter input must be [B, H, W, 3] with H, W multiples of 32, got [${images.shape}]`,
       );
     }
+    // tidy keeps every tensor of the returned (nested) object and frees the intermediates.
     return tf.tidy(() => {
       const normalised = tf.div(tf.sub(images, PIXEL_MEAN), PIXEL_STD) as tf.Tensor4D;
       const { maskFeatures, multiScaleFeatures } = this.pixelDecoder.forward(
         this.backbone.forward(normalised),
       );
-      return this.decode(maskFeatures, multiScaleFeatures);
-    });
+      return this.decode(maskFeatures, multiScaleFeatures) as unknown as tf.TensorContainer;
+    }) as unknown as SegmenterOutput;
   }
 
   /** The transformer decoder and heads on the pixel decoder's outputs. */
