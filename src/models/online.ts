@@ -1,0 +1,242 @@
+/**
+ * The online VIS model (MinVIS-style): the per-frame segmenter trained on single frames, with an
+ * optional contrastive identity term on pairs of frames of one video, and at inference each frame's
+ * queries handed to a tracker (src/infer/online-segmenter.ts) that associates them by cosine similarity
+ * of their embeddings.
+ *
+ * This module holds the model-side pieces: the training loss of one batch, the per-frame query outputs
+ * the tracker consumes (class probabilities, score, embedding, lazily upsampled mask), and the model
+ * file (weights + config + category ids in one safetensors file).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { VidsegError } from "../core/errors.js";
+import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
+import type { Random } from "../nn/sampling.js";
+import { resolveVisConfig, type CriterionConfig, type VisConfig } from "./config.js";
+import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "./criterion.js";
+import { FrameSegmenter, disposeSegmenterOutput, type SegmenterOutput } from "./segmenter.js";
+
+/** What one training step of the online model computes. */
+export interface OnlineLoss {
+  loss: tf.Scalar;
+  /** The criterion's unweighted terms plus `loss_contrastive` when enabled. */
+  terms: Record<string, tf.Scalar>;
+  /** Final-layer Hungarian assignment of queries to GT per image (distillation hook). */
+  matches: Match[];
+  /** The segmenter's outputs (queryEmbed and queryFeatures are the distillation hook's embeddings). */
+  output: SegmenterOutput;
+}
+
+/**
+ * Forward + loss on a batch of frames (pairs of frames of one video at 2p, 2p+1 when the contrastive
+ * weight is positive). Call inside tf.variableGrads / the trainer's step; the caller owns the tensors.
+ */
+export function onlineLoss(
+  segmenter: FrameSegmenter,
+  images: tf.Tensor4D,
+  targets: CriterionTarget[],
+  config: CriterionConfig,
+  rng: Random,
+): OnlineLoss {
+  const output = segmenter.forward(images);
+  const { loss, terms, matches } = criterion(output, targets, { ...config, rng });
+  if (config.contrastiveWeight > 0) {
+    const contrastive = contrastiveIdentityLoss(
+      output.queryEmbed,
+      matches,
+      targets,
+      config.contrastiveTemperature,
+    );
+    terms.loss_contrastive = contrastive;
+    const total = tf.add(loss, tf.mul(contrastive, config.contrastiveWeight)) as tf.Scalar;
+    loss.dispose();
+    return { loss: total, terms, matches, output };
+  }
+  return { loss, terms, matches, output };
+}
+
+/** One image's predictions, read back to JavaScript (no tensors held). */
+export interface FramePrediction {
+  numQueries: number;
+  numClasses: number;
+  /** [N, K] class probabilities (softmax over K + 1, no-object column dropped). */
+  classProbs: Float32Array;
+  /** [N] best class probability of each query (MinVIS's query score). */
+  scores: Float32Array;
+  /** [N, E] L2-normalised association embeddings. */
+  embeddings: Float32Array;
+  embeddingDim: number;
+  /** [N, h, w] mask logits at 1/4 of the model input. */
+  maskLogits: Float32Array;
+  maskHeight: number;
+  maskWidth: number;
+}
+
+/** Reads image `b` of a segmenter output into a {@link FramePrediction}. */
+export function readFramePrediction(output: SegmenterOutput, b = 0): FramePrediction {
+  const [, numQueries, numOutputs] = output.predLogits.shape;
+  const [, , maskHeight, maskWidth] = output.predMasks.shape;
+  const embeddingDim = output.queryEmbed.shape[2];
+  const numClasses = numOutputs - 1;
+  const [probs, embeddings, maskLogits] = tf.tidy(() => [
+    tf.softmax(output.predLogits.slice([b, 0, 0], [1, -1, -1]), -1),
+    output.queryEmbed.slice([b, 0, 0], [1, -1, -1]),
+    output.predMasks.slice([b, 0, 0, 0], [1, -1, -1, -1]),
+  ]);
+  const allProbs = probs.dataSync() as Float32Array;
+  const prediction: FramePrediction = {
+    numQueries,
+    numClasses,
+    classProbs: new Float32Array(numQueries * numClasses),
+    scores: new Float32Array(numQueries),
+    embeddings: Float32Array.from(embeddings.dataSync()),
+    embeddingDim,
+    maskLogits: Float32Array.from(maskLogits.dataSync()),
+    maskHeight,
+    maskWidth,
+  };
+  tf.dispose([probs, embeddings, maskLogits]);
+  for (let q = 0; q < numQueries; q++) {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = allProbs[q * numOutputs + c];
+      prediction.classProbs[q * numClasses + c] = p;
+      best = Math.max(best, p);
+    }
+    prediction.scores[q] = best;
+  }
+  return prediction;
+}
+
+/**
+ * Query q's mask at height × width: its logits bilinearly upsampled (PyTorch's interpolate,
+ * align_corners=False) and thresholded at 0 (sigmoid 0.5). Plain JavaScript: no tensors, O(H·W).
+ */
+export function upsampleQueryMask(
+  prediction: FramePrediction,
+  q: number,
+  height: number,
+  width: number,
+): Uint8Array {
+  const { maskHeight: h, maskWidth: w, maskLogits } = prediction;
+  const base = q * h * w;
+  const out = new Uint8Array(height * width);
+  const xs = axisTaps(w, width);
+  const ys = axisTaps(h, height);
+  for (let y = 0; y < height; y++) {
+    const row0 = base + ys.low[y] * w;
+    const row1 = base + ys.high[y] * w;
+    const fy = ys.frac[y];
+    for (let x = 0; x < width; x++) {
+      const x0 = xs.low[x];
+      const x1 = xs.high[x];
+      const fx = xs.frac[x];
+      const top = maskLogits[row0 + x0] * (1 - fx) + maskLogits[row0 + x1] * fx;
+      const bottom = maskLogits[row1 + x0] * (1 - fx) + maskLogits[row1 + x1] * fx;
+      out[y * width + x] = top * (1 - fy) + bottom * fy > 0 ? 1 : 0;
+    }
+  }
+  return out;
+}
+
+/** Source indices and weights of a half-pixel-centre bilinear resize along one axis. */
+function axisTaps(
+  inSize: number,
+  outSize: number,
+): { low: Int32Array; high: Int32Array; frac: Float32Array } {
+  const low = new Int32Array(outSize);
+  const high = new Int32Array(outSize);
+  const frac = new Float32Array(outSize);
+  const scale = inSize / outSize;
+  for (let i = 0; i < outSize; i++) {
+    const source = Math.max(0, (i + 0.5) * scale - 0.5);
+    const i0 = Math.min(inSize - 1, Math.floor(source));
+    low[i] = i0;
+    high[i] = Math.min(inSize - 1, i0 + 1);
+    frac[i] = source - i0;
+  }
+  return { low, high, frac };
+}
+
+// Model files -------------------------------------------------------------------------------------
+
+export const VIS_MODEL_FORMAT = "vidseg-vis-model";
+
+/** What a model file holds besides the weights. */
+export interface VisModelInfo {
+  /** "online" (this module) or "offline". */
+  kind: string;
+  config: VisConfig;
+  /** YouTube-VIS category id of each class index. */
+  categoryIds: number[];
+  /** Category names, when known (for labels). */
+  categoryNames?: string[];
+}
+
+/** Writes the segmenter's weights and its info as one safetensors file (atomically). */
+export async function saveVisModel(
+  path: string,
+  weights: Map<string, tf.Tensor>,
+  info: VisModelInfo,
+): Promise<void> {
+  await saveSafetensors(path, weights, { format: VIS_MODEL_FORMAT, info: JSON.stringify(info) });
+}
+
+/** Reads a model file written by {@link saveVisModel}: the info and the weights (caller disposes them). */
+export async function readVisModel(
+  path: string,
+): Promise<{ info: VisModelInfo; weights: Map<string, tf.Tensor> }> {
+  const { tensors, metadata } = await loadSafetensors(path);
+  try {
+    if (metadata.format !== VIS_MODEL_FORMAT) {
+      throw new VidsegError(`not a ${VIS_MODEL_FORMAT} file`, path, "__metadata__.format");
+    }
+    return { info: parseVisModelInfo(metadata.info, path), weights: tensors };
+  } catch (error) {
+    tf.dispose([...tensors.values()]);
+    throw error;
+  }
+}
+
+/** Validates model info (from a model file's metadata or a checkpoint's config). */
+export function parseVisModelInfo(json: unknown, file?: string): VisModelInfo {
+  let value = json;
+  if (typeof json === "string") {
+    try {
+      value = JSON.parse(json);
+    } catch {
+      throw new VidsegError("malformed model info JSON", file, "__metadata__.info");
+    }
+  }
+  const info = value as Partial<VisModelInfo> | null;
+  if (typeof info !== "object" || info === null) throw new VidsegError("missing model info", file, "info");
+  if (typeof info.kind !== "string") throw new VidsegError("missing model kind", file, "info.kind");
+  const config = resolveVisConfig(info.config, file);
+  const ids = info.categoryIds;
+  if (!Array.isArray(ids) || ids.length !== config.model.numClasses || !ids.every(Number.isInteger)) {
+    throw new VidsegError(
+      `must be ${config.model.numClasses} integer category ids`,
+      file,
+      "info.categoryIds",
+    );
+  }
+  return { kind: info.kind, config, categoryIds: ids, categoryNames: info.categoryNames };
+}
+
+/** Builds a segmenter for `info` and loads `weights` into it (strict: every name and shape must match). */
+export function segmenterFromWeights(
+  info: VisModelInfo,
+  weights: ReadonlyMap<string, tf.Tensor>,
+  file?: string,
+): FrameSegmenter {
+  const segmenter = new FrameSegmenter(info.config.model);
+  try {
+    segmenter.loadStateDict(weights, { file });
+  } catch (error) {
+    segmenter.dispose();
+    throw error;
+  }
+  return segmenter.eval();
+}
+
+export { disposeSegmenterOutput };

@@ -1,0 +1,156 @@
+/**
+ * Training the online VIS model: the segmenter on frames of a YouTube-VIS-layout split (pairs of frames
+ * of one video when the contrastive identity loss is on), AdamW with a warmup + cosine schedule,
+ * gradient clipping, checkpoints with exact resume (src/train/trainer.ts), and at the end
+ * `<runDir>/model.safetensors`, the file `OnlineSegmenter.load` and `vidseg infer vis` read.
+ */
+import { join } from "node:path";
+import { seedParameters } from "../nn/init.js";
+import { loadTorchvisionResnet } from "../nn/safetensors.js";
+import type { VisConfig } from "../models/config.js";
+import { onlineLoss, saveVisModel, type VisModelInfo } from "../models/online.js";
+import { FrameSegmenter } from "../models/segmenter.js";
+import { AdamW, isNormOrBias } from "./optim.js";
+import { cosineLr, withWarmup } from "./schedule.js";
+import { train, type StepLogEntry, type TrainResult, type TrainerOptions } from "./trainer.js";
+import { VisFrameData, type VisSplitPaths } from "./vis-data.js";
+
+export interface OnlineTrainOptions {
+  config: VisConfig;
+  /** The training split. */
+  data: VisSplitPaths;
+  runDir: string;
+  resume?: boolean;
+  /** Seed of the weights, the data order and every random choice. Default 0. */
+  seed?: number;
+  /** torchvision ResNet weights (safetensors) for the backbone. */
+  backboneWeights?: string;
+  /** Called every `validateEvery` steps and at the end with the model in eval mode. */
+  validate?: (
+    segmenter: FrameSegmenter,
+    info: VisModelInfo,
+    step: number,
+  ) => Record<string, number> | Promise<Record<string, number>>;
+  validateEvery?: number;
+  checkpointEvery?: number;
+  progress?: TrainerOptions<unknown>["progress"];
+  signal?: AbortSignal;
+  onStep?: (entry: StepLogEntry) => void;
+}
+
+export interface OnlineTrainResult extends TrainResult {
+  /** The model file (written when the run completed). */
+  modelFile?: string;
+  info: VisModelInfo;
+  segmenter: FrameSegmenter;
+}
+
+export const MODEL_FILE = "model.safetensors";
+
+/** Trains (or resumes) the online model; the returned segmenter belongs to the caller (dispose it). */
+export async function trainOnlineVis(options: OnlineTrainOptions): Promise<OnlineTrainResult> {
+  const seed = options.seed ?? 0;
+  const data = await VisFrameData.open({
+    ...options.data,
+    inputSize: options.config.model.inputSize,
+    batchSize: options.config.optim.batchSize,
+    pairs: options.config.criterion.contrastiveWeight > 0,
+    pairMaxGap: options.config.optim.pairMaxGap,
+    flipProbability: options.config.optim.flipProbability,
+    seed,
+  });
+  // The classifier's size follows the data.
+  const config: VisConfig = structuredClone(options.config);
+  config.model.numClasses = data.numClasses;
+  const names = new Map(data.dataset.categories.map((c) => [c.id, c.name]));
+  const info: VisModelInfo = {
+    kind: "online",
+    config,
+    categoryIds: data.categoryIds,
+    categoryNames: data.categoryIds.map((id) => names.get(id) ?? String(id)),
+  };
+
+  seedParameters(seed);
+  const segmenter = new FrameSegmenter(config.model);
+  if (options.backboneWeights) await loadTorchvisionResnet(segmenter.backbone, options.backboneWeights);
+  const params = segmenter.namedParameters();
+  const { optim } = config;
+  const isBackbone = (name: string) => name.startsWith("backbone.");
+  // No decay on norms, biases and the learned query/level tables (Mask2Former).
+  const noDecay = (name: string, param: Parameters<typeof isNormOrBias>[1]) =>
+    isNormOrBias(name, param) || /(^|\.)(query_feat|query_embed|level_embed)\./.test(name);
+  const optimizer = new AdamW(params, {
+    lr: optim.lr,
+    weightDecay: optim.weightDecay,
+    groups: [
+      {
+        name: "backbone_no_decay",
+        match: (n, p) => isBackbone(n) && noDecay(n, p),
+        lrScale: optim.backboneLrScale,
+        weightDecay: 0,
+      },
+      { name: "backbone", match: isBackbone, lrScale: optim.backboneLrScale },
+      { name: "no_decay", match: noDecay, weightDecay: 0 },
+    ],
+  });
+  const schedule = withWarmup(
+    cosineLr({ lr: optim.lr, totalSteps: optim.totalSteps, minLr: optim.lr * 0.01 }),
+    {
+      steps: optim.warmupSteps,
+    },
+  );
+
+  try {
+    const result = await train({
+      runDir: options.runDir,
+      params,
+      buffers: segmenter.namedBuffers(),
+      optimizer,
+      schedule,
+      totalSteps: optim.totalSteps,
+      data,
+      seed,
+      clipNorm: optim.clipNorm > 0 ? optim.clipNorm : undefined,
+      checkpointEvery: options.checkpointEvery ?? 500,
+      validateEvery: options.validateEvery,
+      validate: options.validate
+        ? async (step) => {
+            segmenter.eval();
+            try {
+              return await options.validate!(segmenter, info, step);
+            } finally {
+              segmenter.train();
+            }
+          }
+        : undefined,
+      resume: options.resume,
+      config: { modelInfo: info, seed },
+      progress: options.progress,
+      signal: options.signal,
+      onStep: options.onStep,
+      step: (batch, rng) => {
+        const { loss, terms } = onlineLoss(segmenter, batch.images, batch.targets, config.criterion, () =>
+          rng.uniform(),
+        );
+        const metrics: Record<string, typeof loss> = {
+          loss_ce: terms.loss_ce,
+          loss_mask: terms.loss_mask,
+          loss_dice: terms.loss_dice,
+        };
+        if (terms.loss_contrastive) metrics.loss_contrastive = terms.loss_contrastive;
+        return { loss, metrics };
+      },
+    });
+    let modelFile: string | undefined;
+    if (result.step === optim.totalSteps) {
+      modelFile = join(options.runDir, MODEL_FILE);
+      await saveVisModel(modelFile, segmenter.stateDict(), info);
+    }
+    return { ...result, modelFile, info, segmenter };
+  } catch (error) {
+    segmenter.dispose();
+    throw error;
+  } finally {
+    optimizer.dispose();
+  }
+}
