@@ -181,13 +181,21 @@ export function planScene(options: SynthOptions, split: "train" | "valid", index
   const count = intIn(rng, options.objectsMin, options.objectsMax);
   const baseSpeed = options.speed * 0.012 * short;
   const objects: SceneObject[] = [];
+  const encounters = new Array<number>(count + 1).fill(0);
+  const hasTwin = new Array<boolean>(count + 1).fill(false);
 
   for (let id = 1; id <= count; id++) {
-    const earlier = objects.length > 0 ? rng.choice(objects) : null;
+    // A partner is drawn among the earlier objects partnered least often, so that planned encounters
+    // spread over the scene instead of piling every object onto one; an object has at most one twin.
+    const fewest = Math.min(...objects.map((o) => encounters[o.id]));
+    const earlier =
+      objects.length > 0 ? rng.choice(objects.filter((o) => encounters[o.id] === fewest)) : null;
     let role: ObjectRole = "free";
-    if (earlier && rng.bernoulli(options.distractors)) role = "look-alike";
+    if (earlier && !hasTwin[earlier.id] && rng.bernoulli(options.distractors)) role = "look-alike";
     else if (earlier && rng.bernoulli(options.occlusion)) role = "crossing";
     const partner = role === "free" ? null : earlier!;
+    if (partner) encounters[partner.id]++;
+    if (role === "look-alike") hasTwin[partner!.id] = hasTwin[id] = true;
 
     const category = role === "look-alike" ? partner!.category : weightedIndex(rng, weights);
     const colour = role === "look-alike" ? partner!.colour : intIn(rng, 0, COLOURS.length - 1);
@@ -210,7 +218,7 @@ export function planScene(options: SynthOptions, split: "train" | "valid", index
     if (role === "look-alike") radius = partner!.radius * rng.range(0.92, 1.08);
     // Half of the crossings are by a larger object in front: a full occlusion of several frames.
     const occluder = role === "crossing" && rng.bernoulli(0.5);
-    if (occluder) radius = Math.min(partner!.radius * rng.range(1.35, 1.7), options.sizeMax * 1.4 * short);
+    if (occluder) radius = Math.min(partner!.radius * rng.range(1.35, 1.7), options.sizeMax * 1.25 * short);
     // Circles stay round-ish; other shapes vary more in aspect.
     const aspectSpread = CATEGORIES[category] === "circle" || CATEGORIES[category] === "ring" ? 0.06 : 0.18;
     const aspect = role === "look-alike" ? partner!.aspect : Math.exp(rng.range(-aspectSpread, aspectSpread));
