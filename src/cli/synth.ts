@@ -1,4 +1,151 @@
 import type { Command } from "commander";
+import { VidsegError } from "../core/errors.js";
+import { Progress } from "../core/progress.js";
+import { parseSize, PRESETS, resolveOptions, type SynthOverrides } from "../synth/options.js";
+import { writePreview } from "../synth/preview.js";
+import { SEVERE_OCCLUSION_FROM, SLIGHT_OCCLUSION_FROM, statsLines } from "../synth/stats.js";
+import { generateVisDataset, type Split } from "../synth/vis.js";
+import { action, printJson } from "./common.js";
 
-// Work in progress: its owner registers the commands here.
-export function registerSynth(_parent: Command): void {}
+/** Raw option strings as commander hands them over (numbers are parsed, with clear errors, below). */
+interface SynthCliOptions {
+  preset: string;
+  seed: string;
+  out: string;
+  split: string;
+  videos?: string;
+  frames?: string;
+  size?: string;
+  objects?: string;
+  speed?: string;
+  occlusion?: string;
+  distractors?: string;
+  exits?: string;
+  late?: string;
+  skew?: string;
+  shake?: string;
+  format?: string;
+  preview?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** A number from an option string, or a VidsegError naming the flag. */
+function numberOption(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value)) {
+    throw new VidsegError(`expected a number, got "${text}"`, undefined, flag);
+  }
+  return value;
+}
+
+function splitsOption(text: string): Split[] {
+  if (text === "both") return ["train", "valid"];
+  if (text === "train" || text === "valid") return [text];
+  throw new VidsegError(`expected train, valid or both, got "${text}"`, undefined, "--split");
+}
+
+/** The knobs shared by `synth vis` and `synth refer`, parsed into overrides of the preset. */
+function overridesFrom(options: SynthCliOptions): SynthOverrides {
+  const size = options.size === undefined ? undefined : parseSize(options.size);
+  return {
+    videos: numberOption(options.videos, "--videos"),
+    frames: numberOption(options.frames, "--frames"),
+    width: size?.width,
+    height: size?.height,
+    objects: numberOption(options.objects, "--objects"),
+    speed: numberOption(options.speed, "--speed"),
+    occlusion: numberOption(options.occlusion, "--occlusion"),
+    distractors: numberOption(options.distractors, "--distractors"),
+    exits: numberOption(options.exits, "--exits"),
+    late: numberOption(options.late, "--late"),
+    skew: numberOption(options.skew, "--skew"),
+    shake: numberOption(options.shake, "--shake"),
+    format: options.format,
+  };
+}
+
+function addGeneratorOptions(command: Command): Command {
+  return command
+    .requiredOption("--preset <name>", `preset: ${PRESETS.join(", ")}`)
+    .requiredOption("--out <dir>", "output folder")
+    .option("--seed <n>", "random seed (integer in [0, 2^32))", "0")
+    .option("--split <name>", "train, valid or both", "both")
+    .option("--videos <n>", "videos per split")
+    .option("--frames <n>", "frames per video")
+    .option("--size <WxH>", "frame size, e.g. 128x128")
+    .option("--objects <n>", "objects per video (default: the preset's range)")
+    .option("--speed <x>", "speed multiplier (0 = still objects)")
+    .option("--occlusion <p>", "probability that an object is planned to cross an earlier one (0..1)")
+    .option("--distractors <p>", "probability that an object is a look-alike crossing its twin (0..1)")
+    .option("--exits <p>", "probability that an object leaves the image and comes back (0..1)")
+    .option("--late <p>", "probability that an object appears mid-video (0..1)")
+    .option("--skew <x>", "train class-frequency skew: category k drawn ∝ (k+1)^-x (0 = balanced)")
+    .option("--shake <px>", "camera shake amplitude in pixels")
+    .option("--format <ext>", "frame format: jpg or png")
+    .option("--preview", "also write a contact sheet and a GIF of a few videos with their GT")
+    .option("--quiet", "no progress display")
+    .option("--json", "print the statistics as one JSON document on stdout");
+}
+
+const VIS_HELP = `
+Layout written (YouTube-VIS, with OVIS occlusion labels):
+  <out>/<split>/JPEGImages/<video>/<frame>.jpg   frames (or .png with --format png)
+  <out>/<split>.json                              annotations; valid keeps its GT
+  <out>/stats.json                                statistics per split
+  <out>/preview/<split>-sheet.png, <split>.gif    with --preview
+
+Every knob and the seed are recorded in the annotation file's info.synth. The GT masks are the
+visible pixels after depth-ordered occlusion. Per-frame occlusion labels come from the share of an
+instance's in-image pixels hidden by nearer objects: < ${SLIGHT_OCCLUSION_FROM * 100}% no_occlusion, < ${SEVERE_OCCLUSION_FROM * 100}% slight_occlusion,
+otherwise severe_occlusion; null where the instance has no pixel in the image. The train split's
+classes are long-tailed (--skew); the valid split's are balanced.
+
+Presets: tiny (unit tests: 64x64, 8 frames), ytvis (easy: 128x128, 36 frames, 1-4 objects),
+ovis (occlusion-heavy: 160x160, 72 frames, 5-8 objects, look-alikes crossing, exits and returns),
+long (1 video of 1500 frames, written frame by frame with bounded memory).`;
+
+/** `vidseg synth vis` (and, once its generator lands, `vidseg synth refer`). */
+export function registerSynth(parent: Command): void {
+  const synth = parent
+    .command("synth")
+    .description("generate synthetic benchmarks in the real dataset formats");
+  addGeneratorOptions(
+    synth
+      .command("vis")
+      .description("generate a video instance segmentation benchmark (YouTube-VIS / OVIS format)"),
+  )
+    .addHelpText("after", VIS_HELP)
+    .action(
+      action(async (cli: SynthCliOptions) => {
+        const seed = numberOption(cli.seed, "--seed")!;
+        const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
+        const splits = splitsOption(cli.split);
+        const progress = new Progress({
+          total: options.videos * splits.length,
+          label: "synth vis",
+          silent: cli.quiet || cli.json,
+        });
+        const result = await generateVisDataset(options, cli.out, {
+          splits,
+          onVideo: (done) => progress.update(done),
+        });
+        progress.stop();
+        const previews: string[] = [];
+        if (cli.preview) {
+          for (const split of splits)
+            previews.push(...(await writePreview(cli.out, split, result.datasets[split]!)));
+        }
+        if (cli.json) {
+          printJson({ stats: result.stats, previews });
+          return;
+        }
+        const lines: string[] = [];
+        for (const split of splits) lines.push(...statsLines(split, result.stats[split]!));
+        lines.push(`wrote ${cli.out} (statistics in stats.json)`);
+        for (const path of previews) lines.push(`preview: ${path}`);
+        process.stdout.write(lines.join("\n") + "\n");
+      }),
+    );
+}
