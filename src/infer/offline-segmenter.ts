@@ -1,0 +1,393 @@
+/**
+ * Offline video instance segmentation with the VITA-style model: `OfflineSegmenter.segmentVideo(frames)`
+ * returns the video's top-k instances, each with a class, a score and a mask in every frame.
+ *
+ * The video is processed in clip windows of `clipLength` frames that overlap by `clipOverlap` frames.
+ * Within a clip the model is exactly the offline model: the video queries attend to the object tokens
+ * of every frame of the clip. Only the clip's per-frame segmenter outputs are held (frame queries and
+ * mask features, O(clipLength·h·w·C) memory), so memory is bounded whatever the video length; a video
+ * no longer than `clipLength` is one clip (the whole-video model). Clips are linked into tracks by
+ * Hungarian matching of their video queries: the score of a pair is the cosine similarity of the
+ * video-query embeddings (trained by the similarity loss), averaged with the mask IoU over the
+ * overlapping frames when clips overlap; a pair scoring below `minLinkScore` starts a new track.
+ *
+ * A track's class distribution is the frame-weighted mean of its clips' class probabilities; as in
+ * VITA, (track, class) pairs are ranked by that probability and the top-k become results. Masks are the
+ * mask logits upsampled (bilinear) to the output size and thresholded at 0, as compressed COCO RLE;
+ * frames where a mask is empty are null.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { VidsegError, check } from "../core/errors.js";
+import type { YtvisResult } from "../formats/ytvis.js";
+import { linearSumAssignment } from "../math/hungarian.js";
+import { encode, toCoco, type CocoRle } from "../mask/rle.js";
+import { loadOfflineModel, type OfflineModelConfig, type OfflineVisModel } from "../models/offline.js";
+import type { Frame } from "./sources.js";
+
+export interface OfflineSegmenterOptions {
+  /** The model config, when the checkpoint file does not hold one. */
+  config?: OfflineModelConfig;
+  /** Frames per clip window. Default 64. */
+  clipLength?: number;
+  /** Frames shared by consecutive clips (for linking). Default 4; must be < clipLength. */
+  clipOverlap?: number;
+  /** Results kept per video. Default 10. */
+  topK?: number;
+  /** Category id of each class index. Default: index + 1. */
+  categoryIds?: readonly number[];
+  /** Link score below which a clip's video query starts a new track. Default 0.3. */
+  minLinkScore?: number;
+  /** Frames per segmenter forward. Default 1. */
+  frameBatch?: number;
+}
+
+export interface SegmentVideoOptions {
+  /** Size of the output masks (e.g. the source video's, when frames were resized). Default: the frames'. */
+  outputSize?: { width: number; height: number };
+}
+
+/** One instance of a video: a (track, class) hypothesis. */
+export interface OfflineInstance {
+  /** Track id, from 1 (a track may appear with several classes). */
+  trackId: number;
+  classIndex: number;
+  categoryId: number;
+  /** The track's class probability. */
+  score: number;
+  /** One entry per frame; null where the mask is empty. */
+  masks: (CocoRle | null)[];
+}
+
+export interface OfflineVideoResult {
+  numFrames: number;
+  width: number;
+  height: number;
+  /** Top-k instances, best first. */
+  instances: OfflineInstance[];
+}
+
+/** A track being built across clips. */
+interface Track {
+  id: number;
+  embedding: Float32Array;
+  classSum: Float64Array;
+  frames: number;
+  masks: (CocoRle | null)[];
+  /** Binary masks at feature resolution of the current clip's last `clipOverlap` frames (for IoU). */
+  tail: Uint8Array[];
+}
+
+/** Per-frame segmenter outputs held for the current clip. */
+interface FrameEntry {
+  queryFeatures: tf.Tensor2D; // [N, D]
+  maskFeatures: tf.Tensor3D; // [h, w, C]
+}
+
+export class OfflineSegmenter {
+  readonly clipLength: number;
+  readonly clipOverlap: number;
+  readonly topK: number;
+  readonly minLinkScore: number;
+  readonly frameBatch: number;
+  private readonly categoryIds?: readonly number[];
+
+  constructor(
+    readonly model: OfflineVisModel,
+    options: OfflineSegmenterOptions = {},
+  ) {
+    this.clipLength = options.clipLength ?? 64;
+    this.clipOverlap = options.clipOverlap ?? 4;
+    this.topK = options.topK ?? 10;
+    this.minLinkScore = options.minLinkScore ?? 0.3;
+    this.frameBatch = options.frameBatch ?? 1;
+    this.categoryIds = options.categoryIds;
+    const integer = (value: number, min: number, name: string) =>
+      check(
+        Number.isInteger(value) && value >= min,
+        `must be an integer ≥ ${min}, got ${value}`,
+        undefined,
+        name,
+      );
+    integer(this.clipLength, 1, "clipLength");
+    integer(this.clipOverlap, 0, "clipOverlap");
+    integer(this.topK, 1, "topK");
+    integer(this.frameBatch, 1, "frameBatch");
+    check(this.clipOverlap < this.clipLength, "must be smaller than clipLength", undefined, "clipOverlap");
+    const numClasses = model.config.segmenter.numClasses;
+    check(
+      !this.categoryIds || this.categoryIds.length === numClasses,
+      `needs one id per class (${numClasses})`,
+      undefined,
+      "categoryIds",
+    );
+    model.eval();
+  }
+
+  /** Loads a model saved with saveOfflineModel (or a trainer checkpoint / weights file with `config`). */
+  static async load(checkpoint: string, options: OfflineSegmenterOptions = {}): Promise<OfflineSegmenter> {
+    return new OfflineSegmenter(await loadOfflineModel(checkpoint, options.config), options);
+  }
+
+  /** Frees the model's weights. */
+  dispose(): void {
+    this.model.dispose();
+  }
+
+  /** Segments a whole video (see the module comment). Frames are RGB, all of one size. */
+  async segmentVideo(
+    frames: Iterable<Frame> | AsyncIterable<Frame>,
+    options: SegmentVideoOptions = {},
+  ): Promise<OfflineVideoResult> {
+    const run = new VideoRun(this, options.outputSize);
+    try {
+      let batch: Frame[] = [];
+      for await (const frame of frames) {
+        batch.push(frame);
+        if (batch.length === this.frameBatch) {
+          run.addFrames(batch);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) run.addFrames(batch);
+      return run.finish();
+    } finally {
+      run.dispose();
+    }
+  }
+
+  /** Category id of a class index. */
+  categoryId(classIndex: number): number {
+    return this.categoryIds?.[classIndex] ?? classIndex + 1;
+  }
+}
+
+/** The state of one segmentVideo call. */
+class VideoRun {
+  private readonly entries: FrameEntry[] = [];
+  /** Index of the first frame in `entries`. */
+  private clipStart = 0;
+  /** Frames whose masks are already emitted. */
+  private emitted = 0;
+  private frameCount = 0;
+  private size?: { width: number; height: number };
+  private live: Track[] = [];
+  private readonly finished: Track[] = [];
+  private nextId = 1;
+
+  constructor(
+    private readonly owner: OfflineSegmenter,
+    private outputSize?: { width: number; height: number },
+  ) {}
+
+  addFrames(frames: Frame[]): void {
+    const [inputHeight, inputWidth] = this.owner.model.config.segmenter.inputSize;
+    for (const frame of frames) {
+      this.size ??= { width: frame.width, height: frame.height };
+      check(
+        frame.width === this.size.width &&
+          frame.height === this.size.height &&
+          frame.data.length === frame.width * frame.height * 3,
+        `frame is ${frame.width}×${frame.height} with ${frame.data.length} bytes; expected RGB ${this.size.width}×${this.size.height}`,
+        undefined,
+        `frame ${this.frameCount}`,
+      );
+      this.frameCount++;
+    }
+    this.outputSize ??= this.size;
+    const outputs = tf.tidy(() => {
+      const images = tf.stack(
+        frames.map((frame) => tf.tensor3d(Float32Array.from(frame.data), [frame.height, frame.width, 3])),
+      );
+      const resized = tf.image.resizeBilinear(images as tf.Tensor4D, [inputHeight, inputWidth], false, true);
+      const output = this.owner.model.segmenter.forward(tf.div(resized, 255) as tf.Tensor4D);
+      return { queryFeatures: output.queryFeatures, maskFeatures: output.maskFeatures };
+    });
+    const queries = tf.unstack(outputs.queryFeatures) as tf.Tensor2D[];
+    const features = tf.unstack(outputs.maskFeatures) as tf.Tensor3D[];
+    tf.dispose([outputs.queryFeatures, outputs.maskFeatures]);
+    for (let i = 0; i < frames.length; i++) {
+      this.entries.push({ queryFeatures: queries[i], maskFeatures: features[i] });
+      if (this.entries.length === this.owner.clipLength) this.processClip();
+    }
+  }
+
+  finish(): OfflineVideoResult {
+    if (this.frameCount === 0) throw new VidsegError("segmentVideo: the video has no frames");
+    if (this.emitted < this.frameCount) this.processClip();
+    const ranked: OfflineInstance[] = [];
+    for (const track of [...this.finished, ...this.live]) {
+      track.classSum.forEach((sum, classIndex) =>
+        ranked.push({
+          trackId: track.id,
+          classIndex,
+          categoryId: this.owner.categoryId(classIndex),
+          score: sum / track.frames,
+          masks: track.masks,
+        }),
+      );
+    }
+    // Best first; ties by track then class, so the order is deterministic.
+    ranked.sort((a, b) => b.score - a.score || a.trackId - b.trackId || a.classIndex - b.classIndex);
+    const { width, height } = this.outputSize!;
+    return {
+      numFrames: this.frameCount,
+      width,
+      height,
+      instances: ranked.slice(0, this.owner.topK).map((instance) => ({
+        ...instance,
+        masks: padTo(instance.masks, this.frameCount),
+      })),
+    };
+  }
+
+  dispose(): void {
+    tf.dispose(this.entries.flatMap((e) => [e.queryFeatures, e.maskFeatures]));
+    this.entries.length = 0;
+  }
+
+  /** Runs the head on the held frames, emits masks of the new frames and links the video queries. */
+  private processClip(): void {
+    const model = this.owner.model;
+    const numClasses = model.config.segmenter.numClasses;
+    const clipFrames = this.entries.length;
+    const newFrom = this.emitted - this.clipStart; // frames before this index were emitted by the last clip
+    const overlapFrames = Math.min(this.owner.clipOverlap, clipFrames);
+    const { width, height } = this.outputSize!;
+    const head = tf.tidy(() => {
+      const queries = tf.stack(this.entries.map((e) => e.queryFeatures)).expandDims(0) as tf.Tensor4D;
+      const out = model.head.forward(queries);
+      return {
+        probs: tf.softmax(out.predLogits.squeeze([0])).slice([0, 0], [-1, numClasses]),
+        embed: out.videoEmbed.squeeze([0]),
+        maskEmbed: out.predMaskEmbed.squeeze([0]) as tf.Tensor2D, // [Nv, C]
+      };
+    });
+    const probs = head.probs.arraySync() as number[][];
+    const embeddings = (head.embed.arraySync() as number[][]).map((row) => Float32Array.from(row));
+    const numQueries = probs.length;
+
+    // Binary masks at feature resolution for the frames shared with the previous clip (linking) and with
+    // the next one (kept as the tracks' tails); full-size RLEs for the new frames.
+    const tailFrom = clipFrames - overlapFrames;
+    const lowRes: Uint8Array[][] = Array.from({ length: numQueries }, () => []); // per query, per frame t
+    const fullRes: (CocoRle | null)[][] = Array.from({ length: numQueries }, () => []);
+    for (let t = 0; t < clipFrames; t++) {
+      const needLow = t < newFrom || t >= tailFrom;
+      const needFull = t >= newFrom;
+      if (!needLow && !needFull) continue;
+      const [h, w] = this.entries[t].maskFeatures.shape;
+      const { low, full } = tf.tidy(() => {
+        const features = this.entries[t].maskFeatures.reshape([h * w, -1]);
+        const logits = tf.matMul(features, tf.transpose(head.maskEmbed)).reshape([1, h, w, numQueries]);
+        return {
+          low: needLow ? tf.greater(logits, 0).squeeze([0]) : undefined,
+          full: needFull
+            ? tf
+                .greater(tf.image.resizeBilinear(logits as tf.Tensor4D, [height, width], false, true), 0)
+                .squeeze([0])
+            : undefined,
+        };
+      });
+      if (low) {
+        const data = low.dataSync() as Uint8Array;
+        for (let q = 0; q < numQueries; q++) lowRes[q][t] = strided(data, q, numQueries);
+      }
+      if (full) {
+        const data = full.dataSync() as Uint8Array;
+        for (let q = 0; q < numQueries; q++) {
+          const mask = strided(data, q, numQueries);
+          fullRes[q].push(mask.some((v) => v !== 0) ? toCoco(encode(mask, height, width)) : null);
+        }
+      }
+      tf.dispose([low, full]);
+    }
+    tf.dispose([head.probs, head.embed, head.maskEmbed]);
+
+    // Link this clip's video queries to the live tracks.
+    const previous = this.live;
+    const assigned = new Array<Track | undefined>(numQueries);
+    if (previous.length > 0) {
+      const scores = previous.map((track) =>
+        embeddings.map((embedding, q) => {
+          const similarity = dot(track.embedding, embedding);
+          if (newFrom === 0) return similarity;
+          return (similarity + overlapIou(track.tail, lowRes[q].slice(0, newFrom))) / 2;
+        }),
+      );
+      const { rows, cols } = linearSumAssignment(scores, true);
+      rows.forEach((r, k) => {
+        if (scores[r][cols[k]] >= this.owner.minLinkScore) assigned[cols[k]] = previous[r];
+      });
+    }
+    const continued = new Set(assigned.filter((t) => t !== undefined));
+    for (const track of previous) if (!continued.has(track)) this.finished.push(track);
+    const newFrames = clipFrames - newFrom;
+    this.live = embeddings.map((embedding, q) => {
+      let track = assigned[q];
+      if (!track) {
+        track = {
+          id: this.nextId++,
+          embedding,
+          classSum: new Float64Array(numClasses),
+          frames: 0,
+          masks: new Array<CocoRle | null>(this.emitted).fill(null),
+          tail: [],
+        };
+      }
+      track.embedding = embedding;
+      probs[q].forEach((p, c) => (track.classSum[c] += p * newFrames));
+      track.frames += newFrames;
+      padTo(track.masks, this.emitted).push(...fullRes[q]);
+      track.tail = lowRes[q].slice(tailFrom);
+      return track;
+    });
+
+    this.emitted = this.clipStart + clipFrames;
+    // Keep the last `clipOverlap` frames as the start of the next clip.
+    const dropped = this.entries.splice(0, clipFrames - overlapFrames);
+    tf.dispose(dropped.flatMap((e) => [e.queryFeatures, e.maskFeatures]));
+    this.clipStart += dropped.length;
+  }
+}
+
+/** Channel q of an interleaved [pixels, channels] bool buffer as a 0/1 mask. */
+function strided(data: Uint8Array, q: number, channels: number): Uint8Array {
+  const out = new Uint8Array(data.length / channels);
+  for (let i = 0; i < out.length; i++) out[i] = data[i * channels + q];
+  return out;
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i] * b[i];
+  return sum;
+}
+
+/** IoU of two mask sequences over all their frames together (0 when both are empty). */
+function overlapIou(a: Uint8Array[], b: Uint8Array[]): number {
+  let intersection = 0;
+  let union = 0;
+  for (let t = 0; t < Math.min(a.length, b.length); t++) {
+    for (let i = 0; i < a[t].length; i++) {
+      intersection += a[t][i] & b[t][i];
+      union += a[t][i] | b[t][i];
+    }
+  }
+  return union === 0 ? 0 : intersection / union;
+}
+
+/** Pads a per-frame list with nulls to `length` entries (in place) and returns it. */
+function padTo(masks: (CocoRle | null)[], length: number): (CocoRle | null)[] {
+  while (masks.length < length) masks.push(null);
+  return masks;
+}
+
+/** The instances as YouTube-VIS results of one video. */
+export function toYtvisResults(video: OfflineVideoResult, videoId: number): YtvisResult[] {
+  return video.instances.map((instance) => ({
+    video_id: videoId,
+    category_id: instance.categoryId,
+    score: instance.score,
+    segmentations: instance.masks,
+  }));
+}

@@ -1,0 +1,448 @@
+/**
+ * The offline (VITA-style) VIS model: head shapes and video masks, windowed object-encoder attention,
+ * the video-level matcher on a hand-built case, the loss going down in a few training steps on tiny
+ * synthetic clips, segmentVideo results that the YouTube-VIS evaluator accepts, clip linking, and
+ * checkpoint round trips.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Rng } from "../src/core/rng.js";
+import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
+import { annotationFromMasks, validateResults, type YtvisDataset } from "../src/formats/ytvis.js";
+import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
+import type { Frame } from "../src/infer/sources.js";
+import { decode, fromCoco } from "../src/mask/rle.js";
+import { presetConfig } from "../src/models/config.js";
+import {
+  OFFLINE_HEAD_PRESETS,
+  OfflineHead,
+  OfflineVisModel,
+  disposeOfflineOutput,
+  headConfigFor,
+  loadOfflineModel,
+  saveOfflineModel,
+  windowPartition,
+  type OfflineHeadConfig,
+  type OfflineModelConfig,
+} from "../src/models/offline.js";
+import {
+  clipMatchingCost,
+  matchVideoQueries,
+  offlineCriterion,
+  type ClipTarget,
+} from "../src/models/video-criterion.js";
+import { seedParameters } from "../src/nn/init.js";
+import { pointSampleArray, randomPointCoords } from "../src/nn/sampling.js";
+import { initRuntime } from "../src/runtime/backend.js";
+import { AdamW } from "../src/train/optim.js";
+
+const SIZE = 32;
+const FRAMES = 4;
+const NUM_CLASSES = 2;
+
+function tinyConfig(): OfflineModelConfig {
+  const segmenter = { ...presetConfig("tiny").model, inputSize: [SIZE, SIZE] as [number, number] };
+  return { segmenter: { ...segmenter, numClasses: NUM_CLASSES }, head: { ...OFFLINE_HEAD_PRESETS.tiny } };
+}
+
+function tinyModel(seed = 1): OfflineVisModel {
+  seedParameters(seed);
+  return new OfflineVisModel(tinyConfig());
+}
+
+/** A clip of FRAMES frames with a red square (class 0) and a blue disc (class 1) moving across grey. */
+function syntheticClip(rng: Rng, frames = FRAMES): { images: Float32Array; masks: Uint8Array[][] } {
+  const images = new Float32Array(frames * SIZE * SIZE * 3);
+  const masks: Uint8Array[][] = [[], []]; // [track][frame] SIZE×SIZE
+  const start = [0, 1].map(() => [rng.range(8, 24), rng.range(8, 24)]);
+  const velocity = [0, 1].map(() => [rng.range(-2, 2), rng.range(-2, 2)]);
+  const radius = [rng.range(4, 6), rng.range(4, 6)];
+  const colours = [
+    [0.9, 0.15, 0.1],
+    [0.1, 0.2, 0.9],
+  ];
+  for (let t = 0; t < frames; t++) {
+    const label = new Int8Array(SIZE * SIZE).fill(-1);
+    for (let k = 0; k < 2; k++) {
+      const cx = start[k][0] + velocity[k][0] * t;
+      const cy = start[k][1] + velocity[k][1] * t;
+      for (let y = 0; y < SIZE; y++) {
+        for (let x = 0; x < SIZE; x++) {
+          const dx = x + 0.5 - cx;
+          const dy = y + 0.5 - cy;
+          const inside =
+            k === 0
+              ? Math.abs(dx) <= radius[k] && Math.abs(dy) <= radius[k]
+              : dx * dx + dy * dy <= radius[k] ** 2;
+          if (inside) label[y * SIZE + x] = k; // the disc occludes the square
+        }
+      }
+    }
+    for (let k = 0; k < 2; k++) masks[k].push(Uint8Array.from(label, (v) => (v === k ? 1 : 0)));
+    for (let p = 0; p < SIZE * SIZE; p++) {
+      const colour = label[p] < 0 ? [0.5, 0.5, 0.5] : colours[label[p]];
+      for (let c = 0; c < 3; c++) images[(t * SIZE * SIZE + p) * 3 + c] = colour[c] + 0.03 * rng.normal();
+    }
+  }
+  return { images, masks };
+}
+
+function clipTarget(masks: Uint8Array[][]): ClipTarget {
+  const frames = masks[0].length;
+  const data = new Float32Array(masks.length * frames * SIZE * SIZE);
+  masks.forEach((track, k) => track.forEach((mask, t) => data.set(mask, (k * frames + t) * SIZE * SIZE)));
+  return { labels: [0, 1], masks: tf.tensor4d(data, [masks.length, frames, SIZE, SIZE]) };
+}
+
+function toFrames(images: Float32Array, frames: number): Frame[] {
+  return Array.from({ length: frames }, (_, t) => ({
+    index: t,
+    timestampMs: t * 40,
+    width: SIZE,
+    height: SIZE,
+    data: Uint8Array.from(images.subarray(t * SIZE * SIZE * 3, (t + 1) * SIZE * SIZE * 3), (v) =>
+      Math.round(Math.min(1, Math.max(0, v)) * 255),
+    ),
+  }));
+}
+
+function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+let dir: string;
+beforeAll(async () => {
+  await initRuntime();
+  dir = mkdtempSync(join(tmpdir(), "vidseg-offline-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("offline head", () => {
+  it("produces video-level predictions and per-frame video masks of the documented shapes", () => {
+    const model = tinyModel();
+    const rng = new Rng(3);
+    const clips = [syntheticClip(rng), syntheticClip(rng)];
+    const images = tf.tensor4d(Float32Array.from([...clips[0].images, ...clips[1].images]), [
+      2 * FRAMES,
+      SIZE,
+      SIZE,
+      3,
+    ]);
+    const output = model.forward(images, FRAMES, { aux: true });
+    const nv = OFFLINE_HEAD_PRESETS.tiny.numVideoQueries;
+    const n = tinyConfig().segmenter.numQueries;
+    const e = OFFLINE_HEAD_PRESETS.tiny.embedDim;
+    expect(output.video.predLogits.shape).toEqual([2, nv, NUM_CLASSES + 1]);
+    expect(output.video.predMaskEmbed.shape).toEqual([2, nv, 32]);
+    expect(output.video.videoQueries.shape).toEqual([2, nv, 32]);
+    expect(output.video.videoEmbed.shape).toEqual([2, nv, e]);
+    expect(output.video.frameEmbed.shape).toEqual([2, FRAMES, n, e]);
+    expect(output.video.aux).toHaveLength(OFFLINE_HEAD_PRESETS.tiny.decoderLayers - 1);
+    expect(output.videoMasks.map((m) => m.shape)).toEqual([
+      [nv, FRAMES, 8, 8],
+      [nv, FRAMES, 8, 8],
+    ]);
+    // Embeddings are unit vectors.
+    const norms = tf.tidy(() => tf.norm(output.video.frameEmbed, "euclidean", -1).dataSync());
+    for (const norm of norms) expect(norm).toBeCloseTo(1, 5);
+    // Mask of video query 2 of clip 1 in frame 3 = its mask embedding · that frame's mask features.
+    const expected = tf.tidy(() => {
+      const embed = output.video.predMaskEmbed.slice([1, 2, 0], [1, 1, -1]).reshape([32, 1]);
+      const features = output.frame.maskFeatures
+        .slice([FRAMES + 3, 0, 0, 0], [1, -1, -1, -1])
+        .reshape([64, 32]);
+      return tf.matMul(features, embed).reshape([8, 8]);
+    });
+    const actual = tf.tidy(() => output.videoMasks[1].slice([2, 3, 0, 0], [1, 1, -1, -1]).reshape([8, 8]));
+    expect(maxAbsDiff(actual, expected)).toBeLessThan(1e-5);
+    tf.dispose([images, expected, actual]);
+    disposeOfflineOutput(output);
+    model.dispose();
+  });
+
+  it("windows: full attention when the window covers the clip, exact per-window attention otherwise", () => {
+    const base: OfflineHeadConfig = headConfigFor(tinyConfig().segmenter, {
+      ...OFFLINE_HEAD_PRESETS.tiny,
+      encoderLayers: 1,
+    });
+    seedParameters(7);
+    const windowed = new OfflineHead({ ...base, windowSize: 4 });
+    seedParameters(7);
+    const full = new OfflineHead({ ...base, windowSize: 0 });
+    const tokens = tf.randomNormal([2, 6, base.numFrameQueries, 32], 0, 1, "float32", 11) as tf.Tensor4D;
+
+    // T = 4 ≤ W: the same computation as full attention.
+    const first4 = tokens.slice([0, 0, 0, 0], [2, 4, -1, -1]) as tf.Tensor4D;
+    expect(maxAbsDiff(windowed.encode(first4), full.encode(first4))).toBe(0);
+
+    // T = 6, W = 4 (one unshifted layer): frames 0–3 form one window, frames 4–5 (+ 2 masked padding
+    // frames) the other, so each equals full attention over that window alone.
+    const encoded = windowed.encode(tokens);
+    const last2 = tokens.slice([0, 4, 0, 0], [2, 2, -1, -1]) as tf.Tensor4D;
+    expect(maxAbsDiff(encoded.slice([0, 0, 0, 0], [2, 4, -1, -1]), full.encode(first4))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(encoded.slice([0, 4, 0, 0], [2, 2, -1, -1]), full.encode(last2))).toBeLessThan(1e-5);
+    tf.dispose([tokens, first4, last2, encoded]);
+    windowed.dispose();
+    full.dispose();
+  });
+
+  it("partitions shifted windows by ⌈W/2⌉ with linear cost in T", () => {
+    expect(windowPartition(4, 6, true)).toEqual({ front: 0, windowFrames: 4, numWindows: 1 });
+    expect(windowPartition(12, 6, false)).toEqual({ front: 0, windowFrames: 6, numWindows: 2 });
+    expect(windowPartition(12, 6, true)).toEqual({ front: 3, windowFrames: 6, numWindows: 3 });
+    expect(windowPartition(13, 5, true)).toEqual({ front: 3, windowFrames: 5, numWindows: 4 });
+    expect(windowPartition(100, 0, true)).toEqual({ front: 0, windowFrames: 100, numWindows: 1 });
+  });
+
+  it("lets information cross window borders only through the shifted layer", () => {
+    const config = headConfigFor(tinyConfig().segmenter, { ...OFFLINE_HEAD_PRESETS.tiny, windowSize: 2 });
+    seedParameters(5);
+    const twoLayers = new OfflineHead({ ...config, encoderLayers: 2 });
+    const tokens = tf.randomNormal([1, 6, config.numFrameQueries, 32], 0, 1, "float32", 3) as tf.Tensor4D;
+    // Change frame 5 only: with one unshifted layer frames 0–3 are untouched, with the shifted layer
+    // (windows {0}, {1, 2}, {3, 4}, {5}) frame 4's change reaches frame 3.
+    const changed = tf.concat(
+      [tokens.slice([0, 0, 0, 0], [1, 4, -1, -1]), tf.add(tokens.slice([0, 4, 0, 0], [1, 2, -1, -1]), 1)],
+      1,
+    ) as tf.Tensor4D;
+    const a = twoLayers.encode(tokens);
+    const b = twoLayers.encode(changed);
+    const diff = (from: number, count: number) =>
+      maxAbsDiff(a.slice([0, from, 0, 0], [1, count, -1, -1]), b.slice([0, from, 0, 0], [1, count, -1, -1]));
+    expect(diff(0, 3)).toBe(0);
+    expect(diff(3, 1)).toBeGreaterThan(1e-3);
+    tf.dispose([tokens, changed, a, b]);
+    twoLayers.dispose();
+  });
+});
+
+describe("video criterion", () => {
+  it("matches video queries to tracks by class and clip-mask costs (hand-built case)", () => {
+    // 3 video queries, 2 tracks over 2 frames of 4×4. Query 2 predicts track 0's masks in both frames,
+    // query 0 predicts track 1's masks but only in frame 0; query 1 predicts nothing.
+    const track0 = [
+      [1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      [0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ];
+    const track1 = [
+      [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1],
+      [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0],
+    ];
+    const logit = (mask: number[]) => mask.map((v) => (v ? 6 : -6));
+    const predMasks = tf.tensor4d(
+      [
+        [logit(track1[0]), logit(track1[0])],
+        [new Array(16).fill(-6), new Array(16).fill(-6)],
+        [logit(track0[0]), logit(track0[1])],
+      ].flat(2),
+      [3, 2, 4, 4],
+    );
+    const predLogits = tf.tensor2d([
+      [0.2, 0.3, 0],
+      [0.1, 0.1, 0.5],
+      [0.4, 0.1, 0],
+    ]);
+    const target: ClipTarget = {
+      labels: [0, 1],
+      masks: tf.tensor4d([...track0.flat(), ...track1.flat()], [2, 2, 4, 4]),
+    };
+    const coords = randomPointCoords(
+      1,
+      64,
+      (() => {
+        const rng = new Rng(9);
+        return () => rng.uniform();
+      })(),
+    );
+    const cost = clipMatchingCost(predLogits, predMasks, target, coords);
+
+    // The same cost in plain arithmetic: class −softmax, BCE and dice over the 2·64 clip points.
+    const probs = (predLogits.arraySync() as number[][]).map((row) => {
+      const exp = row.map(Math.exp);
+      const sum = exp.reduce((a, b) => a + b);
+      return exp.map((v) => v / sum);
+    });
+    const sample = (frames: number[][]) =>
+      frames.flatMap((frame) => Array.from(pointSampleArray(Float32Array.from(frame), 1, 4, 4, coords, 64)));
+    const predFrames = predMasks.arraySync() as number[][][][];
+    const gts = [sample(track0), sample(track1)];
+    for (let q = 0; q < 3; q++) {
+      const x = sample(predFrames[q].map((f) => f.flat()));
+      for (let k = 0; k < 2; k++) {
+        const t = gts[k];
+        const softplus = (v: number) => Math.log1p(Math.exp(v));
+        const bce = x.reduce((s, v, i) => s + softplus(-v) * t[i] + softplus(v) * (1 - t[i]), 0) / x.length;
+        const sig = x.map((v) => 1 / (1 + Math.exp(-v)));
+        const inter = sig.reduce((s, v, i) => s + v * t[i], 0);
+        const dice = 1 - (2 * inter + 1) / (sig.reduce((a, b) => a + b) + t.reduce((a, b) => a + b) + 1);
+        expect(cost[q][k]).toBeCloseTo(-2 * probs[q][target.labels[k]] + 5 * bce + 5 * dice, 4);
+      }
+    }
+    const [match] = matchVideoQueries(
+      { predLogits: predLogits.expandDims(0) as tf.Tensor3D, predMaskEmbed: tf.zeros([1, 3, 1]) },
+      [predMasks],
+      [target],
+      { rng: Math.random, pointCoords: [coords] },
+    );
+    expect(match).toEqual({ queryIndices: [0, 2], targetIndices: [1, 0] });
+    tf.dispose([predMasks, predLogits, target.masks]);
+  });
+
+  it("a few training steps lower the video-level loss on tiny synthetic clips", () => {
+    const model = tinyModel(2);
+    model.train();
+    const rng = new Rng(21);
+    const clips = Array.from({ length: 4 }, () => syntheticClip(rng));
+    const params = model.namedParameters();
+    const optimizer = new AdamW(params, { lr: 2e-3, weightDecay: 0 });
+    const variables = [...params.values()];
+    const names = new Map([...params].map(([name, v]) => [v.name, name]));
+    const videoLosses: number[] = [];
+    const options = { rng: () => rng.uniform(), numPoints: 128 };
+    for (let step = 0; step < 16; step++) {
+      const batch = [clips[(2 * step) % 4], clips[(2 * step + 1) % 4]];
+      const images = tf.tensor4d(Float32Array.from([...batch[0].images, ...batch[1].images]), [
+        2 * FRAMES,
+        SIZE,
+        SIZE,
+        3,
+      ]);
+      const targets = batch.map((clip) => clipTarget(clip.masks));
+      let videoLoss = 0;
+      const { value, grads } = tf.variableGrads(() => {
+        const output = model.forward(images, FRAMES, { aux: true });
+        const result = offlineCriterion(output, targets, options);
+        expect(result.videoMatches.map((m) => m.targetIndices.slice().sort())).toEqual([
+          [0, 1],
+          [0, 1],
+        ]);
+        expect(result.frameMatches[0]).toHaveLength(FRAMES);
+        const t = result.terms;
+        videoLoss = tf
+          .addN([tf.mul(t.video_loss_ce, 2), tf.mul(t.video_loss_mask, 5), tf.mul(t.video_loss_dice, 5)])
+          .dataSync()[0];
+        return result.loss;
+      }, variables);
+      optimizer.step(new Map(Object.entries(grads).map(([v, g]) => [names.get(v)!, g])));
+      videoLosses.push(videoLoss);
+      tf.dispose([value, ...Object.values(grads), images, ...targets.map((t) => t.masks)]);
+    }
+    const mean = (values: number[]) => values.reduce((a, b) => a + b) / values.length;
+    expect(mean(videoLosses.slice(-4))).toBeLessThan(0.7 * mean(videoLosses.slice(0, 4)));
+    optimizer.dispose();
+    model.dispose();
+  }, 120_000);
+});
+
+describe("OfflineSegmenter", () => {
+  it("segments a video into YouTube-VIS results that evaluate, equal to the model's own masks", async () => {
+    const model = tinyModel(4);
+    const rng = new Rng(5);
+    const clip = syntheticClip(rng, 6);
+    const frames = toFrames(clip.images, 6);
+    const segmenter = new OfflineSegmenter(model, { clipLength: 8, topK: 5 });
+    const video = await segmenter.segmentVideo(frames);
+    expect(video.numFrames).toBe(6);
+    expect(video.instances).toHaveLength(5);
+    const scores = video.instances.map((i) => i.score);
+    expect(scores).toEqual(scores.slice().sort((a, b) => b - a));
+
+    // Whole video in one clip: the best instance's masks are the offline model's video masks > 0.
+    const best = video.instances[0];
+    const nv = OFFLINE_HEAD_PRESETS.tiny.numVideoQueries;
+    const expected = tf.tidy(() => {
+      const images = tf.div(
+        tf.tensor4d(Float32Array.from(frames.flatMap((f) => [...f.data])), [6, SIZE, SIZE, 3]),
+        255,
+      );
+      const output = model.forward(images as tf.Tensor4D, 6);
+      const probs = tf.softmax(output.video.predLogits.squeeze([0])).slice([0, 0], [nv, NUM_CLASSES]);
+      const masks = tf.image.resizeBilinear(
+        output.videoMasks[0].reshape([nv * 6, 8, 8, 1]) as tf.Tensor4D,
+        [SIZE, SIZE],
+        false,
+        true,
+      );
+      return { probs, masks: tf.greater(masks, 0).reshape([nv, 6, SIZE * SIZE]) };
+    });
+    const probs = expected.probs.arraySync() as number[][];
+    expect(best.score).toBeCloseTo(probs[best.trackId - 1][best.classIndex], 5);
+    const expectedMasks = expected.masks.arraySync() as unknown as number[][][];
+    best.masks.forEach((rle, t) => {
+      const mask = rle ? Array.from(decode(fromCoco(rle))) : new Array(SIZE * SIZE).fill(0);
+      expect(mask).toEqual(expectedMasks[best.trackId - 1][t].map(Number));
+    });
+    tf.dispose([expected.probs, expected.masks]);
+
+    const gt: YtvisDataset = {
+      videos: [{ id: 1, width: SIZE, height: SIZE, length: 6, file_names: frames.map((_, t) => `${t}.jpg`) }],
+      categories: [
+        { id: 1, name: "square" },
+        { id: 2, name: "disc" },
+      ],
+      annotations: clip.masks.map((masks, k) =>
+        annotationFromMasks({ id: k + 1, videoId: 1, categoryId: k + 1, masks, height: SIZE, width: SIZE }),
+      ),
+    };
+    const results = validateResults(JSON.parse(JSON.stringify(toYtvisResults(video, 1))), "results.json", gt);
+    const { stats } = evaluateYtvis(gt, results);
+    expect(Object.keys(stats)).toEqual([...YTVIS_STAT_NAMES]);
+    for (const value of Object.values(stats)) expect(value).toBeGreaterThanOrEqual(-1);
+    model.dispose();
+  });
+
+  it("links clip windows by video-query similarity into the same tracks", async () => {
+    const model = tinyModel(6);
+    const rng = new Rng(8);
+    const clip = toFrames(syntheticClip(rng, 3).images, 3);
+    // The same 3 frames twice: with clips of 3 frames and no overlap, the second clip's video queries are
+    // the first clip's, so every track continues and its masks repeat.
+    const frames = [...clip, ...clip].map((frame, index) => ({ ...frame, index }));
+    const nv = OFFLINE_HEAD_PRESETS.tiny.numVideoQueries;
+    const windowed = new OfflineSegmenter(model, { clipLength: 3, clipOverlap: 0, topK: nv * NUM_CLASSES });
+    const video = await windowed.segmentVideo(frames);
+    expect(new Set(video.instances.map((i) => i.trackId)).size).toBe(nv); // no new tracks in clip 2
+    for (const instance of video.instances) {
+      expect(instance.masks).toHaveLength(6);
+      expect(instance.masks.slice(3)).toEqual(instance.masks.slice(0, 3));
+    }
+    // Overlapping windows on a real sequence: masks for every frame, at the requested output size.
+    const overlapping = new OfflineSegmenter(model, { clipLength: 3, clipOverlap: 1, topK: 4 });
+    const result = await overlapping.segmentVideo(toFrames(syntheticClip(rng, 7).images, 7), {
+      outputSize: { width: 48, height: 40 },
+    });
+    expect(result.numFrames).toBe(7);
+    for (const instance of result.instances) {
+      expect(instance.masks).toHaveLength(7);
+      for (const rle of instance.masks) if (rle) expect(rle.size).toEqual([40, 48]);
+    }
+    model.dispose();
+  });
+
+  it("reloads a saved model to identical outputs", async () => {
+    const model = tinyModel(9);
+    const path = join(dir, "offline.safetensors");
+    await saveOfflineModel(path, model);
+    const frames = toFrames(syntheticClip(new Rng(4), 4).images, 4);
+    const before = await new OfflineSegmenter(model, { clipLength: 2, clipOverlap: 1 }).segmentVideo(frames);
+    const loaded = await OfflineSegmenter.load(path, { clipLength: 2, clipOverlap: 1 });
+    expect(await loaded.segmentVideo(frames)).toEqual(before);
+    for (const [name, tensor] of model.stateDict()) {
+      expect(maxAbsDiff(tensor, loaded.model.stateDict().get(name)!)).toBe(0);
+    }
+    loaded.dispose();
+
+    // Plain weights carry no config: a clear error, unless one is passed.
+    const weightsOnly = join(dir, "weights.safetensors");
+    const { saveSafetensors } = await import("../src/nn/safetensors.js");
+    await saveSafetensors(weightsOnly, model.stateDict(), { format: "pt" });
+    await expect(loadOfflineModel(weightsOnly)).rejects.toThrow(/no offline model config/);
+    const withConfig = await loadOfflineModel(weightsOnly, tinyConfig());
+    expect(withConfig.parameterCount()).toBe(model.parameterCount());
+    withConfig.dispose();
+    model.dispose();
+  });
+});
