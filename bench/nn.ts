@@ -190,15 +190,26 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function timeIt(iterations: number, warmup: number, run: () => Promise<void>): Promise<number> {
+interface Timing {
+  /** Median wall-clock time. */
+  wallMs: number;
+  /** Median CPU time of this process (all its threads): much less sensitive to other processes' load. */
+  cpuMs: number;
+}
+
+async function timeIt(iterations: number, warmup: number, run: () => Promise<void>): Promise<Timing> {
   for (let i = 0; i < warmup; i++) await run();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < iterations; i++) {
     const start = performance.now();
+    const cpuStart = process.cpuUsage();
     await run();
-    times.push(performance.now() - start);
+    const used = process.cpuUsage(cpuStart);
+    wall.push(performance.now() - start);
+    cpu.push((used.user + used.system) / 1000);
   }
-  return median(times);
+  return { wallMs: median(wall), cpuMs: median(cpu) };
 }
 
 /** The wasm memory never shrinks, so its current size is the high-water mark. */
@@ -276,6 +287,8 @@ async function profileTrainingStep(
 interface PytorchResult {
   forward_ms: number;
   train_step_ms: number;
+  forward_cpu_ms: number;
+  train_step_cpu_ms: number;
   params: number;
 }
 
@@ -311,7 +324,7 @@ async function main(): Promise<void> {
   const optimizer = tf.train.adam(1e-4);
   const lossFn = (): tf.Scalar => tf.losses.sigmoidCrossEntropy(target, forward(params, image));
 
-  const forwardMs = await timeIt(args.forwardIters, 3, async () => {
+  const forwardTiming = await timeIt(args.forwardIters, 3, async () => {
     const logits = tf.tidy(() => forward(params, image));
     await logits.data();
     logits.dispose();
@@ -323,23 +336,32 @@ async function main(): Promise<void> {
   };
   for (let i = 0; i < 3; i++) await trainStep(); // warm-up; also creates Adam's moment variables
   const tensorsBefore = tf.memory().numTensors;
-  const trainMs = await timeIt(args.trainIters, 0, trainStep);
+  const trainTiming = await timeIt(args.trainIters, 0, trainStep);
   const leaked = tf.memory().numTensors - tensorsBefore;
   const heapMb = wasmHeapMb();
   const profile = args.profile ? await profileTrainingStep(trainStep, backendName) : null;
 
   const pytorch = args.pytorch ? runPytorchReference(args) : null;
-  const trainRatio = pytorch ? round(trainMs / pytorch.train_step_ms, 2) : null;
+  const trainRatio = pytorch ? round(trainTiming.wallMs / pytorch.train_step_ms, 2) : null;
   const report = {
     wasm: {
-      forward_ms: round(forwardMs),
-      train_step_ms: round(trainMs),
+      forward_ms: round(forwardTiming.wallMs),
+      train_step_ms: round(trainTiming.wallMs),
       heap_mb: heapMb === null ? null : round(heapMb),
+      forward_cpu_ms: round(forwardTiming.cpuMs),
+      train_step_cpu_ms: round(trainTiming.cpuMs),
     },
     pytorch: pytorch
-      ? { forward_ms: round(pytorch.forward_ms), train_step_ms: round(pytorch.train_step_ms) }
+      ? {
+          forward_ms: round(pytorch.forward_ms),
+          train_step_ms: round(pytorch.train_step_ms),
+          forward_cpu_ms: round(pytorch.forward_cpu_ms),
+          train_step_cpu_ms: round(pytorch.train_step_cpu_ms),
+        }
       : null,
     train_ratio: trainRatio,
+    /** The same ratio in CPU time: on a loaded machine, closer to what an idle machine gives. */
+    train_ratio_cpu: pytorch ? round(trainTiming.cpuMs / pytorch.train_step_cpu_ms, 2) : null,
   };
 
   if (args.json) {
@@ -351,16 +373,18 @@ async function main(): Promise<void> {
     `backend ${backendName}, 1 thread (2 threads: not supported, tfjs runs wasm single-threaded in Node)`,
   );
   console.log(
-    `wasm     forward ${report.wasm.forward_ms} ms, training step ${report.wasm.train_step_ms} ms (median)`,
+    `wasm     forward ${report.wasm.forward_ms} ms, training step ${report.wasm.train_step_ms} ms (median; CPU time ${report.wasm.forward_cpu_ms} / ${report.wasm.train_step_cpu_ms} ms)`,
   );
   console.log(
     `wasm     heap high-water mark ${report.wasm.heap_mb} MB; tensors leaked over ${args.trainIters} steps: ${leaked}`,
   );
   if (pytorch) {
     console.log(
-      `pytorch  forward ${report.pytorch!.forward_ms} ms, training step ${report.pytorch!.train_step_ms} ms (1 thread)`,
+      `pytorch  forward ${report.pytorch!.forward_ms} ms, training step ${report.pytorch!.train_step_ms} ms (1 thread; CPU time ${report.pytorch!.forward_cpu_ms} / ${report.pytorch!.train_step_cpu_ms} ms)`,
     );
-    console.log(`ratio    training step wasm / pytorch = ${trainRatio}×`);
+    console.log(
+      `ratio    training step wasm / pytorch = ${trainRatio}× (CPU time: ${report.train_ratio_cpu}×)`,
+    );
   } else console.log("pytorch  not available (/usr/bin/python3 with torch)");
   if (profile) {
     console.log("\none training step, self time per kernel:");

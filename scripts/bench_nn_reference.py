@@ -1,19 +1,25 @@
 #!/usr/bin/python3
 """PyTorch reference figures for `npm run bench:nn` (bench/nn.ts): the same reference network
 (shared/notes/runtime.md), forward and full training-step (forward, backward, Adam) medians on one
-CPU thread. Prints one JSON object: {"forward_ms", "train_step_ms", "params"}.
+CPU thread. Prints one JSON object: {"forward_ms", "train_step_ms", "forward_cpu_ms", "train_step_cpu_ms",
+"params"} (medians of wall-clock and of process CPU time).
 
 Run with Debian's interpreter: /usr/bin/python3 scripts/bench_nn_reference.py [--forward-iters N] [--train-iters N]
 """
 import argparse
 import json
 import math
+import os
 import statistics
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# One compute thread. torch.set_num_threads(1) alone leaves the OpenMP team that started with torch
+# spinning on the other core (process CPU time was 2× wall-clock); the variable must be set before import.
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 QUERIES, DIM, HEADS, FFN_DIM, INPUT_SIZE = 16, 128, 4, 704, 256
 CONV_LAYERS = [(3, 32, 2), (32, 32, 1), (32, 64, 2), (64, 64, 1), (64, 128, 2), (128, 128, 1)]
@@ -66,14 +72,16 @@ class ReferenceNet(nn.Module):
 
 
 def median_ms(fn, iterations, warmup=3):
+    """Median wall-clock and median process CPU time (all threads), in ms."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(iterations):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        cpu.append((time.process_time() - cpu_start) * 1000)
+        wall.append((time.perf_counter() - start) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main():
@@ -99,11 +107,15 @@ def main():
         loss.backward()
         optimizer.step()
 
+    forward_ms, forward_cpu_ms = median_ms(forward, args.forward_iters)
+    train_step_ms, train_step_cpu_ms = median_ms(train_step, args.train_iters)
     print(
         json.dumps(
             {
-                "forward_ms": median_ms(forward, args.forward_iters),
-                "train_step_ms": median_ms(train_step, args.train_iters),
+                "forward_ms": forward_ms,
+                "train_step_ms": train_step_ms,
+                "forward_cpu_ms": forward_cpu_ms,
+                "train_step_cpu_ms": train_step_cpu_ms,
                 "params": sum(p.numel() for p in net.parameters()),
             }
         )

@@ -458,3 +458,32 @@ describe("BatchMatMul (transposed and batched, routed to XNNPACK)", () => {
     }
   });
 });
+
+describe("Slice (heap views instead of the shipped kernel's whole-input copy)", () => {
+  it("matches the cpu backend exactly on random slices of rank 1-6, float32 and int32", async () => {
+    const random = rng(11);
+    const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+    for (let trial = 0; trial < 60; trial++) {
+      const shape = Array.from({ length: int(1, 6) }, () => int(1, 5));
+      const begin = shape.map((d) => int(0, d - 1));
+      // Some axes whole (long contiguous runs), some cut, some empty.
+      const size = shape.map((d, i) =>
+        random() < 0.3 ? d - begin[i] : random() < 0.05 ? 0 : int(1, d - begin[i]),
+      );
+      const values = randomArray(
+        shape.reduce((p, d) => p * d, 1),
+        random,
+      );
+      const dtype = trial % 3 === 2 ? "int32" : "float32";
+      const compute = (): tf.Tensor =>
+        tf.slice(
+          tf.tensor(dtype === "int32" ? Int32Array.from(values, (v) => v * 100) : values, shape, dtype),
+          begin,
+          size,
+        );
+      const cpu = await on("cpu", compute);
+      const wasm = await on("wasm", compute);
+      expect(Array.from(wasm), JSON.stringify({ shape, begin, size })).toEqual(Array.from(cpu));
+    }
+  });
+});

@@ -644,6 +644,50 @@ export function maxPoolGrad(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Data movement on the wasm heap. tfjs-wasm 4.22's Slice kernel starts with `backend.readSync(x)`,
+// which copies the WHOLE input out of the heap into a fresh JavaScript buffer (HEAPU8.slice) before
+// copying the slice back in: ~1 ms per 2 MB input however small the slice. Reading the input through
+// a heap view instead makes a slice cost only its own bytes.
+
+/** The wasm backend's heap access (typed here to keep the rest of the file backend-agnostic). */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
+}
+
+/**
+ * x[begin : begin + size] copied run by run: the trailing axes the slice covers whole form one
+ * contiguous run per index of the leading axes. Any rank, any numeric dtype.
+ */
+function heapSlice(
+  backend: WasmHeapBackend,
+  x: tf.TensorInfo,
+  begin: number[],
+  size: number[],
+): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  const total = size.reduce((p, d) => p * d, 1);
+  if (total === 0) return out;
+  const source = backend.typedArrayFromHeap(x);
+  const target = backend.typedArrayFromHeap(out);
+  const rank = x.shape.length;
+  const strides = [...tf.util.computeStrides(x.shape), 1];
+  // Innermost axis that is cut: everything after it is copied whole, so one run spans it.
+  let axis = rank - 1;
+  while (axis > 0 && size[axis] === x.shape[axis]) axis--;
+  const run = size.slice(axis).reduce((p, d) => p * d, 1);
+  const runStart = begin[axis] * strides[axis];
+  const index = new Array<number>(axis).fill(0); // odometer over the leading axes
+  for (let written = 0; written < total; written += run) {
+    let offset = runStart;
+    for (let d = 0; d < axis; d++) offset += (begin[d] + index[d]) * strides[d];
+    target.set(source.subarray(offset, offset + run), written);
+    for (let d = axis - 1; d >= 0 && ++index[d] === size[d]; d--) index[d] = 0;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration.
 
 type Inputs = Record<string, tf.Tensor>;
@@ -820,6 +864,14 @@ export function registerWasmTrainingKernels(): void {
       ),
     ),
   );
+
+  overrideWasmKernel("Slice", (shippedKernel) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === "string") return shippedKernel(args);
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [begin4, size4] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return heapSlice(args.backend as unknown as WasmHeapBackend, x, begin4, size4);
+  });
 
   overrideWasmKernel("BatchMatMul", (shippedKernel) => (args) => {
     const { a, b } = args.inputs as unknown as Inputs;
