@@ -424,11 +424,13 @@ describe("OfflineSegmenter", () => {
 
   it("reloads a saved model to identical outputs", async () => {
     const model = tinyModel(9);
-    const path = join(dir, "offline.safetensors");
-    await saveOfflineModel(path, model);
+    const path = join(dir, "model.safetensors");
+    await saveOfflineModel(path, model, { categoryIds: [3, 7] });
     const frames = toFrames(syntheticClip(new Rng(4), 4).images, 4);
-    const before = await new OfflineSegmenter(model, { clipLength: 2, clipOverlap: 1 }).segmentVideo(frames);
-    const loaded = await OfflineSegmenter.load(path, { clipLength: 2, clipOverlap: 1 });
+    const options = { clipLength: 2, clipOverlap: 1, categoryIds: [3, 7] };
+    const before = await new OfflineSegmenter(model, options).segmentVideo(frames);
+    expect(new Set(before.instances.map((i) => i.categoryId))).toEqual(new Set([3, 7]));
+    const loaded = await OfflineSegmenter.load(dir, { clipLength: 2, clipOverlap: 1 }); // the run folder
     expect(await loaded.segmentVideo(frames)).toEqual(before);
     for (const [name, tensor] of model.stateDict()) {
       expect(maxAbsDiff(tensor, loaded.model.stateDict().get(name)!)).toBe(0);
@@ -440,9 +442,11 @@ describe("OfflineSegmenter", () => {
     const { saveSafetensors } = await import("../src/nn/safetensors.js");
     await saveSafetensors(weightsOnly, model.stateDict(), { format: "pt" });
     await expect(loadOfflineModel(weightsOnly)).rejects.toThrow(/no offline model config/);
+    await expect(loadOfflineModel(join(dir, "missing.safetensors"))).rejects.toThrow(/model file not found/);
     const withConfig = await loadOfflineModel(weightsOnly, tinyConfig());
-    expect(withConfig.parameterCount()).toBe(model.parameterCount());
-    withConfig.dispose();
+    expect(withConfig.model.parameterCount()).toBe(model.parameterCount());
+    expect(withConfig.categoryIds).toBeUndefined();
+    withConfig.model.dispose();
     model.dispose();
   });
 });

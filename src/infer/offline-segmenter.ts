@@ -33,7 +33,7 @@ export interface OfflineSegmenterOptions {
   clipOverlap?: number;
   /** Results kept per video. Default 10. */
   topK?: number;
-  /** Category id of each class index. Default: index + 1. */
+  /** Category id of each class index. Default: the model file's, else index + 1. */
   categoryIds?: readonly number[];
   /** Link score below which a clip's video query starts a new track. Default 0.3. */
   minLinkScore?: number;
@@ -123,9 +123,18 @@ export class OfflineSegmenter {
     model.eval();
   }
 
-  /** Loads a model saved with saveOfflineModel (or a trainer checkpoint / weights file with `config`). */
+  /**
+   * Loads a model file written by saveOfflineModel, a run folder holding one, a trainer checkpoint, or
+   * plain weights with `options.config`. Category ids come from `options`, else from the file.
+   */
   static async load(checkpoint: string, options: OfflineSegmenterOptions = {}): Promise<OfflineSegmenter> {
-    return new OfflineSegmenter(await loadOfflineModel(checkpoint, options.config), options);
+    const { model, categoryIds } = await loadOfflineModel(checkpoint, options.config);
+    try {
+      return new OfflineSegmenter(model, { ...options, categoryIds: options.categoryIds ?? categoryIds });
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
   }
 
   /** Frees the model's weights. */

@@ -21,12 +21,15 @@
  *   embedding of the frame-query index (VITA's fq_pos).
  */
 import * as tf from "@tensorflow/tfjs";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { VidsegError } from "../core/errors.js";
 import { CrossAttentionLayer, FfnLayer, SelfAttentionLayer } from "../nn/decoder.js";
 import { Embedding, LayerNorm, Linear, Mlp } from "../nn/layers.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
-import type { PresetName, SegmenterConfig } from "./config.js";
+import { presetConfig, type PresetName, type SegmenterConfig, type VisConfig } from "./config.js";
+import { parseVisModelInfo, VIS_MODEL_FORMAT, type VisModelInfo } from "./online.js";
 import { FrameSegmenter, type SegmenterOutput } from "./segmenter.js";
 
 /** The offline head's own settings (the rest is taken from the segmenter's config). */
@@ -402,47 +405,101 @@ export function disposeOfflineOutput(output: OfflineOutput): void {
   ]);
 }
 
-export const OFFLINE_MODEL_FORMAT = "vidseg-offline-vis";
-
-/** Saves the weights with the config in the safetensors metadata, so that the file alone rebuilds the model. */
-export async function saveOfflineModel(path: string, model: OfflineVisModel): Promise<void> {
-  await saveSafetensors(path, model.stateDict(), {
-    format: OFFLINE_MODEL_FORMAT,
-    config: JSON.stringify(model.config),
-  });
+/** What a model file holds besides the weights (the online model's VisModelInfo, kind "offline"). */
+export interface OfflineModelInfo {
+  /** YouTube-VIS category id of each class index. */
+  categoryIds: number[];
+  categoryNames?: string[];
+  /** The training config stored with the model (default: the cpu-small preset around this segmenter). */
+  visConfig?: VisConfig;
 }
 
 /**
- * Loads an offline model from a file written by {@link saveOfflineModel}, from a trainer checkpoint
- * (`model.`-prefixed weights), or from plain weights (e.g. a run's weights.safetensors). The config
- * comes from `config` when given, else from the file's metadata (saveOfflineModel's, or a trainer
- * checkpoint's run config when it has `segmenter` and `head` sections).
+ * Saves the model in the project's model-file format (src/models/online.ts: format vidseg-vis-model,
+ * info.kind "offline") with the head's options as the extra `offline_head` metadata entry, so that the
+ * file alone rebuilds the model.
  */
-export async function loadOfflineModel(path: string, config?: OfflineModelConfig): Promise<OfflineVisModel> {
-  const { tensors, metadata } = await loadSafetensors(path);
+export async function saveOfflineModel(
+  path: string,
+  model: OfflineVisModel,
+  info: Partial<OfflineModelInfo> = {},
+): Promise<void> {
+  const segmenter = model.config.segmenter;
+  const visModelInfo: VisModelInfo = {
+    kind: "offline",
+    config: { ...(info.visConfig ?? presetConfig("cpu-small")), model: segmenter },
+    categoryIds: info.categoryIds ?? Array.from({ length: segmenter.numClasses }, (_, i) => i + 1),
+    categoryNames: info.categoryNames,
+  };
+  await saveSafetensors(path, model.stateDict(), {
+    format: VIS_MODEL_FORMAT,
+    info: JSON.stringify(visModelInfo),
+    offline_head: JSON.stringify(model.config.head),
+  });
+}
+
+/** A loaded offline model with the category mapping its file holds (when it holds one). */
+export interface LoadedOfflineModel {
+  model: OfflineVisModel;
+  categoryIds?: number[];
+  categoryNames?: string[];
+}
+
+/**
+ * Loads an offline model (in eval mode) from a run folder (its model.safetensors), a model file
+ * written by {@link saveOfflineModel}, a trainer checkpoint (`model.`-prefixed weights; config from the
+ * run config's `modelInfo` and `offlineHead`), or plain weights with `config`. `config`, when given,
+ * overrides what the file holds.
+ */
+export async function loadOfflineModel(
+  path: string,
+  config?: OfflineModelConfig,
+): Promise<LoadedOfflineModel> {
+  let file = path;
+  if (existsSync(path) && statSync(path).isDirectory()) file = join(path, "model.safetensors");
+  if (!existsSync(file)) throw new VidsegError("model file not found", file);
+  const { tensors, metadata } = await loadSafetensors(file);
   try {
     let weights = tensors;
-    let stored: unknown;
-    if (metadata.format === "vidseg-checkpoint") {
+    let info: VisModelInfo | undefined;
+    let head: unknown;
+    if (metadata.format === VIS_MODEL_FORMAT) {
+      info = parseVisModelInfo(metadata.info, file);
+      if (info.kind !== "offline") {
+        throw new VidsegError(
+          `holds a${info.kind === "online" ? "n" : ""} ${info.kind} model, not an offline one`,
+          file,
+          "__metadata__.info.kind",
+        );
+      }
+      head = parseJson(metadata.offline_head, file, "__metadata__.offline_head");
+    } else if (metadata.format === "vidseg-checkpoint") {
       weights = new Map(
-        [...tensors].filter(([name]) => name.startsWith("model.")).map(([n, t]) => [n.slice(6), t]),
+        [...tensors].filter(([name]) => name.startsWith("model.")).map(([name, t]) => [name.slice(6), t]),
       );
-      stored = parseJson(metadata.state, path, "__metadata__.state")?.config;
-    } else if (metadata.format === OFFLINE_MODEL_FORMAT) {
-      stored = parseJson(metadata.config, path, "__metadata__.config");
+      const runConfig = (parseJson(metadata.state, file, "__metadata__.state")?.config ?? {}) as {
+        modelInfo?: unknown;
+        offlineHead?: unknown;
+      };
+      if (runConfig.modelInfo !== undefined) info = parseVisModelInfo(runConfig.modelInfo, file);
+      head = runConfig.offlineHead;
     }
-    const resolved = config ?? asModelConfig(stored);
+    const resolved =
+      config ??
+      (info && head && typeof head === "object"
+        ? { segmenter: info.config.model, head: head as OfflineHeadOptions }
+        : undefined);
     if (!resolved) {
-      throw new VidsegError("the file holds no offline model config; pass one (options.config)", path);
+      throw new VidsegError("the file holds no offline model config; pass one (options.config)", file);
     }
     const model = new OfflineVisModel(resolved);
     try {
-      model.loadStateDict(weights, { file: path });
+      model.loadStateDict(weights, { file });
     } catch (error) {
       model.dispose();
       throw error;
     }
-    return model.eval();
+    return { model: model.eval(), categoryIds: info?.categoryIds, categoryNames: info?.categoryNames };
   } finally {
     tf.dispose([...tensors.values()]);
   }
@@ -459,14 +516,6 @@ function parseJson(
   } catch {
     throw new VidsegError("malformed JSON", file, where);
   }
-}
-
-function asModelConfig(value: unknown): OfflineModelConfig | undefined {
-  const object = value as Partial<OfflineModelConfig> | undefined;
-  if (object && typeof object.segmenter === "object" && typeof object.head === "object") {
-    return object as OfflineModelConfig;
-  }
-  return undefined;
 }
 
 function validateHeadConfig(config: OfflineHeadConfig): void {
