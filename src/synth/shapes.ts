@@ -56,6 +56,9 @@ const HEXAGON = regularPolygon(6, 1, 0);
 
 /** Whether the unit-space point (u, v) lies inside the shape of category `category` (index). */
 export function insideShape(category: number, u: number, v: number): boolean {
+  // Every shape lies within radius 1.21 (the square's corner, 0.85·√2): a cheap early exit for the
+  // corners of the bounding box the renderer scans.
+  if (u * u + v * v > 1.4641) return false;
   switch (category) {
     case 0:
       return u * u + v * v <= 1;
