@@ -13,6 +13,7 @@ import { SceneRenderer } from "../src/synth/render.js";
 import { planScene } from "../src/synth/scene.js";
 import { CATEGORIES } from "../src/synth/shapes.js";
 import { occlusionLabel, trackOcclusionScore, type SplitStats } from "../src/synth/stats.js";
+import { writePreview } from "../src/synth/preview.js";
 import { generateVisDataset, type VisRunResult } from "../src/synth/vis.js";
 
 /** The AP of a perfect detection that nothing outranks: 1 / (1 + 2⁻⁵²) rounds to 1 − 2⁻⁵². */
@@ -140,6 +141,16 @@ describe("synth vis: tiny preset", () => {
     const other = tempDir();
     await generateVisDataset({ ...options, seed: 12 }, other, { splits: ["train"] });
     expect(hashTree(other).get("train.json")).not.toBe(first.get("train.json"));
+  });
+
+  it("previews a contact sheet (rows = videos, 8 frames each, zoomed 4x) and a GIF of the GT overlays", async () => {
+    const paths = await writePreview(dir, "valid", run.datasets.valid!);
+    expect(paths).toEqual([join(dir, "preview", "valid-sheet.png"), join(dir, "preview", "valid.gif")]);
+    const sheet = await sharp(paths[0]).metadata();
+    // 64-px frames zoomed to 256, 4-px gaps, 8-px captions: 8 columns, 3 rows.
+    expect([sheet.width, sheet.height]).toEqual([4 + 8 * 260, 4 + 3 * (8 + 256 + 4)]);
+    const gif = await sharp(paths[1], { pages: -1 }).metadata();
+    expect([gif.format, gif.pages, gif.width]).toEqual(["gif", 8, 2 + 3 * 258]);
   });
 
   it("writes lossless PNG frames on request, deterministic too", async () => {

@@ -1,7 +1,15 @@
 /** Animated GIFs of frame sequences (one global palette, so colours do not flicker between frames). */
-import gifenc from "gifenc";
+import * as gifencModule from "gifenc";
 import { writeFileAtomic } from "../core/fs.js";
 import type { RgbImage } from "./image.js";
+
+type Gifenc = typeof gifencModule.default;
+// gifenc ships CommonJS ("main") and ESM ("module") builds: Node's loader hands the CommonJS exports over
+// as `default`, bundlers that prefer "module" (vitest) give named exports. Accept both.
+const gifenc: Gifenc =
+  typeof (gifencModule.default as Partial<Gifenc> | undefined)?.quantize === "function"
+    ? gifencModule.default
+    : (gifencModule as unknown as Gifenc);
 
 function toRgba(image: RgbImage): Uint8Array {
   const rgba = new Uint8Array(image.width * image.height * 4);
