@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerEvalDavis } from "./eval-davis.js";
 import { registerEvalVis } from "./eval-vis.js";
 import { registerSynth } from "./synth.js";
+import { registerTrain } from "./train.js";
 
 export function buildProgram(): Command {
   const program = new Command("vidseg")
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerEvalVis(evaluate);
   registerEvalDavis(evaluate);
   registerSynth(program);
+  registerTrain(program);
   return program;
 }
 
