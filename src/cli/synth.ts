@@ -2,9 +2,12 @@ import type { Command } from "commander";
 import { VidsegError } from "../core/errors.js";
 import { Progress } from "../core/progress.js";
 import { parseSize, PRESETS, resolveOptions, type SynthOverrides } from "../synth/options.js";
-import { writePreview } from "../synth/preview.js";
+import { writePreview, writeReferPreview } from "../synth/preview.js";
+import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
 import { SEVERE_OCCLUSION_FROM, SLIGHT_OCCLUSION_FROM, statsLines } from "../synth/stats.js";
 import { generateVisDataset, type Split } from "../synth/vis.js";
+import { writeJsonAtomic } from "../core/fs.js";
+import { join } from "node:path";
 import { action, printJson } from "./common.js";
 
 /** Raw option strings as commander hands them over (numbers are parsed, with clear errors, below). */
@@ -28,6 +31,7 @@ interface SynthCliOptions {
   preview?: boolean;
   quiet?: boolean;
   json?: boolean;
+  refDavis?: boolean;
 }
 
 /** A number from an option string, or a VidsegError naming the flag. */
@@ -106,7 +110,35 @@ Presets: tiny (unit tests: 64x64, 8 frames), ytvis (easy: 128x128, 36 frames, 1-
 ovis (occlusion-heavy: 160x160, 72 frames, 5-8 objects, look-alikes crossing, exits and returns),
 long (1 video of 1500 frames, written frame by frame with bounded memory).`;
 
-/** `vidseg synth vis` (and, once its generator lands, `vidseg synth refer`). */
+const REFER_HELP = `
+Layout written (Ref-YouTube-VOS):
+  <out>/<split>/meta_expressions.json, meta.json
+  <out>/<split>/JPEGImages/<video>/<frame>.jpg
+  <out>/<split>/Annotations/<video>/<frame>.png   palette masks, pixel value = object id
+  <out>/ref-davis/...                             with --ref-davis (Ref-DAVIS17 form + DAVIS folder)
+  <out>/stats.json                                expression statistics per split
+  <out>/preview/<split>-refer-sheet.png, .gif     with --preview
+
+Scenes, presets and knobs are those of \`synth vis\`. Every expression names exactly one object of its
+video (a checker verifies that no other object satisfies it); some only motion over time resolves.`;
+
+function referStatsLines(split: string, s: ReferSplitStats): string[] {
+  const entries = (record: Record<string, number>) =>
+    Object.entries(record)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(", ");
+  return [
+    `${split}: ${s.videos} videos, ${s.objects} objects (${s.described} described, ${s.undescribable} not ` +
+      `describable, ${s.neverVisible} never visible), ${s.expressions} expressions`,
+    `  expressions per object: ${entries(s.expressionsPerObject)}`,
+    `  length in words: ${entries(s.lengthHistogram)}`,
+    `  attributes: ${entries(s.attributeMix)}`,
+    `  motion-only objects ${s.motionOnlyObjects} (${s.motionOnlyExpressions} expressions)` +
+      (s.refDavis ? `; Ref-DAVIS17: ${s.refDavis.videos} videos, ${s.refDavis.objects} objects` : ""),
+  ];
+}
+
+/** `vidseg synth vis` and `vidseg synth refer`. */
 export function registerSynth(parent: Command): void {
   const synth = parent
     .command("synth")
@@ -143,6 +175,48 @@ export function registerSynth(parent: Command): void {
         }
         const lines: string[] = [];
         for (const split of splits) lines.push(...statsLines(split, result.stats[split]!));
+        lines.push(`wrote ${cli.out} (statistics in stats.json)`);
+        for (const path of previews) lines.push(`preview: ${path}`);
+        process.stdout.write(lines.join("\n") + "\n");
+      }),
+    );
+
+  addGeneratorOptions(
+    synth
+      .command("refer")
+      .description("generate a referring video segmentation benchmark (Ref-YouTube-VOS format)"),
+  )
+    .option("--ref-davis", "also write the Ref-DAVIS17 form")
+    .addHelpText("after", REFER_HELP)
+    .action(
+      action(async (cli: SynthCliOptions) => {
+        const seed = numberOption(cli.seed, "--seed")!;
+        const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
+        if (options.format !== "jpg") {
+          throw new VidsegError("the Ref-YouTube-VOS layout stores JPEG frames only", undefined, "--format");
+        }
+        const splits = splitsOption(cli.split);
+        const progress = new Progress({
+          total: options.videos * splits.length,
+          label: "synth refer",
+          silent: cli.quiet || cli.json,
+        });
+        const stats = await generateReferDataset(options, cli.out, {
+          splits,
+          refDavis: cli.refDavis,
+          progress: (done) => progress.update(done),
+        });
+        progress.stop();
+        await writeJsonAtomic(join(cli.out, "stats.json"), stats.splits, 2);
+        const previews: string[] = [];
+        if (cli.preview)
+          for (const split of splits) previews.push(...(await writeReferPreview(cli.out, split)));
+        if (cli.json) {
+          printJson({ stats: stats.splits, previews });
+          return;
+        }
+        const lines: string[] = [];
+        for (const split of splits) lines.push(...referStatsLines(split, stats.splits[split]!));
         lines.push(`wrote ${cli.out} (statistics in stats.json)`);
         for (const path of previews) lines.push(`preview: ${path}`);
         process.stdout.write(lines.join("\n") + "\n");

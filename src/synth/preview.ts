@@ -4,6 +4,13 @@
  * JSON's RLEs), so they show what a loader will see, not what the generator meant to write.
  */
 import { join } from "node:path";
+import { readIndexedPng } from "../formats/png.js";
+import {
+  imagePath,
+  metaExpressionsPath,
+  objectMaskPath,
+  readRefMetaExpressions,
+} from "../formats/refytvos.js";
 import type { OcclusionLabel, YtvisAnnotation, YtvisDataset } from "../formats/ytvis.js";
 import { decode, fromCoco } from "../mask/rle.js";
 import { writeGif } from "../viz/gif.js";
@@ -55,8 +62,7 @@ function frameMask(annotation: YtvisAnnotation, t: number): Uint8Array | null {
   return decode(fromCoco(segmentation));
 }
 
-function scaleMask(mask: Uint8Array, width: number, height: number, zoom: number): Uint8Array {
-  if (zoom === 1) return mask;
+function scaleMask(mask: ArrayLike<number>, width: number, height: number, zoom: number): Uint8Array {
   const out = new Uint8Array(width * zoom * height * zoom);
   for (let y = 0; y < height * zoom; y++) {
     for (let x = 0; x < width * zoom; x++) {
@@ -71,9 +77,53 @@ function zoomFor(width: number, height: number): number {
   return Math.max(1, Math.floor(256 / Math.max(width, height)));
 }
 
+/** A video as the preview sees it: a caption and a way to draw frame t with its GT. */
+interface PreviewVideo {
+  caption: (frames: number[]) => string;
+  length: number;
+  frame: (t: number) => Promise<RgbImage>;
+}
+
 /**
- * Writes `<out>/preview/<split>-sheet.png` (rows = videos, columns = evenly spaced frames) and
- * `<out>/preview/<split>.gif` (the videos side by side). Returns the written paths.
+ * Writes `<out>/preview/<name>-sheet.png` (rows = videos, columns = evenly spaced frames) and
+ * `<out>/preview/<name>.gif` (the first three videos side by side, frame by frame).
+ */
+async function writeSheetAndGif(
+  out: string,
+  name: string,
+  videos: readonly PreviewVideo[],
+  options: PreviewOptions,
+): Promise<string[]> {
+  if (videos.length === 0) return [];
+  const columns = options.columns ?? 8;
+  const rows: RgbImage[][] = [];
+  const captions: string[] = [];
+  for (const video of videos) {
+    const count = Math.min(columns, video.length);
+    const picks = Array.from({ length: count }, (_, i) =>
+      count === 1 ? 0 : Math.round((i * (video.length - 1)) / (count - 1)),
+    );
+    rows.push(await Promise.all(picks.map((t) => video.frame(t))));
+    captions.push(video.caption(picks));
+  }
+  const sheetPath = join(out, "preview", `${name}-sheet.png`);
+  await writePng(sheetPath, contactSheet(rows, { captions }));
+
+  const shown = videos.slice(0, 3);
+  const length = Math.min(options.gifFrames ?? 120, Math.max(...shown.map((v) => v.length)));
+  const animation: RgbImage[] = [];
+  for (let t = 0; t < length; t++) {
+    const tiles = await Promise.all(shown.map((v) => v.frame(Math.min(t, v.length - 1))));
+    animation.push(contactSheet([tiles], { gap: 2 }));
+  }
+  const gifPath = join(out, "preview", `${name}.gif`);
+  await writeGif(animation, gifPath, 8);
+  return [sheetPath, gifPath];
+}
+
+/**
+ * The VIS preview of a split: every track in its own colour, labelled "track category [SL|SEV]" (the
+ * OVIS occlusion level). Returns the written paths (`<out>/preview/<split>-sheet.png`, `<split>.gif`).
  */
 export async function writePreview(
   out: string,
@@ -82,45 +132,58 @@ export async function writePreview(
   options: PreviewOptions = {},
 ): Promise<string[]> {
   const imagesDir = join(out, split, "JPEGImages");
-  const count = Math.min(options.videos ?? 4, dataset.videos.length);
-  const columns = options.columns ?? 8;
-  if (count === 0) return [];
-  const { width, height } = dataset.videos[0];
-  const zoom = zoomFor(width, height);
-
-  const rows: RgbImage[][] = [];
-  const captions: string[] = [];
-  for (let v = 0; v < count; v++) {
-    const video = dataset.videos[v];
-    const frames = Math.min(columns, video.length);
-    const picks = Array.from({ length: frames }, (_, i) =>
-      frames === 1 ? 0 : Math.round((i * (video.length - 1)) / (frames - 1)),
-    );
-    rows.push(await Promise.all(picks.map((t) => annotatedFrame(imagesDir, dataset, v, t, zoom))));
+  const videos = dataset.videos.slice(0, options.videos ?? 4).map((video, v): PreviewVideo => {
+    const zoom = zoomFor(video.width, video.height);
     const tracks = dataset.annotations.filter((a) => a.video_id === video.id).length;
     const folder = video.file_names[0].split("/")[0];
-    captions.push(`${folder}: ${tracks} tracks, frames ${picks.join(" ")}`);
-  }
-  const sheetPath = join(out, "preview", `${split}-sheet.png`);
-  await writePng(sheetPath, contactSheet(rows, { captions }));
+    return {
+      caption: (frames) => `${folder}: ${tracks} tracks, frames ${frames.join(" ")}`,
+      length: video.length,
+      frame: (t) => annotatedFrame(imagesDir, dataset, v, t, zoom),
+    };
+  });
+  return writeSheetAndGif(out, split, videos, options);
+}
 
-  // The animation: the first videos side by side, frame by frame (frame t of each, while it lasts).
-  const gifVideos = Math.min(count, 3);
-  const length = Math.min(
-    options.gifFrames ?? 120,
-    Math.max(...dataset.videos.slice(0, gifVideos).map((v) => v.length)),
-  );
-  const animation: RgbImage[] = [];
-  for (let t = 0; t < length; t++) {
-    const tiles: RgbImage[] = [];
-    for (let v = 0; v < gifVideos; v++) {
-      tiles.push(
-        await annotatedFrame(imagesDir, dataset, v, Math.min(t, dataset.videos[v].length - 1), zoom),
-      );
+/**
+ * The referring preview of a split in the Ref-YouTube-VOS layout: each object's mask (palette PNG) in
+ * its id's colour, labelled with its id; the caption lists one expression per object.
+ */
+export async function writeReferPreview(
+  out: string,
+  split: string,
+  options: PreviewOptions = {},
+): Promise<string[]> {
+  const splitRoot = join(out, split);
+  const meta = await readRefMetaExpressions(metaExpressionsPath(splitRoot));
+  const names = Object.keys(meta.videos)
+    .sort()
+    .slice(0, options.videos ?? 4);
+  const videos = names.map((name): PreviewVideo => {
+    const { frames, expressions } = meta.videos[name];
+    const firstExpression = new Map<string, string>();
+    for (const { exp, obj_id } of Object.values(expressions)) {
+      if (!firstExpression.has(obj_id)) firstExpression.set(obj_id, exp);
     }
-    animation.push(contactSheet([tiles], { gap: 2 }));
-  }
-  const gifPath = join(out, "preview", `${split}.gif`);
-  await writeGif(animation, gifPath, 8);
-  return [sheetPath, gifPath];
+    const described = [...firstExpression.entries()].sort((a, b) => Number(a[0]) - Number(b[0]));
+    return {
+      caption: () => `${name}: ${described.map(([id, exp]) => `${id}: ${exp}`).join(" | ")}`,
+      length: frames.length,
+      frame: async (t) => {
+        const image = await readRgb(imagePath(splitRoot, name, frames[t]));
+        const labels = await readIndexedPng(objectMaskPath(splitRoot, name, frames[t]));
+        const zoom = zoomFor(image.width, image.height);
+        const ids = Array.from({ length: 256 }, (_, id) => (id > 0 ? String(id) : null));
+        return overlayMasks(
+          scaleImage(image, zoom),
+          { data: scaleMask(labels.data, image.width, image.height, zoom) },
+          {
+            labels: ids,
+            alpha: 0.4,
+          },
+        );
+      },
+    };
+  });
+  return writeSheetAndGif(out, `${split}-refer`, videos, options);
 }
