@@ -727,9 +727,11 @@ export function generateExpressions(
   for (let attempt = 0; out.length < count && attempt < 4 * count + order.length; attempt++) {
     const predicates = order[attempt % order.length];
     const text = realise(predicates, rng);
-    if (texts.has(text)) continue;
+    // "that" and "which" alone do not make a new sentence.
+    const key = text.replace(/\bwhich\b/g, "that");
+    if (texts.has(key)) continue;
     if (checkExpression(text, video).objectId !== id) continue; // cannot happen unless the grammar is ambiguous
-    texts.add(text);
+    texts.add(key);
     out.push({ text, predicates });
   }
   return out;
