@@ -291,6 +291,42 @@ describe("video criterion", () => {
     tf.dispose([predMasks, predLogits, target.masks]);
   });
 
+  it("gives every head parameter a finite, non-zero gradient with one clip per batch", () => {
+    const model = tinyModel(3);
+    const clip = syntheticClip(new Rng(12));
+    const images = tf.tensor4d(clip.images, [FRAMES, SIZE, SIZE, 3]);
+    const target = clipTarget(clip.masks);
+    const rng = new Rng(13);
+    const params = model.head.namedParameters();
+    let hooks: { videoQueries: number[]; frameTracks: number[][] } | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const output = model.forward(images, FRAMES, { aux: true });
+      const result = offlineCriterion(output, [target], { rng: () => rng.uniform(), numPoints: 64 });
+      hooks = {
+        videoQueries: result.videoMatches[0].queryIndices,
+        frameTracks: result.frameMatches[0].map((m) => m.targetIndices.slice().sort()),
+      };
+      return result.loss;
+    }, [...params.values()]);
+    // Distillation hooks: two video queries matched; per frame, the frame queries matched to exactly the
+    // tracks visible in that frame, named by track index.
+    expect(hooks!.videoQueries).toHaveLength(2);
+    const visible = clip.masks[0].map((_, t) => [0, 1].filter((k) => clip.masks[k][t].some((v) => v > 0)));
+    expect(hooks!.frameTracks).toEqual(visible);
+    expect(Number.isFinite(value.dataSync()[0])).toBe(true);
+    const names = new Map([...params].map(([name, v]) => [v.name, name]));
+    const norms = Object.entries(grads).map(
+      ([variable, grad]) => [names.get(variable), tf.tidy(() => tf.norm(grad).dataSync()[0])] as const,
+    );
+    expect(norms).toHaveLength(params.size);
+    for (const [name, norm] of norms) {
+      expect(Number.isFinite(norm), name).toBe(true);
+      expect(norm, name).toBeGreaterThan(0);
+    }
+    tf.dispose([value, ...Object.values(grads), images, target.masks]);
+    model.dispose();
+  });
+
   it("a few training steps lower the video-level loss on tiny synthetic clips", () => {
     const model = tinyModel(2);
     model.train();

@@ -328,7 +328,11 @@ export function videoMaskLogits(maskEmbed: tf.Tensor3D, maskFeatures: tf.Tensor4
     const features = maskFeatures.reshape([batch, frames * h * w, c]);
     const logits = tf.matMul(features, tf.transpose(maskEmbed, [0, 2, 1])); // [B, T·h·w, Nv]
     const perClip = tf.transpose(logits, [0, 2, 1]).reshape([batch * numVideoQueries, frames, h, w]);
-    return tf.split(perClip, batch, 0) as tf.Tensor4D[];
+    // Slices, not tf.split: split's gradient fails for a single piece (tfjs passes dy unwrapped).
+    return Array.from(
+      { length: batch },
+      (_, b) => perClip.slice([b * numVideoQueries, 0, 0, 0], [numVideoQueries, -1, -1, -1]) as tf.Tensor4D,
+    );
   });
 }
 
