@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs";
 
 import { initRuntime } from "../src/runtime/backend.js";
+import { AdamW } from "../src/train/optim.js";
 
 const QUERIES = 16;
 const DIM = 128;
@@ -321,7 +322,8 @@ async function main(): Promise<void> {
     tf.greater(tf.randomUniform([QUERIES, (INPUT_SIZE / 4) ** 2], 0, 1, "float32", 8), 0.7),
     "float32",
   );
-  const optimizer = tf.train.adam(1e-4);
+  // The project's optimiser (src/train/optim.ts), as its trainer uses it; torch.optim.AdamW in the reference.
+  const optimizer = new AdamW(new Map(Object.entries(params)), { lr: 1e-4, weightDecay: 0.01 });
   const lossFn = (): tf.Scalar => tf.losses.sigmoidCrossEntropy(target, forward(params, image));
 
   const forwardTiming = await timeIt(args.forwardIters, 3, async () => {
@@ -330,11 +332,12 @@ async function main(): Promise<void> {
     logits.dispose();
   });
   const trainStep = async (): Promise<void> => {
-    const loss = optimizer.minimize(lossFn, true)!;
+    const { value: loss, grads } = tf.variableGrads(lossFn, Object.values(params));
+    optimizer.step(new Map(Object.entries(grads))); // keyed by variable name = parameter name
     await loss.data();
-    loss.dispose();
+    tf.dispose([loss, ...Object.values(grads)]);
   };
-  for (let i = 0; i < 3; i++) await trainStep(); // warm-up; also creates Adam's moment variables
+  for (let i = 0; i < 3; i++) await trainStep(); // warm-up; also creates AdamW's moment variables
   const tensorsBefore = tf.memory().numTensors;
   const trainTiming = await timeIt(args.trainIters, 0, trainStep);
   const leaked = tf.memory().numTensors - tensorsBefore;

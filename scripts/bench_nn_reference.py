@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch reference figures for `npm run bench:nn` (bench/nn.ts): the same reference network
-(shared/notes/runtime.md), forward and full training-step (forward, backward, Adam) medians on one
+(shared/notes/runtime.md), forward and full training-step (forward, backward, AdamW) medians on one
 CPU thread. Prints one JSON object: {"forward_ms", "train_step_ms", "forward_cpu_ms", "train_step_cpu_ms",
 "params"} (medians of wall-clock and of process CPU time).
 
@@ -95,7 +95,7 @@ def main():
     net = ReferenceNet()
     image = torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE)
     target = (torch.rand(QUERIES, (INPUT_SIZE // 4) ** 2) > 0.7).float()
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01)
 
     def forward():
         with torch.no_grad():
