@@ -487,3 +487,39 @@ describe("Slice (heap views instead of the shipped kernel's whole-input copy)", 
     }
   });
 });
+
+describe("Identity (shares data instead of copying)", () => {
+  it("clones stay valid and unchanged after the original and a variable update", async () => {
+    await tf.setBackend("wasm");
+    const before = tf.memory().numTensors;
+    const original = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+    const copy = tf.clone(original);
+    original.dispose();
+    expect(Array.from(await copy.data())).toEqual([1, 2, 3, 4]);
+    const variable = tf.tidy(() => tf.variable(tf.tensor1d([5, 6])));
+    const saved = tf.clone(variable);
+    tf.tidy(() => variable.assign(tf.tensor1d([7, 8])));
+    expect(Array.from(await saved.data())).toEqual([5, 6]);
+    expect(Array.from(await variable.data())).toEqual([7, 8]);
+    tf.dispose([copy, saved, variable]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe("Cast", () => {
+  it("keeps values for same-dtype and converting casts", async () => {
+    await tf.setBackend("wasm");
+    const x = tf.tensor1d([1.5, -2.25, 3]);
+    const same = tf.cast(x, "float32");
+    x.dispose();
+    expect(Array.from(await same.data())).toEqual([1.5, -2.25, 3]);
+    const ints = tf.cast(same, "int32");
+    expect(Array.from(await ints.data())).toEqual([1, -2, 3]);
+    // The shipped wasm kernel kept 2 and -0.5 as they were.
+    const bools = tf.cast(tf.tensor1d([0, 2, 0, -0.5]), "bool");
+    expect(Array.from(await tf.cast(bools, "bool").data())).toEqual([0, 1, 0, 1]);
+    const fromInts = tf.cast(tf.tensor1d([3, 0], "int32"), "bool");
+    expect(Array.from(await fromInts.data())).toEqual([1, 0]);
+    tf.dispose([same, ints, bools, fromInts]);
+  });
+});

@@ -651,6 +651,7 @@ export function maxPoolGrad(
 
 /** The wasm backend's heap access (typed here to keep the rest of the file backend-agnostic). */
 interface WasmHeapBackend {
+  incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
 }
@@ -864,6 +865,36 @@ export function registerWasmTrainingKernels(): void {
       ),
     ),
   );
+
+  // The engine clones every tensor it saves for the backward pass (~180 per training step of the bench
+  // network, activations included) through Identity, which the shipped wasm kernel implements as a
+  // full copy. Tensors are immutable, so sharing the data with a reference count (what the cpu
+  // backend's Identity and wasm's own Reshape do) is enough.
+  // The same for Cast to the tensor's own dtype: the gradient of each such clone.
+  const share = (args: Parameters<KernelFunc>[0]): tf.TensorInfo => {
+    const x = args.inputs.x as tf.TensorInfo;
+    (args.backend as unknown as WasmHeapBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+  overrideWasmKernel(
+    "Identity",
+    (shippedKernel) => (args) =>
+      (args.inputs.x as tf.TensorInfo).dtype === "string" ? shippedKernel(args) : share(args),
+  );
+  // Also: the shipped Cast copies values as they are, so casting 2 to bool gave 2 (cpu: 1).
+  overrideWasmKernel("Cast", (shippedKernel) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const dtype = args.attrs?.dtype;
+    if (x.dtype === "string") return shippedKernel(args);
+    if (x.dtype === dtype) return share(args);
+    if (dtype !== "bool") return shippedKernel(args);
+    const backend = args.backend as unknown as WasmHeapBackend;
+    const out = backend.makeOutput([...x.shape], "bool");
+    const values = backend.typedArrayFromHeap(x);
+    const flags = backend.typedArrayFromHeap(out);
+    for (let i = 0; i < values.length; i++) flags[i] = values[i] !== 0 ? 1 : 0;
+    return out;
+  });
 
   overrideWasmKernel("Slice", (shippedKernel) => (args) => {
     const x = args.inputs.x as tf.TensorInfo;
