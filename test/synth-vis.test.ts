@@ -193,6 +193,9 @@ describe("synth vis: presets are hard in the intended ways", () => {
     expect(ytvis.instancesPerVideo.max).toBeLessThanOrEqual(4);
     expect(ytvis.severeFrameFraction).toBeLessThan(ovis.severeFrameFraction / 2);
     expect(ytvis.heavyTrackFraction).toBeLessThan(ovis.heavyTrackFraction);
+    // A tracker that only links masks from frame to frame loses identities in every ovis video.
+    expect(ovis.frameToFrame.videos).toBe(4);
+    expect(ovis.frameToFrame.rate).toBeGreaterThan(1.5 * ytvis.frameToFrame.rate);
   });
 });
 

@@ -70,6 +70,15 @@ export interface SplitStats {
   lateAppearances: number;
   /** Planned objects never visible in any frame (no annotation is written for them). */
   neverVisible: number;
+  /**
+   * How a frame-by-frame tracker that only compares masks would fare on the exact GT: at every frame,
+   * each instance seen before is matched greedily (one to one, highest IoU first, IoU ≥ 0.5) to the
+   * masks of the previous frame; a failure is an instance not matched to itself (an identity switch,
+   * or a re-appearance after full occlusion or an exit, which such a tracker starts as a new track).
+   * `switches`: matched to another instance; `rate` = failures per instance-frame checked; `videos` =
+   * videos with at least one failure.
+   */
+  frameToFrame: { failures: number; switches: number; rate: number; videos: number };
 }
 
 /** Per-video measurements, collected while the video is rendered. */
@@ -86,7 +95,13 @@ export interface VideoStats {
   reappearancesAfterExit: number;
   lateAppearances: number;
   neverVisible: number;
+  frameToFrameFailures: number;
+  frameToFrameSwitches: number;
+  frameToFrameChecks: number;
 }
+
+/** Greedy one-to-one matching needs at least this IoU between consecutive frames' masks. */
+export const FRAME_TO_FRAME_IOU = 0.5;
 
 /**
  * Collects one video's statistics frame by frame (bounded memory: a few numbers per object and pair).
@@ -101,6 +116,8 @@ export class VideoStatsCollector {
   private readonly overlapping: Map<string, boolean> = new Map();
   private readonly lookAlikes: [number, number][] = [];
   private stats: VideoStats;
+  private previousLabels: Uint8Array | null = null;
+  private previousAreas: Int32Array | null = null;
 
   constructor(private readonly scene: Scene) {
     const n = scene.objects.length + 1;
@@ -129,11 +146,51 @@ export class VideoStatsCollector {
       reappearancesAfterExit: 0,
       lateAppearances: 0,
       neverVisible: 0,
+      frameToFrameFailures: 0,
+      frameToFrameSwitches: 0,
+      frameToFrameChecks: 0,
     };
+  }
+
+  /** The mask-only frame-to-frame association check of frame t against frame t - 1 (see SplitStats). */
+  private associate(frame: RenderedFrame): void {
+    const previous = this.previousLabels;
+    const previousAreas = this.previousAreas;
+    if (!previous || !previousAreas) return;
+    const n = this.scene.objects.length + 1;
+    // Overlap of every (previous id, current id) pair, from one pass over the two label maps.
+    const overlap = new Int32Array(n * n);
+    const labels = frame.labels;
+    for (let p = 0; p < labels.length; p++) overlap[previous[p] * n + labels[p]]++;
+    const pairs: { a: number; b: number; iou: number }[] = [];
+    for (let a = 1; a < n; a++) {
+      for (let b = 1; b < n; b++) {
+        const inter = overlap[a * n + b];
+        if (inter === 0) continue;
+        const iou = inter / (previousAreas[a] + frame.visibleArea[b] - inter);
+        if (iou >= FRAME_TO_FRAME_IOU) pairs.push({ a, b, iou });
+      }
+    }
+    pairs.sort((x, y) => y.iou - x.iou || x.a - y.a || x.b - y.b);
+    const matchOf = new Int32Array(n);
+    const taken = new Uint8Array(n);
+    for (const { a, b, iou } of pairs) {
+      if (iou < FRAME_TO_FRAME_IOU || taken[a] || matchOf[b]) continue;
+      taken[a] = 1;
+      matchOf[b] = a;
+    }
+    for (let b = 1; b < n; b++) {
+      // Only instances seen in an earlier frame have an identity to keep.
+      if (frame.visibleArea[b] === 0 || this.firstVisible[b] < 0) continue;
+      this.stats.frameToFrameChecks++;
+      if (matchOf[b] !== b) this.stats.frameToFrameFailures++;
+      if (matchOf[b] !== b && matchOf[b] !== 0) this.stats.frameToFrameSwitches++;
+    }
   }
 
   /** Records frame `t`; returns each object's occlusion label (index = object id). */
   addFrame(t: number, frame: RenderedFrame): (OcclusionLabel | null)[] {
+    this.associate(frame);
     const frameLabels: (OcclusionLabel | null)[] = [null];
     for (const object of this.scene.objects) {
       const id = object.id;
@@ -170,6 +227,8 @@ export class VideoStatsCollector {
       if (overlap && !this.overlapping.get(key)) this.stats.lookAlikeCrossings++;
       this.overlapping.set(key, overlap);
     }
+    this.previousLabels = frame.labels;
+    this.previousAreas = frame.visibleArea;
     return frameLabels;
   }
 
@@ -211,7 +270,15 @@ export function splitStats(videos: readonly VideoStats[]): SplitStats {
   let afterExit = 0;
   let late = 0;
   let never = 0;
+  let failures = 0;
+  let switches = 0;
+  let checks = 0;
+  let failingVideos = 0;
   for (const v of videos) {
+    failures += v.frameToFrameFailures;
+    switches += v.frameToFrameSwitches;
+    checks += v.frameToFrameChecks;
+    if (v.frameToFrameFailures > 0) failingVideos++;
     frames += v.frames;
     for (const c of v.categories) classHistogram[CATEGORIES[c]]++;
     for (const level of Object.keys(occlusionHistogram) as OcclusionLabel[]) {
@@ -246,6 +313,7 @@ export function splitStats(videos: readonly VideoStats[]): SplitStats {
     reappearances: { total: afterOcclusion + afterExit, afterOcclusion, afterExit },
     lateAppearances: late,
     neverVisible: never,
+    frameToFrame: { failures, switches, rate: ratio(failures, checks), videos: failingVideos },
   };
 }
 
@@ -266,5 +334,8 @@ export function statsLines(split: string, s: SplitStats): string[] {
     `  look-alike crossings ${s.lookAlikeCrossings}; re-appearances ${s.reappearances.total} ` +
       `(${s.reappearances.afterOcclusion} after occlusion, ${s.reappearances.afterExit} after leaving); ` +
       `late appearances ${s.lateAppearances}`,
+    `  mask-only frame-to-frame association: ${s.frameToFrame.failures} failures ` +
+      `(${(100 * s.frameToFrame.rate).toFixed(2)}% of instance-frames, ${s.frameToFrame.switches} identity switches), ` +
+      `in ${s.frameToFrame.videos} of ${s.videos} videos`,
   ];
 }
