@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -39,11 +39,7 @@ describe("vidseg synth vis (CLI)", () => {
     };
     const results = gt.annotations.map((a) => ({ ...a, score: 1 }));
     const resultsFile = join(out, "results.json");
-    spawnSync(process.execPath, [
-      "-e",
-      `require("fs").writeFileSync(${JSON.stringify(resultsFile)}, process.argv[1])`,
-      JSON.stringify(results),
-    ]);
+    writeFileSync(resultsFile, JSON.stringify(results));
     const evaluation = spawnSync(
       process.execPath,
       [
