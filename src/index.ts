@@ -119,3 +119,26 @@ export {
   type Frame,
   type FrameSource,
 } from "./infer/sources.js";
+
+// Synthetic benchmarks
+export { resolveOptions as resolveSynthOptions, PRESETS as SYNTH_PRESETS } from "./synth/options.js";
+export type { SynthOptions, SynthOverrides } from "./synth/options.js";
+export { generateVisDataset } from "./synth/vis.js";
+export { generateReferDataset, type ReferStats } from "./synth/refer.js";
+export { checkExpression, type CheckResult } from "./synth/expressions.js";
+
+// Visualisation
+export { overlayMasks, idColour, type OverlayOptions } from "./viz/overlay.js";
+export { contactSheet } from "./viz/sheet.js";
+export { writeGif, encodeGif } from "./viz/gif.js";
+export { writePng, type RgbImage } from "./viz/image.js";
+
+// Video instance segmentation models
+export { FrameSegmenter, type SegmenterOutput } from "./models/segmenter.js";
+export { criterion, type CriterionTarget, type CriterionResult } from "./models/criterion.js";
+export { loadVisConfig, type VisConfig, type SegmenterConfig } from "./models/config.js";
+export { OfflineVisModel, OfflineHead, saveOfflineModel, loadOfflineModel } from "./models/offline.js";
+export { offlineCriterion } from "./models/video-criterion.js";
+export { trainOnlineVis } from "./train/online-vis.js";
+export { OnlineSegmenter, type SegmentedInstance, type FrameResult } from "./infer/online-segmenter.js";
+export { OfflineSegmenter, toYtvisResults, type OfflineVideoResult } from "./infer/offline-segmenter.js";
