@@ -1,0 +1,303 @@
+/**
+ * Animations written frame by frame, so that memory stays constant whatever the number of frames:
+ *
+ * - GIF: one global palette (no colour flicker between frames) quantised from the first
+ *   `PALETTE_SAMPLE_FRAMES` frames plus a swatch of the overlay colours of the first `PALETTE_IDS` track
+ *   ids (so tracks that appear later keep their colour); those few frames are buffered, every later
+ *   frame is quantised and appended to the file at once.
+ * - MP4: raw RGB frames piped to the system's ffmpeg (`-f rawvideo` → libx264, yuv420p), which
+ *   encodes as they arrive.
+ *
+ * Both write to a temporary file in the target folder and rename it at the end, so the animation
+ * appears whole or not at all.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import * as gifencModule from "gifenc";
+import { VidsegError } from "../core/errors.js";
+import type { RgbImage } from "./image.js";
+import { idColour } from "./overlay.js";
+
+export type AnimationFormat = "gif" | "mp4";
+
+export interface AnimationWriter {
+  readonly path: string;
+  /** Frames written so far. */
+  readonly frameCount: number;
+  /** Appends a frame (all frames must have one size). */
+  add(frame: RgbImage): Promise<void>;
+  /** Completes the file and renames it into place. */
+  finish(): Promise<void>;
+  /** Stops and removes the partial file (after an error). */
+  abort(): Promise<void>;
+}
+
+/** Frames buffered to choose the GIF palette. */
+export const PALETTE_SAMPLE_FRAMES = 16;
+/** Track ids whose overlay colours are always in the GIF palette. */
+export const PALETTE_IDS = 32;
+
+/** The parts of gifenc's encoder used here (manual mode: header, frames and flushes by hand). */
+interface StreamingEncoder {
+  writeHeader(): void;
+  writeFrame(
+    index: Uint8Array,
+    width: number,
+    height: number,
+    options: { palette?: number[][]; delay?: number; repeat?: number; first?: boolean },
+  ): void;
+  finish(): void;
+  bytesView(): Uint8Array;
+  reset(): void;
+}
+
+interface Gifenc {
+  GIFEncoder(options?: { auto?: boolean; initialCapacity?: number }): StreamingEncoder;
+  quantize(rgba: Uint8Array, maxColors: number): number[][];
+  applyPalette(rgba: Uint8Array, palette: number[][]): Uint8Array;
+}
+
+// gifenc is CommonJS under Node's loader (exports as `default`) and ESM under vitest (named exports).
+const gifenc: Gifenc =
+  typeof (gifencModule.default as unknown as Partial<Gifenc> | undefined)?.quantize === "function"
+    ? (gifencModule.default as unknown as Gifenc)
+    : (gifencModule as unknown as Gifenc);
+
+function tempPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+function toRgba(image: RgbImage): Uint8Array {
+  const n = image.width * image.height;
+  const rgba = new Uint8Array(n * 4);
+  for (let p = 0; p < n; p++) {
+    rgba[p * 4] = image.data[p * 3];
+    rgba[p * 4 + 1] = image.data[p * 3 + 1];
+    rgba[p * 4 + 2] = image.data[p * 3 + 2];
+    rgba[p * 4 + 3] = 255;
+  }
+  return rgba;
+}
+
+/**
+ * Overlay colours of the first PALETTE_IDS ids, pure (outlines) and blended with black, grey and white
+ * (translucent fills over dark, mid and light backgrounds), repeated so that quantisation keeps them.
+ */
+function idSwatch(): Uint8Array {
+  const colours: number[][] = [];
+  for (let id = 1; id <= PALETTE_IDS; id++) {
+    const c = idColour(id);
+    colours.push([...c]);
+    for (const background of [0, 128, 255])
+      colours.push(c.map((v) => Math.round(v * 0.45 + background * 0.55)));
+  }
+  const repeat = 64;
+  const rgba = new Uint8Array(colours.length * repeat * 4);
+  colours.forEach((c, i) => {
+    for (let k = 0; k < repeat; k++) rgba.set([c[0], c[1], c[2], 255], (i * repeat + k) * 4);
+  });
+  return rgba;
+}
+
+class GifWriter implements AnimationWriter {
+  frameCount = 0;
+  private readonly temp: string;
+  private file: FileHandle | undefined;
+  private readonly encoder = gifenc.GIFEncoder({ auto: false });
+  private palette: number[][] | undefined;
+  private pending: Uint8Array[] = [];
+  private size: { width: number; height: number } | undefined;
+  private readonly delay: number;
+  /** Whether the first frame (which carries the global palette) is written. */
+  private started = false;
+
+  constructor(
+    readonly path: string,
+    fps: number,
+  ) {
+    this.temp = tempPath(path);
+    this.delay = Math.round(1000 / fps);
+  }
+
+  async add(frame: RgbImage): Promise<void> {
+    this.size ??= { width: frame.width, height: frame.height };
+    if (frame.width !== this.size.width || frame.height !== this.size.height)
+      throw new Error(`animation frames differ in size (${frame.width}×${frame.height})`);
+    const rgba = toRgba(frame);
+    this.frameCount++;
+    if (!this.palette) {
+      this.pending.push(rgba);
+      if (this.pending.length >= PALETTE_SAMPLE_FRAMES) await this.flushPending();
+      return;
+    }
+    await this.writeFrame(rgba);
+  }
+
+  async finish(): Promise<void> {
+    if (this.frameCount === 0) throw new Error("animation has no frames");
+    if (!this.palette) await this.flushPending();
+    this.encoder.finish();
+    await this.flush();
+    await this.file!.close();
+    this.file = undefined;
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    await this.file?.close();
+    this.file = undefined;
+    await rm(this.temp, { force: true });
+  }
+
+  private async flushPending(): Promise<void> {
+    const swatch = idSwatch();
+    const sample = new Uint8Array(this.pending.reduce((n, a) => n + a.length, swatch.length));
+    let offset = 0;
+    for (const rgba of [...this.pending, swatch]) {
+      sample.set(rgba, offset);
+      offset += rgba.length;
+    }
+    this.palette = gifenc.quantize(sample, 256);
+    await mkdir(dirname(this.path), { recursive: true });
+    this.file = await open(this.temp, "w");
+    this.encoder.writeHeader();
+    const pending = this.pending;
+    this.pending = [];
+    for (const rgba of pending) await this.writeFrame(rgba);
+  }
+
+  private async writeFrame(rgba: Uint8Array): Promise<void> {
+    const { width, height } = this.size!;
+    const index = gifenc.applyPalette(rgba, this.palette!);
+    const first = !this.started;
+    this.encoder.writeFrame(index, width, height, {
+      first,
+      palette: first ? this.palette : undefined,
+      delay: this.delay,
+      repeat: 0,
+    });
+    this.started = true;
+    await this.flush();
+  }
+
+  /** Appends the encoder's bytes to the file and empties its buffer. */
+  private async flush(): Promise<void> {
+    const bytes = this.encoder.bytesView();
+    if (bytes.length > 0) await this.file!.write(bytes);
+    this.encoder.reset();
+  }
+}
+
+/** ffmpeg executable: $VIDSEG_FFMPEG, else `ffmpeg` on the PATH (as the video source uses). */
+export function ffmpegExecutable(): string {
+  return process.env.VIDSEG_FFMPEG || "ffmpeg";
+}
+
+const FFMPEG_HINT = "install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg) or use --animation gif";
+
+/** Throws a clear VidsegError unless ffmpeg runs and has the libx264 encoder. */
+export async function checkMp4Encoder(): Promise<void> {
+  const tool = ffmpegExecutable();
+  const child = spawn(tool, ["-hide_banner", "-encoders"], { stdio: ["ignore", "pipe", "ignore"] });
+  let stdout = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => (stdout += chunk));
+  const exit = await new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
+    child.once("error", (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
+    child.once("close", (code) => resolve({ code }));
+  });
+  if (exit.error?.code === "ENOENT")
+    throw new VidsegError(`ffmpeg not found (looked for "${tool}"); ${FFMPEG_HINT}`);
+  if (exit.error || exit.code !== 0)
+    throw new VidsegError(`cannot run ffmpeg ("${tool}"): ${exit.error?.message ?? `exit ${exit.code}`}`);
+  if (!/\blibx264\b/.test(stdout))
+    throw new VidsegError(`this ffmpeg ("${tool}") has no libx264 encoder; ${FFMPEG_HINT}`);
+}
+
+class Mp4Writer implements AnimationWriter {
+  frameCount = 0;
+  private readonly temp: string;
+  private child: ChildProcess | undefined;
+  private exit: Promise<{ code: number | null; error?: NodeJS.ErrnoException }> | undefined;
+  private stderr = "";
+  private size: { width: number; height: number } | undefined;
+
+  constructor(
+    readonly path: string,
+    private readonly fps: number,
+  ) {
+    this.temp = tempPath(path);
+  }
+
+  async add(frame: RgbImage): Promise<void> {
+    if (!this.child) await this.start(frame.width, frame.height);
+    if (frame.width !== this.size!.width || frame.height !== this.size!.height)
+      throw new Error(`animation frames differ in size (${frame.width}×${frame.height})`);
+    this.frameCount++;
+    const stdin = this.child!.stdin!;
+    const data = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length);
+    if (!stdin.write(data)) {
+      // Back-pressure: wait until ffmpeg has taken the frame (or has died; then finish() reports why).
+      await new Promise<void>((resolve) => {
+        stdin.once("drain", resolve);
+        void this.exit!.then(() => resolve());
+      });
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (!this.child) throw new Error("animation has no frames");
+    this.child.stdin!.end();
+    const exit = await this.exit!;
+    this.child = undefined;
+    if (exit.error || exit.code !== 0) {
+      await rm(this.temp, { force: true });
+      const line = this.stderr.trim().split("\n").pop() ?? "";
+      throw new VidsegError(
+        `ffmpeg failed to encode the animation (${exit.error?.message ?? `exit ${exit.code}`}): ${line}`,
+        this.path,
+      );
+    }
+    await rename(this.temp, this.path);
+  }
+
+  async abort(): Promise<void> {
+    if (this.child) {
+      this.child.stdin!.destroy();
+      this.child.kill("SIGTERM");
+      await this.exit;
+      this.child = undefined;
+    }
+    await rm(this.temp, { force: true });
+  }
+
+  private async start(width: number, height: number): Promise<void> {
+    this.size = { width, height };
+    await mkdir(dirname(this.path), { recursive: true });
+    const args = [
+      ...["-y", "-v", "error"],
+      ...["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", `${width}x${height}`, "-r", String(this.fps)],
+      ...["-i", "pipe:0", "-an"],
+      // yuv420p (what players expect) needs even sizes: pad by one pixel where odd.
+      ...["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-pix_fmt", "yuv420p"],
+      ...["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4", this.temp],
+    ];
+    const child = spawn(ffmpegExecutable(), args, { stdio: ["pipe", "ignore", "pipe"] });
+    this.child = child;
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-4096)));
+    // A dead ffmpeg makes writes fail with EPIPE; the exit status explains it in finish().
+    child.stdin!.on("error", () => undefined);
+    this.exit = new Promise((resolve) => {
+      child.once("error", (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
+      child.once("close", (code) => resolve({ code }));
+    });
+  }
+}
+
+/** A frame-by-frame animation writer for `path` (see the module comment). */
+export function createAnimationWriter(format: AnimationFormat, path: string, fps: number): AnimationWriter {
+  return format === "gif" ? new GifWriter(path, fps) : new Mp4Writer(path, fps);
+}

@@ -1,0 +1,282 @@
+/**
+ * `vidseg infer vis` end to end with a tiny random-weight online model (fast; scoring threshold 0 so
+ * that every query is tracked): on a frame folder, an ffmpeg-encoded video and a YouTube-VIS split it
+ * writes results that validate and evaluate, indexed PNGs of the right size whose foreground covers
+ * every result mask, and an animation with one frame per video frame; bad input is one error line.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { inferVis, registerInfer } from "../src/cli/infer.js";
+import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
+import { readIndexedPng } from "../src/formats/png.js";
+import { readResults, type YtvisDataset, type YtvisResult } from "../src/formats/ytvis.js";
+import { decode, fromCoco } from "../src/mask/rle.js";
+import { presetConfig } from "../src/models/config.js";
+import { saveVisModel } from "../src/models/online.js";
+import { FrameSegmenter } from "../src/models/segmenter.js";
+import { seedParameters } from "../src/nn/init.js";
+import { initRuntime } from "../src/runtime/backend.js";
+import { resolveOptions } from "../src/synth/options.js";
+import { generateVisDataset, synthCategories } from "../src/synth/vis.js";
+import { PALETTE_SAMPLE_FRAMES } from "../src/viz/animation.js";
+import { idColour } from "../src/viz/overlay.js";
+
+const root = mkdtempSync(join(tmpdir(), "vidseg-infer-"));
+const modelFile = join(root, "model.safetensors");
+const dataDir = join(root, "data");
+const FRAMES = 20; // more than PALETTE_SAMPLE_FRAMES, so the GIF streams past its palette sample
+const SIZE = 64;
+let gt: YtvisDataset;
+let videoFolder: string;
+const hasFfmpeg = spawnSync("ffmpeg", ["-version"]).status === 0;
+
+/** A tiny online model with random weights whose every query counts as a detection. */
+async function writeRandomModel(): Promise<void> {
+  const config = presetConfig("tiny");
+  const categories = synthCategories();
+  config.model.numClasses = categories.length;
+  config.inference.scoreThreshold = 0;
+  seedParameters(0);
+  const segmenter = new FrameSegmenter(config.model);
+  await saveVisModel(modelFile, segmenter.stateDict(), {
+    kind: "online",
+    config,
+    categoryIds: categories.map((c) => c.id),
+    categoryNames: categories.map((c) => c.name),
+  });
+  segmenter.dispose();
+}
+
+/** Number of images in a GIF and its logical screen size, by walking its blocks. */
+function gifFrames(bytes: Uint8Array): { frames: number; width: number; height: number } {
+  expect(new TextDecoder().decode(bytes.subarray(0, 6))).toBe("GIF89a");
+  const width = bytes[6] | (bytes[7] << 8);
+  const height = bytes[8] | (bytes[9] << 8);
+  let p = 13;
+  if (bytes[10] & 0x80) p += 3 << ((bytes[10] & 7) + 1);
+  const skipSubBlocks = () => {
+    while (bytes[p] !== 0) p += bytes[p] + 1;
+    p++;
+  };
+  let frames = 0;
+  for (;;) {
+    const block = bytes[p++];
+    if (block === 0x3b) break;
+    if (block === 0x21) {
+      p++; // extension label
+      skipSubBlocks();
+    } else if (block === 0x2c) {
+      frames++;
+      const flags = bytes[p + 8];
+      p += 9;
+      if (flags & 0x80) p += 3 << ((flags & 7) + 1);
+      p++; // LZW minimum code size
+      skipSubBlocks();
+    } else {
+      throw new Error(`bad GIF block 0x${block.toString(16)} at ${p - 1}`);
+    }
+  }
+  return { frames, width, height };
+}
+
+/** Every result mask pixel is foreground in the frame's PNG, and PNG values are track ids (1..255). */
+async function expectPngsCoverResults(
+  pngDir: string,
+  names: string[],
+  results: YtvisResult[],
+): Promise<void> {
+  expect(readdirSync(pngDir).sort()).toEqual(names.map((n) => `${n}.png`));
+  let covered = 0;
+  for (let t = 0; t < names.length; t++) {
+    const labels = await readIndexedPng(join(pngDir, `${names[t]}.png`));
+    expect([labels.width, labels.height]).toEqual([SIZE, SIZE]);
+    for (const result of results) {
+      const rle = result.segmentations[t];
+      if (!rle) continue;
+      const mask = decode(fromCoco(rle));
+      for (let p = 0; p < mask.length; p++) {
+        if (!mask[p]) continue;
+        expect(labels.data[p]).toBeGreaterThan(0);
+        covered++;
+      }
+    }
+  }
+  expect(covered).toBeGreaterThan(0);
+}
+
+beforeAll(async () => {
+  await initRuntime({ backend: "wasm" });
+  await writeRandomModel();
+  const synth = resolveOptions("tiny", 5, { videos: 1, frames: FRAMES, format: "png" });
+  gt = (await generateVisDataset(synth, dataDir, { splits: ["valid"] })).datasets.valid!;
+  videoFolder = join(dataDir, "valid", "JPEGImages", gt.videos[0].file_names[0].split("/")[0]);
+}, 60_000);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("vidseg infer vis", () => {
+  it("segments a frame folder: results that evaluate, indexed PNGs, a GIF with every frame", async () => {
+    const out = join(root, "out-folder");
+    const summary = await inferVis({
+      checkpoint: modelFile,
+      input: videoFolder,
+      out,
+      png: true,
+      quiet: true,
+    });
+    expect(summary.model).toBe("online");
+    expect(summary.inputKind).toBe("frames");
+    expect(summary.frames).toBe(FRAMES);
+    const results = await readResults(join(out, "results.json"), gt); // video_id 1 = the synth video's id
+    expect(results.length).toBe(summary.videos[0].results);
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.length).toBeLessThanOrEqual(10); // the model's top-k
+    for (const r of results) expect(r.segmentations).toHaveLength(FRAMES);
+    const { stats } = evaluateYtvis(gt, results);
+    for (const name of YTVIS_STAT_NAMES) {
+      expect(stats[name]).toBeGreaterThanOrEqual(-1);
+      expect(stats[name]).toBeLessThanOrEqual(1);
+    }
+    const names = Array.from({ length: FRAMES }, (_, t) => String(t).padStart(5, "0"));
+    const pngDir = join(out, "Annotations", summary.videos[0].name);
+    await expectPngsCoverResults(pngDir, names, results);
+    // The PNG palette is the overlay's: index k has track k's colour.
+    const png = readFileSync(join(pngDir, "00000.png"));
+    const plte = png.indexOf(Buffer.from("PLTE")) + 4;
+    expect([...png.subarray(plte + 3 * 5, plte + 3 * 6)]).toEqual([...idColour(5)]);
+
+    expect(FRAMES).toBeGreaterThan(PALETTE_SAMPLE_FRAMES);
+    const gif = gifFrames(readFileSync(join(out, "overlay.gif")));
+    expect(gif).toEqual({ frames: FRAMES, width: SIZE * 6, height: SIZE * 6 });
+  }, 60_000);
+
+  it("reruns to byte-identical results", async () => {
+    const out = join(root, "out-folder-again");
+    await inferVis({ checkpoint: modelFile, input: videoFolder, out, animation: "none", quiet: true });
+    expect(readFileSync(join(out, "results.json"))).toEqual(
+      readFileSync(join(root, "out-folder", "results.json")),
+    );
+    expect(existsSync(join(out, "overlay.gif"))).toBe(false);
+  }, 60_000);
+
+  it("segments a split with its video ids, and --max-frames pads results to the video length", async () => {
+    const out = join(root, "out-split");
+    const summary = await inferVis({
+      checkpoint: modelFile,
+      input: join(dataDir, "valid.json"),
+      out,
+      maxFrames: 5,
+      quiet: true,
+    });
+    expect(summary.inputKind).toBe("split");
+    expect(summary.frames).toBe(5);
+    const results = await readResults(join(out, "results.json"), gt);
+    expect(new Set(results.map((r) => r.video_id))).toEqual(new Set([gt.videos[0].id]));
+    for (const r of results) {
+      expect(r.segmentations).toHaveLength(FRAMES);
+      expect(r.segmentations.slice(5).every((s) => s === null)).toBe(true);
+    }
+    const gif = gifFrames(readFileSync(join(out, "overlays", `${summary.videos[0].name}.gif`)));
+    expect(gif.frames).toBe(5);
+  }, 60_000);
+
+  it.skipIf(!hasFfmpeg)(
+    "segments an ffmpeg-encoded video, with an MP4 animation",
+    async () => {
+      const video = join(root, "clip.mp4");
+      const encode = spawnSync("ffmpeg", [
+        ...["-v", "error", "-y", "-framerate", "10", "-i", join(videoFolder, "%05d.png")],
+        ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-qp", "0", video],
+      ]);
+      expect(encode.status).toBe(0);
+      const out = join(root, "out-video");
+      const summary = await inferVis({
+        checkpoint: modelFile,
+        input: video,
+        out,
+        png: true,
+        animation: "mp4",
+        quiet: true,
+      });
+      expect(summary.inputKind).toBe("video");
+      expect(summary.frames).toBe(FRAMES);
+      const results = await readResults(join(out, "results.json"), gt);
+      for (const r of results) expect(r.segmentations).toHaveLength(FRAMES);
+      const names = Array.from({ length: FRAMES }, (_, t) => String(t).padStart(5, "0"));
+      await expectPngsCoverResults(join(out, "Annotations", "clip"), names, results);
+      const probe = spawnSync("ffprobe", [
+        ...["-v", "error", "-select_streams", "v:0", "-count_frames"],
+        ...["-show_entries", "stream=width,height,nb_read_frames,codec_name,pix_fmt", "-of", "json"],
+        join(out, "overlay.mp4"),
+      ]);
+      const stream = JSON.parse(probe.stdout.toString()).streams[0];
+      expect(stream).toMatchObject({
+        codec_name: "h264",
+        pix_fmt: "yuv420p",
+        width: SIZE * 6,
+        height: SIZE * 6,
+      });
+      expect(Number(stream.nb_read_frames)).toBe(FRAMES);
+    },
+    60_000,
+  );
+});
+
+describe("vidseg infer vis: bad input", () => {
+  /** Runs the command through commander and the CLI's error wrapper; returns stderr and the exit code. */
+  async function run(args: string[]): Promise<{ stderr: string; exitCode: number }> {
+    const program = new Command("vidseg").exitOverride();
+    registerInfer(program);
+    let stderr = "";
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      stderr += String(chunk);
+      return true;
+    });
+    const previous = process.exitCode;
+    process.exitCode = 0;
+    try {
+      await program.parseAsync(["node", "vidseg", "infer", "vis", ...args]);
+      return { stderr, exitCode: Number(process.exitCode ?? 0) };
+    } finally {
+      spy.mockRestore();
+      process.exitCode = previous;
+    }
+  }
+
+  it("a missing checkpoint is one line naming it, exit 1", async () => {
+    const missing = join(root, "nope.safetensors");
+    const { stderr, exitCode } = await run(["--checkpoint", missing, "--input", videoFolder, "--out", root]);
+    expect(exitCode).toBe(1);
+    expect(stderr).toBe(`vidseg: error: ${missing}: checkpoint not found\n`);
+  });
+
+  it("an unreadable video is one line naming it, exit 1, and nothing is written", async () => {
+    const bad = join(root, "broken.mp4");
+    writeFileSync(bad, "this is not a video");
+    const out = join(root, "out-bad");
+    const { stderr, exitCode } = await run(["--checkpoint", modelFile, "--input", bad, "--out", out]);
+    expect(exitCode).toBe(1);
+    expect(stderr.split("\n")).toHaveLength(2);
+    expect(stderr).toMatch(new RegExp(`^vidseg: error: ${bad}: (cannot read video|ffprobe not found)`));
+    expect(existsSync(join(out, "results.json"))).toBe(false);
+  });
+
+  it("a missing input and a bad option value are one line each", async () => {
+    const missing = join(root, "no-such-input");
+    let r = await run(["--checkpoint", modelFile, "--input", missing, "--out", root]);
+    expect([r.exitCode, r.stderr]).toEqual([1, `vidseg: error: ${missing}: input not found\n`]);
+    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--max-frames", "x"]);
+    expect([r.exitCode, r.stderr]).toEqual([
+      1,
+      `vidseg: error: --max-frames: expected a non-negative integer, got "x"\n`,
+    ]);
+    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--animation", "avi"]);
+    expect([r.exitCode, r.stderr]).toEqual([
+      1,
+      `vidseg: error: --animation: expected gif, mp4 or none, got "avi"\n`,
+    ]);
+  });
+});
