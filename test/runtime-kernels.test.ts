@@ -523,3 +523,87 @@ describe("Cast", () => {
     tf.dispose([same, ints, bools, fromInts]);
   });
 });
+
+describe("data movement on the wasm heap: pad, unstack, split, sum over leading axes", () => {
+  const random = rng(23);
+  const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+  const randomShape = (rank: number): number[] => Array.from({ length: rank }, () => int(1, 5));
+  const sizeOf = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
+
+  async function sameOnBoth(compute: () => tf.Tensor | tf.Tensor[], label: string): Promise<void> {
+    const run = async (backend: string): Promise<number[][]> => {
+      await tf.setBackend(backend);
+      const outputs = tf.tidy(() => {
+        const result = compute();
+        return Array.isArray(result) ? result : [result];
+      });
+      const values = await Promise.all(outputs.map(async (t) => [...t.shape, -1, ...(await t.data())]));
+      tf.dispose(outputs);
+      return values.map((v) => Array.from(v as ArrayLike<number>));
+    };
+    const cpu = await run("cpu");
+    const wasm = await run("wasm");
+    expect(wasm.length, label).toBe(cpu.length);
+    for (let i = 0; i < cpu.length; i++) {
+      expect(relativeL2(wasm[i], cpu[i]), label).toBeLessThan(1e-6);
+    }
+  }
+
+  it("pads like the cpu backend (rank 1-5, constant values, int32)", async () => {
+    for (let trial = 0; trial < 40; trial++) {
+      const shape = randomShape(int(1, 5));
+      const paddings = shape.map(() => [
+        random() < 0.4 ? 0 : int(0, 3),
+        random() < 0.4 ? 0 : int(0, 3),
+      ]) as Array<[number, number]>;
+      const value = trial % 4 === 0 ? 0 : int(-3, 3);
+      const dtype = trial % 5 === 4 ? "int32" : "float32";
+      const values = randomArray(sizeOf(shape), random).map((v) =>
+        dtype === "int32" ? Math.round(v * 50) : v,
+      );
+      await sameOnBoth(
+        () => tf.pad(tf.tensor(values, shape, dtype), paddings, value),
+        JSON.stringify({ shape, paddings }),
+      );
+    }
+  });
+
+  it("unstacks and splits like the cpu backend", async () => {
+    for (let trial = 0; trial < 30; trial++) {
+      const shape = randomShape(int(1, 4));
+      const axis = int(0, shape.length - 1);
+      const values = randomArray(sizeOf(shape), random);
+      await sameOnBoth(
+        () => tf.unstack(tf.tensor(values, shape), axis),
+        `unstack ${JSON.stringify({ shape, axis })}`,
+      );
+      const first = int(0, shape[axis]);
+      const sizes = first === shape[axis] ? [first] : [first, shape[axis] - first];
+      await sameOnBoth(
+        () => tf.split(tf.tensor(values, shape), sizes, axis),
+        `split ${JSON.stringify({ shape, sizes })}`,
+      );
+    }
+  });
+
+  it("sums over leading axes like the cpu backend (and every other axis choice still works)", async () => {
+    for (let trial = 0; trial < 40; trial++) {
+      const shape = randomShape(int(2, 4)).map((d) => d * int(1, 20));
+      const rank = shape.length;
+      // Leading axes (the heap path) or any proper subset (the shipped kernel); a full reduction of
+      // ~10^6 values differs between backends by float32 rounding alone, so none here.
+      const axes =
+        trial % 2 === 0
+          ? Array.from({ length: int(1, rank - 1) }, (_, i) => i)
+          : Array.from({ length: rank }, (_, i) => i).filter(() => random() < 0.5);
+      if (axes.length === rank) axes.pop();
+      if (axes.length === 0) axes.push(rank - 1);
+      const keepDims = random() < 0.5;
+      const values = randomArray(sizeOf(shape), random);
+      await sameOnBoth(
+        () => tf.sum(tf.tensor(values, shape), axes, keepDims),
+        JSON.stringify({ shape, axes, keepDims }),
+      );
+    }
+  });
+});
