@@ -208,17 +208,51 @@ export function conv2dFilterGrad(
     ]);
     // Rows past `length` are grid padding (zeros), so dropping them loses nothing.
     const dyRows = tf.slice(tf.reshape(dyGrid, [n * gridH * gridW, cout]), [0, 0], [length, cout]);
-    const taps: tf.Tensor2D[] = [];
+    const blocks: ColumnBlock[] = [];
     for (let i = 0; i < kh; i++) {
       for (let j = 0; j < kw; j++) {
         const phase = ((i * dh) % sh) * sw + ((j * dw) % sw);
         const offset = Math.floor((i * dh) / sh) * gridW + Math.floor((j * dw) / sw);
-        const patch = tf.slice(phases, [phase * cin, offset], [cin, length]);
-        taps.push(tf.matMul(patch, dyRows)); // [Cin, Cout]
+        blocks.push({ row: phase * cin, column: offset });
       }
     }
-    return tf.reshape(tf.stack(taps), [kh, kw, cin, cout]);
+    // One product for all taps: dyRows is packed by XNNPACK once, and small Cin (e.g. RGB input)
+    // still fills the GEMM tiles.
+    const patches = stackBlocks(phases, blocks, cin, length); // [kh·kw·Cin, L]
+    return tf.reshape(tf.matMul(patches, dyRows), [kh, kw, cin, cout]);
   });
+}
+
+/** A [rows, columns] block of a matrix, by its top-left corner. */
+interface ColumnBlock {
+  row: number;
+  column: number;
+}
+
+/**
+ * The blocks matrix[row : row + rows, column : column + columns], stacked vertically. On wasm each
+ * block row is one copy straight into the result (no per-block tensors); elsewhere slices + concat.
+ */
+function stackBlocks(matrix: tf.Tensor2D, blocks: ColumnBlock[], rows: number, columns: number): tf.Tensor2D {
+  if (tf.getBackend() !== WASM || matrix.dtype !== "float32") {
+    return tf.concat(
+      blocks.map(({ row, column }) => tf.slice(matrix, [row, column], [rows, columns])),
+      0,
+    );
+  }
+  const backend = tf.backend() as unknown as WasmHeapBackend;
+  const out = backend.makeOutput([blocks.length * rows, columns], "float32");
+  const source = backend.typedArrayFromHeap(matrix);
+  const target = backend.typedArrayFromHeap(out);
+  const stride = matrix.shape[1];
+  let written = 0;
+  for (const { row, column } of blocks) {
+    for (let r = row; r < row + rows; r++, written += columns) {
+      const start = r * stride + column;
+      target.set(source.subarray(start, start + columns), written);
+    }
+  }
+  return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor2D;
 }
 
 /**
