@@ -55,6 +55,12 @@ async function sheetOf(imagesDir: string, pngDir: string, fileNames: readonly st
   return contactSheet([tiles], { captions: [`frames ${picks.join(", ")}: colour = track id`] });
 }
 
+/** A path as the user can type it: relative inside the working folder, absolute elsewhere. */
+function show(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === "" ? "." : rel.startsWith("..") ? path : rel;
+}
+
 async function main(): Promise<void> {
   const out = resolve(argument("out", "demo-output"));
   const checkpoint = argument("checkpoint", SHIPPED_WEIGHTS);
@@ -65,14 +71,9 @@ async function main(): Promise<void> {
         ? "the shipped weights are missing; they are trained with `npx vidseg train vis --config cpu-small` " +
             "(see BENCHMARKS.md) and copied there, or pass --checkpoint <model file>"
         : "model file not found",
-      relative(process.cwd(), checkpoint) || checkpoint,
+      show(checkpoint),
     );
   }
-  // Paths as the user can type them: relative inside the working folder, absolute elsewhere.
-  const show = (path: string) => {
-    const rel = relative(process.cwd(), path);
-    return rel === "" ? "." : rel.startsWith("..") ? path : rel;
-  };
 
   // 1. A short synthetic video with its ground truth.
   const dataDir = join(out, "video");
