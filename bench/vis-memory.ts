@@ -3,8 +3,9 @@
  * 5,000 frames, and frames per second; optionally the offline model's peak memory against its clip
  * window length (bench/offline.ts infer).
  *
- *   npm run bench:vis-memory [-- --frames 100,1000,5000] [--modes stream,results]
- *                            [--checkpoint <online model>] [--offline] [--json]
+ *   npm run bench:vis-memory [-- --frames 100,1000,5000] [--modes stream,results|none]
+ *                            [--checkpoint <online model>] [--offline [--offline-frames 128]
+ *                            [--clips 16,32,64,128]] [--json]
  *
  * Every (length, mode) runs in a fresh child process, because the wasm heap never shrinks: a process's
  * peak RSS (VmHWM) is only meaningful for one run. Frames come from the synthetic `long` preset's scene
@@ -135,7 +136,10 @@ async function onlineModel(tmp: string): Promise<{ file: string; what: string }>
 
 async function parent(): Promise<void> {
   const lengths = (option("frames") ?? "100,1000,5000").split(",").map(Number);
-  const modes = (option("modes") ?? "stream,results").split(",");
+  // --modes none skips the online runs (e.g. to measure only the offline model).
+  const modes = (option("modes") ?? "stream,results")
+    .split(",")
+    .filter((m) => m === "stream" || m === "results");
   const json = args.includes("--json");
   const log = (line: string) => (json ? process.stderr : process.stdout).write(line + "\n");
   const tmp = mkdtempSync(join(tmpdir(), "vidseg-vis-memory-"));
