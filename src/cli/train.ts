@@ -6,17 +6,21 @@ import { VidsegError } from "../core/errors.js";
 import { writeFileAtomic } from "../core/fs.js";
 import { evaluateYtvis } from "../eval/ytvis.js";
 import type { YtvisDataset, YtvisResult } from "../formats/ytvis.js";
+import { OfflineSegmenter, toYtvisResults } from "../infer/offline-segmenter.js";
 import { OnlineSegmenter } from "../infer/online-segmenter.js";
-import { openYtvisSplit } from "../infer/sources.js";
+import { openYtvisSplit, type YtvisSplitVideo } from "../infer/sources.js";
 import { loadVisConfig } from "../models/config.js";
+import type { OfflineVisModel } from "../models/offline.js";
 import type { VisModelInfo } from "../models/online.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
 import { initRuntime } from "../runtime/backend.js";
+import { trainOfflineVis } from "../train/offline-vis.js";
 import { trainOnlineVis } from "../train/online-vis.js";
 import { resolveVisSplit } from "../train/vis-data.js";
 import { action, printJson } from "./common.js";
 
-interface TrainVisOptions {
+/** The options of `vidseg train vis`, as commander passes them (strings). */
+export interface TrainVisOptions {
   model: string;
   data: string;
   config: string;
@@ -25,20 +29,37 @@ interface TrainVisOptions {
   seed: string;
   steps?: string;
   backboneWeights?: string;
+  init?: string;
   valSplit: string;
   valEvery?: string;
   valVideos?: string;
   checkpointEvery: string;
   json?: boolean;
+  /** Progress display (default: on stderr); false in tests. */
+  progress?: false;
 }
 
-/** `vidseg train vis`: trains the online VIS model on a YouTube-VIS-layout root. */
+/** What `vidseg train vis` prints (with --json) and returns. */
+export interface TrainVisSummary {
+  model_kind: "online" | "offline";
+  step: number;
+  last_loss: number;
+  model: string | null;
+  checkpoint: string;
+  plot: string;
+}
+
+/** `vidseg train vis`: trains the online or the offline VIS model on a YouTube-VIS-layout root. */
 export function registerTrain(parent: Command): void {
   const trainCommand = parent.command("train").description("train a model");
   trainCommand
     .command("vis")
     .description("train a video instance segmentation model (logs, checkpoints, resume, validation AP)")
-    .option("--model <kind>", "online (MinVIS-style; the offline model has its own trainer)", "online")
+    .option(
+      "--model <kind>",
+      "online (MinVIS-style, trained on frames) or offline (VITA-style, trained on clips)",
+      "online",
+    )
     .requiredOption("--data <root>", "YouTube-VIS-layout root: <root>/train.json + <root>/train/JPEGImages")
     .option("--config <preset|file>", "tiny, cpu-small, r50, or a JSON config file", "cpu-small")
     .requiredOption("--out <dir>", "run folder: log.jsonl, checkpoints/, model.safetensors, plot.html")
@@ -46,6 +67,10 @@ export function registerTrain(parent: Command): void {
     .option("--seed <n>", "seed of the weights, data order and sampling", "0")
     .option("--steps <n>", "override the config's total steps")
     .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
+    .option(
+      "--init <model file>",
+      "offline only: start the frame segmenter from a trained online model (its architecture and categories)",
+    )
     .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
     .option("--val-every <n>", "validate every n steps (and at the end)")
     .option("--val-videos <n>", "evaluate only the first n validation videos")
@@ -53,65 +78,122 @@ export function registerTrain(parent: Command): void {
     .option("--json", "print the final result as JSON on stdout")
     .action(
       action(async (options: TrainVisOptions) => {
-        if (options.model !== "online") {
-          throw new VidsegError(
-            `model "${options.model}" is not trained by this command yet (use --model online)`,
-            undefined,
-            "--model",
-          );
-        }
-        const integer = (value: string | undefined, flag: string): number | undefined => {
-          if (value === undefined) return undefined;
-          const n = Number(value);
-          if (!Number.isInteger(n) || n < 0)
-            throw new VidsegError(`must be a non-negative integer`, undefined, flag);
-          return n;
-        };
-        await initRuntime();
-        const config = await loadVisConfig(options.config);
-        const steps = integer(options.steps, "--steps");
-        if (steps !== undefined) config.optim.totalSteps = steps;
-        const trainSplit = resolveVisSplit(options.data, "train");
-        const validate = await validationFor(
-          options.data,
-          options.valSplit,
-          integer(options.valVideos, "--val-videos"),
-        );
-        const result = await trainOnlineVis({
-          config,
-          data: trainSplit,
-          runDir: options.out,
-          resume: options.resume,
-          seed: integer(options.seed, "--seed"),
-          backboneWeights: options.backboneWeights,
-          validate,
-          validateEvery: integer(options.valEvery, "--val-every"),
-          checkpointEvery: integer(options.checkpointEvery, "--checkpoint-every"),
-        });
-        result.segmenter.dispose();
-        await writePlot(options.out);
-        const summary = {
-          step: result.step,
-          last_loss: result.lastLoss,
-          model: result.modelFile ?? null,
-          checkpoint: result.checkpoint,
-          plot: join(options.out, "plot.html"),
-        };
+        const summary = await trainVis(options);
         if (options.json) printJson(summary);
         else
           process.stderr.write(
-            `trained ${result.step} steps; model: ${summary.model}; plot: ${summary.plot}\n`,
+            `trained ${summary.step} steps; model: ${summary.model}; plot: ${summary.plot}\n`,
           );
       }),
     );
 }
 
-/** A validation callback computing YouTube-VIS AP on (the first n videos of) a split, if it exists. */
-async function validationFor(
+/** The command's work: trains, writes plot.html, returns the summary. */
+export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummary> {
+  if (options.model !== "online" && options.model !== "offline") {
+    throw new VidsegError(
+      `unknown model "${options.model}" (expected online or offline)`,
+      undefined,
+      "--model",
+    );
+  }
+  if (options.init !== undefined && options.model !== "offline") {
+    throw new VidsegError("only the offline model starts from an online model", undefined, "--init");
+  }
+  const integer = (value: string | undefined, flag: string): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new VidsegError(`must be a non-negative integer`, undefined, flag);
+    return n;
+  };
+  await initRuntime();
+  const config = await loadVisConfig(options.config);
+  const steps = integer(options.steps, "--steps");
+  if (steps !== undefined) config.optim.totalSteps = steps;
+  const common = {
+    config,
+    data: resolveVisSplit(options.data, "train"),
+    runDir: options.out,
+    resume: options.resume,
+    seed: integer(options.seed, "--seed"),
+    backboneWeights: options.backboneWeights,
+    validateEvery: integer(options.valEvery, "--val-every"),
+    checkpointEvery: integer(options.checkpointEvery, "--checkpoint-every"),
+    progress: options.progress,
+  };
+  const validation = await openValidation(
+    options.data,
+    options.valSplit,
+    integer(options.valVideos, "--val-videos"),
+  );
+  let result;
+  if (options.model === "online") {
+    result = await trainOnlineVis({
+      ...common,
+      validate: validation && ((segmenter, info) => validation.evaluate(onlineResults(segmenter, info))),
+    });
+    result.segmenter.dispose();
+  } else {
+    result = await trainOfflineVis({
+      ...common,
+      init: options.init,
+      validate: validation && ((model, info) => validation.evaluate(offlineResults(model, info))),
+    });
+    result.model.dispose();
+  }
+  await writePlot(options.out);
+  return {
+    model_kind: options.model,
+    step: result.step,
+    last_loss: result.lastLoss,
+    model: result.modelFile ?? null,
+    checkpoint: result.checkpoint,
+    plot: join(options.out, "plot.html"),
+  };
+}
+
+/** Produces the results of a set of validation videos. */
+type ResultsFor = (videos: YtvisSplitVideo[]) => Promise<YtvisResult[]>;
+
+/** The online model's validation results: streaming, as `vidseg infer vis` runs it. */
+function onlineResults(segmenter: FrameSegmenter, info: VisModelInfo): ResultsFor {
+  return async (videos) => {
+    const online = new OnlineSegmenter(segmenter, info, { collectResults: true });
+    const results: YtvisResult[] = [];
+    for (const { video, frames } of videos)
+      results.push(...(await online.segmentVideo(await frames(), video.id)));
+    return results;
+  };
+}
+
+/** The offline model's validation results: whole videos in the config's clip windows. */
+function offlineResults(model: OfflineVisModel, info: VisModelInfo): ResultsFor {
+  return async (videos) => {
+    const { offline, inference } = info.config;
+    // OfflineSegmenter puts the model in eval mode; the trainer puts it back in training mode after.
+    const segmenter = new OfflineSegmenter(model, {
+      clipLength: offline.inferenceClipLength,
+      clipOverlap: offline.inferenceClipOverlap,
+      topK: inference.topK,
+      categoryIds: info.categoryIds,
+    });
+    const results: YtvisResult[] = [];
+    for (const { video, frames } of videos)
+      results.push(...toYtvisResults(await segmenter.segmentVideo(await frames()), video.id));
+    return results;
+  };
+}
+
+/**
+ * The validation split (its first n videos), if the root has it, and how to score a model's results on
+ * it: YouTube-VIS AP, AP50, AP75, AR1, AR10.
+ */
+async function openValidation(
   root: string,
   split: string,
   maxVideos: number | undefined,
-): Promise<((segmenter: FrameSegmenter, info: VisModelInfo) => Promise<Record<string, number>>) | undefined> {
+): Promise<{ evaluate: (resultsFor: ResultsFor) => Promise<Record<string, number>> } | undefined> {
   let paths;
   try {
     paths = resolveVisSplit(root, split);
@@ -126,13 +208,11 @@ async function validationFor(
     videos: dataset.videos.filter((v) => ids.has(v.id)),
     annotations: dataset.annotations.filter((a) => ids.has(a.video_id)),
   };
-  return async (segmenter, info) => {
-    const online = new OnlineSegmenter(segmenter, info, { collectResults: true });
-    const results: YtvisResult[] = [];
-    for (const { video, frames } of chosen)
-      results.push(...(await online.segmentVideo(await frames(), video.id)));
-    const { stats } = evaluateYtvis(gt, results);
-    return { AP: stats.AP, AP50: stats.AP50, AP75: stats.AP75, AR1: stats.AR1, AR10: stats.AR10 };
+  return {
+    evaluate: async (resultsFor) => {
+      const { stats } = evaluateYtvis(gt, await resultsFor(chosen));
+      return { AP: stats.AP, AP50: stats.AP50, AP75: stats.AP75, AR1: stats.AR1, AR10: stats.AR10 };
+    },
   };
 }
 

@@ -87,11 +87,41 @@ export interface InferenceConfig {
   topK: number;
 }
 
+/**
+ * The offline (VITA-style) model's own settings: its head, its training clips, its loss weights and its
+ * clip windows at inference. The segmenter, criterion and optimiser settings are the sections above.
+ */
+export interface OfflineConfig {
+  /** Head architecture: OFFLINE_HEAD_PRESETS[headPreset] of src/models/offline.ts. */
+  headPreset: PresetName;
+  /** Overrides of single head fields, e.g. {"windowSize": 0}; checked when the head is built. */
+  head: Record<string, number>;
+  /** Frames per training clip T. */
+  clipLength: number;
+  /** Largest distance between consecutive frames of a training clip (1 = consecutive frames). */
+  clipMaxStride: number;
+  /** Clips per training step (B clips = B·T frames through the segmenter). */
+  clipsPerBatch: number;
+  /** Weights of the frame-level, video-level and query-similarity losses (VITA: 1, 1, 0.5). */
+  frameWeight: number;
+  videoWeight: number;
+  simWeight: number;
+  /**
+   * Train the head only, on a frozen frame segmenter (VITA's FREEZE_DETECTOR): meant for a segmenter
+   * initialised from a trained online model; a step then backpropagates through the head alone.
+   */
+  freezeSegmenter: boolean;
+  /** OfflineSegmenter's clip window and overlap (validation and inference). */
+  inferenceClipLength: number;
+  inferenceClipOverlap: number;
+}
+
 export interface VisConfig {
   model: SegmenterConfig;
   criterion: CriterionConfig;
   optim: OptimConfig;
   inference: InferenceConfig;
+  offline: OfflineConfig;
 }
 
 export const PRESET_NAMES = ["tiny", "cpu-small", "r50"] as const;
@@ -108,6 +138,19 @@ const DEFAULT_CRITERION: CriterionConfig = {
   deepSupervision: true,
   contrastiveWeight: 0,
   contrastiveTemperature: 0.1,
+};
+
+const DEFAULT_OFFLINE: Omit<OfflineConfig, "headPreset"> = {
+  head: {},
+  clipLength: 5,
+  clipMaxStride: 3,
+  clipsPerBatch: 1,
+  frameWeight: 1,
+  videoWeight: 1,
+  simWeight: 0.5,
+  freezeSegmenter: false,
+  inferenceClipLength: 36,
+  inferenceClipOverlap: 4,
 };
 
 const PRESETS: Record<PresetName, VisConfig> = {
@@ -141,6 +184,14 @@ const PRESETS: Record<PresetName, VisConfig> = {
       flipProbability: 0.5,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
+    offline: {
+      ...DEFAULT_OFFLINE,
+      headPreset: "tiny",
+      clipLength: 3,
+      clipMaxStride: 2,
+      inferenceClipLength: 8,
+      inferenceClipOverlap: 2,
+    },
   },
   // The CPU benchmark (synthetic data): trained from scratch on 2 cores within about an hour.
   "cpu-small": {
@@ -172,6 +223,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       flipProbability: 0.5,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
+    offline: { ...DEFAULT_OFFLINE, headPreset: "cpu-small" },
   },
   // Real data: Mask2Former's R50 settings (ResNet-50 from torchvision weights, frozen BN).
   r50: {
@@ -203,6 +255,13 @@ const PRESETS: Record<PresetName, VisConfig> = {
       flipProbability: 0.5,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
+    offline: {
+      ...DEFAULT_OFFLINE,
+      headPreset: "r50",
+      clipsPerBatch: 2,
+      clipMaxStride: 5,
+      inferenceClipLength: 64,
+    },
   },
 };
 
@@ -324,4 +383,18 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   }
   number("inference.scoreThreshold", config.inference.scoreThreshold, 0, 1);
   integer("inference.topK", config.inference.topK);
+  const off = config.offline;
+  oneOf("offline.headPreset", off.headPreset, PRESET_NAMES);
+  if (typeof off.head !== "object" || off.head === null || Array.isArray(off.head)) {
+    fail("offline.head", "must be an object of head fields");
+  }
+  for (const [field, value] of Object.entries(off.head)) number(`offline.head.${field}`, value);
+  for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
+    integer(`offline.${field}`, off[field]);
+  integer("offline.inferenceClipOverlap", off.inferenceClipOverlap, 0);
+  if (off.inferenceClipOverlap >= off.inferenceClipLength)
+    fail("offline.inferenceClipOverlap", "must be smaller than offline.inferenceClipLength");
+  for (const field of ["frameWeight", "videoWeight", "simWeight"] as const)
+    number(`offline.${field}`, off[field]);
+  if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
 }

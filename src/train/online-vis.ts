@@ -10,10 +10,11 @@ import { loadTorchvisionResnet } from "../nn/safetensors.js";
 import type { VisConfig } from "../models/config.js";
 import { onlineLoss, saveVisModel, type VisModelInfo } from "../models/online.js";
 import { FrameSegmenter } from "../models/segmenter.js";
-import { AdamW, isNormOrBias } from "./optim.js";
-import { cosineLr, withWarmup } from "./schedule.js";
 import { train, type StepLogEntry, type TrainResult, type TrainerOptions } from "./trainer.js";
 import { VisFrameData, type VisSplitPaths } from "./vis-data.js";
+import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule } from "./vis-setup.js";
+
+export { MODEL_FILE };
 
 export interface OnlineTrainOptions {
   config: VisConfig;
@@ -45,8 +46,6 @@ export interface OnlineTrainResult extends TrainResult {
   segmenter: FrameSegmenter;
 }
 
-export const MODEL_FILE = "model.safetensors";
-
 /** Trains (or resumes) the online model; the returned segmenter belongs to the caller (dispose it). */
 export async function trainOnlineVis(options: OnlineTrainOptions): Promise<OnlineTrainResult> {
   const seed = options.seed ?? 0;
@@ -62,12 +61,11 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
   // The classifier's size follows the data.
   const config: VisConfig = structuredClone(options.config);
   config.model.numClasses = data.numClasses;
-  const names = new Map(data.dataset.categories.map((c) => [c.id, c.name]));
   const info: VisModelInfo = {
     kind: "online",
     config,
     categoryIds: data.categoryIds,
-    categoryNames: data.categoryIds.map((id) => names.get(id) ?? String(id)),
+    categoryNames: data.reader.categoryNames,
   };
 
   seedParameters(seed);
@@ -75,30 +73,8 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
   if (options.backboneWeights) await loadTorchvisionResnet(segmenter.backbone, options.backboneWeights);
   const params = segmenter.namedParameters();
   const { optim } = config;
-  const isBackbone = (name: string) => name.startsWith("backbone.");
-  // No decay on norms, biases and the learned query/level tables (Mask2Former).
-  const noDecay = (name: string, param: Parameters<typeof isNormOrBias>[1]) =>
-    isNormOrBias(name, param) || /(^|\.)(query_feat|query_embed|level_embed)\./.test(name);
-  const optimizer = new AdamW(params, {
-    lr: optim.lr,
-    weightDecay: optim.weightDecay,
-    groups: [
-      {
-        name: "backbone_no_decay",
-        match: (n, p) => isBackbone(n) && noDecay(n, p),
-        lrScale: optim.backboneLrScale,
-        weightDecay: 0,
-      },
-      { name: "backbone", match: isBackbone, lrScale: optim.backboneLrScale },
-      { name: "no_decay", match: noDecay, weightDecay: 0 },
-    ],
-  });
-  const schedule = withWarmup(
-    cosineLr({ lr: optim.lr, totalSteps: optim.totalSteps, minLr: optim.lr * 0.01 }),
-    {
-      steps: optim.warmupSteps,
-    },
-  );
+  const optimizer = visOptimizer(params, optim, "backbone.");
+  const schedule = visSchedule(optim);
 
   try {
     const result = await train({
@@ -114,14 +90,7 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
       checkpointEvery: options.checkpointEvery ?? 500,
       validateEvery: options.validateEvery,
       validate: options.validate
-        ? async (step) => {
-            segmenter.eval();
-            try {
-              return await options.validate!(segmenter, info, step);
-            } finally {
-              segmenter.train();
-            }
-          }
+        ? (step) => inEvalMode(segmenter, () => options.validate!(segmenter, info, step))
         : undefined,
       resume: options.resume,
       config: { modelInfo: info, seed },

@@ -1,7 +1,8 @@
 /**
  * Training data for the VIS models from a YouTube-VIS-layout root: frames (or pairs of frames of one
- * video) resized to the model's input size, with their GT instance masks resized to the same size, as a
- * resumable {@link DataSource} for the trainer.
+ * video) for the online model, clips of T frames of one video for the offline model, resized to the
+ * model's input size, with their GT instance masks resized to the same size, as resumable
+ * {@link DataSource}s for the trainer.
  *
  * Layout: `<root>/<split>/JPEGImages/<file_names>` and the annotation JSON at the first of
  * `<root>/<split>.json`, `<root>/<split>/instances.json`, `<root>/annotations/instances_<split>.json`
@@ -17,6 +18,7 @@ import type { Rng } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
 import { decode, fromSegmentation } from "../mask/rle.js";
 import type { CriterionTarget } from "../models/criterion.js";
+import type { ClipTarget } from "../models/video-criterion.js";
 import { EpochSampler, type DataSource } from "./trainer.js";
 
 /** Where a split's annotations and frames are. */
@@ -67,15 +69,106 @@ export interface VisDataOptions extends VisSplitPaths {
   seed?: number;
 }
 
+/** One frame read for training: pixels at the input size and its visible instances. */
+export interface TrainingFrame {
+  /** [height, width, 3] RGB in 0..1 at the model input size. */
+  image: Float32Array;
+  /** Instances with foreground in this frame (after the resize), in annotation order. */
+  instances: { annotationId: number; label: number; mask: Uint8Array }[];
+}
+
+/**
+ * A split's annotations indexed for training: class index of each category, annotations per video, and
+ * reading one frame (resized and optionally flipped) with its instance masks. Shared by the frame and
+ * clip data sources.
+ */
+export class VisSplitReader {
+  /** Class index of each category id (the sorted category ids map to 0..K−1). */
+  readonly classOfCategory: Map<number, number>;
+  /** Category ids in class-index order. */
+  readonly categoryIds: number[];
+  private readonly annotationsByVideo: Map<number, YtvisDataset["annotations"]>;
+
+  constructor(
+    readonly dataset: YtvisDataset,
+    readonly paths: VisSplitPaths,
+    readonly inputSize: [number, number],
+  ) {
+    this.categoryIds = dataset.categories.map((c) => c.id).sort((a, b) => a - b);
+    this.classOfCategory = new Map(this.categoryIds.map((id, i) => [id, i]));
+    this.annotationsByVideo = new Map(dataset.videos.map((v) => [v.id, []]));
+    for (const annotation of dataset.annotations)
+      this.annotationsByVideo.get(annotation.video_id)?.push(annotation);
+  }
+
+  get numClasses(): number {
+    return this.categoryIds.length;
+  }
+
+  /** Category names in class-index order (the id as text where a category has no name). */
+  get categoryNames(): string[] {
+    const names = new Map(this.dataset.categories.map((c) => [c.id, c.name]));
+    return this.categoryIds.map((id) => names.get(id) ?? String(id));
+  }
+
+  /** Frame `frame` of the video at index `videoIndex`, at the input size, with its instances. */
+  async readFrame(videoIndex: number, frame: number, flip: boolean): Promise<TrainingFrame> {
+    const video = this.dataset.videos[videoIndex];
+    const [height, width] = this.inputSize;
+    const file = join(this.paths.imagesDir, video.file_names[frame]);
+    let rgb: Buffer;
+    try {
+      rgb = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer();
+    } catch (error) {
+      throw new VidsegError(
+        `cannot read frame: ${(error as Error).message}`,
+        file,
+        `video ${video.id}, frame ${frame}`,
+      );
+    }
+    check(
+      rgb.length === video.width * video.height * 3,
+      `frame is not ${video.width}×${video.height} RGB as annotated`,
+      file,
+      `video ${video.id}, frame ${frame}`,
+    );
+    const image = resizeFrame(rgb, video.height, video.width, height, width, flip);
+
+    const instances: TrainingFrame["instances"] = [];
+    for (const annotation of this.annotationsByVideo.get(video.id) ?? []) {
+      const segmentation = annotation.segmentations[frame];
+      if (segmentation === null || segmentation === undefined || annotation.iscrowd) continue;
+      const where = `annotation ${annotation.id}, frame ${frame}`;
+      const full = decode(fromSegmentation(segmentation, video.height, video.width, where));
+      const mask = resizeMaskNearest(full, video.height, video.width, height, width, flip);
+      if (!mask.some((v) => v !== 0)) continue; // too small to survive the resize
+      instances.push({
+        annotationId: annotation.id,
+        label: this.classOfCategory.get(annotation.category_id)!,
+        mask,
+      });
+    }
+    return { image, instances };
+  }
+
+  /** The frames' pixels as one [frames, height, width, 3] tensor. */
+  stackImages(frames: TrainingFrame[]): tf.Tensor4D {
+    const [height, width] = this.inputSize;
+    const pixels = new Float32Array(frames.length * height * width * 3);
+    frames.forEach((frame, i) => pixels.set(frame.image, i * height * width * 3));
+    return tf.tensor4d(pixels, [frames.length, height, width, 3]);
+  }
+}
+
 /** A resumable source of frame (or frame-pair) batches; see the module comment. */
 export class VisFrameData implements DataSource<VisBatch> {
   /** Class index of each category id (the sorted category ids map to 0..K−1). */
   readonly classOfCategory: Map<number, number>;
   /** Category ids in class-index order. */
   readonly categoryIds: number[];
-  private readonly items: { video: number; frame: number }[] = [];
+  readonly reader: VisSplitReader;
+  private readonly items: { video: number; frame: number }[];
   private readonly sampler: EpochSampler;
-  private readonly annotationsByVideo: Map<number, YtvisDataset["annotations"]>;
 
   private constructor(
     readonly dataset: YtvisDataset,
@@ -90,15 +183,10 @@ export class VisFrameData implements DataSource<VisBatch> {
       undefined,
       "batchSize",
     );
-    this.categoryIds = dataset.categories.map((c) => c.id).sort((a, b) => a - b);
-    this.classOfCategory = new Map(this.categoryIds.map((id, i) => [id, i]));
-    this.annotationsByVideo = new Map(dataset.videos.map((v) => [v.id, []]));
-    for (const annotation of dataset.annotations)
-      this.annotationsByVideo.get(annotation.video_id)?.push(annotation);
-    dataset.videos.forEach((video, v) => {
-      for (let frame = 0; frame < video.file_names.length; frame++) this.items.push({ video: v, frame });
-    });
-    check(this.items.length > 0, "the split has no frames", options.annotationFile);
+    this.reader = new VisSplitReader(dataset, options, options.inputSize);
+    this.categoryIds = this.reader.categoryIds;
+    this.classOfCategory = this.reader.classOfCategory;
+    this.items = frameItems(dataset, options.annotationFile);
     this.sampler = new EpochSampler(
       this.items.length,
       pairs ? options.batchSize / 2 : options.batchSize,
@@ -137,13 +225,21 @@ export class VisFrameData implements DataSource<VisBatch> {
         picks.push({ video: item.video, frame: other, flip });
       }
     }
-    const loaded = await Promise.all(picks.map((pick) => this.load(pick.video, pick.frame, pick.flip)));
+    const loaded = await Promise.all(
+      picks.map((pick) => this.reader.readFrame(pick.video, pick.frame, pick.flip)),
+    );
     const [height, width] = this.options.inputSize;
-    const pixels = new Float32Array(loaded.length * height * width * 3);
-    loaded.forEach((sample, i) => pixels.set(sample.image, i * height * width * 3));
     return {
-      images: tf.tensor4d(pixels, [loaded.length, height, width, 3]),
-      targets: loaded.map((sample) => sample.target),
+      images: this.reader.stackImages(loaded),
+      targets: loaded.map(({ instances }) => {
+        const data = new Float32Array(instances.length * height * width);
+        instances.forEach((instance, i) => data.set(instance.mask, i * height * width));
+        return {
+          labels: instances.map((instance) => instance.label),
+          ids: instances.map((instance) => instance.annotationId),
+          masks: tf.tensor3d(data, [instances.length, height, width]),
+        };
+      }),
       frames: picks.map((pick) => ({ videoId: this.dataset.videos[pick.video].id, frame: pick.frame })),
     };
   }
@@ -159,52 +255,170 @@ export class VisFrameData implements DataSource<VisBatch> {
   release(batch: VisBatch): void {
     tf.dispose([batch.images, ...batch.targets.map((t) => t.masks)]);
   }
+}
 
-  /** One frame at the input size (0..1 RGB) and its instances (labels, ids, masks at the input size). */
-  private async load(
-    videoIndex: number,
-    frame: number,
-    flip: boolean,
-  ): Promise<{ image: Float32Array; target: CriterionTarget }> {
-    const video = this.dataset.videos[videoIndex];
-    const [height, width] = this.options.inputSize;
-    const file = join(this.options.imagesDir, video.file_names[frame]);
-    let rgb: Buffer;
-    try {
-      rgb = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer();
-    } catch (error) {
-      throw new VidsegError(
-        `cannot read frame: ${(error as Error).message}`,
-        file,
-        `video ${video.id}, frame ${frame}`,
+/** One training batch of the offline model: B clips of T frames each. */
+export interface VisClipBatch {
+  /** [B·T, H, W, 3] in 0..1, clip-major (clip b's frames at b·T … b·T + T − 1). */
+  images: tf.Tensor4D;
+  /** Frames per clip T. */
+  numFrames: number;
+  /**
+   * Per clip: the instance tracks with foreground in any of its frames, masks [M, T, H, W] (empty in
+   * frames where a track is absent).
+   */
+  targets: ClipTarget[];
+  /** Per clip: its video, frame indices, flip and the annotation id of each track (for logs and tests). */
+  clips: { videoId: number; frames: number[]; flip: boolean; trackIds: number[] }[];
+}
+
+export interface VisClipDataOptions extends VisSplitPaths {
+  /** Model input [height, width]. */
+  inputSize: [number, number];
+  /** Frames per clip T. */
+  clipLength: number;
+  /** Clips per batch. */
+  clipsPerBatch: number;
+  /** Largest distance between consecutive frames of a clip (1 = consecutive frames). Default 1. */
+  maxStride?: number;
+  /** Probability of a horizontal flip (one flip for the whole clip). Default 0.5. */
+  flipProbability?: number;
+  /** Seed of the epoch permutations. Default 0. */
+  seed?: number;
+}
+
+/**
+ * A resumable source of clip batches for the offline model. Each epoch visits every frame of the split
+ * once as an anchor (as {@link VisFrameData} does, so long videos weigh more); the clip around an anchor
+ * is T frames of its video in order, see {@link sampleClipFrames}.
+ */
+export class VisClipData implements DataSource<VisClipBatch> {
+  readonly reader: VisSplitReader;
+  private readonly items: { video: number; frame: number }[];
+  private readonly sampler: EpochSampler;
+
+  private constructor(
+    readonly dataset: YtvisDataset,
+    readonly options: VisClipDataOptions,
+  ) {
+    const positive = (value: number | undefined, field: string) =>
+      check(
+        value === undefined || (Number.isInteger(value) && value >= 1),
+        `must be a positive integer, got ${value}`,
+        undefined,
+        field,
       );
-    }
-    check(
-      rgb.length === video.width * video.height * 3,
-      `frame is not ${video.width}×${video.height} RGB as annotated`,
-      file,
-      `video ${video.id}, frame ${frame}`,
-    );
-    const image = resizeFrame(rgb, video.height, video.width, height, width, flip);
-
-    const labels: number[] = [];
-    const ids: number[] = [];
-    const masks: Uint8Array[] = [];
-    for (const annotation of this.annotationsByVideo.get(video.id) ?? []) {
-      const segmentation = annotation.segmentations[frame];
-      if (segmentation === null || segmentation === undefined || annotation.iscrowd) continue;
-      const where = `annotation ${annotation.id}, frame ${frame}`;
-      const full = decode(fromSegmentation(segmentation, video.height, video.width, where));
-      const mask = resizeMaskNearest(full, video.height, video.width, height, width, flip);
-      if (!mask.some((v) => v !== 0)) continue; // too small to survive the resize
-      labels.push(this.classOfCategory.get(annotation.category_id)!);
-      ids.push(annotation.id);
-      masks.push(mask);
-    }
-    const data = new Float32Array(masks.length * height * width);
-    masks.forEach((mask, i) => data.set(mask, i * height * width));
-    return { image, target: { labels, ids, masks: tf.tensor3d(data, [masks.length, height, width]) } };
+    positive(options.clipLength, "clipLength");
+    positive(options.clipsPerBatch, "clipsPerBatch");
+    positive(options.maxStride, "maxStride");
+    this.reader = new VisSplitReader(dataset, options, options.inputSize);
+    this.items = frameItems(dataset, options.annotationFile);
+    this.sampler = new EpochSampler(this.items.length, options.clipsPerBatch, options.seed ?? 0);
   }
+
+  /** Reads and validates the split's annotations. */
+  static async open(options: VisClipDataOptions): Promise<VisClipData> {
+    return new VisClipData(await readYtvis(options.annotationFile), options);
+  }
+
+  async next(rng: Rng): Promise<VisClipBatch> {
+    const { clipLength, inputSize } = this.options;
+    const flipProbability = this.options.flipProbability ?? 0.5;
+    const picks = this.sampler.nextIndices().map((index) => {
+      const { video, frame } = this.items[index];
+      const length = this.dataset.videos[video].file_names.length;
+      const flip = rng.bernoulli(flipProbability);
+      const frames = sampleClipFrames(length, clipLength, this.options.maxStride ?? 1, frame, rng);
+      return { video, frames, flip };
+    });
+    const loaded = await Promise.all(
+      picks.map((pick) =>
+        Promise.all(pick.frames.map((frame) => this.reader.readFrame(pick.video, frame, pick.flip))),
+      ),
+    );
+    const [height, width] = inputSize;
+    const frameSize = height * width;
+    const targets: ClipTarget[] = [];
+    const clips: VisClipBatch["clips"] = [];
+    loaded.forEach((frames, b) => {
+      // Tracks in order of first appearance in the clip; the masks of absent frames stay empty.
+      const trackOf = new Map<number, number>();
+      const labels: number[] = [];
+      frames.forEach(({ instances }) =>
+        instances.forEach(({ annotationId, label }) => {
+          if (trackOf.has(annotationId)) return;
+          trackOf.set(annotationId, labels.length);
+          labels.push(label);
+        }),
+      );
+      const data = new Float32Array(labels.length * clipLength * frameSize);
+      frames.forEach(({ instances }, t) =>
+        instances.forEach(({ annotationId, mask }) =>
+          data.set(mask, (trackOf.get(annotationId)! * clipLength + t) * frameSize),
+        ),
+      );
+      targets.push({ labels, masks: tf.tensor4d(data, [labels.length, clipLength, height, width]) });
+      const { video, frames: frameIndices, flip } = picks[b];
+      clips.push({
+        videoId: this.dataset.videos[video].id,
+        frames: frameIndices,
+        flip,
+        trackIds: [...trackOf.keys()],
+      });
+    });
+    return { images: this.reader.stackImages(loaded.flat()), numFrames: clipLength, targets, clips };
+  }
+
+  getState(): unknown {
+    return this.sampler.getState();
+  }
+
+  setState(state: unknown): void {
+    this.sampler.setState(state);
+  }
+
+  release(batch: VisClipBatch): void {
+    tf.dispose([batch.images, ...batch.targets.map((t) => t.masks)]);
+  }
+}
+
+/**
+ * The frame indices of a training clip of `clipLength` frames from a video of `length` frames around
+ * frame `anchor`, in increasing order:
+ * - a long enough video: consecutive frames `1..s` apart, each gap uniform in [1, s] where
+ *   s = min(maxStride, ⌊(length − 1)/(clipLength − 1)⌋) (so the clip always fits), and the clip's start
+ *   uniform among the starts whose span covers the anchor;
+ * - a video shorter than the clip: every frame, each repeated once or twice to fill the clip
+ *   (⌊i·length/clipLength⌋ for i = 0..clipLength − 1).
+ */
+export function sampleClipFrames(
+  length: number,
+  clipLength: number,
+  maxStride: number,
+  anchor: number,
+  rng: Rng,
+): number[] {
+  if (clipLength === 1) return [anchor];
+  if (length < clipLength)
+    return Array.from({ length: clipLength }, (_, i) => Math.floor((i * length) / clipLength));
+  const stride = Math.min(maxStride, Math.floor((length - 1) / (clipLength - 1)));
+  const gaps = Array.from({ length: clipLength - 1 }, () => 1 + rng.int(stride));
+  const span = gaps.reduce((sum, gap) => sum + gap, 0);
+  const low = Math.max(0, anchor - span);
+  const high = Math.min(anchor, length - 1 - span);
+  const frames = [low + rng.int(high - low + 1)];
+  for (const gap of gaps) frames.push(frames[frames.length - 1] + gap);
+  return frames;
+}
+
+/** Every (video index, frame index) of a split: the anchors the samplers draw. */
+function frameItems(dataset: YtvisDataset, file: string): { video: number; frame: number }[] {
+  const items: { video: number; frame: number }[] = [];
+  dataset.videos.forEach((video, v) => {
+    for (let frame = 0; frame < video.file_names.length; frame++) items.push({ video: v, frame });
+  });
+  check(items.length > 0, "the split has no frames", file);
+  return items;
 }
 
 /**

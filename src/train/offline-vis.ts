@@ -1,0 +1,212 @@
+/**
+ * Training the offline (VITA-style) VIS model: clips of T frames of one video from a YouTube-VIS-layout
+ * split (VisClipData), the frame + video + similarity losses of src/models/video-criterion.ts, AdamW
+ * with a warmup + cosine schedule, gradient clipping, checkpoints with exact resume
+ * (src/train/trainer.ts), and at the end `<runDir>/model.safetensors`, the file `OfflineSegmenter.load`
+ * reads. The settings of the clips, losses and head are the config's `offline` section.
+ *
+ * Initialisation from an online model (`init`): VITA trains its video head on top of a Mask2Former
+ * frame model trained on the same data. With `init`, the frame segmenter starts from the weights of a
+ * model file written by `trainOnlineVis` (`vidseg train vis --model online`); the segmenter's
+ * architecture (the config's `model` section) is then the file's, and its categories must be the
+ * data's. Combined with `offline.freezeSegmenter`, only the head trains (VITA's FREEZE_DETECTOR): much
+ * cheaper steps, and the frame queries stay exactly those of the online model.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { VidsegError } from "../core/errors.js";
+import type { VisConfig } from "../models/config.js";
+import {
+  OFFLINE_HEAD_PRESETS,
+  OfflineVisModel,
+  saveOfflineModel,
+  type OfflineHeadOptions,
+} from "../models/offline.js";
+import { readVisModel, type VisModelInfo } from "../models/online.js";
+import { offlineCriterion } from "../models/video-criterion.js";
+import { seedParameters } from "../nn/init.js";
+import { loadTorchvisionResnet } from "../nn/safetensors.js";
+import { train, type StepLogEntry, type TrainResult, type TrainerOptions } from "./trainer.js";
+import { VisClipData, type VisSplitPaths } from "./vis-data.js";
+import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule } from "./vis-setup.js";
+
+export interface OfflineTrainOptions {
+  config: VisConfig;
+  /** The training split. */
+  data: VisSplitPaths;
+  runDir: string;
+  resume?: boolean;
+  /** Seed of the weights, the data order and every random choice. Default 0. */
+  seed?: number;
+  /** torchvision ResNet weights (safetensors) for the backbone (ignored with `init`). */
+  backboneWeights?: string;
+  /** An online model file whose segmenter initialises the frame segmenter (see the module comment). */
+  init?: string;
+  /** Called every `validateEvery` steps and at the end with the model in eval mode. */
+  validate?: (
+    model: OfflineVisModel,
+    info: VisModelInfo,
+    step: number,
+  ) => Record<string, number> | Promise<Record<string, number>>;
+  validateEvery?: number;
+  checkpointEvery?: number;
+  progress?: TrainerOptions<unknown>["progress"];
+  signal?: AbortSignal;
+  onStep?: (entry: StepLogEntry) => void;
+}
+
+export interface OfflineTrainResult extends TrainResult {
+  /** The model file (written when the run completed). */
+  modelFile?: string;
+  /** kind "offline"; `config` is the run's (numClasses from the data, the segmenter from `init`). */
+  info: VisModelInfo;
+  /** The head's resolved options (preset + overrides). */
+  head: OfflineHeadOptions;
+  model: OfflineVisModel;
+}
+
+/** The loss terms logged each step (unweighted; deep-supervision terms are left out of the log). */
+const LOGGED_TERMS = [
+  "frame_loss_ce",
+  "frame_loss_mask",
+  "frame_loss_dice",
+  "video_loss_ce",
+  "video_loss_mask",
+  "video_loss_dice",
+  "loss_sim",
+];
+
+/** Trains (or resumes) the offline model; the returned model belongs to the caller (dispose it). */
+export async function trainOfflineVis(options: OfflineTrainOptions): Promise<OfflineTrainResult> {
+  const seed = options.seed ?? 0;
+  const config: VisConfig = structuredClone(options.config);
+  const initial = options.init ? await readVisModel(options.init) : undefined;
+  try {
+    if (initial) config.model = structuredClone(initial.info.config.model);
+    const { offline } = config;
+    const data = await VisClipData.open({
+      ...options.data,
+      inputSize: config.model.inputSize,
+      clipLength: offline.clipLength,
+      clipsPerBatch: offline.clipsPerBatch,
+      maxStride: offline.clipMaxStride,
+      flipProbability: config.optim.flipProbability,
+      seed,
+    });
+    const { reader } = data;
+    if (initial) checkInitModel(initial.info, reader.categoryIds, options.init!);
+    // The classifier's size follows the data.
+    config.model.numClasses = reader.numClasses;
+    const info: VisModelInfo = {
+      kind: "offline",
+      config,
+      categoryIds: reader.categoryIds,
+      categoryNames: reader.categoryNames,
+    };
+    const head = resolveHeadOptions(config);
+
+    seedParameters(seed);
+    const model = new OfflineVisModel({ segmenter: config.model, head });
+    try {
+      return await trainModel(model);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+
+    async function trainModel(model: OfflineVisModel): Promise<OfflineTrainResult> {
+      if (initial) model.segmenter.loadStateDict(initial.weights, { file: options.init });
+      else if (options.backboneWeights)
+        await loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
+      if (offline.freezeSegmenter) model.segmenter.setTrainable(false);
+      const params = model.namedParameters();
+      // Frozen parameters travel with the buffers, so checkpoints hold the whole model.
+      const buffers = new Map([...model.stateDict()].filter(([name]) => !params.has(name)));
+      const optimizer = visOptimizer(params, config.optim, "segmenter.backbone.");
+      const criterionOptions = {
+        ...config.criterion,
+        frameWeight: offline.frameWeight,
+        videoWeight: offline.videoWeight,
+        simWeight: offline.simWeight,
+      };
+      try {
+        const result = await train({
+          runDir: options.runDir,
+          params,
+          buffers,
+          optimizer,
+          schedule: visSchedule(config.optim),
+          totalSteps: config.optim.totalSteps,
+          data,
+          seed,
+          clipNorm: config.optim.clipNorm > 0 ? config.optim.clipNorm : undefined,
+          checkpointEvery: options.checkpointEvery ?? 500,
+          validateEvery: options.validateEvery,
+          validate: options.validate
+            ? (step) => inEvalMode(model, () => options.validate!(model, info, step))
+            : undefined,
+          resume: options.resume,
+          // modelInfo + offlineHead let loadOfflineModel rebuild the model from a checkpoint.
+          config: { modelInfo: info, offlineHead: head, seed, init: options.init ?? null },
+          progress: options.progress,
+          signal: options.signal,
+          onStep: options.onStep,
+          step: (batch, rng) => {
+            const output = model.forward(batch.images, batch.numFrames, {
+              aux: config.criterion.deepSupervision,
+            });
+            const { loss, terms } = offlineCriterion(output, batch.targets, {
+              ...criterionOptions,
+              rng: () => rng.uniform(),
+            });
+            const metrics: Record<string, tf.Scalar> = {};
+            for (const name of LOGGED_TERMS) if (terms[name]) metrics[name] = terms[name];
+            return { loss, metrics };
+          },
+        });
+        let modelFile: string | undefined;
+        if (result.step === config.optim.totalSteps) {
+          modelFile = join(options.runDir, MODEL_FILE);
+          await saveOfflineModel(modelFile, model, {
+            categoryIds: info.categoryIds,
+            categoryNames: info.categoryNames,
+            visConfig: config,
+          });
+        }
+        return { ...result, modelFile, info, head, model };
+      } finally {
+        optimizer.dispose();
+      }
+    }
+  } finally {
+    if (initial) tf.dispose([...initial.weights.values()]);
+  }
+}
+
+/** The head's options: the config's head preset with its single-field overrides. */
+export function resolveHeadOptions(config: VisConfig, file?: string): OfflineHeadOptions {
+  const preset = OFFLINE_HEAD_PRESETS[config.offline.headPreset];
+  for (const field of Object.keys(config.offline.head)) {
+    if (!(field in preset) && field !== "dropout")
+      throw new VidsegError(`unknown head field "${field}"`, file, `offline.head.${field}`);
+  }
+  return { ...preset, ...config.offline.head };
+}
+
+/** An init model must be an online model over the same categories as the training data. */
+function checkInitModel(info: VisModelInfo, categoryIds: number[], file: string): void {
+  if (info.kind !== "online") {
+    throw new VidsegError(
+      `holds a${info.kind === "offline" ? "n" : ""} ${info.kind} model; --init takes an online model file`,
+      file,
+      "__metadata__.info.kind",
+    );
+  }
+  if (info.categoryIds.join(",") !== categoryIds.join(",")) {
+    throw new VidsegError(
+      `the model's categories [${info.categoryIds}] are not the training data's [${categoryIds}]`,
+      file,
+      "__metadata__.info.categoryIds",
+    );
+  }
+}
