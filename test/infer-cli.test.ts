@@ -16,6 +16,7 @@ import { readIndexedPng } from "../src/formats/png.js";
 import { readResults, type YtvisDataset, type YtvisResult } from "../src/formats/ytvis.js";
 import { decode, fromCoco } from "../src/mask/rle.js";
 import { presetConfig } from "../src/models/config.js";
+import { OFFLINE_HEAD_PRESETS, OfflineVisModel, saveOfflineModel } from "../src/models/offline.js";
 import { saveVisModel } from "../src/models/online.js";
 import { FrameSegmenter } from "../src/models/segmenter.js";
 import { seedParameters } from "../src/nn/init.js";
@@ -91,6 +92,7 @@ async function expectPngsCoverResults(
 ): Promise<void> {
   expect(readdirSync(pngDir).sort()).toEqual(names.map((n) => `${n}.png`));
   let covered = 0;
+  let uncovered = 0;
   for (let t = 0; t < names.length; t++) {
     const labels = await readIndexedPng(join(pngDir, `${names[t]}.png`));
     expect([labels.width, labels.height]).toEqual([SIZE, SIZE]);
@@ -99,13 +101,13 @@ async function expectPngsCoverResults(
       if (!rle) continue;
       const mask = decode(fromCoco(rle));
       for (let p = 0; p < mask.length; p++) {
-        if (!mask[p]) continue;
-        expect(labels.data[p]).toBeGreaterThan(0);
-        covered++;
+        if (mask[p] && labels.data[p] > 0) covered++;
+        else if (mask[p]) uncovered++;
       }
     }
   }
   expect(covered).toBeGreaterThan(0);
+  expect(uncovered).toBe(0);
 }
 
 beforeAll(async () => {
@@ -181,6 +183,34 @@ describe("vidseg infer vis", () => {
     }
     const gif = gifFrames(readFileSync(join(out, "overlays", `${summary.videos[0].name}.gif`)));
     expect(gif.frames).toBe(5);
+  }, 60_000);
+
+  it("runs the offline model when the model file declares one (clip windows, then a drawing pass)", async () => {
+    const offlineFile = join(root, "offline.safetensors");
+    const segmenter = presetConfig("tiny").model;
+    const categories = synthCategories();
+    segmenter.numClasses = categories.length;
+    seedParameters(2);
+    const model = new OfflineVisModel({ segmenter, head: OFFLINE_HEAD_PRESETS.tiny });
+    await saveOfflineModel(offlineFile, model, { categoryIds: categories.map((c) => c.id) });
+    model.dispose();
+    const out = join(root, "out-offline");
+    const summary = await inferVis({
+      checkpoint: offlineFile,
+      input: videoFolder,
+      out,
+      png: true,
+      scoreThreshold: 1e-6,
+      quiet: true,
+    });
+    expect(summary.model).toBe("offline");
+    expect(summary.frames).toBe(FRAMES);
+    const results = await readResults(join(out, "results.json"), gt);
+    expect(results.length).toBeGreaterThan(0);
+    for (const r of results) expect(r.segmentations).toHaveLength(FRAMES);
+    const names = Array.from({ length: FRAMES }, (_, t) => String(t).padStart(5, "0"));
+    await expectPngsCoverResults(join(out, "Annotations", summary.videos[0].name), names, results);
+    expect(gifFrames(readFileSync(join(out, "overlay.gif"))).frames).toBe(FRAMES);
   }, 60_000);
 
   it.skipIf(!hasFfmpeg)(
