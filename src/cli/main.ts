@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerEvalDavis } from "./eval-davis.js";
 import { registerEvalVis } from "./eval-vis.js";
+import { registerInfer } from "./infer.js";
 import { registerSynth } from "./synth.js";
 import { registerTrain } from "./train.js";
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerEvalDavis(evaluate);
   registerSynth(program);
   registerTrain(program);
+  registerInfer(program);
   return program;
 }
 
