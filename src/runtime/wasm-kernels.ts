@@ -758,26 +758,20 @@ function heapPad(
 }
 
 /**
- * Sum of a float32 [rows, cols] matrix over its rows (float64 accumulators). The shipped Sum
- * reduces only innermost axes, so for leading axes (bias gradients: dy [N, H, W, C] over N, H, W)
- * it transposes first: 2 ms for 128×128×32 against 1 ms here.
+ * Sum of a float32 [rows, cols] matrix over its rows, as XNNPACK's average pooling over a
+ * [rows, 1] window times rows. The shipped Sum reduces only innermost axes, so for leading axes (every
+ * bias gradient: dy [N, H, W, C] over N, H, W) it transposes first: 2.0 ms for [16384, 32], against
+ * 1.1 ms for a JavaScript loop and 0.11 ms for the pooling. XNNPACK's pooling keeps a row of
+ * channels on the wasm stack (64 KB): 16384 channels overflowed it (memory access out of bounds), so
+ * wider rows stay on the shipped kernel.
  */
-function heapColumnSum(
-  backend: WasmHeapBackend,
-  x: tf.TensorInfo,
-  rows: number,
-  cols: number,
-  outShape: number[],
-): tf.TensorInfo {
-  const out = backend.makeOutput(outShape, "float32");
-  const source = backend.typedArrayFromHeap(x);
-  const sums = new Float64Array(cols);
-  for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    for (let c = 0; c < cols; c++) sums[c] += source[base + c];
-  }
-  backend.typedArrayFromHeap(out).set(sums);
-  return out;
+const MAX_POOLED_COLUMNS = 4096;
+
+function columnSum(x: tf.Tensor, rows: number, cols: number): tf.Tensor {
+  return tf.tidy(() => {
+    const column = tf.reshape(x, [1, rows, 1, cols]) as tf.Tensor4D;
+    return tf.mul(tf.avgPool(column, [rows, 1], 1, "valid"), tf.scalar(rows));
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1047,7 +1041,8 @@ export function registerWasmTrainingKernels(): void {
     const kept = x.shape.slice(axes.length);
     const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
     const cols = kept.reduce((p, d) => p * d, 1);
-    return heapColumnSum(args.backend as unknown as WasmHeapBackend, x, rows, cols, outShape);
+    if (cols > MAX_POOLED_COLUMNS || rows === 0 || cols === 0) return shippedKernel(args);
+    return tf.tidy(() => tf.reshape(columnSum(x as tf.Tensor, rows, cols), outShape));
   });
 
   overrideWasmKernel("Slice", (shippedKernel) => (args) => {
