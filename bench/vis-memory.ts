@@ -18,6 +18,7 @@
  * cpu-small preset with random weights (memory and speed do not depend on the weights, the number of
  * tracks does a little).
  */
+import * as tf from "@tensorflow/tfjs";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -56,6 +57,11 @@ interface OnlineRun {
   /** RSS after the first 50 frames (the model, the wasm heap and the tracker warmed up). */
   rssAfter50MiB: number;
   rssEndMiB: number;
+  /** Live JavaScript heap at the end after a full GC (garbage excluded: what is really kept). */
+  heapAfterGcMiB: number;
+  /** Live tensors after 50 frames and at the end (equal: nothing accumulates in TensorFlow.js). */
+  tensorsAfter50: number;
+  tensorsEnd: number;
   /** Frames per second of segmentFrame (model, masks, tracker; not the frame rendering). */
   fps: number;
   tracks: number;
@@ -72,6 +78,7 @@ async function child(): Promise<void> {
   const renderer = new SceneRenderer(scene);
   let seconds = 0;
   let rssAfter50 = NaN;
+  let tensorsAfter50 = NaN;
   const trackIds = new Set<number>();
   for (let t = 0; t < frames; t++) {
     const rgb = renderer.render(t).rgb;
@@ -80,26 +87,36 @@ async function child(): Promise<void> {
     const { instances } = seg.segmentFrame(frame, (t * 1000) / 30);
     seconds += (performance.now() - start) / 1000;
     for (const instance of instances) trackIds.add(instance.trackId);
-    if (t === 49) rssAfter50 = rssMiB().now;
+    if (t === 49) {
+      rssAfter50 = rssMiB().now;
+      tensorsAfter50 = tf.memory().numTensors;
+    }
   }
   if (mode === "results") seg.finish(1);
   const rss = rssMiB();
+  (globalThis as { gc?: () => void }).gc?.();
   const run: OnlineRun = {
     frames,
     mode,
     peakRssMiB: Math.round(rss.peak),
     rssAfter50MiB: Math.round(rssAfter50),
     rssEndMiB: Math.round(rss.now),
+    heapAfterGcMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20),
+    tensorsAfter50,
+    tensorsEnd: tf.memory().numTensors,
     fps: Number((frames / seconds).toFixed(2)),
     tracks: trackIds.size,
   };
   console.log(JSON.stringify(run));
 }
 
-/** Runs a TypeScript file in a fresh Node process (via tsx) and returns its last JSON line. */
+/**
+ * Runs a TypeScript file in a fresh Node process (tsx as a loader; --expose-gc for the live-heap figure)
+ * and returns its last JSON line.
+ */
 function runChild(script: string, childArgs: string[]): Record<string, unknown> {
-  const tsx = join(ROOT, "node_modules", ".bin", "tsx");
-  const result = spawnSync(tsx, [script, ...childArgs], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const args = ["--expose-gc", "--import", "tsx", script, ...childArgs];
+  const result = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 24 });
   const line = result.stdout
     .trim()
     .split("\n")
@@ -148,8 +165,10 @@ async function parent(): Promise<void> {
     const self = fileURLToPath(import.meta.url);
     const online: OnlineRun[] = [];
     log(`online model: ${model.what}; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`);
-    log("| frames | mode | peak RSS (MiB) | RSS after 50 frames | RSS at end | frames/s | tracks |");
-    log("|---:|---|---:|---:|---:|---:|---:|");
+    log(
+      "| frames | mode | peak RSS (MiB) | RSS after 50 frames | RSS at end | live JS heap at end | tensors | frames/s | tracks |",
+    );
+    log("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const mode of modes) {
       for (const frames of lengths) {
         const run = runChild(self, [
@@ -163,7 +182,8 @@ async function parent(): Promise<void> {
         ]);
         online.push(run as unknown as OnlineRun);
         log(
-          `| ${frames} | ${mode} | ${run.peakRssMiB} | ${run.rssAfter50MiB} | ${run.rssEndMiB} | ${run.fps} | ${run.tracks} |`,
+          `| ${frames} | ${mode} | ${run.peakRssMiB} | ${run.rssAfter50MiB} | ${run.rssEndMiB} | ` +
+            `${run.heapAfterGcMiB} | ${run.tensorsAfter50} → ${run.tensorsEnd} | ${run.fps} | ${run.tracks} |`,
         );
       }
     }
