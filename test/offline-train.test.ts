@@ -7,7 +7,7 @@
  * model with a frozen segmenter.
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +18,8 @@ import { readYtvis, validateResults, type YtvisDataset } from "../src/formats/yt
 import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
 import { openYtvisSplit } from "../src/infer/sources.js";
 import { decode, fromSegmentation } from "../src/mask/rle.js";
-import { loadVisConfig, presetConfig } from "../src/models/config.js";
+import { loadVisConfig, presetConfig, resolveVisConfig } from "../src/models/config.js";
+import { OFFLINE_HEAD_PRESETS } from "../src/models/offline.js";
 import { loadSafetensors } from "../src/nn/safetensors.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
@@ -304,12 +305,22 @@ describe("offline training from an online model (--init)", () => {
     ).rejects.toThrow(/--init takes an online model file/);
   }, 120_000);
 
-  it("names unknown head fields", () => {
+  it("checks the offline config section, naming the file and field", async () => {
     const config = presetConfig("tiny");
     config.offline.head = { windowSize: 0 };
-    expect(resolveHeadOptions(config).windowSize).toBe(0);
-    config.offline.head = { width: 3 };
-    expect(() => resolveHeadOptions(config, "c.json")).toThrow(/offline\.head\.width: unknown head field/);
-    expect(existsSync(root)).toBe(true);
+    expect(resolveHeadOptions(config)).toEqual({ ...OFFLINE_HEAD_PRESETS.tiny, windowSize: 0 });
+    const file = configFile("misspelt", 1, { head: { width: 3 } });
+    await expect(trainVis(cliOptions(join(root, "misspelt"), file))).rejects.toThrow(
+      `${file}: offline.head.width: unknown head field "width"`,
+    );
+    expect(() =>
+      resolveVisConfig({ preset: "tiny", offline: { inferenceClipOverlap: 8 } }, "c.json"),
+    ).toThrow("c.json: offline.inferenceClipOverlap: must be smaller than offline.inferenceClipLength");
+    expect(() => resolveVisConfig({ offline: { clipLength: 0 } }, "c.json")).toThrow(
+      "c.json: offline.clipLength: must be an integer ≥ 1",
+    );
+    expect(() => resolveVisConfig({ offline: { headPreset: "huge" } }, "c.json")).toThrow(
+      /c\.json: offline\.headPreset: must be one of/,
+    );
   });
 });

@@ -14,7 +14,7 @@ import type { OfflineVisModel } from "../models/offline.js";
 import type { VisModelInfo } from "../models/online.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
 import { initRuntime } from "../runtime/backend.js";
-import { trainOfflineVis } from "../train/offline-vis.js";
+import { resolveHeadOptions, trainOfflineVis } from "../train/offline-vis.js";
 import { trainOnlineVis } from "../train/online-vis.js";
 import { resolveVisSplit } from "../train/vis-data.js";
 import { action, printJson } from "./common.js";
@@ -69,7 +69,7 @@ export function registerTrain(parent: Command): void {
     .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
     .option(
       "--init <model file>",
-      "offline only: start the frame segmenter from a trained online model (its architecture and categories)",
+      "offline only: start the frame segmenter from a trained online model file (its architecture and categories; give it again with --resume)",
     )
     .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
     .option("--val-every <n>", "validate every n steps (and at the end)")
@@ -109,6 +109,8 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
   };
   await initRuntime();
   const config = await loadVisConfig(options.config);
+  // A head field misspelt in a config file is named with the file before anything runs.
+  if (options.model === "offline") resolveHeadOptions(config, options.config);
   const steps = integer(options.steps, "--steps");
   if (steps !== undefined) config.optim.totalSteps = steps;
   const common = {

@@ -10,7 +10,8 @@
  * model file written by `trainOnlineVis` (`vidseg train vis --model online`); the segmenter's
  * architecture (the config's `model` section) is then the file's, and its categories must be the
  * data's. Combined with `offline.freezeSegmenter`, only the head trains (VITA's FREEZE_DETECTOR): much
- * cheaper steps, and the frame queries stay exactly those of the online model.
+ * cheaper steps, and the frame queries stay exactly those of the online model. A resumed run needs the
+ * same `init` (it fixes the architecture; the weights then come from the checkpoint).
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
@@ -38,7 +39,7 @@ export interface OfflineTrainOptions {
   resume?: boolean;
   /** Seed of the weights, the data order and every random choice. Default 0. */
   seed?: number;
-  /** torchvision ResNet weights (safetensors) for the backbone (ignored with `init`). */
+  /** torchvision ResNet weights (safetensors) for the backbone (not with `init`). */
   backboneWeights?: string;
   /** An online model file whose segmenter initialises the frame segmenter (see the module comment). */
   init?: string;
@@ -79,6 +80,9 @@ const LOGGED_TERMS = [
 /** Trains (or resumes) the offline model; the returned model belongs to the caller (dispose it). */
 export async function trainOfflineVis(options: OfflineTrainOptions): Promise<OfflineTrainResult> {
   const seed = options.seed ?? 0;
+  if (options.init && options.backboneWeights) {
+    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
+  }
   const config: VisConfig = structuredClone(options.config);
   const initial = options.init ? await readVisModel(options.init) : undefined;
   try {
