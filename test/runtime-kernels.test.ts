@@ -613,3 +613,49 @@ describe("data movement on the wasm heap: pad, unstack, split, sum over leading 
     }
   });
 });
+
+describe("Transpose of long matrices (heap path) and everything else", () => {
+  it("matches the cpu backend exactly", async () => {
+    const random = rng(31);
+    const cases: Array<[number[], number[]]> = [
+      [
+        [1024, 128],
+        [1, 0],
+      ],
+      [
+        [300, 70],
+        [1, 0],
+      ],
+      [
+        [1, 257, 64],
+        [0, 2, 1],
+      ],
+      [
+        [257, 1, 64],
+        [2, 1, 0],
+      ],
+      [
+        [64, 257],
+        [1, 0],
+      ],
+      [
+        [2, 300, 70],
+        [0, 2, 1],
+      ],
+      [
+        [33, 2, 33, 8],
+        [1, 3, 0, 2],
+      ],
+    ];
+    for (const [shape, perm] of cases) {
+      const values = randomArray(
+        shape.reduce((p, d) => p * d, 1),
+        random,
+      );
+      const compute = (): tf.Tensor => tf.transpose(tf.tensor(values, shape), perm);
+      const cpu = await on("cpu", compute);
+      const wasm = await on("wasm", compute);
+      expect(Array.from(wasm), JSON.stringify({ shape, perm })).toEqual(Array.from(cpu));
+    }
+  });
+});
