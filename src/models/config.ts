@@ -100,7 +100,7 @@ export interface OfflineConfig {
   clipLength: number;
   /** Largest distance between consecutive frames of a training clip (1 = consecutive frames). */
   clipMaxStride: number;
-  /** Clips per training step (B clips = B·T frames through the segmenter). */
+  /** Clips per training step (B clips = B·T frames through the segmenter; optim.batchSize is unused). */
   clipsPerBatch: number;
   /** Weights of the frame-level, video-level and query-similarity losses (VITA: 1, 1, 0.5). */
   frameWeight: number;

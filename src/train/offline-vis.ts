@@ -10,7 +10,8 @@
  * model file written by `trainOnlineVis` (`vidseg train vis --model online`); the segmenter's
  * architecture (the config's `model` section) is then the file's, and its categories must be the
  * data's. Combined with `offline.freezeSegmenter`, only the head trains (VITA's FREEZE_DETECTOR): much
- * cheaper steps, and the frame queries stay exactly those of the online model. A resumed run needs the
+ * cheaper steps (no backward pass through the segmenter, the frame-level loss on its final layer only),
+ * and the frame queries stay exactly those of the online model. A resumed run needs the
  * same `init` (it fixes the architecture; the weights then come from the checkpoint).
  */
 import * as tf from "@tensorflow/tfjs";
@@ -156,9 +157,12 @@ export async function trainOfflineVis(options: OfflineTrainOptions): Promise<Off
           signal: options.signal,
           onStep: options.onStep,
           step: (batch, rng) => {
-            const output = model.forward(batch.images, batch.numFrames, {
+            let output = model.forward(batch.images, batch.numFrames, {
               aux: config.criterion.deepSupervision,
             });
+            // A frozen segmenter gets no gradient from the frame-level loss: only its final layer's
+            // matches are needed (for the similarity loss), so its per-layer losses are skipped.
+            if (offline.freezeSegmenter) output = { ...output, frame: { ...output.frame, aux: [] } };
             const { loss, terms } = offlineCriterion(output, batch.targets, {
               ...criterionOptions,
               rng: () => rng.uniform(),
