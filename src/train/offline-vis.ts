@@ -28,6 +28,7 @@ import { readVisModel, type VisModelInfo } from "../models/online.js";
 import { offlineCriterion } from "../models/video-criterion.js";
 import { seedParameters } from "../nn/init.js";
 import { loadTorchvisionResnet } from "../nn/safetensors.js";
+import type { AdamW } from "./optim.js";
 import { train, type StepLogEntry, type TrainResult, type TrainerOptions } from "./trainer.js";
 import { VisClipData, type VisSplitPaths } from "./vis-data.js";
 import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule } from "./vis-setup.js";
@@ -84,111 +85,124 @@ export async function trainOfflineVis(options: OfflineTrainOptions): Promise<Off
   if (options.init && options.backboneWeights) {
     throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
   }
-  const config: VisConfig = structuredClone(options.config);
-  const initial = options.init ? await readVisModel(options.init) : undefined;
+  const init = options.init ? await readVisModel(options.init) : undefined;
+  let run: Awaited<ReturnType<typeof setUpRun>>;
   try {
-    if (initial) config.model = structuredClone(initial.info.config.model);
-    const { offline } = config;
-    const data = await VisClipData.open({
-      ...options.data,
-      inputSize: config.model.inputSize,
-      clipLength: offline.clipLength,
-      clipsPerBatch: offline.clipsPerBatch,
-      maxStride: offline.clipMaxStride,
-      flipProbability: config.optim.flipProbability,
-      seed,
-    });
-    const { reader } = data;
-    if (initial) checkInitModel(initial.info, reader.categoryIds, options.init!);
-    // The classifier's size follows the data.
-    config.model.numClasses = reader.numClasses;
-    const info: VisModelInfo = {
-      kind: "offline",
-      config,
-      categoryIds: reader.categoryIds,
-      categoryNames: reader.categoryNames,
-    };
-    const head = resolveHeadOptions(config);
-
-    seedParameters(seed);
-    const model = new OfflineVisModel({ segmenter: config.model, head });
-    try {
-      return await trainModel(model);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-
-    async function trainModel(model: OfflineVisModel): Promise<OfflineTrainResult> {
-      if (initial) model.segmenter.loadStateDict(initial.weights, { file: options.init });
-      else if (options.backboneWeights)
-        await loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
-      if (offline.freezeSegmenter) model.segmenter.setTrainable(false);
-      const params = model.namedParameters();
-      // Frozen parameters travel with the buffers, so checkpoints hold the whole model.
-      const buffers = new Map([...model.stateDict()].filter(([name]) => !params.has(name)));
-      const optimizer = visOptimizer(params, config.optim, "segmenter.backbone.");
-      const criterionOptions = {
-        ...config.criterion,
-        frameWeight: offline.frameWeight,
-        videoWeight: offline.videoWeight,
-        simWeight: offline.simWeight,
-      };
-      try {
-        const result = await train({
-          runDir: options.runDir,
-          params,
-          buffers,
-          optimizer,
-          schedule: visSchedule(config.optim),
-          totalSteps: config.optim.totalSteps,
-          data,
-          seed,
-          clipNorm: config.optim.clipNorm > 0 ? config.optim.clipNorm : undefined,
-          checkpointEvery: options.checkpointEvery ?? 500,
-          validateEvery: options.validateEvery,
-          validate: options.validate
-            ? (step) => inEvalMode(model, () => options.validate!(model, info, step))
-            : undefined,
-          resume: options.resume,
-          // modelInfo + offlineHead let loadOfflineModel rebuild the model from a checkpoint.
-          config: { modelInfo: info, offlineHead: head, seed, init: options.init ?? null },
-          progress: options.progress,
-          signal: options.signal,
-          onStep: options.onStep,
-          step: (batch, rng) => {
-            let output = model.forward(batch.images, batch.numFrames, {
-              aux: config.criterion.deepSupervision,
-            });
-            // A frozen segmenter gets no gradient from the frame-level loss: only its final layer's
-            // matches are needed (for the similarity loss), so its per-layer losses are skipped.
-            if (offline.freezeSegmenter) output = { ...output, frame: { ...output.frame, aux: [] } };
-            const { loss, terms } = offlineCriterion(output, batch.targets, {
-              ...criterionOptions,
-              rng: () => rng.uniform(),
-            });
-            const metrics: Record<string, tf.Scalar> = {};
-            for (const name of LOGGED_TERMS) if (terms[name]) metrics[name] = terms[name];
-            return { loss, metrics };
-          },
-        });
-        let modelFile: string | undefined;
-        if (result.step === config.optim.totalSteps) {
-          modelFile = join(options.runDir, MODEL_FILE);
-          await saveOfflineModel(modelFile, model, {
-            categoryIds: info.categoryIds,
-            categoryNames: info.categoryNames,
-            visConfig: config,
-          });
-        }
-        return { ...result, modelFile, info, head, model };
-      } finally {
-        optimizer.dispose();
-      }
-    }
+    run = await setUpRun(options, seed, init && { ...init, file: options.init! });
   } finally {
-    if (initial) tf.dispose([...initial.weights.values()]);
+    if (init) tf.dispose([...init.weights.values()]);
   }
+  const { data, info, head, model } = run;
+  const { config } = info;
+  const { offline } = config;
+  let optimizer: AdamW | undefined;
+  try {
+    if (!init && options.backboneWeights)
+      await loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
+    if (offline.freezeSegmenter) model.segmenter.setTrainable(false);
+    const params = model.namedParameters();
+    // Frozen parameters travel with the buffers, so checkpoints hold the whole model.
+    const buffers = new Map([...model.stateDict()].filter(([name]) => !params.has(name)));
+    optimizer = visOptimizer(params, config.optim, "segmenter.backbone.");
+    const criterionOptions = {
+      ...config.criterion,
+      frameWeight: offline.frameWeight,
+      videoWeight: offline.videoWeight,
+      simWeight: offline.simWeight,
+    };
+    const result = await train({
+      runDir: options.runDir,
+      params,
+      buffers,
+      optimizer,
+      schedule: visSchedule(config.optim),
+      totalSteps: config.optim.totalSteps,
+      data,
+      seed,
+      clipNorm: config.optim.clipNorm > 0 ? config.optim.clipNorm : undefined,
+      checkpointEvery: options.checkpointEvery ?? 500,
+      validateEvery: options.validateEvery,
+      validate: options.validate
+        ? (step) => inEvalMode(model, () => options.validate!(model, info, step))
+        : undefined,
+      resume: options.resume,
+      // modelInfo + offlineHead let loadOfflineModel rebuild the model from a checkpoint.
+      config: { modelInfo: info, offlineHead: head, seed, init: options.init ?? null },
+      progress: options.progress,
+      signal: options.signal,
+      onStep: options.onStep,
+      step: (batch, rng) => {
+        let output = model.forward(batch.images, batch.numFrames, { aux: config.criterion.deepSupervision });
+        // A frozen segmenter gets no gradient from the frame-level loss: only its final layer's matches
+        // are needed (for the similarity loss), so its per-layer losses are skipped.
+        if (offline.freezeSegmenter) output = { ...output, frame: { ...output.frame, aux: [] } };
+        const { loss, terms } = offlineCriterion(output, batch.targets, {
+          ...criterionOptions,
+          rng: () => rng.uniform(),
+        });
+        const metrics: Record<string, tf.Scalar> = {};
+        for (const name of LOGGED_TERMS) if (terms[name]) metrics[name] = terms[name];
+        return { loss, metrics };
+      },
+    });
+    let modelFile: string | undefined;
+    if (result.step === config.optim.totalSteps) {
+      modelFile = join(options.runDir, MODEL_FILE);
+      await saveOfflineModel(modelFile, model, {
+        categoryIds: info.categoryIds,
+        categoryNames: info.categoryNames,
+        visConfig: config,
+      });
+    }
+    return { ...result, modelFile, info, head, model };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    optimizer?.dispose();
+  }
+}
+
+/**
+ * The run's data source, model info (config with the data's classes and, with `init`, the init model's
+ * segmenter architecture), head options, and the model, seeded and initialised from `init`.
+ */
+async function setUpRun(
+  options: OfflineTrainOptions,
+  seed: number,
+  init: { info: VisModelInfo; weights: Map<string, tf.Tensor>; file: string } | undefined,
+): Promise<{ data: VisClipData; info: VisModelInfo; head: OfflineHeadOptions; model: OfflineVisModel }> {
+  const config: VisConfig = structuredClone(options.config);
+  if (init) config.model = structuredClone(init.info.config.model);
+  const data = await VisClipData.open({
+    ...options.data,
+    inputSize: config.model.inputSize,
+    clipLength: config.offline.clipLength,
+    clipsPerBatch: config.offline.clipsPerBatch,
+    maxStride: config.offline.clipMaxStride,
+    flipProbability: config.optim.flipProbability,
+    seed,
+  });
+  const { reader } = data;
+  if (init) checkInitModel(init.info, reader.categoryIds, init.file);
+  // The classifier's size follows the data.
+  config.model.numClasses = reader.numClasses;
+  const info: VisModelInfo = {
+    kind: "offline",
+    config,
+    categoryIds: reader.categoryIds,
+    categoryNames: reader.categoryNames,
+  };
+  const head = resolveHeadOptions(config);
+  seedParameters(seed);
+  const model = new OfflineVisModel({ segmenter: config.model, head });
+  try {
+    if (init) model.segmenter.loadStateDict(init.weights, { file: init.file });
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return { data, info, head, model };
 }
 
 /** The head's options: the config's head preset with its single-field overrides. */
