@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createResnet, RESNET_CONFIGS, ResNet } from "../src/nn/resnet.js";
+import { backboneGroups, createResnet, RESNET_CONFIGS, ResNet } from "../src/nn/resnet.js";
 import { loadSafetensors, loadTorchvisionResnet, saveSafetensors } from "../src/nn/safetensors.js";
 import { initRuntime } from "../src/runtime/backend.js";
 
@@ -135,6 +135,27 @@ describe("ResNet parity with torchvision (wasm, forward)", () => {
     const small = new ResNet(RESNET_CONFIGS.resnetSmall);
     expect(small.outChannels).toEqual([16, 32, 64, 128]);
     small.dispose();
+  });
+
+  it("GN backbone: GroupNorm everywhere (trainable, no running statistics), output invariant to input scale", () => {
+    expect([16, 32, 64, 128, 256, 2048].map(backboneGroups)).toEqual([4, 8, 16, 32, 32, 32]);
+    const model = createResnet("resnetSmall", { norm: "GN" });
+    expect(model.namedBuffers().size).toBe(0);
+    expect(model.namedParameters().has("layer2.0.downsample.1.weight")).toBe(true);
+    expect(model.namedParameters().get("layer4.1.bn2.bias")!.shape).toEqual([128]);
+    // The stem conv has no bias and GroupNorm removes any scale, so c·x and x give the same features.
+    const x = tf.randomNormal([1, 64, 64, 3], 0, 1, "float32", 7) as tf.Tensor4D;
+    const scaled = tf.mul(x, 10) as tf.Tensor4D;
+    const a = model.forward(x);
+    const b = model.forward(scaled);
+    for (const key of ["res2", "res5"] as const) {
+      const diff = tf.max(tf.abs(tf.sub(a[key], b[key]))).dataSync()[0];
+      const scale = tf.max(tf.abs(a[key])).dataSync()[0];
+      expect(scale).toBeGreaterThan(0.1);
+      expect(diff / scale).toBeLessThan(1e-3);
+    }
+    tf.dispose([x, scaled, ...Object.values(a), ...Object.values(b)]);
+    model.dispose();
   });
 
   it("rejects a state dict with a wrong shape, naming the file and tensor", async () => {

@@ -11,7 +11,10 @@ import { RESNET_CONFIGS, type ResnetName, type ResnetNorm } from "../nn/resnet.j
 export interface SegmenterConfig {
   /** Backbone (torchvision layout); resnet50 can load torchvision weights. */
   backbone: ResnetName;
-  /** "BN": trainable affine, fixed statistics (from scratch); "FrozenBN": detectron2 (pretrained). */
+  /**
+   * "GN": GroupNorm (from scratch); "BN": trainable affine on fixed statistics (no normalisation: slow
+   * from scratch); "FrozenBN": detectron2 (pretrained weights).
+   */
   backboneNorm: ResnetNorm;
   /** Transformer width D (also the pixel decoder's width). */
   hiddenDim: number;
@@ -335,7 +338,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   };
   const m = config.model;
   oneOf("model.backbone", m.backbone, Object.keys(RESNET_CONFIGS));
-  oneOf("model.backboneNorm", m.backboneNorm, ["BN", "FrozenBN"]);
+  oneOf("model.backboneNorm", m.backboneNorm, ["GN", "BN", "FrozenBN"]);
   oneOf("model.trackEmbedding", m.trackEmbedding, ["query", "head"]);
   for (const field of [
     "hiddenDim",

@@ -6,10 +6,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
-import { BatchNorm2d, Conv2d, FrozenBatchNorm2d, Linear } from "./layers.js";
+import { BatchNorm2d, Conv2d, FrozenBatchNorm2d, GroupNorm, Linear } from "./layers.js";
 import { Module, ModuleList } from "./module.js";
 
-export type ResnetNorm = "FrozenBN" | "BN";
+/**
+ * "FrozenBN": detectron2's frozen batch norm (pretrained weights); "BN": BatchNorm2d with fixed running
+ * statistics and a trainable affine (batch statistics are never computed, so from scratch it is only an
+ * affine: no normalisation at all); "GN": GroupNorm (see {@link backboneGroups}), which really normalises
+ * every sample and is what makes a backbone trained from scratch at batch 1–2 learn quickly.
+ */
+export type ResnetNorm = "FrozenBN" | "BN" | "GN";
 
 export interface ResnetConfig {
   block: "basic" | "bottleneck";
@@ -19,7 +25,7 @@ export interface ResnetConfig {
   widths: [number, number, number, number];
   /** Channels of the 7×7 stem conv (64 in torchvision). */
   stemWidth: number;
-  /** Frozen BN (detectron2 style, all buffers) or BN with trainable affine (running stats). */
+  /** Frozen BN (detectron2 style, all buffers), BN with trainable affine (running stats) or GroupNorm. */
   norm?: ResnetNorm;
   /** Adds torchvision's classifier `fc` (global average pool + Linear) when set. */
   numClasses?: number;
@@ -44,10 +50,25 @@ export interface ResnetFeatures {
   res5: tf.Tensor4D;
 }
 
-type Norm = FrozenBatchNorm2d | BatchNorm2d;
+type Norm = FrozenBatchNorm2d | BatchNorm2d | GroupNorm;
+
+/**
+ * GroupNorm groups for a backbone layer: 32 (detectron2's GN) where there are at least 128 channels,
+ * else channels / 4, so the narrow layers of the small CPU backbones keep 4 channels per group.
+ */
+export function backboneGroups(channels: number): number {
+  return Math.min(32, Math.max(1, Math.floor(channels / 4)));
+}
 
 function makeNorm(kind: ResnetNorm, channels: number): Norm {
-  return kind === "BN" ? new BatchNorm2d(channels) : new FrozenBatchNorm2d(channels);
+  switch (kind) {
+    case "BN":
+      return new BatchNorm2d(channels);
+    case "GN":
+      return new GroupNorm(backboneGroups(channels), channels);
+    case "FrozenBN":
+      return new FrozenBatchNorm2d(channels);
+  }
 }
 
 function conv(inCh: number, outCh: number, kernel: number, stride = 1): Conv2d {
