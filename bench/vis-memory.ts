@@ -161,15 +161,18 @@ async function parent(): Promise<void> {
   const log = (line: string) => (json ? process.stderr : process.stdout).write(line + "\n");
   const tmp = mkdtempSync(join(tmpdir(), "vidseg-vis-memory-"));
   try {
-    const model = await onlineModel(tmp);
+    const model = modes.length > 0 ? await onlineModel(tmp) : undefined;
     const self = fileURLToPath(import.meta.url);
     const online: OnlineRun[] = [];
-    log(`online model: ${model.what}; ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`);
-    log(
-      "| frames | mode | peak RSS (MiB) | RSS after 50 frames | RSS at end | live JS heap at end | tensors | frames/s | tracks |",
-    );
-    log("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (const mode of modes) {
+    log(`${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+    if (model) {
+      log(`online model: ${model.what}`);
+      log(
+        "| frames | mode | peak RSS (MiB) | RSS after 50 frames | RSS at end | live JS heap at end | tensors | frames/s | tracks |",
+      );
+      log("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    }
+    for (const mode of model ? modes : []) {
       for (const frames of lengths) {
         const run = runChild(self, [
           "child",
@@ -178,7 +181,7 @@ async function parent(): Promise<void> {
           "--mode",
           mode,
           "--checkpoint",
-          model.file,
+          model!.file,
         ]);
         online.push(run as unknown as OnlineRun);
         log(
@@ -209,7 +212,7 @@ async function parent(): Promise<void> {
         log(`| ${clip} | ${run.peakRssMiB} | ${run.tensorPeakMiB} | ${run.fps} |`);
       }
     }
-    if (json) console.log(JSON.stringify({ model: model.what, online, offline }, null, 2));
+    if (json) console.log(JSON.stringify({ model: model?.what, online, offline }, null, 2));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
