@@ -234,6 +234,16 @@ interface ColumnBlock {
  * block row is one copy straight into the result (no per-block tensors); elsewhere slices + concat.
  */
 function stackBlocks(matrix: tf.Tensor2D, blocks: ColumnBlock[], rows: number, columns: number): tf.Tensor2D {
+  const [{ row, column }] = blocks;
+  if (
+    blocks.length === 1 &&
+    row === 0 &&
+    column === 0 &&
+    rows === matrix.shape[0] &&
+    columns === matrix.shape[1]
+  ) {
+    return matrix; // a 1×1 stride-1 conv: the phase matrix is the im2col matrix
+  }
   if (tf.getBackend() !== WASM || matrix.dtype !== "float32") {
     return tf.concat(
       blocks.map(({ row, column }) => tf.slice(matrix, [row, column], [rows, columns])),
