@@ -12,6 +12,11 @@
  * and matMul, rank ≤ 4 slices, transposes). Ops run inside a kernel are not recorded on the gradient
  * tape (tfjs only tapes at kernel depth 0), so these kernels are plain functions of their inputs.
  *
+ * Some shipped data-movement kernels are replaced too, because a training step calls them hundreds of
+ * times: Slice/Unpack/SplitV (the shipped ones copy the whole input out of the heap first), PadV2,
+ * Sum over leading axes (bias gradients), some 2-D transposes, and Identity/Cast, which share data
+ * instead of copying. These read and write the wasm heap directly (see WasmHeapBackend).
+ *
  * The conv helpers (conv2dFilterGrad, conv2dInputGrad, ...) are exported: they work on any backend
  * and are what the gradient-check tests compare against the cpu backend's reference kernels.
  */
@@ -926,7 +931,7 @@ export function registerBackendFixes(): void {
 
 let registered = false;
 
-/** Registers the training kernels on the wasm backend. Idempotent. */
+/** Registers the training kernels and the faster data-movement kernels on the wasm backend. Idempotent. */
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
