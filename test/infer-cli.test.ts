@@ -294,6 +294,31 @@ describe("vidseg infer vis: bad input", () => {
     expect(existsSync(join(out, "results.json"))).toBe(false);
   });
 
+  it("an MP4 animation without ffmpeg is one line saying what to install, before any work", async () => {
+    const out = join(root, "out-no-ffmpeg");
+    vi.stubEnv("VIDSEG_FFMPEG", join(root, "no-ffmpeg-here"));
+    try {
+      const r = await run([
+        "--checkpoint",
+        modelFile,
+        "--input",
+        videoFolder,
+        "--out",
+        out,
+        "--animation",
+        "mp4",
+      ]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(
+        /^vidseg: error: ffmpeg not found \(looked for ".*no-ffmpeg-here"\); install ffmpeg/,
+      );
+      expect(r.stderr.split("\n")).toHaveLength(2);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it("a missing input and a bad option value are one line each", async () => {
     const missing = join(root, "no-such-input");
     let r = await run(["--checkpoint", modelFile, "--input", missing, "--out", root]);

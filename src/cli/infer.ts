@@ -265,12 +265,13 @@ const ANIMATION_MAX_SIDE = 640;
 /** Animation size and nearest-neighbour source indices for a frame size. */
 function animationGeometry(width: number, height: number) {
   const side = Math.max(width, height);
+  // Small videos: an integer factor (crisp pixels) reaching at least the minimum side, 1.5× it if possible.
+  const enlarge = Math.max(
+    Math.ceil(ANIMATION_MIN_SIDE / side),
+    Math.floor((1.5 * ANIMATION_MIN_SIDE) / side),
+  );
   const scale =
-    side < ANIMATION_MIN_SIDE
-      ? Math.floor((1.5 * ANIMATION_MIN_SIDE) / side) || 1
-      : side > ANIMATION_MAX_SIDE
-        ? ANIMATION_MAX_SIDE / side
-        : 1;
+    side < ANIMATION_MIN_SIDE ? enlarge : side > ANIMATION_MAX_SIDE ? ANIMATION_MAX_SIDE / side : 1;
   const outWidth = Math.max(1, Math.round(width * scale));
   const outHeight = Math.max(1, Math.round(height * scale));
   const xs = Int32Array.from({ length: outWidth }, (_, x) =>
