@@ -104,7 +104,7 @@ export { initRuntime, type BackendName, type RuntimeOptions } from "./runtime/ba
 export { Module, ModuleList } from "./nn/module.js";
 export { createResnet, ResNet, RESNET_CONFIGS, type ResnetName } from "./nn/resnet.js";
 export { loadSafetensors, saveSafetensors, loadTorchvisionResnet } from "./nn/safetensors.js";
-export { hungarianMatch, type MatcherOptions, type Match } from "./train/matcher.js";
+export { hungarianMatch, type MatcherOptions, type Match } from "./models/matcher.js";
 export { AdamW, clipByGlobalNorm, type ParamGroup } from "./train/optim.js";
 export { cosineLr, stepLr, withWarmup, type Schedule } from "./train/schedule.js";
 export { train, EpochSampler, type TrainerOptions, type TrainResult } from "./train/trainer.js";

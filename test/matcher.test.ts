@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { hungarianMatch, matchingCost } from "../src/train/matcher.js";
+import { hungarianMatch, matchingCost } from "../src/models/matcher.js";
 import { initRuntime } from "../src/runtime/backend.js";
 
 beforeAll(async () => {

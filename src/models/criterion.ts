@@ -13,11 +13,11 @@ import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { pointMaskLosses, weightedCrossEntropy } from "../nn/losses.js";
 import type { Random } from "../nn/sampling.js";
-import { hungarianMatch, type Match } from "../train/matcher.js";
+import { hungarianMatch, type Match } from "./matcher.js";
 import type { CriterionConfig } from "./config.js";
 import type { LayerPrediction } from "./segmenter.js";
 
-export type { Match } from "../train/matcher.js";
+export type { Match } from "./matcher.js";
 
 /** Ground truth of one image. */
 export interface CriterionTarget {
