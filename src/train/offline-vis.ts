@@ -29,33 +29,13 @@ import { offlineCriterion } from "../models/video-criterion.js";
 import { seedParameters } from "../nn/init.js";
 import { loadTorchvisionResnet } from "../nn/safetensors.js";
 import type { AdamW } from "./optim.js";
-import { train, type StepLogEntry, type TrainResult, type TrainerOptions } from "./trainer.js";
-import { VisClipData, type VisSplitPaths } from "./vis-data.js";
-import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule } from "./vis-setup.js";
+import { train, type TrainResult } from "./trainer.js";
+import { VisClipData } from "./vis-data.js";
+import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule, type VisTrainOptions } from "./vis-setup.js";
 
-export interface OfflineTrainOptions {
-  config: VisConfig;
-  /** The training split. */
-  data: VisSplitPaths;
-  runDir: string;
-  resume?: boolean;
-  /** Seed of the weights, the data order and every random choice. Default 0. */
-  seed?: number;
-  /** torchvision ResNet weights (safetensors) for the backbone (not with `init`). */
-  backboneWeights?: string;
-  /** An online model file whose segmenter initialises the frame segmenter (see the module comment). */
+export interface OfflineTrainOptions extends VisTrainOptions<OfflineVisModel> {
+  /** An online model file whose segmenter initialises the frame segmenter (not with `backboneWeights`). */
   init?: string;
-  /** Called every `validateEvery` steps and at the end with the model in eval mode. */
-  validate?: (
-    model: OfflineVisModel,
-    info: VisModelInfo,
-    step: number,
-  ) => Record<string, number> | Promise<Record<string, number>>;
-  validateEvery?: number;
-  checkpointEvery?: number;
-  progress?: TrainerOptions<unknown>["progress"];
-  signal?: AbortSignal;
-  onStep?: (entry: StepLogEntry) => void;
 }
 
 export interface OfflineTrainResult extends TrainResult {

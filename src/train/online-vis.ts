@@ -10,34 +10,13 @@ import { loadTorchvisionResnet } from "../nn/safetensors.js";
 import type { VisConfig } from "../models/config.js";
 import { onlineLoss, saveVisModel, type VisModelInfo } from "../models/online.js";
 import { FrameSegmenter } from "../models/segmenter.js";
-import { train, type StepLogEntry, type TrainResult, type TrainerOptions } from "./trainer.js";
-import { VisFrameData, type VisSplitPaths } from "./vis-data.js";
-import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule } from "./vis-setup.js";
+import { train, type TrainResult } from "./trainer.js";
+import { VisFrameData } from "./vis-data.js";
+import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule, type VisTrainOptions } from "./vis-setup.js";
 
 export { MODEL_FILE };
 
-export interface OnlineTrainOptions {
-  config: VisConfig;
-  /** The training split. */
-  data: VisSplitPaths;
-  runDir: string;
-  resume?: boolean;
-  /** Seed of the weights, the data order and every random choice. Default 0. */
-  seed?: number;
-  /** torchvision ResNet weights (safetensors) for the backbone. */
-  backboneWeights?: string;
-  /** Called every `validateEvery` steps and at the end with the model in eval mode. */
-  validate?: (
-    segmenter: FrameSegmenter,
-    info: VisModelInfo,
-    step: number,
-  ) => Record<string, number> | Promise<Record<string, number>>;
-  validateEvery?: number;
-  checkpointEvery?: number;
-  progress?: TrainerOptions<unknown>["progress"];
-  signal?: AbortSignal;
-  onStep?: (entry: StepLogEntry) => void;
-}
+export type OnlineTrainOptions = VisTrainOptions<FrameSegmenter>;
 
 export interface OnlineTrainResult extends TrainResult {
   /** The model file (written when the run completed). */

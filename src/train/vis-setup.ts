@@ -2,13 +2,40 @@
  * What the online and offline VIS trainers share: the AdamW parameter groups, the learning-rate
  * schedule, the model file's name and running validation in eval mode.
  */
-import type { OptimConfig } from "../models/config.js";
+import type { OptimConfig, VisConfig } from "../models/config.js";
+import type { VisModelInfo } from "../models/online.js";
 import type { Module } from "../nn/module.js";
 import { AdamW, isNormOrBias, type ParamMap } from "./optim.js";
 import { cosineLr, withWarmup, type Schedule } from "./schedule.js";
+import type { StepLogEntry, TrainerOptions } from "./trainer.js";
+import type { VisSplitPaths } from "./vis-data.js";
 
 /** The model file a completed run writes into its folder (what the segmenters' `load` read). */
 export const MODEL_FILE = "model.safetensors";
+
+/** What the online and offline VIS trainers both take; `M` is the model `validate` receives. */
+export interface VisTrainOptions<M> {
+  config: VisConfig;
+  /** The training split. */
+  data: VisSplitPaths;
+  runDir: string;
+  resume?: boolean;
+  /** Seed of the weights, the data order and every random choice. Default 0. */
+  seed?: number;
+  /** torchvision ResNet weights (safetensors) for the backbone. */
+  backboneWeights?: string;
+  /** Called every `validateEvery` steps and at the end with the model in eval mode. */
+  validate?: (
+    model: M,
+    info: VisModelInfo,
+    step: number,
+  ) => Record<string, number> | Promise<Record<string, number>>;
+  validateEvery?: number;
+  checkpointEvery?: number;
+  progress?: TrainerOptions<unknown>["progress"];
+  signal?: AbortSignal;
+  onStep?: (entry: StepLogEntry) => void;
+}
 
 /**
  * AdamW over `params` with Mask2Former's groups: the backbone (parameters under `backbonePrefix`) at
