@@ -10,12 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evaluateYtvis } from "../src/eval/ytvis.js";
 import { readResults, readYtvis } from "../src/formats/ytvis.js";
-import { presetConfig } from "../src/models/config.js";
-import { saveVisModel } from "../src/models/online.js";
-import { FrameSegmenter } from "../src/models/segmenter.js";
-import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
-import { synthCategories } from "../src/synth/vis.js";
+import { writeRandomOnlineModel } from "./helpers/models.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-demo-"));
 const modelFile = join(root, "model.safetensors");
@@ -23,19 +19,7 @@ const tsx = join("node_modules", ".bin", "tsx");
 
 beforeAll(async () => {
   await initRuntime({ backend: "wasm" });
-  const config = presetConfig("tiny");
-  const categories = synthCategories();
-  config.model.numClasses = categories.length;
-  config.inference.scoreThreshold = 0;
-  seedParameters(1);
-  const segmenter = new FrameSegmenter(config.model);
-  await saveVisModel(modelFile, segmenter.stateDict(), {
-    kind: "online",
-    config,
-    categoryIds: categories.map((c) => c.id),
-    categoryNames: categories.map((c) => c.name),
-  });
-  segmenter.dispose();
+  await writeRandomOnlineModel(modelFile, 1);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

@@ -17,14 +17,13 @@ import { readResults, type YtvisDataset, type YtvisResult } from "../src/formats
 import { decode, fromCoco } from "../src/mask/rle.js";
 import { presetConfig } from "../src/models/config.js";
 import { OFFLINE_HEAD_PRESETS, OfflineVisModel, saveOfflineModel } from "../src/models/offline.js";
-import { saveVisModel } from "../src/models/online.js";
-import { FrameSegmenter } from "../src/models/segmenter.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { generateVisDataset, synthCategories } from "../src/synth/vis.js";
 import { PALETTE_SAMPLE_FRAMES } from "../src/viz/animation.js";
 import { idColour } from "../src/viz/overlay.js";
+import { writeRandomOnlineModel } from "./helpers/models.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-infer-"));
 const modelFile = join(root, "model.safetensors");
@@ -34,23 +33,6 @@ const SIZE = 64;
 let gt: YtvisDataset;
 let videoFolder: string;
 const hasFfmpeg = spawnSync("ffmpeg", ["-version"]).status === 0;
-
-/** A tiny online model with random weights whose every query counts as a detection. */
-async function writeRandomModel(): Promise<void> {
-  const config = presetConfig("tiny");
-  const categories = synthCategories();
-  config.model.numClasses = categories.length;
-  config.inference.scoreThreshold = 0;
-  seedParameters(0);
-  const segmenter = new FrameSegmenter(config.model);
-  await saveVisModel(modelFile, segmenter.stateDict(), {
-    kind: "online",
-    config,
-    categoryIds: categories.map((c) => c.id),
-    categoryNames: categories.map((c) => c.name),
-  });
-  segmenter.dispose();
-}
 
 /** Number of images in a GIF and its logical screen size, by walking its blocks. */
 function gifFrames(bytes: Uint8Array): { frames: number; width: number; height: number } {
@@ -112,7 +94,7 @@ async function expectPngsCoverResults(
 
 beforeAll(async () => {
   await initRuntime({ backend: "wasm" });
-  await writeRandomModel();
+  await writeRandomOnlineModel(modelFile, 0);
   const synth = resolveOptions("tiny", 5, { videos: 1, frames: FRAMES, format: "png" });
   gt = (await generateVisDataset(synth, dataDir, { splits: ["valid"] })).datasets.valid!;
   videoFolder = join(dataDir, "valid", "JPEGImages", gt.videos[0].file_names[0].split("/")[0]);
