@@ -481,7 +481,10 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
   await initRuntime();
   const segmenters: Segmenters = {};
   if (model === "online") {
-    segmenters.online = await OnlineSegmenter.load(options.checkpoint, { collectResults: true });
+    segmenters.online = await OnlineSegmenter.load(options.checkpoint, {
+      collectResults: true,
+      ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
+    });
   } else {
     segmenters.offline = await OfflineSegmenter.load(options.checkpoint);
   }
@@ -648,7 +651,10 @@ export function registerInfer(program: Command): void {
     .option("--animation <format>", "gif, mp4 (needs ffmpeg with libx264) or none", "gif")
     .option("--fps <n>", "frame rate (resamples videos; timestamps and animation rate)")
     .option("--max-frames <n>", "at most n frames per video")
-    .option("--score-threshold <p>", "offline model: smallest score drawn (default 0.3)")
+    .option(
+      "--score-threshold <p>",
+      "online: smallest query score that detects (default: the model's config); offline: smallest score drawn (default 0.3)",
+    )
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
     .addHelpText("after", INFER_HELP)
