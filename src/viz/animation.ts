@@ -15,8 +15,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import * as gifencModule from "gifenc";
 import { VidsegError } from "../core/errors.js";
+import { gifenc, toRgba } from "./gif.js";
 import type { RgbImage } from "./image.js";
 import { idColour } from "./overlay.js";
 
@@ -39,46 +39,8 @@ export const PALETTE_SAMPLE_FRAMES = 16;
 /** Track ids whose overlay colours are always in the GIF palette. */
 export const PALETTE_IDS = 32;
 
-/** The parts of gifenc's encoder used here (manual mode: header, frames and flushes by hand). */
-interface StreamingEncoder {
-  writeHeader(): void;
-  writeFrame(
-    index: Uint8Array,
-    width: number,
-    height: number,
-    options: { palette?: number[][]; delay?: number; repeat?: number; first?: boolean },
-  ): void;
-  finish(): void;
-  bytesView(): Uint8Array;
-  reset(): void;
-}
-
-interface Gifenc {
-  GIFEncoder(options?: { auto?: boolean; initialCapacity?: number }): StreamingEncoder;
-  quantize(rgba: Uint8Array, maxColors: number): number[][];
-  applyPalette(rgba: Uint8Array, palette: number[][]): Uint8Array;
-}
-
-// gifenc is CommonJS under Node's loader (exports as `default`) and ESM under vitest (named exports).
-const gifenc: Gifenc =
-  typeof (gifencModule.default as unknown as Partial<Gifenc> | undefined)?.quantize === "function"
-    ? (gifencModule.default as unknown as Gifenc)
-    : (gifencModule as unknown as Gifenc);
-
 function tempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-}
-
-function toRgba(image: RgbImage): Uint8Array {
-  const n = image.width * image.height;
-  const rgba = new Uint8Array(n * 4);
-  for (let p = 0; p < n; p++) {
-    rgba[p * 4] = image.data[p * 3];
-    rgba[p * 4 + 1] = image.data[p * 3 + 1];
-    rgba[p * 4 + 2] = image.data[p * 3 + 2];
-    rgba[p * 4 + 3] = 255;
-  }
-  return rgba;
 }
 
 /**

@@ -6,12 +6,13 @@ import type { RgbImage } from "./image.js";
 type Gifenc = typeof gifencModule.default;
 // gifenc ships CommonJS ("main") and ESM ("module") builds: Node's loader hands the CommonJS exports over
 // as `default`, bundlers that prefer "module" (vitest) give named exports. Accept both.
-const gifenc: Gifenc =
+export const gifenc: Gifenc =
   typeof (gifencModule.default as Partial<Gifenc> | undefined)?.quantize === "function"
     ? gifencModule.default
     : (gifencModule as unknown as Gifenc);
 
-function toRgba(image: RgbImage): Uint8Array {
+/** RGB → RGBA (opaque), the layout gifenc quantises. */
+export function toRgba(image: RgbImage): Uint8Array {
   const rgba = new Uint8Array(image.width * image.height * 4);
   for (let p = 0, q = 0; p < image.width * image.height; p++, q += 3) {
     rgba[p * 4] = image.data[q];
