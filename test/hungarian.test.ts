@@ -2,18 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { VidsegError } from "../src/core/errors.js";
 import { linearSumAssignment } from "../src/math/hungarian.js";
-
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./helpers/random.js";
 
 /** The optimal assignment by trying every injective map from the smaller side to the larger. */
 function bruteForce(cost: number[][], maximize: boolean): { total: number; pairs: string } {
@@ -55,7 +44,7 @@ function pairsOf(result: { rows: number[]; cols: number[] }): string {
 
 describe("linearSumAssignment", () => {
   it("matches brute force on tie-free random matrices, square and both rectangular orientations", () => {
-    const random = seededRandom(7);
+    const random = mulberry32(7);
     let checked = 0;
     for (let trial = 0; trial < 400; trial++) {
       const nr = 1 + Math.floor(random() * 6);

@@ -13,6 +13,7 @@ import {
 } from "../src/nn/losses.js";
 import { getUncertainPointCoords, pointSample } from "../src/nn/sampling.js";
 import { initRuntime } from "../src/runtime/backend.js";
+import { mulberry32 } from "./helpers/random.js";
 
 type Nested = number | Nested[];
 const golden = JSON.parse(readFileSync("test/golden/nn-losses.json", "utf8"));
@@ -23,17 +24,6 @@ const scalar = (x: tf.Tensor): number => x.dataSync()[0];
 beforeAll(async () => {
   await initRuntime();
 });
-
-/** Seeded uniform [0, 1) (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Max relative difference between tf.grad and central finite differences of f at x. */
 function gradientError(f: (x: tf.Tensor) => tf.Scalar, x: tf.Tensor, step: number): number {

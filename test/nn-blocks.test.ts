@@ -14,6 +14,7 @@ import { FpnPixelDecoder } from "../src/nn/pixel-decoder.js";
 import { sinePositionEncoding } from "../src/nn/position.js";
 import { getUncertainPointCoords, pointSample, resizeBilinear, resizeNearest } from "../src/nn/sampling.js";
 import { initRuntime } from "../src/runtime/backend.js";
+import { mulberry32 } from "./helpers/random.js";
 
 type Nested = number | boolean | Nested[];
 const golden = JSON.parse(readFileSync("test/golden/nn-blocks.json", "utf8"));
@@ -141,14 +142,7 @@ describe("resize and point sampling (F.interpolate, grid_sample)", () => {
     const data = new Float32Array(32 * 32).map((_, i) =>
       i % 32 >= 12 && i % 32 < 20 ? 0 : i % 2 ? 10 : -10,
     );
-    let state = 7;
-    const rng = (): number => {
-      // mulberry32
-      state = (state + 0x6d2b79f5) >>> 0;
-      let r = Math.imul(state ^ (state >>> 15), 1 | state);
-      r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-      return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-    };
+    const rng = mulberry32(7);
     const coords = getUncertainPointCoords(tf.tensor3d(data, [1, 32, 32]), 40, 3, 0.75, rng);
     expect(coords.shape).toEqual([1, 40, 2]);
     const xs = (coords.arraySync() as number[][][])[0].map(([cx]) => cx * 32);

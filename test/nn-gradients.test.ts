@@ -14,6 +14,7 @@ import { FpnPixelDecoder } from "../src/nn/pixel-decoder.js";
 import { ResNet } from "../src/nn/resnet.js";
 import { sinePositionEncoding } from "../src/nn/position.js";
 import { initRuntime } from "../src/runtime/backend.js";
+import { mulberry32 } from "./helpers/random.js";
 
 class TinySegmenter extends Module {
   readonly backbone = this.addModule(
@@ -50,16 +51,6 @@ class TinySegmenter extends Module {
     });
     return predict(out);
   }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Loss and gradients of every trainable parameter, by name, on the given backend. */

@@ -14,37 +14,15 @@ import {
   depthwiseInputGrad,
   type ConvGradOptions,
 } from "../src/runtime/wasm-kernels.js";
+import { mulberry32, relativeL2 } from "./helpers/random.js";
 
 type Shape4 = [number, number, number, number];
 type Pad = ConvGradOptions["pad"];
-
-/** Deterministic PRNG (mulberry32) so every run checks the same random cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(size: number, random: () => number): Float32Array {
   const out = new Float32Array(size);
   for (let i = 0; i < size; i++) out[i] = random() * 2 - 1;
   return out;
-}
-
-function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < actual.length; i++) {
-    diff += (actual[i] - expected[i]) ** 2;
-    norm += expected[i] ** 2;
-  }
-  return Math.sqrt(diff / Math.max(norm, 1e-30));
 }
 
 /** Runs `compute` on a backend and returns its result as plain numbers (tensors disposed). */
@@ -178,7 +156,7 @@ describe("wasm training kernels are registered", () => {
 });
 
 describe("conv2d gradients vs the cpu backend", () => {
-  const random = rng(42);
+  const random = mulberry32(42);
   const cases = Array.from({ length: 24 }, () => randomConvCase(random));
 
   it.each(cases.map((c, i) => [i, c] as const))(
@@ -268,7 +246,7 @@ describe("conv2d gradients vs the cpu backend", () => {
 });
 
 describe("depthwise conv2d gradients vs the cpu backend", () => {
-  const random = rng(7);
+  const random = mulberry32(7);
   const cases = Array.from({ length: 12 }, () => ({
     ...randomConvCase(random),
     multiplier: 1 + Math.floor(random() * 2),
@@ -342,7 +320,7 @@ describe("conv gradients vs finite differences of a float64 convolution", () => 
 
   it.each(cases.map((c, i) => [i, c] as const))("case %i", async (_, c) => {
     await tf.setBackend("wasm");
-    const random = rng(100 + _);
+    const random = mulberry32(100 + _);
     const xShape: Shape4 = [2, 9, 8, 3];
     const wShape: Shape4 = [c.kernel[0], c.kernel[1], 3, c.depthwise ? 2 : 4];
     const x = randomArray(
@@ -405,7 +383,7 @@ describe("UnsortedSegmentSum and the gather gradient", () => {
   });
 
   it("matches the cpu backend on random segments", async () => {
-    const random = rng(3);
+    const random = mulberry32(3);
     const ids = Array.from({ length: 40 }, () => Math.floor(random() * 7));
     const values = randomArray(40 * 6, random);
     const err = await wasmVsCpu(() =>
@@ -461,7 +439,7 @@ describe("BatchMatMul (transposed and batched, routed to XNNPACK)", () => {
 
 describe("Slice (heap views instead of the shipped kernel's whole-input copy)", () => {
   it("matches the cpu backend exactly on random slices of rank 1-6, float32 and int32", async () => {
-    const random = rng(11);
+    const random = mulberry32(11);
     const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
     for (let trial = 0; trial < 60; trial++) {
       const shape = Array.from({ length: int(1, 6) }, () => int(1, 5));
@@ -525,7 +503,7 @@ describe("Cast", () => {
 });
 
 describe("data movement on the wasm heap: pad, unstack, split, sum over leading axes", () => {
-  const random = rng(23);
+  const random = mulberry32(23);
   const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
   const randomShape = (rank: number): number[] => Array.from({ length: rank }, () => int(1, 5));
   const sizeOf = (shape: number[]): number => shape.reduce((p, d) => p * d, 1);
@@ -616,7 +594,7 @@ describe("data movement on the wasm heap: pad, unstack, split, sum over leading 
 
 describe("Transpose of long matrices (heap path) and everything else", () => {
   it("matches the cpu backend exactly", async () => {
-    const random = rng(31);
+    const random = mulberry32(31);
     const cases: Array<[number[], number[]]> = [
       [
         [1024, 128],

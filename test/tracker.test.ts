@@ -2,18 +2,7 @@ import { describe, expect, it } from "vitest";
 import { VidsegError } from "../src/core/errors.js";
 import { associate, Tracker, type QueryOutput, type TrackerOptions } from "../src/infer/tracker.js";
 import { decode, encode, fromCoco } from "../src/mask/rle.js";
-
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./helpers/random.js";
 
 function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
@@ -85,7 +74,7 @@ describe("Tracker", () => {
   const W = 24;
 
   it("keeps identities of two look-alike objects that cross paths and one that is occluded for several frames", () => {
-    const random = seededRandom(7);
+    const random = mulberry32(7);
     const dim = 16;
     const protoA = randomUnit(random, dim);
     // B: 0.9 cosine to A — close, but distinguishable against noise of σ = 0.05 per dimension.
@@ -134,7 +123,7 @@ describe("Tracker", () => {
   });
 
   it("plain previous-frame matching (momentum 0) still tracks well-separated objects", () => {
-    const random = seededRandom(3);
+    const random = mulberry32(3);
     const protos = [randomUnit(random, 8), randomUnit(random, 8)];
     const tracker = new Tracker({ momentum: 0, mode: "stream" });
     for (let t = 0; t < 20; t++) {
@@ -152,7 +141,7 @@ describe("Tracker", () => {
   });
 
   it("keeps a track through a gap of exactly maxGap frames and starts a new one after a longer gap", () => {
-    const random = seededRandom(11);
+    const random = mulberry32(11);
     const proto = randomUnit(random, 8);
     const maxGap = 4;
     const run = (gap: number): number[] => {
@@ -179,7 +168,7 @@ describe("Tracker", () => {
   });
 
   it("bounds its memory over 10,000 frames of objects coming and going", () => {
-    const random = seededRandom(2024);
+    const random = mulberry32(2024);
     const dim = 32;
     const maxGap = 5;
     const topK = 10;
@@ -228,7 +217,7 @@ describe("Tracker", () => {
   });
 
   it("writes the top-k (track, category) hypotheses in the YouTube-VIS results format", () => {
-    const random = seededRandom(5);
+    const random = mulberry32(5);
     const protos = [randomUnit(random, 8), randomUnit(random, 8)];
     const tracker = new Tracker({ categoryIds: [7, 3, 42], topK: 10 });
     const masks: (Uint8Array | null)[][] = [[], []];
