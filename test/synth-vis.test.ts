@@ -217,6 +217,21 @@ describe("synth vis: long-tailed train split", () => {
 });
 
 describe("synth vis: options and labels", () => {
+  it("sizes the splits: the train split of the benchmark presets is larger; --videos sets both", async () => {
+    expect(resolveOptions("ytvis", 0)).toMatchObject({ videos: 60, trainVideos: 600 });
+    expect(resolveOptions("ovis", 0)).toMatchObject({ videos: 40, trainVideos: 300 });
+    expect(resolveOptions("ytvis", 0, { videos: 5 })).toMatchObject({ videos: 5, trainVideos: 5 });
+    expect(resolveOptions("ytvis", 0, { videos: 5, trainVideos: 7 })).toMatchObject({
+      videos: 5,
+      trainVideos: 7,
+    });
+    const options = resolveOptions("tiny", 0, { videos: 1, trainVideos: 3, frames: 2 });
+    const { datasets } = await generateVisDataset(options, tempDir(), { splits: ["train", "valid"] });
+    expect(datasets.train!.videos).toHaveLength(3);
+    expect(datasets.valid!.videos).toHaveLength(1);
+    expect(() => resolveOptions("tiny", 0, { trainVideos: 0 })).toThrow(/--train-videos/);
+  });
+
   it("rejects impossible options with a VidsegError naming the flag", () => {
     const cases: [() => unknown, RegExp][] = [
       [() => resolveOptions("huge", 0), /--preset: unknown preset "huge"/],

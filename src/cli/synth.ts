@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { VidsegError } from "../core/errors.js";
 import { Progress } from "../core/progress.js";
-import { parseSize, PRESETS, resolveOptions, type SynthOverrides } from "../synth/options.js";
+import { parseSize, PRESETS, resolveOptions, splitVideos, type SynthOverrides } from "../synth/options.js";
 import { writePreview, writeReferPreview } from "../synth/preview.js";
 import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
 import { SEVERE_OCCLUSION_FROM, SLIGHT_OCCLUSION_FROM, statsLines } from "../synth/stats.js";
@@ -17,6 +17,7 @@ interface SynthCliOptions {
   out: string;
   split: string;
   videos?: string;
+  trainVideos?: string;
   frames?: string;
   size?: string;
   objects?: string;
@@ -55,6 +56,7 @@ function overridesFrom(options: SynthCliOptions): SynthOverrides {
   const size = options.size === undefined ? undefined : parseSize(options.size);
   return {
     videos: numberOption(options.videos, "--videos"),
+    trainVideos: numberOption(options.trainVideos, "--train-videos"),
     frames: numberOption(options.frames, "--frames"),
     width: size?.width,
     height: size?.height,
@@ -77,6 +79,7 @@ function addGeneratorOptions(command: Command): Command {
     .option("--seed <n>", "random seed (integer in [0, 2^32))", "0")
     .option("--split <name>", "train, valid or both", "both")
     .option("--videos <n>", "videos per split")
+    .option("--train-videos <n>", "videos of the train split (after --videos)")
     .option("--frames <n>", "frames per video")
     .option("--size <WxH>", "frame size, e.g. 128x128")
     .option("--objects <n>", "objects per video (default: the preset's range)")
@@ -155,7 +158,7 @@ export function registerSynth(parent: Command): void {
         const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
         const splits = splitsOption(cli.split);
         const progress = new Progress({
-          total: options.videos * splits.length,
+          total: splits.reduce((sum, split) => sum + splitVideos(options, split), 0),
           label: "synth vis",
           silent: cli.quiet || cli.json,
         });
@@ -197,7 +200,7 @@ export function registerSynth(parent: Command): void {
         }
         const splits = splitsOption(cli.split);
         const progress = new Progress({
-          total: options.videos * splits.length,
+          total: splits.reduce((sum, split) => sum + splitVideos(options, split), 0),
           label: "synth refer",
           silent: cli.quiet || cli.json,
         });

@@ -13,8 +13,10 @@ export type ImageFormat = "jpg" | "png";
 export interface SynthOptions {
   preset: PresetName;
   seed: number;
-  /** Videos per split. */
+  /** Videos of the valid split. */
   videos: number;
+  /** Videos of the train split: more than valid, so that a model trained on it can generalise. */
+  trainVideos: number;
   frames: number;
   width: number;
   height: number;
@@ -57,6 +59,7 @@ export const PRESET_OPTIONS: Record<PresetName, Omit<SynthOptions, "preset" | "s
   tiny: {
     ...BASE,
     videos: 2,
+    trainVideos: 2,
     frames: 8,
     width: 64,
     height: 64,
@@ -74,6 +77,7 @@ export const PRESET_OPTIONS: Record<PresetName, Omit<SynthOptions, "preset" | "s
   ytvis: {
     ...BASE,
     videos: 60,
+    trainVideos: 600,
     frames: 36,
     width: 128,
     height: 128,
@@ -91,6 +95,7 @@ export const PRESET_OPTIONS: Record<PresetName, Omit<SynthOptions, "preset" | "s
   ovis: {
     ...BASE,
     videos: 40,
+    trainVideos: 300,
     frames: 72,
     width: 160,
     height: 160,
@@ -108,6 +113,7 @@ export const PRESET_OPTIONS: Record<PresetName, Omit<SynthOptions, "preset" | "s
   long: {
     ...BASE,
     videos: 1,
+    trainVideos: 1,
     frames: 1500,
     width: 128,
     height: 128,
@@ -125,7 +131,10 @@ export const PRESET_OPTIONS: Record<PresetName, Omit<SynthOptions, "preset" | "s
 
 /** Overrides a user may give on the command line (undefined = the preset's value). */
 export interface SynthOverrides {
+  /** Videos of both splits. */
   videos?: number;
+  /** Videos of the train split (after `videos`). */
+  trainVideos?: number;
   frames?: number;
   width?: number;
   height?: number;
@@ -151,8 +160,12 @@ export function resolveOptions(preset: string, seed: number, overrides: SynthOve
   }
   const base = PRESET_OPTIONS[preset as PresetName];
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  const { objects, format, ...rest } = defined as SynthOverrides;
+  const { objects, format, videos, ...rest } = defined as SynthOverrides;
   const options: SynthOptions = { ...base, ...rest, preset: preset as PresetName, seed } as SynthOptions;
+  if (videos !== undefined) {
+    options.videos = videos;
+    options.trainVideos = rest.trainVideos ?? videos;
+  }
   if (objects !== undefined) {
     options.objectsMin = objects;
     options.objectsMax = objects;
@@ -182,6 +195,7 @@ function numberIn(value: number, lo: number, hi: number, flag: string): void {
 export function validateOptions(o: SynthOptions): void {
   integerIn(o.seed, 0, 2 ** 32 - 1, "--seed");
   integerIn(o.videos, 1, 100_000, "--videos");
+  integerIn(o.trainVideos, 1, 100_000, "--train-videos");
   integerIn(o.frames, 1, 100_000, "--frames");
   integerIn(o.width, 16, 4096, "--size (width)");
   integerIn(o.height, 16, 4096, "--size (height)");
@@ -224,6 +238,11 @@ export function parseSize(text: string): { width: number; height: number } {
   if (!match)
     throw new VidsegError(`expected WIDTHxHEIGHT such as 128x128, got "${text}"`, undefined, "--size");
   return { width: Number(match[1]), height: Number(match[2]) };
+}
+
+/** Videos of a split. */
+export function splitVideos(options: SynthOptions, split: "train" | "valid"): number {
+  return split === "train" ? options.trainVideos : options.videos;
 }
 
 /** Category sampling weights for a split: long-tailed for train, balanced for valid. */

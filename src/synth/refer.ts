@@ -50,7 +50,7 @@ import {
   type VideoFacts,
 } from "./expressions.js";
 import { hash4 } from "./hash.js";
-import type { SynthOptions } from "./options.js";
+import { splitVideos, type SynthOptions } from "./options.js";
 import { SceneRenderer } from "./render.js";
 import { planScene, type Scene } from "./scene.js";
 import { CATEGORIES } from "./shapes.js";
@@ -212,7 +212,7 @@ function refDavisFour(expressions: readonly GeneratedExpression[]): GeneratedExp
 }
 
 /**
- * Generates a referring dataset: per split, `options.videos` videos rendered from the shared scene
+ * Generates a referring dataset: per split, `splitVideos(options, split)` videos rendered from the shared scene
  * simulation, with 2–4 checked expressions per object that can be singled out.
  */
 export async function generateReferDataset(
@@ -221,7 +221,7 @@ export async function generateReferDataset(
   referOptions: ReferOptions = {},
 ): Promise<ReferStats> {
   const splits = referOptions.splits ?? (["train", "valid"] as const);
-  const total = splits.length * options.videos;
+  const total = splits.reduce((sum, split) => sum + splitVideos(options, split), 0);
   let done = 0;
   const stats: ReferStats = { splits: {} };
   for (const split of splits) {
@@ -247,7 +247,7 @@ export async function generateReferDataset(
     };
     if (referOptions.refDavis) splitStats.refDavis = { videos: 0, objects: 0, expressions: 0 };
 
-    for (let index = 0; index < options.videos; index++) {
+    for (let index = 0; index < splitVideos(options, split); index++) {
       const scene = planScene(options, split, index);
       const video = await renderVideo(scene, options, splitRoot, referOptions.refDavis === true);
       const { facts } = video;

@@ -23,7 +23,7 @@ import {
   type YtvisInfo,
   type YtvisVideo,
 } from "../formats/ytvis.js";
-import type { SynthOptions } from "./options.js";
+import { splitVideos, type SynthOptions } from "./options.js";
 import { SceneRenderer, type RenderedFrame } from "./render.js";
 import { planScene, type Scene } from "./scene.js";
 import { CATEGORIES } from "./shapes.js";
@@ -154,13 +154,13 @@ export async function generateVisDataset(
   run: VisRunOptions,
 ): Promise<VisRunResult> {
   const result: VisRunResult = { datasets: {}, stats: {} };
-  const total = options.videos * run.splits.length;
+  const total = run.splits.reduce((sum, split) => sum + splitVideos(options, split), 0);
   let done = 0;
   for (const split of run.splits) {
     const videos: YtvisVideo[] = [];
     const annotations: YtvisAnnotation[] = [];
     const perVideo: VideoStats[] = [];
-    for (let index = 0; index < options.videos; index++) {
+    for (let index = 0; index < splitVideos(options, split); index++) {
       const scene = planScene(options, split, index);
       const written = await writeVideo(
         scene,
