@@ -19,7 +19,12 @@ import { presetConfig } from "../src/models/config.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { latestCheckpoint } from "../src/train/checkpoint.js";
 import { trainOnlineVis } from "../src/train/online-vis.js";
-import { resolveVisSplit, resizeMaskNearest, VisFrameData } from "../src/train/vis-data.js";
+import {
+  frameRepeatFactors,
+  resolveVisSplit,
+  resizeMaskNearest,
+  VisFrameData,
+} from "../src/train/vis-data.js";
 
 const WIDTH = 96;
 const HEIGHT = 80;
@@ -168,6 +173,32 @@ describe("VisFrameData", () => {
       1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1,
     ]);
     expect(Array.from(resizeMaskNearest(mask, 2, 3, 2, 3, true))).toEqual([0, 0, 1, 1, 1, 0]);
+  });
+
+  it("gives frames showing rare classes LVIS repeat factors max(1, sqrt(t / f_c))", () => {
+    // 10 frames: category 1 visible in all, category 2 in frames 0–1 (f = 0.2), nothing else.
+    const video = { id: 4, width: 2, height: 2, length: 10, file_names: [] as string[] };
+    const segs = (visible: (f: number) => boolean) =>
+      Array.from({ length: 10 }, (_, f) => (visible(f) ? { size: [2, 2], counts: "04" } : null));
+    const annotation = (id: number, category: number, visible: (f: number) => boolean) => ({
+      id,
+      video_id: 4,
+      category_id: category,
+      iscrowd: 0,
+      segmentations: segs(visible),
+      areas: [],
+      bboxes: [],
+    });
+    const tiny = {
+      videos: [video],
+      categories: [],
+      annotations: [annotation(1, 1, () => true), annotation(2, 2, (f) => f < 2)],
+    } as unknown as YtvisDataset;
+    const items = Array.from({ length: 10 }, (_, frame) => ({ video: 0, frame }));
+    const factors = frameRepeatFactors(tiny, items, 0.8);
+    expect(factors.slice(0, 2)).toEqual([2, 2]); // √(0.8 / 0.2)
+    expect(factors.slice(2)).toEqual(Array(8).fill(1));
+    expect(() => frameRepeatFactors(tiny, items, 0)).toThrow(/repeatThreshold/);
   });
 });
 

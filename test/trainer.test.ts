@@ -293,6 +293,28 @@ describe("trainer", () => {
     expect(b.nextIndices()).toEqual(a.nextIndices());
     expect(() => b.setState({ epoch: 0 })).toThrow(/invalid sampler state/);
   });
+
+  it("repeats items by their repeat factors (stochastic rounding per epoch) and resumes exactly", () => {
+    const factors = [1, 1, 3, 1.5];
+    const sampler = new EpochSampler(4, 1, 7, factors);
+    const counts = [0, 0, 0, 0];
+    const epochs = 400;
+    // Epoch lengths vary (item 3 appears once or twice); draw until `epochs` epochs are complete.
+    while ((sampler.getState() as { epoch: number }).epoch < epochs) counts[sampler.nextIndices()[0]]++;
+    // The last draw opened epoch `epochs`: its first item is counted once too many.
+    const expected = factors.map((r) => r * epochs);
+    expect(counts[0] + counts[1]).toBeGreaterThanOrEqual(2 * epochs);
+    expect(counts[2]).toBeGreaterThanOrEqual(3 * epochs);
+    expect(counts[2]).toBeLessThanOrEqual(3 * epochs + 1);
+    expect(Math.abs(counts[3] - expected[3])).toBeLessThan(0.1 * expected[3]);
+    const resumed = new EpochSampler(4, 1, 7, factors);
+    resumed.setState(sampler.getState());
+    expect([resumed.nextIndices(), resumed.nextIndices()]).toEqual([
+      sampler.nextIndices(),
+      sampler.nextIndices(),
+    ]);
+    expect(() => new EpochSampler(2, 1, 0, [1, 0.5])).toThrow(/repeat factors/);
+  });
 });
 
 export type { StepLogEntry };

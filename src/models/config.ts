@@ -80,6 +80,11 @@ export interface OptimConfig {
   pairMaxGap: number;
   /** Probability of a horizontal flip (the same flip for both frames of a pair). */
   flipProbability: number;
+  /**
+   * Repeat-factor sampling (LVIS) for long-tailed data: frames showing a class present in fewer than
+   * this fraction of the frames are drawn more often (src/train/vis-data.ts). 0 = every frame once.
+   */
+  repeatThreshold: number;
 }
 
 /** Inference settings of the online model (the tracker's knobs are in TrackerOptions). */
@@ -185,6 +190,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       batchSize: 2,
       pairMaxGap: 3,
       flipProbability: 0.5,
+      repeatThreshold: 0,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
     offline: {
@@ -224,6 +230,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       batchSize: 2,
       pairMaxGap: 5,
       flipProbability: 0.5,
+      repeatThreshold: 0,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
     offline: { ...DEFAULT_OFFLINE, headPreset: "cpu-small" },
@@ -256,6 +263,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       batchSize: 2,
       pairMaxGap: 5,
       flipProbability: 0.5,
+      repeatThreshold: 0,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
     offline: {
@@ -381,6 +389,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   integer("optim.batchSize", o.batchSize);
   integer("optim.pairMaxGap", o.pairMaxGap);
   number("optim.flipProbability", o.flipProbability, 0, 1);
+  number("optim.repeatThreshold", o.repeatThreshold, 0, 1);
   if (c.contrastiveWeight > 0 && o.batchSize % 2 !== 0) {
     fail("optim.batchSize", "must be even with the contrastive loss (pairs of frames)");
   }

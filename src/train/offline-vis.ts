@@ -161,6 +161,7 @@ async function setUpRun(
     clipsPerBatch: config.offline.clipsPerBatch,
     maxStride: config.offline.clipMaxStride,
     flipProbability: config.optim.flipProbability,
+    repeatThreshold: config.optim.repeatThreshold,
     seed,
   });
   const { reader } = data;

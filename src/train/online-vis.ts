@@ -35,6 +35,7 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
     pairs: options.config.criterion.contrastiveWeight > 0,
     pairMaxGap: options.config.optim.pairMaxGap,
     flipProbability: options.config.optim.flipProbability,
+    repeatThreshold: options.config.optim.repeatThreshold,
     seed,
   });
   // The classifier's size follows the data.

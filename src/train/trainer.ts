@@ -383,6 +383,9 @@ function round(value: number, digits: number): number {
  * A resumable sampler over `size` items: a fresh seeded permutation each epoch, handed out in batches
  * of indices. Its position is part of the checkpoint, and the permutation of epoch e depends only on
  * (seed, e), so a resumed run sees exactly the same batches.
+ *
+ * With `repeatFactors` (LVIS repeat-factor sampling), item i appears ⌊rᵢ⌋ times in an epoch, plus once
+ * more with probability rᵢ − ⌊rᵢ⌋ (drawn from the epoch's seed), so rare classes are seen more often.
  */
 export class EpochSampler {
   private epoch = 0;
@@ -393,11 +396,15 @@ export class EpochSampler {
     readonly size: number,
     readonly batchSize: number,
     readonly seed = 0,
+    private readonly repeatFactors?: readonly number[],
   ) {
     if (!Number.isInteger(size) || size < 1)
       throw new VidsegError(`sampler size must be a positive integer, got ${size}`);
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new VidsegError(`batch size must be a positive integer, got ${batchSize}`);
+    }
+    if (repeatFactors && (repeatFactors.length !== size || !repeatFactors.every((r) => r >= 1))) {
+      throw new VidsegError(`repeat factors must be ${size} numbers ≥ 1`);
     }
     this.order = this.permutation(0);
   }
@@ -406,7 +413,7 @@ export class EpochSampler {
   nextIndices(): number[] {
     const out: number[] = [];
     while (out.length < this.batchSize) {
-      if (this.cursor === this.size) {
+      if (this.cursor === this.order.length) {
         this.epoch += 1;
         this.cursor = 0;
         this.order = this.permutation(this.epoch);
@@ -422,15 +429,23 @@ export class EpochSampler {
 
   setState(state: unknown): void {
     const { epoch, cursor } = (state ?? {}) as { epoch?: unknown; cursor?: unknown };
-    if (!Number.isInteger(epoch) || !Number.isInteger(cursor) || (cursor as number) > this.size) {
+    const order = Number.isInteger(epoch) && (epoch as number) >= 0 ? this.permutation(epoch as number) : [];
+    if (!Number.isInteger(cursor) || (cursor as number) < 0 || (cursor as number) > order.length) {
       throw new VidsegError(`invalid sampler state ${JSON.stringify(state)}`);
     }
     this.epoch = epoch as number;
     this.cursor = cursor as number;
-    this.order = this.permutation(this.epoch);
+    this.order = order;
   }
 
   private permutation(epoch: number): number[] {
-    return new Rng(this.seed * 1_000_003 + epoch).permutation(this.size);
+    const rng = new Rng(this.seed * 1_000_003 + epoch);
+    if (!this.repeatFactors) return rng.permutation(this.size);
+    const items: number[] = [];
+    this.repeatFactors.forEach((r, i) => {
+      const copies = Math.floor(r) + (rng.uniform() < r - Math.floor(r) ? 1 : 0);
+      for (let c = 0; c < copies; c++) items.push(i);
+    });
+    return rng.permutation(items.length).map((k) => items[k]);
   }
 }

@@ -67,6 +67,8 @@ export interface VisDataOptions extends VisSplitPaths {
   flipProbability?: number;
   /** Seed of the epoch permutations. Default 0. */
   seed?: number;
+  /** Repeat-factor sampling threshold t (see {@link frameRepeatFactors}); 0 = every frame once. */
+  repeatThreshold?: number;
 }
 
 /** One frame read for training: pixels at the input size and its visible instances. */
@@ -191,6 +193,7 @@ export class VisFrameData implements DataSource<VisBatch> {
       this.items.length,
       pairs ? options.batchSize / 2 : options.batchSize,
       options.seed ?? 0,
+      options.repeatThreshold ? frameRepeatFactors(dataset, this.items, options.repeatThreshold) : undefined,
     );
   }
 
@@ -285,6 +288,8 @@ export interface VisClipDataOptions extends VisSplitPaths {
   flipProbability?: number;
   /** Seed of the epoch permutations. Default 0. */
   seed?: number;
+  /** Repeat-factor sampling threshold of the anchor frames ({@link frameRepeatFactors}); 0 = off. */
+  repeatThreshold?: number;
 }
 
 /**
@@ -313,7 +318,12 @@ export class VisClipData implements DataSource<VisClipBatch> {
     positive(options.maxStride, "maxStride");
     this.reader = new VisSplitReader(dataset, options, options.inputSize);
     this.items = frameItems(dataset, options.annotationFile);
-    this.sampler = new EpochSampler(this.items.length, options.clipsPerBatch, options.seed ?? 0);
+    this.sampler = new EpochSampler(
+      this.items.length,
+      options.clipsPerBatch,
+      options.seed ?? 0,
+      options.repeatThreshold ? frameRepeatFactors(dataset, this.items, options.repeatThreshold) : undefined,
+    );
   }
 
   /** Reads and validates the split's annotations. */
@@ -419,6 +429,37 @@ function frameItems(dataset: YtvisDataset, file: string): { video: number; frame
   });
   check(items.length > 0, "the split has no frames", file);
   return items;
+}
+
+/**
+ * LVIS repeat factors of frames, for long-tailed splits: a class present in a fraction f_c of the frames
+ * gets r_c = max(1, √(t / f_c)), and a frame the largest r_c of the classes visible in it (1 when
+ * empty), so frames showing rare classes are drawn more often.
+ */
+export function frameRepeatFactors(
+  dataset: YtvisDataset,
+  items: readonly { video: number; frame: number }[],
+  threshold: number,
+): number[] {
+  check(threshold > 0 && threshold <= 1, `must be in (0, 1], got ${threshold}`, undefined, "repeatThreshold");
+  const classesByVideo = new Map<number, YtvisDataset["annotations"]>();
+  for (const annotation of dataset.annotations) {
+    if (annotation.iscrowd) continue;
+    const list = classesByVideo.get(annotation.video_id) ?? [];
+    list.push(annotation);
+    classesByVideo.set(annotation.video_id, list);
+  }
+  const frameClasses = items.map(({ video, frame }) => {
+    const annotations = classesByVideo.get(dataset.videos[video].id) ?? [];
+    return new Set(annotations.filter((a) => a.segmentations[frame]).map((a) => a.category_id));
+  });
+  const framesWith = new Map<number, number>();
+  for (const classes of frameClasses)
+    for (const c of classes) framesWith.set(c, (framesWith.get(c) ?? 0) + 1);
+  const classFactor = new Map(
+    [...framesWith].map(([c, n]) => [c, Math.max(1, Math.sqrt(threshold / (n / items.length)))]),
+  );
+  return frameClasses.map((classes) => Math.max(1, ...[...classes].map((c) => classFactor.get(c)!)));
 }
 
 /**
