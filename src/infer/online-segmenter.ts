@@ -23,6 +23,7 @@ import { VidsegError, check } from "../core/errors.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import {
   parseVisModelInfo,
+  classifyCrops,
   readFramePrediction,
   readVisModel,
   segmenterFromWeights,
@@ -222,7 +223,9 @@ export class OnlineSegmenter {
     const input = tf.tensor4d(pixels, [1, inputHeight, inputWidth, 3]);
     const output = this.segmenter.forward(input);
     try {
-      return readFramePrediction(output, 0);
+      const prediction = readFramePrediction(output, 0);
+      if (this.segmenter.cropClassifier) classifyCrops(prediction, input, this.segmenter.cropClassifier);
+      return prediction;
     } finally {
       input.dispose();
       disposeSegmenterOutput(output);

@@ -40,6 +40,11 @@ export interface SegmenterConfig {
   normGroups: number;
   /** Model input [height, width]; frames are resized to it. Multiples of 32. */
   inputSize: [number, number];
+  /**
+   * Side of the crops of the second-stage instance classifier (src/models/crop-classifier.ts); 0 = none,
+   * the queries' own class head decides. For small objects told apart by outline, trained from scratch.
+   */
+  cropSize: number;
 }
 
 /** Loss and matching settings (Mask2Former's SetCriterion and HungarianMatcher). */
@@ -63,6 +68,10 @@ export interface CriterionConfig {
   contrastiveWeight: number;
   /** Temperature of the contrastive softmax over the other frame's queries. */
   contrastiveTemperature: number;
+  /** Weight of the crop classifier's cross-entropy (models with model.cropSize > 0). */
+  cropWeight: number;
+  /** Jittered training crops per GT instance for the crop classifier. */
+  cropsPerInstance: number;
 }
 
 /** Optimisation settings used by `vidseg train vis`. */
@@ -146,6 +155,8 @@ const DEFAULT_CRITERION: CriterionConfig = {
   deepSupervision: true,
   contrastiveWeight: 0,
   contrastiveTemperature: 0.1,
+  cropWeight: 2,
+  cropsPerInstance: 2,
 };
 
 const DEFAULT_OFFLINE: Omit<OfflineConfig, "headPreset"> = {
@@ -178,6 +189,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       trackEmbedding: "head",
       normGroups: 8,
       inputSize: [64, 64],
+      cropSize: 32,
     },
     criterion: { ...DEFAULT_CRITERION, numPoints: 256, contrastiveWeight: 0.5 },
     optim: {
@@ -218,6 +230,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       trackEmbedding: "head",
       normGroups: 16,
       inputSize: [128, 128],
+      cropSize: 48,
     },
     criterion: { ...DEFAULT_CRITERION, numPoints: 1024, contrastiveWeight: 0.5 },
     optim: {
@@ -251,6 +264,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       trackEmbedding: "query",
       normGroups: 32,
       inputSize: [384, 640],
+      cropSize: 0,
     },
     criterion: { ...DEFAULT_CRITERION },
     optim: {
@@ -371,12 +385,22 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   ) {
     fail("model.inputSize", "must be [height, width], multiples of 32");
   }
+  if (!Number.isInteger(m.cropSize) || (m.cropSize !== 0 && m.cropSize < 32)) {
+    fail("model.cropSize", "must be 0 (no crop classifier) or an integer ≥ 32");
+  }
   const c = config.criterion;
-  for (const field of ["classWeight", "maskWeight", "diceWeight", "contrastiveWeight"] as const) {
+  for (const field of [
+    "classWeight",
+    "maskWeight",
+    "diceWeight",
+    "contrastiveWeight",
+    "cropWeight",
+  ] as const) {
     number(`criterion.${field}`, c[field]);
   }
   number("criterion.noObjectWeight", c.noObjectWeight, 0, 1);
   integer("criterion.numPoints", c.numPoints);
+  integer("criterion.cropsPerInstance", c.cropsPerInstance);
   number("criterion.oversampleRatio", c.oversampleRatio, 1);
   number("criterion.importanceSampleRatio", c.importanceSampleRatio, 0, 1);
   number("criterion.contrastiveTemperature", c.contrastiveTemperature, 1e-6);

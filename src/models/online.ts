@@ -14,6 +14,7 @@ import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
 import type { Random } from "../nn/sampling.js";
 import { resolveVisConfig, type CriterionConfig, type VisConfig } from "./config.js";
 import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "./criterion.js";
+import { jitterBox, maskBox, type CropBox, type CropClassifier } from "./crop-classifier.js";
 import { FrameSegmenter, disposeSegmenterOutput, type SegmenterOutput } from "./segmenter.js";
 
 /** What one training step of the online model computes. */
@@ -40,19 +41,62 @@ export function onlineLoss(
 ): OnlineLoss {
   const output = segmenter.forward(images);
   const { loss, terms, matches } = criterion(output, targets, { ...config, rng });
+  const extra: tf.Scalar[] = [];
   if (config.contrastiveWeight > 0) {
-    const contrastive = contrastiveIdentityLoss(
+    terms.loss_contrastive = contrastiveIdentityLoss(
       output.queryEmbed,
       matches,
       targets,
       config.contrastiveTemperature,
     );
-    terms.loss_contrastive = contrastive;
-    const total = tf.add(loss, tf.mul(contrastive, config.contrastiveWeight)) as tf.Scalar;
-    loss.dispose();
-    return { loss: total, terms, matches, output };
+    extra.push(tf.mul(terms.loss_contrastive, config.contrastiveWeight) as tf.Scalar);
   }
-  return { loss, terms, matches, output };
+  if (segmenter.cropClassifier) {
+    const crop = cropLoss(segmenter.cropClassifier, images, targets, config.cropsPerInstance, rng);
+    if (crop) {
+      terms.loss_crop = crop;
+      extra.push(tf.mul(crop, config.cropWeight) as tf.Scalar);
+    }
+  }
+  if (extra.length === 0) return { loss, terms, matches, output };
+  const total = tf.addN([loss, ...extra]) as tf.Scalar;
+  tf.dispose([loss, ...extra]);
+  return { loss: total, terms, matches, output };
+}
+
+/**
+ * The crop classifier's cross-entropy on `perInstance` jittered crops of every GT instance of the batch
+ * (boxes from the GT masks); null when the batch has no instance.
+ */
+export function cropLoss(
+  classifier: CropClassifier,
+  images: tf.Tensor4D,
+  targets: CriterionTarget[],
+  perInstance: number,
+  rng: Random,
+): tf.Scalar | null {
+  const boxes: CropBox[] = [];
+  const imageIndices: number[] = [];
+  const labels: number[] = [];
+  targets.forEach((target, b) => {
+    const [m, height, width] = target.masks.shape;
+    if (m === 0) return;
+    const masks = target.masks.dataSync();
+    for (let i = 0; i < m; i++) {
+      const box = maskBox(masks.subarray(i * height * width, (i + 1) * height * width), height, width);
+      if (!box) continue;
+      for (let k = 0; k < perInstance; k++) {
+        boxes.push(jitterBox(box, rng));
+        imageIndices.push(b);
+        labels.push(target.labels[i]);
+      }
+    }
+  });
+  if (boxes.length === 0) return null;
+  return tf.tidy(() => {
+    const logits = classifier.forward(images, boxes, imageIndices);
+    return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classifier.numClasses), logits) as tf.Scalar;
+  });
 }
 
 /** One image's predictions, read back to JavaScript (no tensors held). */
@@ -106,6 +150,52 @@ export function readFramePrediction(output: SegmenterOutput, b = 0): FramePredic
     prediction.scores[q] = best;
   }
   return prediction;
+}
+
+/**
+ * Re-classifies the candidate queries of a {@link FramePrediction} with the crop classifier (see
+ * src/models/crop-classifier.ts): for each of the (at most `maxCrops`) queries whose object probability
+ * 1 − p(no object) reaches `minObjectness`, the box of its mask at the input size is cropped from
+ * `image` [1, H, W, 3] and p(class c) becomes (1 − p(no object)) · p_crop(c). Updates `prediction`'s
+ * class probabilities and scores in place.
+ */
+export function classifyCrops(
+  prediction: FramePrediction,
+  image: tf.Tensor4D,
+  classifier: CropClassifier,
+  options: { minObjectness?: number; maxCrops?: number } = {},
+): void {
+  const { numQueries, numClasses, classProbs, scores } = prediction;
+  const [, height, width] = image.shape;
+  const objectness = Array.from({ length: numQueries }, (_, q) =>
+    classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
+  );
+  const candidates = objectness
+    .map((value, q) => ({ value, q }))
+    .filter(({ value }) => value >= (options.minObjectness ?? 0.05))
+    .sort((a, b) => b.value - a.value)
+    .slice(0, options.maxCrops ?? numQueries);
+  const boxes: CropBox[] = [];
+  const queries: number[] = [];
+  for (const { q } of candidates) {
+    const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
+    if (!box) continue;
+    boxes.push(box);
+    queries.push(q);
+  }
+  if (boxes.length === 0) return;
+  const probs = tf.tidy(() =>
+    tf.softmax(classifier.forward(image, boxes, new Array<number>(boxes.length).fill(0))).dataSync(),
+  );
+  queries.forEach((q, i) => {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = objectness[q] * probs[i * numClasses + c];
+      classProbs[q * numClasses + c] = p;
+      best = Math.max(best, p);
+    }
+    scores[q] = best;
+  });
 }
 
 /**

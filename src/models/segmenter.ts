@@ -21,6 +21,7 @@ import { FpnPixelDecoder } from "../nn/pixel-decoder.js";
 import { sinePositionEncoding } from "../nn/position.js";
 import { createResnet, type ResNet } from "../nn/resnet.js";
 import type { SegmenterConfig } from "./config.js";
+import { CropClassifier } from "./crop-classifier.js";
 
 export type { SegmenterConfig } from "./config.js";
 
@@ -62,6 +63,8 @@ export class FrameSegmenter extends Module {
   readonly classEmbed: Linear;
   readonly maskEmbed: Mlp;
   readonly trackEmbed?: Mlp;
+  /** The second-stage classifier on instance crops (config.cropSize > 0); not part of `forward`. */
+  readonly cropClassifier?: CropClassifier;
 
   constructor(readonly config: SegmenterConfig) {
     super();
@@ -94,6 +97,12 @@ export class FrameSegmenter extends Module {
     this.maskEmbed = this.addModule("mask_embed", new Mlp(d, d, config.maskDim, 3));
     if (config.trackEmbedding === "head") {
       this.trackEmbed = this.addModule("track_embed", new Mlp(d, d, config.embedDim, 2));
+    }
+    if (config.cropSize > 0) {
+      this.cropClassifier = this.addModule(
+        "crop_classifier",
+        new CropClassifier(config.numClasses, config.cropSize),
+      );
     }
   }
 

@@ -87,6 +87,7 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
           loss_dice: terms.loss_dice,
         };
         if (terms.loss_contrastive) metrics.loss_contrastive = terms.loss_contrastive;
+        if (terms.loss_crop) metrics.loss_crop = terms.loss_crop;
         return { loss, metrics };
       },
     });
