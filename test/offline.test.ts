@@ -43,14 +43,14 @@ const SIZE = 32;
 const FRAMES = 4;
 const NUM_CLASSES = 2;
 
-function tinyConfig(): OfflineModelConfig {
-  const segmenter = { ...presetConfig("tiny").model, inputSize: [SIZE, SIZE] as [number, number] };
+function tinyConfig(cropSize = 0): OfflineModelConfig {
+  const segmenter = { ...presetConfig("tiny").model, inputSize: [SIZE, SIZE] as [number, number], cropSize };
   return { segmenter: { ...segmenter, numClasses: NUM_CLASSES }, head: { ...OFFLINE_HEAD_PRESETS.tiny } };
 }
 
-function tinyModel(seed = 1): OfflineVisModel {
+function tinyModel(seed = 1, cropSize = 0): OfflineVisModel {
   seedParameters(seed);
-  return new OfflineVisModel(tinyConfig());
+  return new OfflineVisModel(tinyConfig(cropSize));
 }
 
 /** A clip of FRAMES frames with a red square (class 0) and a blue disc (class 1) moving across grey. */
@@ -374,6 +374,31 @@ describe("video criterion", () => {
 });
 
 describe("OfflineSegmenter", () => {
+  it("with a crop classifier, splits each video query's object probability over the classes by crops", async () => {
+    const model = tinyModel(4, 32);
+    const frames = toFrames(syntheticClip(new Rng(5), 6).images, 6);
+    const nv = OFFLINE_HEAD_PRESETS.tiny.numVideoQueries;
+    const video = await new OfflineSegmenter(model, { clipLength: 8, topK: nv * NUM_CLASSES }).segmentVideo(
+      frames,
+    );
+    const objectness = tf.tidy(() => {
+      const images = tf.div(
+        tf.tensor4d(Float32Array.from(frames.flatMap((f) => [...f.data])), [6, SIZE, SIZE, 3]),
+        255,
+      );
+      const logits = model.forward(images as tf.Tensor4D, 6).video.predLogits.squeeze([0]);
+      return tf
+        .sub(1, tf.softmax(logits).slice([0, NUM_CLASSES], [nv, 1]).squeeze([1]))
+        .arraySync() as number[];
+    });
+    const sums = new Map<number, number>();
+    for (const instance of video.instances)
+      sums.set(instance.trackId, (sums.get(instance.trackId) ?? 0) + instance.score);
+    expect(sums.size).toBe(nv);
+    for (const [trackId, sum] of sums) expect(sum).toBeCloseTo(objectness[trackId - 1], 5);
+    model.dispose();
+  });
+
   it("segments a video into YouTube-VIS results that evaluate, equal to the model's own masks", async () => {
     const model = tinyModel(4);
     const rng = new Rng(5);

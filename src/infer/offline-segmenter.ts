@@ -21,6 +21,7 @@ import { VidsegError, check } from "../core/errors.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import { linearSumAssignment } from "../math/hungarian.js";
 import { encode, toCoco, type CocoRle } from "../mask/rle.js";
+import { maskBox, type CropBox } from "../models/crop-classifier.js";
 import { loadOfflineModel, type OfflineModelConfig, type OfflineVisModel } from "../models/offline.js";
 import type { Frame } from "./sources.js";
 
@@ -81,7 +82,14 @@ interface Track {
 interface FrameEntry {
   queryFeatures: tf.Tensor2D; // [N, D]
   maskFeatures: tf.Tensor3D; // [h, w, C]
+  /** The model input [H, W, 3] in 0..1, kept for the crop classifier (models that have one). */
+  image?: tf.Tensor3D;
 }
+
+/** Frames of a clip whose crops the crop classifier sees per video query (spread over the new frames). */
+const CROP_FRAMES = 4;
+/** Video queries re-classified from crops per clip: the most likely objects. */
+const CROP_QUERIES = 8;
 
 export class OfflineSegmenter {
   readonly clipLength: number;
@@ -208,14 +216,20 @@ class VideoRun {
         frames.map((frame) => tf.tensor3d(Float32Array.from(frame.data), [frame.height, frame.width, 3])),
       );
       const resized = tf.image.resizeBilinear(images as tf.Tensor4D, [inputHeight, inputWidth], false, true);
-      const output = this.owner.model.segmenter.forward(tf.div(resized, 255) as tf.Tensor4D);
-      return { queryFeatures: output.queryFeatures, maskFeatures: output.maskFeatures };
+      const input = tf.div(resized, 255) as tf.Tensor4D;
+      const output = this.owner.model.segmenter.forward(input);
+      return {
+        queryFeatures: output.queryFeatures,
+        maskFeatures: output.maskFeatures,
+        images: this.owner.model.segmenter.cropClassifier ? input : undefined,
+      };
     });
     const queries = tf.unstack(outputs.queryFeatures) as tf.Tensor2D[];
     const features = tf.unstack(outputs.maskFeatures) as tf.Tensor3D[];
-    tf.dispose([outputs.queryFeatures, outputs.maskFeatures]);
+    const images = outputs.images ? (tf.unstack(outputs.images) as tf.Tensor3D[]) : [];
+    tf.dispose([outputs.queryFeatures, outputs.maskFeatures, outputs.images]);
     for (let i = 0; i < frames.length; i++) {
-      this.entries.push({ queryFeatures: queries[i], maskFeatures: features[i] });
+      this.entries.push({ queryFeatures: queries[i], maskFeatures: features[i], image: images[i] });
       if (this.entries.length === this.owner.clipLength) this.processClip();
     }
   }
@@ -250,8 +264,61 @@ class VideoRun {
   }
 
   dispose(): void {
-    tf.dispose(this.entries.flatMap((e) => [e.queryFeatures, e.maskFeatures]));
+    tf.dispose(this.entries.flatMap(entryTensors));
     this.entries.length = 0;
+  }
+
+  /**
+   * The crop classifier's verdict on the clip's most likely video queries (see
+   * src/models/crop-classifier.ts): p(c) = (1 − p(no object)) · the mean crop probability of c over up
+   * to CROP_FRAMES of the clip's new frames where the query's mask is not empty. Updates `probs`.
+   */
+  private classifyCrops(probs: number[][], maskEmbed: tf.Tensor2D, newFrom: number): void {
+    const classifier = this.owner.model.segmenter.cropClassifier!;
+    const objectness = probs.map((row) => row.reduce((sum, p) => sum + p, 0));
+    const candidates = objectness
+      .map((value, q) => ({ value, q }))
+      .filter(({ value }) => value >= 0.05)
+      .sort((a, b) => b.value - a.value)
+      .slice(0, CROP_QUERIES)
+      .map(({ q }) => q);
+    const clipFrames = this.entries.length;
+    const count = Math.min(CROP_FRAMES, clipFrames - newFrom);
+    if (candidates.length === 0 || count <= 0) return;
+    const frames = Array.from({ length: count }, (_, i) =>
+      Math.floor(newFrom + ((i + 0.5) * (clipFrames - newFrom)) / count),
+    );
+    const boxes: CropBox[] = [];
+    const imageIndices: number[] = [];
+    const owners: number[] = [];
+    frames.forEach((t, i) => {
+      const [h, w] = this.entries[t].maskFeatures.shape;
+      const masks = tf.tidy(() =>
+        tf
+          .greater(tf.matMul(this.entries[t].maskFeatures.reshape([h * w, -1]), maskEmbed, false, true), 0)
+          .dataSync(),
+      ) as Uint8Array;
+      const numQueries = probs.length;
+      for (const q of candidates) {
+        const box = maskBox(strided(masks, q, numQueries), h, w);
+        if (!box) continue;
+        boxes.push(box);
+        imageIndices.push(i);
+        owners.push(q);
+      }
+    });
+    if (boxes.length === 0) return;
+    const cropProbs = tf.tidy(() => {
+      const images = tf.stack(frames.map((t) => this.entries[t].image!)) as tf.Tensor4D;
+      return tf.softmax(classifier.forward(images, boxes, imageIndices)).arraySync() as number[][];
+    });
+    for (const q of candidates) {
+      const rows = cropProbs.filter((_, i) => owners[i] === q);
+      if (rows.length === 0) continue;
+      probs[q] = probs[q].map(
+        (_, c) => (objectness[q] * rows.reduce((sum, row) => sum + row[c], 0)) / rows.length,
+      );
+    }
   }
 
   /** Runs the head on the held frames, emits masks of the new frames and links the video queries. */
@@ -272,6 +339,7 @@ class VideoRun {
       };
     });
     const probs = head.probs.arraySync() as number[][];
+    if (model.segmenter.cropClassifier) this.classifyCrops(probs, head.maskEmbed, newFrom);
     const embeddings = (head.embed.arraySync() as number[][]).map((row) => Float32Array.from(row));
     const numQueries = probs.length;
 
@@ -354,9 +422,14 @@ class VideoRun {
     this.emitted = this.clipStart + clipFrames;
     // Keep the last `clipOverlap` frames as the start of the next clip.
     const dropped = this.entries.splice(0, clipFrames - overlapFrames);
-    tf.dispose(dropped.flatMap((e) => [e.queryFeatures, e.maskFeatures]));
+    tf.dispose(dropped.flatMap(entryTensors));
     this.clipStart += dropped.length;
   }
+}
+
+/** The tensors an entry holds. */
+function entryTensors(entry: FrameEntry): tf.Tensor[] {
+  return [entry.queryFeatures, entry.maskFeatures, ...(entry.image ? [entry.image] : [])];
 }
 
 /** Channel q of an interleaved [pixels, channels] bool buffer as a 0/1 mask. */

@@ -218,7 +218,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
   "cpu-small": {
     model: {
       backbone: "resnetSmall",
-      backboneNorm: "BN",
+      backboneNorm: "GN",
       hiddenDim: 64,
       maskDim: 64,
       numQueries: 16,

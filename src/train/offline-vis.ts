@@ -24,13 +24,14 @@ import {
   saveOfflineModel,
   type OfflineHeadOptions,
 } from "../models/offline.js";
-import { readVisModel, type VisModelInfo } from "../models/online.js";
+import type { CropClassifier } from "../models/crop-classifier.js";
+import { cropLoss, readVisModel, type VisModelInfo } from "../models/online.js";
 import { offlineCriterion } from "../models/video-criterion.js";
 import { seedParameters } from "../nn/init.js";
 import { loadTorchvisionResnet } from "../nn/safetensors.js";
 import type { AdamW } from "./optim.js";
 import { train, type TrainResult } from "./trainer.js";
-import { VisClipData } from "./vis-data.js";
+import { VisClipData, type VisClipBatch } from "./vis-data.js";
 import { inEvalMode, MODEL_FILE, visOptimizer, visSchedule, type VisTrainOptions } from "./vis-setup.js";
 
 export interface OfflineTrainOptions extends VisTrainOptions<OfflineVisModel> {
@@ -57,6 +58,7 @@ const LOGGED_TERMS = [
   "video_loss_mask",
   "video_loss_dice",
   "loss_sim",
+  "loss_crop",
 ];
 
 /** Trains (or resumes) the offline model; the returned model belongs to the caller (dispose it). */
@@ -116,10 +118,25 @@ export async function trainOfflineVis(options: OfflineTrainOptions): Promise<Off
         // A frozen segmenter gets no gradient from the frame-level loss: only its final layer's matches
         // are needed (for the similarity loss), so its per-layer losses are skipped.
         if (offline.freezeSegmenter) output = { ...output, frame: { ...output.frame, aux: [] } };
-        const { loss, terms } = offlineCriterion(output, batch.targets, {
+        const criterionResult = offlineCriterion(output, batch.targets, {
           ...criterionOptions,
           rng: () => rng.uniform(),
         });
+        const { terms } = criterionResult;
+        let { loss } = criterionResult;
+        const classifier = model.segmenter.cropClassifier;
+        if (classifier && !offline.freezeSegmenter) {
+          // The crop classifier is a per-frame model: one random frame of each clip is enough.
+          const crop = clipFrameCropLoss(classifier, batch, config.criterion.cropsPerInstance, () =>
+            rng.uniform(),
+          );
+          if (crop) {
+            terms.loss_crop = crop;
+            const total = tf.add(loss, tf.mul(crop, config.criterion.cropWeight)) as tf.Scalar;
+            loss.dispose();
+            loss = total;
+          }
+        }
         const metrics: Record<string, tf.Scalar> = {};
         for (const name of LOGGED_TERMS) if (terms[name]) metrics[name] = terms[name];
         return { loss, metrics };
@@ -140,6 +157,31 @@ export async function trainOfflineVis(options: OfflineTrainOptions): Promise<Off
     throw error;
   } finally {
     optimizer?.dispose();
+  }
+}
+
+/** The crop classifier's loss on one random frame of each clip of the batch (src/models/online.ts). */
+function clipFrameCropLoss(
+  classifier: CropClassifier,
+  batch: VisClipBatch,
+  perInstance: number,
+  uniform: () => number,
+): tf.Scalar | null {
+  const { numFrames } = batch;
+  const picks = batch.targets.map((_, b) => b * numFrames + Math.floor(uniform() * numFrames));
+  const images = tf.gather(batch.images, picks) as tf.Tensor4D;
+  const targets = batch.targets.map((target, b) => ({
+    labels: target.labels,
+    masks: tf.tidy(() => {
+      const [m, , h, w] = target.masks.shape;
+      const t = picks[b] - b * numFrames;
+      return target.masks.slice([0, t, 0, 0], [m, 1, h, w]).reshape([m, h, w]) as tf.Tensor3D;
+    }),
+  }));
+  try {
+    return cropLoss(classifier, images, targets, perInstance, uniform);
+  } finally {
+    tf.dispose([images, ...targets.map((t) => t.masks)]);
   }
 }
 
