@@ -132,6 +132,8 @@ describe("VisFrameData", () => {
       batchSize: 4,
       pairs: true,
       pairMaxGap: 2,
+      cropFrames: 3,
+      cropSize: 32,
     };
     const data = await VisFrameData.open(options);
     expect(data.categoryIds).toEqual([1, 2]);
@@ -151,6 +153,9 @@ describe("VisFrameData", () => {
       const values = new Set(target.masks.dataSync());
       for (const v of values) expect([0, 1]).toContain(v);
     }
+    // Crop-classifier crops: one per instance of 3 more frames (every frame here shows both objects).
+    expect(batch.crops!.images.shape).toEqual([6, 32, 32, 3]);
+    expect(batch.crops!.labels.slice().sort()).toEqual([0, 0, 0, 1, 1, 1]);
     const pixels = batch.images.dataSync();
     expect(Math.min(...pixels)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...pixels)).toBeLessThanOrEqual(1);
@@ -164,6 +169,7 @@ describe("VisFrameData", () => {
     const again = await resumed.next(Rng.fromState(rngState));
     expect(again.frames).toEqual(next.frames);
     expect(Array.from(again.images.dataSync())).toEqual(Array.from(next.images.dataSync()));
+    expect(Array.from(again.crops!.images.dataSync())).toEqual(Array.from(next.crops!.images.dataSync()));
     for (const b of [batch, next, again]) data.release(b);
   });
 

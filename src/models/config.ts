@@ -94,6 +94,11 @@ export interface OptimConfig {
    * this fraction of the frames are drawn more often (src/train/vis-data.ts). 0 = every frame once.
    */
   repeatThreshold: number;
+  /**
+   * Random frames per step (beyond the batch) whose GT instances train the crop classifier
+   * (model.cropSize > 0): crops are cheap, and the batch's own frames show too few instances.
+   */
+  cropFrames: number;
 }
 
 /** Inference settings of the online model (the tracker's knobs are in TrackerOptions). */
@@ -203,6 +208,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       pairMaxGap: 3,
       flipProbability: 0.5,
       repeatThreshold: 0,
+      cropFrames: 2,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
     offline: {
@@ -244,6 +250,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       pairMaxGap: 5,
       flipProbability: 0.5,
       repeatThreshold: 0,
+      cropFrames: 8,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
     offline: { ...DEFAULT_OFFLINE, headPreset: "cpu-small" },
@@ -278,6 +285,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       pairMaxGap: 5,
       flipProbability: 0.5,
       repeatThreshold: 0,
+      cropFrames: 0,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },
     offline: {
@@ -414,6 +422,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   integer("optim.pairMaxGap", o.pairMaxGap);
   number("optim.flipProbability", o.flipProbability, 0, 1);
   number("optim.repeatThreshold", o.repeatThreshold, 0, 1);
+  integer("optim.cropFrames", o.cropFrames, 0);
   if (c.contrastiveWeight > 0 && o.batchSize % 2 !== 0) {
     fail("optim.batchSize", "must be even with the contrastive loss (pairs of frames)");
   }

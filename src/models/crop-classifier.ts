@@ -49,12 +49,26 @@ export class CropClassifier extends Module {
         `crop classifier: ${boxes.length} boxes for ${imageIndices.length} image indices`,
       );
     }
+    return tf.tidy(() => this.classify(cropImages(images, boxes, imageIndices, this.cropSize)));
+  }
+
+  /** Class logits [n, K] of crops already cut: [n, cropSize, cropSize, 3], RGB in 0..1. */
+  classify(crops: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      const crops = tf.image.cropAndResize(images, boxes, imageIndices, [this.cropSize, this.cropSize]);
       const normalised = tf.div(tf.sub(crops, PIXEL_MEAN), PIXEL_STD) as tf.Tensor4D;
       return this.net.classify(this.net.forward(normalised).res5);
     });
   }
+}
+
+/** `boxes[i]` of image `imageIndices[i]` of `images` [B, H, W, 3], each resized to size × size. */
+export function cropImages(
+  images: tf.Tensor4D,
+  boxes: CropBox[],
+  imageIndices: number[],
+  size: number,
+): tf.Tensor4D {
+  return tf.image.cropAndResize(images, boxes, imageIndices, [size, size]);
 }
 
 /**

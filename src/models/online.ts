@@ -14,7 +14,7 @@ import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
 import type { Random } from "../nn/sampling.js";
 import { resolveVisConfig, type CriterionConfig, type VisConfig } from "./config.js";
 import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "./criterion.js";
-import { jitterBox, maskBox, type CropBox, type CropClassifier } from "./crop-classifier.js";
+import { cropImages, jitterBox, maskBox, type CropBox, type CropClassifier } from "./crop-classifier.js";
 import { FrameSegmenter, disposeSegmenterOutput, type SegmenterOutput } from "./segmenter.js";
 
 /** What one training step of the online model computes. */
@@ -38,6 +38,7 @@ export function onlineLoss(
   targets: CriterionTarget[],
   config: CriterionConfig,
   rng: Random,
+  crops?: { images: tf.Tensor4D; labels: number[] },
 ): OnlineLoss {
   const output = segmenter.forward(images);
   const { loss, terms, matches } = criterion(output, targets, { ...config, rng });
@@ -52,7 +53,7 @@ export function onlineLoss(
     extra.push(tf.mul(terms.loss_contrastive, config.contrastiveWeight) as tf.Scalar);
   }
   if (segmenter.cropClassifier) {
-    const crop = cropLoss(segmenter.cropClassifier, images, targets, config.cropsPerInstance, rng);
+    const crop = cropLoss(segmenter.cropClassifier, images, targets, config.cropsPerInstance, rng, crops);
     if (crop) {
       terms.loss_crop = crop;
       extra.push(tf.mul(crop, config.cropWeight) as tf.Scalar);
@@ -66,7 +67,8 @@ export function onlineLoss(
 
 /**
  * The crop classifier's cross-entropy on `perInstance` jittered crops of every GT instance of the batch
- * (boxes from the GT masks); null when the batch has no instance.
+ * (boxes from the GT masks) and on `extra` crops already cut (more frames' instances, see VisBatch);
+ * null when there is no instance.
  */
 export function cropLoss(
   classifier: CropClassifier,
@@ -74,6 +76,7 @@ export function cropLoss(
   targets: CriterionTarget[],
   perInstance: number,
   rng: Random,
+  extra?: { images: tf.Tensor4D; labels: number[] },
 ): tf.Scalar | null {
   const boxes: CropBox[] = [];
   const imageIndices: number[] = [];
@@ -92,9 +95,14 @@ export function cropLoss(
       }
     }
   });
-  if (boxes.length === 0) return null;
+  if (extra) labels.push(...extra.labels);
+  if (labels.length === 0) return null;
   return tf.tidy(() => {
-    const logits = classifier.forward(images, boxes, imageIndices);
+    const crops = [
+      ...(boxes.length > 0 ? [cropImages(images, boxes, imageIndices, classifier.cropSize)] : []),
+      ...(extra ? [extra.images] : []),
+    ];
+    const logits = classifier.classify(crops.length === 1 ? crops[0] : (tf.concat(crops) as tf.Tensor4D));
     return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classifier.numClasses), logits) as tf.Scalar;
   });
 }

@@ -36,6 +36,8 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
     pairMaxGap: options.config.optim.pairMaxGap,
     flipProbability: options.config.optim.flipProbability,
     repeatThreshold: options.config.optim.repeatThreshold,
+    cropFrames: options.config.model.cropSize > 0 ? options.config.optim.cropFrames : 0,
+    cropSize: options.config.model.cropSize,
     seed,
   });
   // The classifier's size follows the data.
@@ -78,8 +80,13 @@ export async function trainOnlineVis(options: OnlineTrainOptions): Promise<Onlin
       signal: options.signal,
       onStep: options.onStep,
       step: (batch, rng) => {
-        const { loss, terms } = onlineLoss(segmenter, batch.images, batch.targets, config.criterion, () =>
-          rng.uniform(),
+        const { loss, terms } = onlineLoss(
+          segmenter,
+          batch.images,
+          batch.targets,
+          config.criterion,
+          () => rng.uniform(),
+          batch.crops,
         );
         const metrics: Record<string, typeof loss> = {
           loss_ce: terms.loss_ce,

@@ -17,6 +17,7 @@ import { VidsegError, check } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
 import { decode, fromSegmentation } from "../mask/rle.js";
+import { cropImages, jitterBox, maskBox, type CropBox } from "../models/crop-classifier.js";
 import type { CriterionTarget } from "../models/criterion.js";
 import type { ClipTarget } from "../models/video-criterion.js";
 import { EpochSampler, type DataSource } from "./trainer.js";
@@ -50,6 +51,8 @@ export function resolveVisSplit(root: string, split: string): VisSplitPaths {
 export interface VisBatch {
   images: tf.Tensor4D;
   targets: CriterionTarget[];
+  /** Crops of the GT instances of `cropFrames` more random frames, for the crop classifier. */
+  crops?: { images: tf.Tensor4D; labels: number[] };
   /** (video id, frame index) of each image, for logs and tests. */
   frames: { videoId: number; frame: number }[];
 }
@@ -69,6 +72,12 @@ export interface VisDataOptions extends VisSplitPaths {
   seed?: number;
   /** Repeat-factor sampling threshold t (see {@link frameRepeatFactors}); 0 = every frame once. */
   repeatThreshold?: number;
+  /**
+   * Random frames per batch (beyond the batch's own) whose GT instances are cut out as crops of
+   * `cropSize`² for the crop classifier (src/models/crop-classifier.ts), jittered. Default 0.
+   */
+  cropFrames?: number;
+  cropSize?: number;
 }
 
 /** One frame read for training: pixels at the input size and its visible instances. */
@@ -232,7 +241,15 @@ export class VisFrameData implements DataSource<VisBatch> {
       picks.map((pick) => this.reader.readFrame(pick.video, pick.frame, pick.flip)),
     );
     const [height, width] = this.options.inputSize;
+    const cropPicks = Array.from({ length: this.options.cropFrames ?? 0 }, () => ({
+      ...this.items[rng.int(this.items.length)],
+      flip: rng.bernoulli(flipProbability),
+    }));
+    const cropFrames = await Promise.all(
+      cropPicks.map((pick) => this.reader.readFrame(pick.video, pick.frame, pick.flip)),
+    );
     return {
+      crops: cropPicks.length > 0 ? this.instanceCrops(cropFrames, rng) : undefined,
       images: this.reader.stackImages(loaded),
       targets: loaded.map(({ instances }) => {
         const data = new Float32Array(instances.length * height * width);
@@ -256,7 +273,33 @@ export class VisFrameData implements DataSource<VisBatch> {
   }
 
   release(batch: VisBatch): void {
-    tf.dispose([batch.images, ...batch.targets.map((t) => t.masks)]);
+    tf.dispose([
+      batch.images,
+      ...batch.targets.map((t) => t.masks),
+      ...(batch.crops ? [batch.crops.images] : []),
+    ]);
+  }
+
+  /** One jittered crop of every instance of the frames (none when they show no instance). */
+  private instanceCrops(frames: TrainingFrame[], rng: Rng): VisBatch["crops"] {
+    const [height, width] = this.options.inputSize;
+    const boxes: CropBox[] = [];
+    const imageIndices: number[] = [];
+    const labels: number[] = [];
+    frames.forEach((frame, i) => {
+      for (const instance of frame.instances) {
+        const box = maskBox(instance.mask, height, width);
+        if (!box) continue;
+        boxes.push(jitterBox(box, () => rng.uniform()));
+        imageIndices.push(i);
+        labels.push(instance.label);
+      }
+    });
+    if (boxes.length === 0) return undefined;
+    return tf.tidy(() => {
+      const images = this.reader.stackImages(frames);
+      return { images: cropImages(images, boxes, imageIndices, this.options.cropSize ?? 48), labels };
+    });
   }
 }
 
