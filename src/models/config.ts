@@ -249,7 +249,7 @@ const PRESETS: Record<PresetName, VisConfig> = {
       batchSize: 2,
       pairMaxGap: 5,
       flipProbability: 0.5,
-      repeatThreshold: 0,
+      repeatThreshold: 0.3,
       cropFrames: 8,
     },
     inference: { scoreThreshold: 0.3, topK: 10 },

@@ -180,6 +180,7 @@ export class VisFrameData implements DataSource<VisBatch> {
   readonly reader: VisSplitReader;
   private readonly items: { video: number; frame: number }[];
   private readonly sampler: EpochSampler;
+  private readonly cropCdf: Float64Array;
 
   private constructor(
     readonly dataset: YtvisDataset,
@@ -198,12 +199,18 @@ export class VisFrameData implements DataSource<VisBatch> {
     this.categoryIds = this.reader.categoryIds;
     this.classOfCategory = this.reader.classOfCategory;
     this.items = frameItems(dataset, options.annotationFile);
+    const repeatFactors = options.repeatThreshold
+      ? frameRepeatFactors(dataset, this.items, options.repeatThreshold)
+      : undefined;
     this.sampler = new EpochSampler(
       this.items.length,
       pairs ? options.batchSize / 2 : options.batchSize,
       options.seed ?? 0,
-      options.repeatThreshold ? frameRepeatFactors(dataset, this.items, options.repeatThreshold) : undefined,
+      repeatFactors,
     );
+    // Crop frames are drawn with the same repeat factors, as a cumulative distribution.
+    let total = 0;
+    this.cropCdf = Float64Array.from(this.items, (_, i) => (total += repeatFactors?.[i] ?? 1));
   }
 
   /** Reads and validates the split's annotations. */
@@ -242,7 +249,7 @@ export class VisFrameData implements DataSource<VisBatch> {
     );
     const [height, width] = this.options.inputSize;
     const cropPicks = Array.from({ length: this.options.cropFrames ?? 0 }, () => ({
-      ...this.items[rng.int(this.items.length)],
+      ...this.items[this.drawCropFrame(rng)],
       flip: rng.bernoulli(flipProbability),
     }));
     const cropFrames = await Promise.all(
@@ -278,6 +285,20 @@ export class VisFrameData implements DataSource<VisBatch> {
       ...batch.targets.map((t) => t.masks),
       ...(batch.crops ? [batch.crops.images] : []),
     ]);
+  }
+
+  /** A random frame index, drawn in proportion to the frames' repeat factors (uniform without them). */
+  private drawCropFrame(rng: Rng): number {
+    const cdf = this.cropCdf;
+    const u = rng.uniform() * cdf[cdf.length - 1];
+    let low = 0;
+    let high = cdf.length - 1;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (cdf[mid] > u) high = mid;
+      else low = mid + 1;
+    }
+    return low;
   }
 
   /** One jittered crop of every instance of the frames (none when they show no instance). */
