@@ -21,7 +21,7 @@ import { VidsegError, check } from "../core/errors.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import { linearSumAssignment } from "../math/hungarian.js";
 import { encode, toCoco, type CocoRle } from "../mask/rle.js";
-import { maskBox, type CropBox } from "../models/crop-classifier.js";
+import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.js";
 import { loadOfflineModel, type OfflineModelConfig, type OfflineVisModel } from "../models/offline.js";
 import type { Frame } from "./sources.js";
 
@@ -276,12 +276,7 @@ class VideoRun {
   private classifyCrops(probs: number[][], maskEmbed: tf.Tensor2D, newFrom: number): void {
     const classifier = this.owner.model.segmenter.cropClassifier!;
     const objectness = probs.map((row) => row.reduce((sum, p) => sum + p, 0));
-    const candidates = objectness
-      .map((value, q) => ({ value, q }))
-      .filter(({ value }) => value >= 0.05)
-      .sort((a, b) => b.value - a.value)
-      .slice(0, CROP_QUERIES)
-      .map(({ q }) => q);
+    const candidates = likelyObjects(objectness, 0.05, CROP_QUERIES);
     const clipFrames = this.entries.length;
     const count = Math.min(CROP_FRAMES, clipFrames - newFrom);
     if (candidates.length === 0 || count <= 0) return;

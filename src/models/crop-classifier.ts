@@ -17,10 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { Module } from "../nn/module.js";
-import { createResnet, type ResNet } from "../nn/resnet.js";
-
-const PIXEL_MEAN = [0.485, 0.456, 0.406];
-const PIXEL_STD = [0.229, 0.224, 0.225];
+import { createResnet, imagenetNormalize, type ResNet } from "../nn/resnet.js";
 
 /** A crop box in cropAndResize's normalised coordinates: [y0, x0, y1, x1], 0..1 over (size − 1). */
 export type CropBox = [number, number, number, number];
@@ -55,7 +52,7 @@ export class CropClassifier extends Module {
   /** Class logits [n, K] of crops already cut: [n, cropSize, cropSize, 3], RGB in 0..1. */
   classify(crops: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      const normalised = tf.div(tf.sub(crops, PIXEL_MEAN), PIXEL_STD) as tf.Tensor4D;
+      const normalised = imagenetNormalize(crops);
       return this.net.classify(this.net.forward(normalised).res5);
     });
   }
@@ -115,4 +112,17 @@ export function jitterBox(box: CropBox, uniform: () => number, amount = 0.15): C
   const ny0 = clamp(y0 + shift(dy));
   const nx0 = clamp(x0 + shift(dx));
   return [ny0, nx0, Math.max(ny0 + 1e-3, clamp(y1 + shift(dy))), Math.max(nx0 + 1e-3, clamp(x1 + shift(dx)))];
+}
+
+/**
+ * The queries worth a crop: those whose object probability reaches `minObjectness`, most likely first,
+ * at most `max` of them.
+ */
+export function likelyObjects(objectness: readonly number[], minObjectness: number, max: number): number[] {
+  return objectness
+    .map((value, q) => ({ value, q }))
+    .filter(({ value }) => value >= minObjectness)
+    .sort((a, b) => b.value - a.value || a.q - b.q)
+    .slice(0, max)
+    .map(({ q }) => q);
 }

@@ -14,7 +14,14 @@ import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
 import type { Random } from "../nn/sampling.js";
 import { resolveVisConfig, type CriterionConfig, type VisConfig } from "./config.js";
 import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "./criterion.js";
-import { cropImages, jitterBox, maskBox, type CropBox, type CropClassifier } from "./crop-classifier.js";
+import {
+  cropImages,
+  jitterBox,
+  likelyObjects,
+  maskBox,
+  type CropBox,
+  type CropClassifier,
+} from "./crop-classifier.js";
 import { FrameSegmenter, disposeSegmenterOutput, type SegmenterOutput } from "./segmenter.js";
 
 /** What one training step of the online model computes. */
@@ -178,14 +185,10 @@ export function classifyCrops(
   const objectness = Array.from({ length: numQueries }, (_, q) =>
     classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
   );
-  const candidates = objectness
-    .map((value, q) => ({ value, q }))
-    .filter(({ value }) => value >= (options.minObjectness ?? 0.05))
-    .sort((a, b) => b.value - a.value)
-    .slice(0, options.maxCrops ?? numQueries);
+  const candidates = likelyObjects(objectness, options.minObjectness ?? 0.05, options.maxCrops ?? numQueries);
   const boxes: CropBox[] = [];
   const queries: number[] = [];
-  for (const { q } of candidates) {
+  for (const q of candidates) {
     const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
     if (!box) continue;
     boxes.push(box);

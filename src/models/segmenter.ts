@@ -19,15 +19,11 @@ import { Embedding, LayerNorm, Linear, Mlp } from "../nn/layers.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { FpnPixelDecoder } from "../nn/pixel-decoder.js";
 import { sinePositionEncoding } from "../nn/position.js";
-import { createResnet, type ResNet } from "../nn/resnet.js";
+import { createResnet, imagenetNormalize, type ResNet } from "../nn/resnet.js";
 import type { SegmenterConfig } from "./config.js";
 import { CropClassifier } from "./crop-classifier.js";
 
 export type { SegmenterConfig } from "./config.js";
-
-/** ImageNet statistics (torchvision), applied inside the model so inputs are plain 0..1 RGB. */
-const PIXEL_MEAN = [0.485, 0.456, 0.406];
-const PIXEL_STD = [0.229, 0.224, 0.225];
 
 /** One decoder layer's predictions (deep supervision). */
 export interface LayerPrediction {
@@ -124,7 +120,7 @@ export class FrameSegmenter extends Module {
     }
     // tidy keeps every tensor of the returned (nested) object and frees the intermediates.
     return tf.tidy(() => {
-      const normalised = tf.div(tf.sub(images, PIXEL_MEAN), PIXEL_STD) as tf.Tensor4D;
+      const normalised = imagenetNormalize(images); // inside the model: inputs are plain 0..1 RGB
       const { maskFeatures, multiScaleFeatures } = this.pixelDecoder.forward(
         this.backbone.forward(normalised),
       );

@@ -222,6 +222,11 @@ export class ResNet extends Module {
   }
 }
 
+/** RGB in 0..1 → the ImageNet-normalised input torchvision's ResNets are trained on. */
+export function imagenetNormalize(images: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.div(tf.sub(images, [0.485, 0.456, 0.406]), [0.229, 0.224, 0.225]) as tf.Tensor4D);
+}
+
 /** Builds a named ResNet (torchvision layout), optionally overriding norm / classifier. */
 export function createResnet(
   name: ResnetName,
