@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
 import { CropClassifier, jitterBox, maskBox, type CropBox } from "../src/models/crop-classifier.js";
-import { classifyCrops, cropLoss, type FramePrediction } from "../src/models/online.js";
+import { classifyCrops, cropLoss, duplicateQueries, type FramePrediction } from "../src/models/online.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 
@@ -114,5 +114,34 @@ describe("CropClassifier", () => {
     );
     tf.dispose([images, logits, masks, loss, image]);
     classifier.dispose();
+  });
+});
+
+describe("duplicate queries", () => {
+  it("suppresses a query whose mask repeats a better-scoring one (greedy mask NMS at 1/4 resolution)", () => {
+    const h = 8;
+    const logits = new Float32Array(4 * h * h).fill(-1);
+    const paint = (q: number, y0: number, x0: number, y1: number, x1: number) => {
+      for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) logits[q * h * h + y * h + x] = 1;
+    };
+    paint(0, 0, 0, 3, 3); // 16 px
+    paint(1, 0, 0, 3, 2); // 12 px inside query 0: IoU 0.75
+    paint(2, 4, 4, 7, 7); // elsewhere
+    // query 3: empty
+    const prediction: FramePrediction = {
+      numQueries: 4,
+      numClasses: 1,
+      classProbs: new Float32Array(4),
+      scores: Float32Array.from([0.5, 0.9, 0.2, 0.8]),
+      embeddings: new Float32Array(4),
+      embeddingDim: 1,
+      maskLogits: logits,
+      maskHeight: h,
+      maskWidth: h,
+    };
+    // Query 1 scores higher, so query 0 is the duplicate; query 2 overlaps nothing; empty masks never are.
+    expect([...duplicateQueries(prediction, 0.6)]).toEqual([0]);
+    expect([...duplicateQueries(prediction, 0.8)]).toEqual([]);
+    expect([...duplicateQueries(prediction, 1)]).toEqual([]);
   });
 });

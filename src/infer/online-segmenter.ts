@@ -24,6 +24,7 @@ import type { YtvisResult } from "../formats/ytvis.js";
 import {
   parseVisModelInfo,
   classifyCrops,
+  duplicateQueries,
   readFramePrediction,
   readVisModel,
   segmenterFromWeights,
@@ -43,6 +44,12 @@ export type RgbFrame = Pick<Frame, "width" | "height" | "data">;
 export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "categoryIds"> {
   /** Keep what `finish` needs for the YouTube-VIS results (masks of top-k candidate tracks). Default false. */
   collectResults?: boolean;
+  /**
+   * A query whose mask (at the model's 1/4 resolution) overlaps a better-scoring query's by more than
+   * this IoU is a duplicate and not handed to the tracker, so one object does not feed two tracks.
+   * Default 0.6; 1 keeps every query.
+   */
+  duplicateIou?: number;
 }
 
 export interface SegmentedInstance {
@@ -172,15 +179,20 @@ export class OnlineSegmenter {
         mask: () => maskOf(q),
       });
     }
-    const tracked = this.tracker.update(queries, { width, height });
+    const duplicates = duplicateQueries(prediction, this.options.duplicateIou ?? 0.6);
+    const tracked = this.tracker.update(
+      queries.filter((_, q) => !duplicates.has(q)),
+      { width, height },
+    );
     const names = this.info.categoryNames;
+    const kept = queries.map((_, q) => q).filter((q) => !duplicates.has(q));
     const instances = tracked.map((instance) => ({
       trackId: instance.trackId,
       categoryId: instance.categoryId,
       label: names?.[this.info.categoryIds.indexOf(instance.categoryId)],
       score: instance.score,
       frameScore: instance.frameScore,
-      mask: maskOf(instance.queryIndex),
+      mask: maskOf(kept[instance.queryIndex]),
     }));
     return { frameIndex, timestampMs, width, height, instances };
   }

@@ -210,6 +210,36 @@ export function classifyCrops(
 }
 
 /**
+ * Queries that repeat a better-scoring query: greedy non-maximum suppression on their masks at the
+ * model's 1/4 resolution (logit > 0), best score first; a query whose mask overlaps a kept one by more
+ * than `maxIou` is returned. Queries with empty masks are never duplicates.
+ */
+export function duplicateQueries(prediction: FramePrediction, maxIou: number): Set<number> {
+  const { numQueries, maskHeight, maskWidth, maskLogits, scores } = prediction;
+  const size = maskHeight * maskWidth;
+  const duplicates = new Set<number>();
+  if (maxIou >= 1) return duplicates;
+  const order = Array.from({ length: numQueries }, (_, q) => q).sort(
+    (a, b) => scores[b] - scores[a] || a - b,
+  );
+  const kept: { mask: Uint8Array; area: number }[] = [];
+  for (const q of order) {
+    const mask = new Uint8Array(size);
+    let area = 0;
+    for (let i = 0; i < size; i++) if (maskLogits[q * size + i] > 0) area += mask[i] = 1;
+    if (area === 0) continue;
+    const repeats = kept.some((other) => {
+      let intersection = 0;
+      for (let i = 0; i < size; i++) intersection += mask[i] & other.mask[i];
+      return intersection / (area + other.area - intersection) > maxIou;
+    });
+    if (repeats) duplicates.add(q);
+    else kept.push({ mask, area });
+  }
+  return duplicates;
+}
+
+/**
  * Query q's mask at height × width: its logits bilinearly upsampled (PyTorch's interpolate,
  * align_corners=False) and thresholded at 0 (sigmoid 0.5). Plain JavaScript: no tensors, O(H·W).
  */
