@@ -2,7 +2,8 @@
  * The VIS accuracy benchmark, end to end through the CLI a user would type:
  *
  *   npm run bench:vis -- --preset ytvis|ovis [--model online|offline] [--config <preset|file>]
- *                        [--steps N] [--out runs/<model>-<preset>] [--data data/<preset>] [--skip-train]
+ *                        [--steps N] [--init <online model>] [--out runs/<model>-<preset>]
+ *                        [--data data/<preset>] [--skip-train]
  *
  * 1. `vidseg synth vis --preset P --seed 1 --out data/P` (skipped when the folder exists);
  * 2. `vidseg train vis --model M --data data/P --config C --out runs/M-P --val-every 1000` (resumes a run
@@ -31,6 +32,7 @@ const config = option("config", "cpu-small")!;
 const data = option("data", join("data", preset))!;
 const out = option("out", join("runs", `${model}-${preset}`))!;
 const steps = option("steps");
+const init = option("init");
 const evaluator = preset === "ovis" ? "ovis" : "ytvis";
 
 /** Runs a vidseg command (printed first); returns its stdout when `capture` (then it is not shown). */
@@ -53,7 +55,8 @@ if (!args.includes("--skip-train")) {
   const resume = existsSync(join(out, "checkpoints")) ? ["--resume"] : [];
   vidseg([
     "train", "vis", "--model", model, "--data", data, "--config", config, "--out", out,
-    "--val-every", "1000", "--val-videos", "20", ...(steps ? ["--steps", steps] : []), ...resume,
+    "--val-every", "1000", "--val-videos", "20", ...(steps ? ["--steps", steps] : []),
+    ...(init ? ["--init", init] : []), ...resume,
   ]); // prettier-ignore
 }
 const inferred = join(out, "valid");
