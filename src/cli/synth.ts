@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { VidsegError } from "../core/errors.js";
 import { Progress } from "../core/progress.js";
-import { parseSize, PRESETS, resolveOptions, splitVideos, type SynthOverrides } from "../synth/options.js";
+import { parseSize, PRESETS, resolveOptions, totalVideos, type SynthOverrides } from "../synth/options.js";
 import { writePreview, writeReferPreview } from "../synth/preview.js";
 import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
 import { SEVERE_OCCLUSION_FROM, SLIGHT_OCCLUSION_FROM, statsLines } from "../synth/stats.js";
@@ -158,7 +158,7 @@ export function registerSynth(parent: Command): void {
         const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
         const splits = splitsOption(cli.split);
         const progress = new Progress({
-          total: splits.reduce((sum, split) => sum + splitVideos(options, split), 0),
+          total: totalVideos(options, splits),
           label: "synth vis",
           silent: cli.quiet || cli.json,
         });
@@ -200,7 +200,7 @@ export function registerSynth(parent: Command): void {
         }
         const splits = splitsOption(cli.split);
         const progress = new Progress({
-          total: splits.reduce((sum, split) => sum + splitVideos(options, split), 0),
+          total: totalVideos(options, splits),
           label: "synth refer",
           silent: cli.quiet || cli.json,
         });

@@ -180,12 +180,12 @@ export class OnlineSegmenter {
       });
     }
     const duplicates = duplicateQueries(prediction, this.options.duplicateIou ?? 0.6);
+    const kept = queries.map((_, q) => q).filter((q) => !duplicates.has(q));
     const tracked = this.tracker.update(
-      queries.filter((_, q) => !duplicates.has(q)),
+      kept.map((q) => queries[q]),
       { width, height },
     );
     const names = this.info.categoryNames;
-    const kept = queries.map((_, q) => q).filter((q) => !duplicates.has(q));
     const instances = tracked.map((instance) => ({
       trackId: instance.trackId,
       categoryId: instance.categoryId,

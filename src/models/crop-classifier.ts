@@ -22,6 +22,12 @@ import { createResnet, imagenetNormalize, type ResNet } from "../nn/resnet.js";
 /** A crop box in cropAndResize's normalised coordinates: [y0, x0, y1, x1], 0..1 over (size − 1). */
 export type CropBox = [number, number, number, number];
 
+/** Crops already cut, [n, cropSize, cropSize, 3] RGB in 0..1, with the class index of each. */
+export interface LabelledCrops {
+  images: tf.Tensor4D;
+  labels: number[];
+}
+
 export class CropClassifier extends Module {
   readonly net: ResNet;
 
@@ -112,6 +118,37 @@ export function jitterBox(box: CropBox, uniform: () => number, amount = 0.15): C
   const ny0 = clamp(y0 + shift(dy));
   const nx0 = clamp(x0 + shift(dx));
   return [ny0, nx0, Math.max(ny0 + 1e-3, clamp(y1 + shift(dy))), Math.max(nx0 + 1e-3, clamp(x1 + shift(dx)))];
+}
+
+/**
+ * Training boxes of GT instances: `perInstance` jittered boxes of every non-empty mask of every image,
+ * with the image index and the label of each.
+ */
+export function jitteredInstanceBoxes(
+  images: readonly {
+    masks: readonly ArrayLike<number>[];
+    labels: readonly number[];
+    height: number;
+    width: number;
+  }[],
+  perInstance: number,
+  uniform: () => number,
+): { boxes: CropBox[]; imageIndices: number[]; labels: number[] } {
+  const boxes: CropBox[] = [];
+  const imageIndices: number[] = [];
+  const labels: number[] = [];
+  images.forEach(({ masks, labels: imageLabels, height, width }, b) => {
+    masks.forEach((mask, i) => {
+      const box = maskBox(mask, height, width);
+      if (!box) return;
+      for (let k = 0; k < perInstance; k++) {
+        boxes.push(jitterBox(box, uniform));
+        imageIndices.push(b);
+        labels.push(imageLabels[i]);
+      }
+    });
+  });
+  return { boxes, imageIndices, labels };
 }
 
 /**

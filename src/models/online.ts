@@ -16,11 +16,12 @@ import { resolveVisConfig, type CriterionConfig, type VisConfig } from "./config
 import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "./criterion.js";
 import {
   cropImages,
-  jitterBox,
+  jitteredInstanceBoxes,
   likelyObjects,
   maskBox,
   type CropBox,
   type CropClassifier,
+  type LabelledCrops,
 } from "./crop-classifier.js";
 import { FrameSegmenter, disposeSegmenterOutput, type SegmenterOutput } from "./segmenter.js";
 
@@ -45,7 +46,7 @@ export function onlineLoss(
   targets: CriterionTarget[],
   config: CriterionConfig,
   rng: Random,
-  crops?: { images: tf.Tensor4D; labels: number[] },
+  crops?: LabelledCrops,
 ): OnlineLoss {
   const output = segmenter.forward(images);
   const { loss, terms, matches } = criterion(output, targets, { ...config, rng });
@@ -83,25 +84,17 @@ export function cropLoss(
   targets: CriterionTarget[],
   perInstance: number,
   rng: Random,
-  extra?: { images: tf.Tensor4D; labels: number[] },
+  extra?: LabelledCrops,
 ): tf.Scalar | null {
-  const boxes: CropBox[] = [];
-  const imageIndices: number[] = [];
-  const labels: number[] = [];
-  targets.forEach((target, b) => {
+  const gt = targets.map((target) => {
     const [m, height, width] = target.masks.shape;
-    if (m === 0) return;
-    const masks = target.masks.dataSync();
-    for (let i = 0; i < m; i++) {
-      const box = maskBox(masks.subarray(i * height * width, (i + 1) * height * width), height, width);
-      if (!box) continue;
-      for (let k = 0; k < perInstance; k++) {
-        boxes.push(jitterBox(box, rng));
-        imageIndices.push(b);
-        labels.push(target.labels[i]);
-      }
-    }
+    const data = m > 0 ? target.masks.dataSync() : new Float32Array(0);
+    const masks = Array.from({ length: m }, (_, i) =>
+      data.subarray(i * height * width, (i + 1) * height * width),
+    );
+    return { masks, labels: target.labels, height, width };
   });
+  const { boxes, imageIndices, labels } = jitteredInstanceBoxes(gt, perInstance, rng);
   if (extra) labels.push(...extra.labels);
   if (labels.length === 0) return null;
   return tf.tidy(() => {

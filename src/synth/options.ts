@@ -245,6 +245,11 @@ export function splitVideos(options: SynthOptions, split: "train" | "valid"): nu
   return split === "train" ? options.trainVideos : options.videos;
 }
 
+/** Videos of all the given splits together (for progress totals). */
+export function totalVideos(options: SynthOptions, splits: readonly ("train" | "valid")[]): number {
+  return splits.reduce((sum, split) => sum + splitVideos(options, split), 0);
+}
+
 /** Category sampling weights for a split: long-tailed for train, balanced for valid. */
 export function categoryWeights(options: SynthOptions, split: "train" | "valid"): number[] {
   const skew = split === "train" ? options.skew : 0;

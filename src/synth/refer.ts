@@ -50,7 +50,7 @@ import {
   type VideoFacts,
 } from "./expressions.js";
 import { hash4 } from "./hash.js";
-import { splitVideos, type SynthOptions } from "./options.js";
+import { splitVideos, totalVideos, type SynthOptions } from "./options.js";
 import { SceneRenderer } from "./render.js";
 import { planScene, type Scene } from "./scene.js";
 import { CATEGORIES } from "./shapes.js";
@@ -212,8 +212,8 @@ function refDavisFour(expressions: readonly GeneratedExpression[]): GeneratedExp
 }
 
 /**
- * Generates a referring dataset: per split, `splitVideos(options, split)` videos rendered from the shared scene
- * simulation, with 2–4 checked expressions per object that can be singled out.
+ * Generates a referring dataset: per split, `splitVideos(options, split)` videos rendered from the
+ * shared scene simulation, with 2–4 checked expressions per object that can be singled out.
  */
 export async function generateReferDataset(
   options: SynthOptions,
@@ -221,7 +221,7 @@ export async function generateReferDataset(
   referOptions: ReferOptions = {},
 ): Promise<ReferStats> {
   const splits = referOptions.splits ?? (["train", "valid"] as const);
-  const total = splits.reduce((sum, split) => sum + splitVideos(options, split), 0);
+  const total = totalVideos(options, splits);
   let done = 0;
   const stats: ReferStats = { splits: {} };
   for (const split of splits) {

@@ -23,7 +23,7 @@ import {
   type YtvisInfo,
   type YtvisVideo,
 } from "../formats/ytvis.js";
-import { splitVideos, type SynthOptions } from "./options.js";
+import { splitVideos, totalVideos, type SynthOptions } from "./options.js";
 import { SceneRenderer, type RenderedFrame } from "./render.js";
 import { planScene, type Scene } from "./scene.js";
 import { CATEGORIES } from "./shapes.js";
@@ -154,7 +154,7 @@ export async function generateVisDataset(
   run: VisRunOptions,
 ): Promise<VisRunResult> {
   const result: VisRunResult = { datasets: {}, stats: {} };
-  const total = run.splits.reduce((sum, split) => sum + splitVideos(options, split), 0);
+  const total = totalVideos(options, run.splits);
   let done = 0;
   for (const split of run.splits) {
     const videos: YtvisVideo[] = [];

@@ -17,7 +17,7 @@ import { VidsegError, check } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
 import { decode, fromSegmentation } from "../mask/rle.js";
-import { cropImages, jitterBox, maskBox, type CropBox } from "../models/crop-classifier.js";
+import { cropImages, jitteredInstanceBoxes, type LabelledCrops } from "../models/crop-classifier.js";
 import type { CriterionTarget } from "../models/criterion.js";
 import type { ClipTarget } from "../models/video-criterion.js";
 import { EpochSampler, type DataSource } from "./trainer.js";
@@ -52,7 +52,7 @@ export interface VisBatch {
   images: tf.Tensor4D;
   targets: CriterionTarget[];
   /** Crops of the GT instances of `cropFrames` more random frames, for the crop classifier. */
-  crops?: { images: tf.Tensor4D; labels: number[] };
+  crops?: LabelledCrops;
   /** (video id, frame index) of each image, for logs and tests. */
   frames: { videoId: number; frame: number }[];
 }
@@ -304,18 +304,16 @@ export class VisFrameData implements DataSource<VisBatch> {
   /** One jittered crop of every instance of the frames (none when they show no instance). */
   private instanceCrops(frames: TrainingFrame[], rng: Rng): VisBatch["crops"] {
     const [height, width] = this.options.inputSize;
-    const boxes: CropBox[] = [];
-    const imageIndices: number[] = [];
-    const labels: number[] = [];
-    frames.forEach((frame, i) => {
-      for (const instance of frame.instances) {
-        const box = maskBox(instance.mask, height, width);
-        if (!box) continue;
-        boxes.push(jitterBox(box, () => rng.uniform()));
-        imageIndices.push(i);
-        labels.push(instance.label);
-      }
-    });
+    const { boxes, imageIndices, labels } = jitteredInstanceBoxes(
+      frames.map(({ instances }) => ({
+        masks: instances.map((instance) => instance.mask),
+        labels: instances.map((instance) => instance.label),
+        height,
+        width,
+      })),
+      1,
+      () => rng.uniform(),
+    );
     if (boxes.length === 0) return undefined;
     return tf.tidy(() => {
       const images = this.reader.stackImages(frames);
