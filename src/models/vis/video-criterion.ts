@@ -22,12 +22,12 @@
  * assignment to the GT tracks, and the per-frame assignments of the frame queries (in track indices).
  */
 import * as tf from "@tensorflow/tfjs";
-import { VidsegError } from "../core/errors.js";
-import { linearSumAssignment } from "../math/hungarian.js";
-import { bceWithLogits, diceLoss, sigmoidCeLoss, weightedCrossEntropy } from "../nn/losses.js";
-import { getUncertainPointCoords, pointSample, randomPointCoords, type Random } from "../nn/sampling.js";
-import type { CriterionConfig } from "./config.js";
-import { criterion as frameCriterion, type CriterionTarget, type Match } from "./criterion.js";
+import { VidsegError } from "../../core/errors.js";
+import { linearSumAssignment } from "../../math/hungarian.js";
+import { bceWithLogits, diceLoss, sigmoidCeLoss, weightedCrossEntropy } from "../../nn/losses.js";
+import { getUncertainPointCoords, pointSample, randomPointCoords, type Random } from "../../nn/sampling.js";
+import type { CriterionConfig } from "../config.js";
+import { criterion as frameCriterion, type CriterionTarget, type Match } from "../criterion.js";
 import { tidyObject, videoMaskLogits, type OfflineOutput, type VideoPrediction } from "./offline.js";
 
 /** Ground truth of one clip: its instance tracks. */
