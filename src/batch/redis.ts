@@ -86,7 +86,9 @@ export async function connectRedis(url: string, options: ConnectOptions = {}): P
   };
   const redis = new Redis(parsed.toString(), settings);
   let reported = "";
+  let lastError: Error | undefined;
   redis.on("error", (error: Error) => {
+    lastError = error;
     // Report each distinct problem once per outage, not every reconnection attempt.
     const message = redisErrorMessage(url, error);
     if (message !== reported) options.onError?.(message);
@@ -98,7 +100,8 @@ export async function connectRedis(url: string, options: ConnectOptions = {}): P
   } catch (error) {
     if (!options.persistent) {
       redis.disconnect();
-      throw new VidsegError(redisErrorMessage(url, error as Error));
+      // The socket's error (e.g. ECONNREFUSED) says more than the rejection ("Connection is closed").
+      throw new VidsegError(redisErrorMessage(url, lastError ?? (error as Error)));
     }
     // A worker may start before Redis does: it keeps trying.
   }

@@ -55,7 +55,8 @@ const exited = (child: ChildProcess) =>
     else child.once("exit", () => resolve());
   });
 
-export async function startRedis(): Promise<TestRedis> {
+/** Starts a server; with `password`, clients must authenticate (requirepass). */
+export async function startRedis(options: { password?: string } = {}): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), "vidseg-redis-"));
   const port = await freePort();
   const args = [
@@ -71,6 +72,7 @@ export async function startRedis(): Promise<TestRedis> {
     dir,
     "--maxmemory-policy",
     "noeviction",
+    ...(options.password ? ["--requirepass", options.password] : []),
   ];
   let server: ChildProcess;
   const start = async () => {
@@ -78,7 +80,8 @@ export async function startRedis(): Promise<TestRedis> {
     await waitForPort(port);
   };
   const shutdown = async () => {
-    spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "shutdown", "save"]);
+    const auth = options.password ? ["--no-auth-warning", "-a", options.password] : [];
+    spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...auth, "shutdown", "save"]);
     server.kill("SIGTERM");
     await exited(server);
   };
