@@ -5,7 +5,7 @@
  * attempt's folder replaced whole, a failed attempt leaving nothing.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkEntry, readManifest, type BatchJobData } from "../src/batch/manifest.js";
@@ -201,7 +201,9 @@ describe("runBatchJob", () => {
       task: "infer-vis",
       out: "seg/a",
       summary: { videos: 1, frames: 4 },
+      worker: `${hostname()}:${process.pid}`,
     });
+    expect(result.seconds).toBeGreaterThan(0);
     expect(progress).toEqual([1, 2, 3, 4]);
     expect(folderFiles(out)).toEqual(expected);
     expect(readdirSync(join(root, "seg")).sort()).toEqual(["a"]);

@@ -32,6 +32,7 @@ export default async function processBatchJob(
       root: process.env[ROOT_VARIABLE] ?? process.cwd(),
       onProgress,
       onWarning: (message) => job.log(message),
+      workerPid: process.ppid,
     });
   } catch (error) {
     if (error instanceof VidsegError) throw new UnrecoverableError(error.message);

@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { VidsegError } from "../core/errors.js";
 import type { JobProgress } from "../jobs/progress.js";
@@ -21,6 +22,10 @@ export interface BatchJobResult {
   out: string;
   /** The task's own summary (frames, tracks, AP, its seconds, …). */
   summary: TaskSummary;
+  /** Wall time of the whole job in its process: checks, the task, the rename into place. */
+  seconds: number;
+  /** The worker that ran it: host name and process id. */
+  worker: string;
 }
 
 export interface RunBatchJobOptions {
@@ -28,6 +33,8 @@ export interface RunBatchJobOptions {
   root: string;
   onProgress?: (progress: JobProgress) => void;
   onWarning?: (message: string) => void;
+  /** The worker's process id, when the job runs in a child of it (default: this process). */
+  workerPid?: number;
 }
 
 /** Prefix of the temporary folders of an output folder `out`: hidden siblings of it. */
@@ -55,6 +62,7 @@ async function promote(partial: string, out: string): Promise<void> {
 
 /** Runs one queued job (see the module comment). Bad input throws a VidsegError. */
 export async function runBatchJob(data: BatchJobData, options: RunBatchJobOptions): Promise<BatchJobResult> {
+  const started = performance.now();
   if (data.problem !== undefined) throw new VidsegError(data.problem);
   const {
     entry,
@@ -81,5 +89,12 @@ export async function runBatchJob(data: BatchJobData, options: RunBatchJobOption
     throw error;
   }
   await promote(partial, out);
-  return { id: entry.id, task: entry.task, out: entry.out, summary };
+  return {
+    id: entry.id,
+    task: entry.task,
+    out: entry.out,
+    summary,
+    seconds: (performance.now() - started) / 1000,
+    worker: `${hostname()}:${options.workerPid ?? process.pid}`,
+  };
 }
