@@ -4,7 +4,15 @@
  * temporary folder renamed into place: the same bytes as the infer-vis job run directly, an earlier
  * attempt's folder replaced whole, a failed attempt leaving nothing.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +20,7 @@ import { checkEntry, readManifest, type BatchJobData } from "../src/batch/manife
 import { resolveInRoot } from "../src/batch/paths.js";
 import { runBatchJob } from "../src/batch/run-job.js";
 import { VidsegError } from "../src/core/errors.js";
+import { evaluateVisFiles } from "../src/jobs/evaluate.js";
 import { inferVis } from "../src/jobs/infer-vis.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
@@ -208,6 +217,32 @@ describe("runBatchJob", () => {
     expect(folderFiles(out)).toEqual(expected);
     expect(readdirSync(join(root, "seg")).sort()).toEqual(["a"]);
   }, 60_000);
+
+  it("eval: the stats of `vidseg eval ovis --json` in out/eval.json", async () => {
+    const evalJob: BatchJobData = {
+      id: "e",
+      manifest: MANIFEST,
+      line: 2,
+      entry: {
+        id: "e",
+        task: "eval",
+        input: "seg/a/results.json",
+        out: "eval/a",
+        options: { gt: "data/valid.json", metric: "ovis" },
+      },
+    };
+    const result = await runBatchJob(evalJob, { root });
+    const direct = await evaluateVisFiles({
+      gt: join(root, "data", "valid.json"),
+      results: join(root, "seg", "a", "results.json"),
+      occlusion: true,
+    });
+    expect(Object.keys(direct.stats)).toHaveLength(18);
+    expect(JSON.parse(readFileSync(join(root, "eval", "a", "eval.json"), "utf8"))).toEqual({
+      stats: direct.stats,
+    });
+    expect(result.summary.AP).toBe(direct.stats.AP);
+  });
 
   it("bad input fails with its one-line error and leaves no folder behind", async () => {
     const missing = data("b", { input: "data/missing" });
