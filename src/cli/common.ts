@@ -44,8 +44,8 @@ export function warn(message: string): void {
 
 /** Bad command-line input: the same one-line error as the library's. */
 export class OptionError extends Error {
-  constructor(flag: string, message: string) {
-    super(`${flag}: ${message}`);
+  constructor(flag: string | undefined, message: string) {
+    super(flag === undefined ? message : `${flag}: ${message}`);
     this.name = "VidsegError";
   }
 }
