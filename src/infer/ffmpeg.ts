@@ -104,7 +104,7 @@ function spawnError(tool: string, path: string, error: NodeJS.ErrnoException, fi
  * A tool's stderr as distinct message lines, without what the VidsegError says already: the
  * `[h264 @ 0x55d8…]` component prefixes and the input file's name (however it was passed).
  */
-export function stderrLines(stderr: string, file: string): string[] {
+function stderrLines(stderr: string, file: string): string[] {
   const names = [file, resolve(file), `file:${file}`, `file:${resolve(file)}`];
   const lines = new Set<string>();
   for (const raw of stderr.split("\n")) {
