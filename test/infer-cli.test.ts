@@ -18,6 +18,8 @@ import { readResults, type YtvisDataset, type YtvisResult } from "../src/formats
 import { decode, fromCoco } from "../src/mask/rle.js";
 import { presetConfig } from "../src/models/config.js";
 import { OFFLINE_HEAD_PRESETS, OfflineVisModel } from "../src/models/vis/offline.js";
+import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
+import { openFrameFolder } from "../src/infer/sources.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
@@ -195,6 +197,65 @@ describe("vidseg infer vis", () => {
     const names = Array.from({ length: FRAMES }, (_, t) => String(t).padStart(5, "0"));
     await expectPngsCoverResults(join(out, "Annotations", summary.videos[0].name), names, results);
     expect(gifFrames(readFileSync(join(out, "overlay.gif"))).frames).toBe(FRAMES);
+  }, 60_000);
+
+  it("runs an offline model with the clip window and top-k stored in its model file", async () => {
+    const offlineFile = join(root, "offline-settings.safetensors");
+    const segmenter = { ...presetConfig("tiny").model, numClasses: synthCategories().length };
+    seedParameters(3);
+    const model = new OfflineVisModel({ segmenter, head: OFFLINE_HEAD_PRESETS.tiny });
+    const ids = synthCategories().map((c) => c.id);
+    await saveOfflineModelFile(offlineFile, model, ids, (config) => {
+      config.offline.inferenceClipLength = 5;
+      config.offline.inferenceClipOverlap = 1;
+      config.inference.topK = 3;
+    });
+    model.dispose();
+    const summary = await inferVis({
+      checkpoint: offlineFile,
+      input: videoFolder,
+      out: join(root, "out-stored"),
+    });
+    const results = await readResults(summary.results, gt);
+    expect(results.length).toBe(3); // the stored top-k, not the default 10
+    // The same as the segmenter run with those settings explicitly, and not as with the defaults.
+    const explicit = await OfflineSegmenter.load(offlineFile, { clipLength: 5, clipOverlap: 1, topK: 3 });
+    expect([explicit.clipLength, explicit.clipOverlap, explicit.topK]).toEqual([5, 1, 3]);
+    const stored = await OfflineSegmenter.load(offlineFile);
+    expect([stored.clipLength, stored.clipOverlap, stored.topK]).toEqual([5, 1, 3]);
+    const source = await openFrameFolder(videoFolder);
+    const video = await explicit.segmentVideo(source);
+    expect(results).toEqual(toYtvisResults(video, 1).map((r) => ({ ...r, segmentations: r.segmentations })));
+    explicit.dispose();
+    stored.dispose();
+  }, 60_000);
+
+  it("says once when a synthetic-only model runs on other input, and not on a synthetic split", async () => {
+    const synthetic = join(root, "synthetic-only.safetensors");
+    await writeRandomOnlineModel(synthetic, 4, {
+      data: "synthetic ytvis preset (vidseg synth vis), seed 1",
+      synthetic: true,
+    });
+    const warnings: string[] = [];
+    await inferVis({
+      checkpoint: synthetic,
+      input: videoFolder,
+      out: join(root, "out-notice"),
+      animation: "none",
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(warnings).toEqual([
+      "this model was trained only on synthetic data (synthetic ytvis preset (vidseg synth vis), seed 1); on real footage its classes and masks are not meaningful",
+    ]);
+    warnings.length = 0;
+    await inferVis({
+      checkpoint: synthetic,
+      input: join(dataDir, "valid.json"),
+      out: join(root, "out-notice-split"),
+      animation: "none",
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(warnings).toEqual([]);
   }, 60_000);
 
   it.skipIf(!hasFfmpeg)(
