@@ -99,8 +99,8 @@ export function progressBar(
   let bar: Progress | undefined;
   return {
     // The bar measures the rate itself (over a window, with the ETA).
-    onProgress: ({ done, total }) => {
-      bar ??= new ProgressClass({ total: total ?? 0, label, silent });
+    onProgress: ({ done, total, unit }) => {
+      bar ??= new ProgressClass({ total: total ?? 0, label, silent, unit: unit.replace(/s$/, "") });
       bar.update(done);
     },
     stop: () => bar?.stop(),
