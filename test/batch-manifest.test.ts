@@ -113,7 +113,7 @@ describe("batch manifest", () => {
       ],
       [
         job("v1", { options: { checkpoint: "m", animation: "avi" } }),
-        'line 3: options.animation: expected one of "gif", "mp4", "none", got "avi"',
+        'line 3: options.animation: expected one of "auto", "gif", "mp4", "none", got "avi"',
       ],
       [
         job("v1", { options: { checkpoint: "m", gpu: true } }),
@@ -184,12 +184,18 @@ describe("runBatchJob", () => {
     id,
     manifest: MANIFEST,
     line: 1,
-    entry: job(id, { options: { checkpoint: "model.safetensors", png: true }, ...extra }),
+    entry: job(id, { options: { checkpoint: "model.safetensors", png: true, animation: "gif" }, ...extra }),
   });
 
   it("writes into a temporary folder renamed into place: the bytes of inferVis run directly", async () => {
     const direct = join(root, "direct");
-    await inferVis({ checkpoint: join(root, "model.safetensors"), input: video, out: direct, png: true });
+    await inferVis({
+      checkpoint: join(root, "model.safetensors"),
+      input: video,
+      out: direct,
+      png: true,
+      animation: "gif",
+    });
     const expected = folderFiles(direct);
     expect([...expected.keys()].sort()).toEqual([
       ...["00000", "00001", "00002", "00003"].map((f) => join("Annotations", "valid_00000", `${f}.png`)),
