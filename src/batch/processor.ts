@@ -25,7 +25,8 @@ export default async function processBatchJob(
     const now = performance.now();
     if (done !== 1 && done !== total && now - last < PROGRESS_INTERVAL_MS) return;
     last = now;
-    void job.updateProgress({ done, total: total ?? null, unit });
+    // A report that cannot be sent (the worker is gone) is dropped: "disconnect" ends this process.
+    job.updateProgress({ done, total: total ?? null, unit }).catch(() => {});
   };
   try {
     return await runBatchJob(job.data, {
