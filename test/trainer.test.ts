@@ -20,16 +20,20 @@ import {
 const faults = vi.hoisted(() => ({ failWriteMatching: undefined as RegExp | undefined }));
 vi.mock("node:fs/promises", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:fs/promises")>();
-  const writeFile: typeof actual.writeFile = async (path, data, options) => {
+  // The atomic writer writes through a file handle: the handle of a matching path writes half its bytes.
+  const open: typeof actual.open = async (path, flags, mode) => {
+    const handle = await actual.open(path, flags, mode);
     if (faults.failWriteMatching && typeof path === "string" && faults.failWriteMatching.test(path)) {
       faults.failWriteMatching = undefined;
-      const bytes = data as Uint8Array;
-      await actual.writeFile(path, bytes.subarray(0, bytes.length >> 1), options);
-      throw new Error("ENOSPC: no space left on device (simulated)");
+      handle.writeFile = async (data) => {
+        const bytes = data as Uint8Array;
+        await actual.writeFile(path, bytes.subarray(0, bytes.length >> 1));
+        throw new Error("ENOSPC: no space left on device (simulated)");
+      };
     }
-    return actual.writeFile(path, data, options);
+    return handle;
   };
-  return { ...actual, writeFile, default: { ...actual, writeFile } };
+  return { ...actual, open, default: { ...actual, open } };
 });
 
 const INPUTS = 4;

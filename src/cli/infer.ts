@@ -18,6 +18,8 @@ import { existsSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { VidsegError, check } from "../core/errors.js";
+import { parseJson } from "../core/json.js";
+import { resolveInside } from "../core/paths.js";
 import { Progress } from "../core/progress.js";
 import { writeIndexedPng } from "../formats/png.js";
 import { writeResults, type YtvisResult } from "../formats/ytvis.js";
@@ -235,8 +237,9 @@ async function declaredModel(checkpoint: string): Promise<DeclaredModel> {
     if (length <= 0 || length > 100_000_000) return {};
     const json = Buffer.alloc(length);
     await handle.read(json, 0, length, 8);
-    const metadata = (JSON.parse(json.toString("utf8")) as { __metadata__?: { info?: string } }).__metadata__;
-    const info = (metadata?.info ? JSON.parse(metadata.info) : {}) as DeclaredModel;
+    const metadata = (parseJson(json.toString("utf8"), file) as { __metadata__?: { info?: string } })
+      .__metadata__;
+    const info = (metadata?.info ? parseJson(metadata.info, file) : {}) as DeclaredModel;
     return {
       kind: typeof info.kind === "string" ? info.kind : undefined,
       categoryNames: Array.isArray(info.categoryNames) ? info.categoryNames.map(String) : undefined,
@@ -338,7 +341,7 @@ class VideoOutputs {
         const mask = instances[i].mask;
         for (let p = 0; p < labels.length; p++) if (mask[p]) labels[p] = value;
       }
-      const file = join(this.pngDir, this.job.name, `${this.job.frameName(frame.index)}.png`);
+      const file = resolveInside(this.pngDir, join(this.job.name, `${this.job.frameName(frame.index)}.png`));
       await writeIndexedPng(file, { width, height, data: labels }, TRACK_PALETTE);
     }
     if (this.writer) {

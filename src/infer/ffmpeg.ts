@@ -9,6 +9,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { VidsegError } from "../core/errors.js";
+import { parseJson } from "../core/json.js";
+import { ffmpegFileArgument } from "../core/paths.js";
 
 export interface FfmpegPaths {
   /** ffmpeg executable. Default: $VIDSEG_FFMPEG, else `ffmpeg` on the PATH. */
@@ -116,7 +118,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
     "-show_entries",
     "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate:" +
       "stream_side_data=rotation:format=duration",
-    file,
+    ffmpegFileArgument(file),
   ];
   const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
   const stderr = collectStderr(child);
@@ -141,7 +143,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
     format?: { duration?: string };
   };
   try {
-    parsed = JSON.parse(stdout);
+    parsed = parseJson(stdout, file) as typeof parsed;
   } catch {
     throw new VidsegError("ffprobe printed malformed JSON", file);
   }
@@ -201,7 +203,7 @@ export async function* decodeVideo(
   if (options.resize) filters.push(`scale=${width}:${height}`);
   const tool = ffmpegPath(options);
   const args = [
-    ...["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0"],
+    ...["-v", "error", "-nostdin", "-i", ffmpegFileArgument(file), "-map", "0:v:0"],
     // Every decoded frame once: no duplication or dropping to force a constant rate.
     ...["-fps_mode", "passthrough"],
     ...(filters.length > 0 ? ["-vf", filters.join(",")] : []),

@@ -4,6 +4,7 @@
  * and override fields. Every field is validated with an error naming the file and the field.
  */
 import { VidsegError } from "../core/errors.js";
+import { showValue } from "../core/json.js";
 import { readJson } from "../core/fs.js";
 import { RESNET_CONFIGS, type ResnetName, type ResnetNorm } from "../nn/resnet.js";
 
@@ -326,7 +327,7 @@ export function resolveVisConfig(json: unknown, file?: string): VisConfig {
   const presetName = object.preset ?? "cpu-small";
   if (!(PRESET_NAMES as readonly unknown[]).includes(presetName)) {
     throw new VidsegError(
-      `unknown preset ${JSON.stringify(presetName)} (expected ${PRESET_NAMES.join(", ")})`,
+      `unknown preset ${showValue(presetName)} (expected ${PRESET_NAMES.join(", ")})`,
       file,
       "preset",
     );
@@ -334,14 +335,16 @@ export function resolveVisConfig(json: unknown, file?: string): VisConfig {
   const config = presetConfig(presetName as PresetName);
   for (const key of Object.keys(object)) {
     if (key === "preset") continue;
-    if (!(key in config)) throw new VidsegError(`unknown section "${key}"`, file, key);
+    // Own properties only: `in` would accept inherited names such as "__proto__" or "constructor".
+    if (!Object.hasOwn(config, key)) throw new VidsegError(`unknown section "${key}"`, file, key);
     const section = object[key];
     if (typeof section !== "object" || section === null || Array.isArray(section)) {
       throw new VidsegError("must be an object", file, key);
     }
     const target = config[key as keyof VisConfig] as unknown as Record<string, unknown>;
     for (const [field, value] of Object.entries(section)) {
-      if (!(field in target)) throw new VidsegError(`unknown field "${field}"`, file, `${key}.${field}`);
+      if (!Object.hasOwn(target, field))
+        throw new VidsegError(`unknown field "${field}"`, file, `${key}.${field}`);
       target[field] = value;
     }
   }

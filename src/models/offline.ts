@@ -24,6 +24,7 @@ import * as tf from "@tensorflow/tfjs";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { parseJson as parseUntrustedJson } from "../core/json.js";
 import { CrossAttentionLayer, FfnLayer, SelfAttentionLayer } from "../nn/decoder.js";
 import { Embedding, LayerNorm, Linear, Mlp } from "../nn/layers.js";
 import { Module, ModuleList } from "../nn/module.js";
@@ -515,11 +516,7 @@ function parseJson(
   where: string,
 ): Record<string, unknown> | undefined {
   if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new VidsegError("malformed JSON", file, where);
-  }
+  return parseUntrustedJson(text, file, where) as Record<string, unknown>;
 }
 
 function validateHeadConfig(config: OfflineHeadConfig): void {

@@ -10,6 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
+import { parseJson } from "../core/json.js";
 import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
 import type { Random } from "../nn/sampling.js";
 import { resolveVisConfig, type CriterionConfig, type VisConfig } from "./config.js";
@@ -324,14 +325,7 @@ export async function readVisModel(
 
 /** Validates model info (from a model file's metadata or a checkpoint's config). */
 export function parseVisModelInfo(json: unknown, file?: string): VisModelInfo {
-  let value = json;
-  if (typeof json === "string") {
-    try {
-      value = JSON.parse(json);
-    } catch {
-      throw new VidsegError("malformed model info JSON", file, "__metadata__.info");
-    }
-  }
+  const value = typeof json === "string" ? parseJson(json, file, "__metadata__.info") : json;
   const info = value as Partial<VisModelInfo> | null;
   if (typeof info !== "object" || info === null) throw new VidsegError("missing model info", file, "info");
   if (typeof info.kind !== "string") throw new VidsegError("missing model kind", file, "info.kind");

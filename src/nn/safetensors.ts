@@ -6,11 +6,10 @@
  * Loading accepts F32, F64, F16, BF16 (→ float32), I64, I32, I16, I8, U8 (→ int32) and BOOL; saving
  * writes float32 as F32, int32 as I32 and bool as BOOL.
  */
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/fs.js";
+import { parseJson, showValue } from "../core/json.js";
+import { readRegularFile, writeFileAtomic } from "../core/fs.js";
 
 const DTYPE_BYTES: Record<string, number> = {
   F64: 8,
@@ -98,12 +97,7 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
     fail(`header length ${headerLength} exceeds the file size (${bytes.length} bytes)`);
   }
   const dataStart = 8 + Number(headerLength);
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(bytes.subarray(8, dataStart)).toString("utf8"));
-  } catch (error) {
-    fail(`malformed JSON header (${(error as Error).message})`);
-  }
+  const header = parseJson(Buffer.from(bytes.subarray(8, dataStart)).toString("utf8"), file, "JSON header");
   if (typeof header !== "object" || header === null || Array.isArray(header))
     fail("header is not a JSON object");
   const dataLength = bytes.length - dataStart;
@@ -123,8 +117,8 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
     }
     if (typeof entry !== "object" || entry === null) fail("tensor entry is not an object", name);
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-    if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES))
-      fail(`unsupported dtype ${JSON.stringify(dtype)}`, `${name}.dtype`);
+    if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, dtype))
+      fail(`unsupported dtype ${showValue(dtype)}`, `${name}.dtype`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
       fail("shape must be an array of non-negative integers", `${name}.shape`);
     }
@@ -232,8 +226,7 @@ export async function saveSafetensors(
 
 /** Reads a safetensors file. */
 export async function loadSafetensors(path: string): Promise<SafetensorsContent> {
-  if (!existsSync(path)) throw new VidsegError("file not found", path);
-  return decodeSafetensors(new Uint8Array(await readFile(path)), path);
+  return decodeSafetensors(new Uint8Array(await readRegularFile(path)), path);
 }
 
 /**

@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { parseJson, showValue } from "../core/json.js";
 import type { RngState } from "../core/rng.js";
 import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
 import type { AdamWState } from "./optim.js";
@@ -118,7 +119,10 @@ function parseCheckpoint(
   if (Number(metadata.version) !== CHECKPOINT_VERSION) {
     throw new VidsegError(`unsupported checkpoint version ${metadata.version}`, path, "__metadata__.version");
   }
-  let state: {
+  const parsed = parseJson(metadata.state ?? "", path, "__metadata__.state");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new VidsegError("checkpoint state must be a JSON object", path, "__metadata__.state");
+  const state = parsed as {
     step?: unknown;
     optimizer_steps?: Record<string, number>;
     rng?: RngState;
@@ -126,14 +130,9 @@ function parseCheckpoint(
     config?: unknown;
     elapsed?: number;
   };
-  try {
-    state = JSON.parse(metadata.state ?? "");
-  } catch {
-    throw new VidsegError("malformed checkpoint state JSON", path, "__metadata__.state");
-  }
   const step = state.step;
   if (typeof step !== "number" || !Number.isInteger(step) || step < 0) {
-    throw new VidsegError(`invalid step ${JSON.stringify(step)}`, path, "__metadata__.state.step");
+    throw new VidsegError(`invalid step ${showValue(step)}`, path, "__metadata__.state.step");
   }
   const weights = new Map<string, tf.Tensor>();
   const optimizerTensors = new Map<string, tf.Tensor>();

@@ -13,6 +13,7 @@ import { existsSync } from "node:fs";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { showValue } from "../core/json.js";
 import { writeFileAtomic } from "../core/fs.js";
 import { Progress, type ProgressOptions } from "../core/progress.js";
 import { Rng } from "../core/rng.js";
@@ -431,7 +432,7 @@ export class EpochSampler {
     const { epoch, cursor } = (state ?? {}) as { epoch?: unknown; cursor?: unknown };
     const order = Number.isInteger(epoch) && (epoch as number) >= 0 ? this.permutation(epoch as number) : [];
     if (!Number.isInteger(cursor) || (cursor as number) < 0 || (cursor as number) > order.length) {
-      throw new VidsegError(`invalid sampler state ${JSON.stringify(state)}`);
+      throw new VidsegError(`invalid sampler state ${showValue(state)}`);
     }
     this.epoch = epoch as number;
     this.cursor = cursor as number;

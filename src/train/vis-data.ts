@@ -14,6 +14,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
+import { resolveInside } from "../core/paths.js";
 import type { Rng } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
 import { decode, fromSegmentation } from "../mask/rle.js";
@@ -126,7 +127,7 @@ export class VisSplitReader {
   async readFrame(videoIndex: number, frame: number, flip: boolean): Promise<TrainingFrame> {
     const video = this.dataset.videos[videoIndex];
     const [height, width] = this.inputSize;
-    const file = join(this.paths.imagesDir, video.file_names[frame]);
+    const file = resolveInside(this.paths.imagesDir, video.file_names[frame], this.paths.annotationFile);
     let rgb: Buffer;
     try {
       rgb = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer();
