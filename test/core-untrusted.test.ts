@@ -9,13 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { escapeControlCharacters, VidsegError } from "../src/core/errors.js";
-import {
-  readJson,
-  readRegularFile,
-  removeTempFiles,
-  temporaryPath,
-  writeFileAtomic,
-} from "../src/core/fs.js";
+import { readBytes } from "../src/core/bytes.js";
+import { readJson, removeTempFiles, temporaryPath, writeFileAtomic } from "../src/core/fs.js";
 import { formatJsonPath, parseJson, showValue } from "../src/core/json.js";
 import { checkRelativePath, ffmpegFileArgument, resolveInside } from "../src/core/paths.js";
 
@@ -105,7 +100,7 @@ describe("VidsegError is one line", () => {
   });
 });
 
-describe("readRegularFile / readJson", () => {
+describe("readBytes / readJson", () => {
   it("refuses folders, devices and pipes at once, and files over the bound", async () => {
     await expect(readJson(dir)).rejects.toThrow(`${dir}: is a folder, not a file`);
     await expect(readJson("/dev/zero")).rejects.toThrow("/dev/zero: is not a regular file");
@@ -114,10 +109,8 @@ describe("readRegularFile / readJson", () => {
     await expect(readJson(fifo)).rejects.toThrow(`${fifo}: is not a regular file`);
     const big = join(dir, "big.bin");
     writeFileSync(big, Buffer.alloc(1000));
-    await expect(readRegularFile(big, 999)).rejects.toThrow(
-      /file is 1000 bytes, more than the 999 read here/,
-    );
-    expect((await readRegularFile(big, 1000)).length).toBe(1000);
+    await expect(readBytes(big, 999)).rejects.toThrow(/file is 1000 bytes, more than the 999 read here/);
+    expect((await readBytes(big, 1000)).length).toBe(1000);
     await expect(readJson(join(dir, "missing.json"))).rejects.toThrow(/missing\.json: file not found/);
   });
 

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { writeDavisImage, writeDavisMask, writeImageSet, writeResultMask } from "../src/formats/davis.js";
 import { annotationFromMasks, type YtvisDataset } from "../src/formats/ytvis.js";
 import { presetConfig } from "../src/models/config.js";
-import { saveVisModel } from "../src/models/online.js";
+import { saveModelFile } from "../src/train/checkpoint.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { runCli, type CliRun } from "./helpers/cli.js";
 import { writeRandomOnlineModel } from "./helpers/models.js";
@@ -168,7 +168,7 @@ describe("untrusted JSON cannot reach built-in objects", () => {
       const file = join(root, `${name}.safetensors`);
       // JSON.parse keeps "__proto__" as an own key, so the stored JSON holds it as an attacker writes it.
       const info = { kind: "online", config: JSON.parse(config) as never, ...categories };
-      await saveVisModel(file, new Map(), info);
+      await saveModelFile(file, new Map(), info);
       expect(readFileSync(file).toString("latin1")).toContain(
         name === "proto" ? '\\"__proto__\\"' : "constructor",
       );

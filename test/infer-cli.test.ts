@@ -10,20 +10,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { inferVis, registerInfer } from "../src/cli/infer.js";
+import { registerInfer } from "../src/cli/infer.js";
+import { inferVis } from "../src/jobs/infer-vis.js";
 import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import { readResults, type YtvisDataset, type YtvisResult } from "../src/formats/ytvis.js";
 import { decode, fromCoco } from "../src/mask/rle.js";
 import { presetConfig } from "../src/models/config.js";
-import { OFFLINE_HEAD_PRESETS, OfflineVisModel, saveOfflineModel } from "../src/models/offline.js";
+import { OFFLINE_HEAD_PRESETS, OfflineVisModel } from "../src/models/vis/offline.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { generateVisDataset, synthCategories } from "../src/synth/vis.js";
 import { PALETTE_SAMPLE_FRAMES } from "../src/viz/animation.js";
 import { idColour } from "../src/viz/overlay.js";
-import { writeRandomOnlineModel } from "./helpers/models.js";
+import { saveOfflineModelFile, writeRandomOnlineModel } from "./helpers/models.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-infer-"));
 const modelFile = join(root, "model.safetensors");
@@ -109,7 +110,6 @@ describe("vidseg infer vis", () => {
       input: videoFolder,
       out,
       png: true,
-      quiet: true,
     });
     expect(summary.model).toBe("online");
     expect(summary.inputKind).toBe("frames");
@@ -139,7 +139,7 @@ describe("vidseg infer vis", () => {
 
   it("reruns to byte-identical results", async () => {
     const out = join(root, "out-folder-again");
-    await inferVis({ checkpoint: modelFile, input: videoFolder, out, animation: "none", quiet: true });
+    await inferVis({ checkpoint: modelFile, input: videoFolder, out, animation: "none" });
     expect(readFileSync(join(out, "results.json"))).toEqual(
       readFileSync(join(root, "out-folder", "results.json")),
     );
@@ -153,7 +153,6 @@ describe("vidseg infer vis", () => {
       input: join(dataDir, "valid.json"),
       out,
       maxFrames: 5,
-      quiet: true,
     });
     expect(summary.inputKind).toBe("split");
     expect(summary.frames).toBe(5);
@@ -174,7 +173,11 @@ describe("vidseg infer vis", () => {
     segmenter.numClasses = categories.length;
     seedParameters(2);
     const model = new OfflineVisModel({ segmenter, head: OFFLINE_HEAD_PRESETS.tiny });
-    await saveOfflineModel(offlineFile, model, { categoryIds: categories.map((c) => c.id) });
+    await saveOfflineModelFile(
+      offlineFile,
+      model,
+      categories.map((c) => c.id),
+    );
     model.dispose();
     const out = join(root, "out-offline");
     const summary = await inferVis({
@@ -183,7 +186,6 @@ describe("vidseg infer vis", () => {
       out,
       png: true,
       scoreThreshold: 1e-6,
-      quiet: true,
     });
     expect(summary.model).toBe("offline");
     expect(summary.frames).toBe(FRAMES);
@@ -211,7 +213,6 @@ describe("vidseg infer vis", () => {
         out,
         png: true,
         animation: "mp4",
-        quiet: true,
       });
       expect(summary.inputKind).toBe("video");
       expect(summary.frames).toBe(FRAMES);

@@ -1,14 +1,13 @@
+/** `vidseg synth vis|refer`: flags → the synth jobs (src/jobs/synth.ts). */
 import type { Command } from "commander";
-import { VidsegError } from "../core/errors.js";
-import { Progress } from "../core/progress.js";
-import { parseSize, PRESETS, resolveOptions, totalVideos, type SynthOverrides } from "../synth/options.js";
-import { writePreview, writeReferPreview } from "../synth/preview.js";
-import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
-import { SEVERE_OCCLUSION_FROM, SLIGHT_OCCLUSION_FROM, statsLines } from "../synth/stats.js";
-import { generateVisDataset, type Split } from "../synth/vis.js";
-import { writeJsonAtomic } from "../core/fs.js";
-import { join } from "node:path";
-import { action, printJson } from "./common.js";
+import type { ReferSplitStats, Split, SynthOverrides } from "../data.js";
+import { action, choiceOption, numberOption, printJson, progressBar } from "./common.js";
+
+/** Synthetic presets (src/synth/options.ts), for the help text. */
+const PRESETS = ["tiny", "ytvis", "ovis", "long"];
+/** Occlusion label thresholds (src/synth/stats.ts), for the help text. */
+const SLIGHT_OCCLUSION_FROM = 0.05;
+const SEVERE_OCCLUSION_FROM = 0.5;
 
 /** Raw option strings as commander hands them over (numbers are parsed, with clear errors, below). */
 interface SynthCliOptions {
@@ -35,24 +34,16 @@ interface SynthCliOptions {
   refDavis?: boolean;
 }
 
-/** A number from an option string, or a VidsegError naming the flag. */
-function numberOption(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value)) {
-    throw new VidsegError(`expected a number, got "${text}"`, undefined, flag);
-  }
-  return value;
-}
-
 function splitsOption(text: string): Split[] {
-  if (text === "both") return ["train", "valid"];
-  if (text === "train" || text === "valid") return [text];
-  throw new VidsegError(`expected train, valid or both, got "${text}"`, undefined, "--split");
+  const choice = choiceOption(text, "--split", ["train", "valid", "both"] as const);
+  return choice === "both" ? ["train", "valid"] : [choice];
 }
 
 /** The knobs shared by `synth vis` and `synth refer`, parsed into overrides of the preset. */
-function overridesFrom(options: SynthCliOptions): SynthOverrides {
+function overridesFrom(
+  options: SynthCliOptions,
+  parseSize: (text: string) => { width: number; height: number },
+): SynthOverrides {
   const size = options.size === undefined ? undefined : parseSize(options.size);
   return {
     videos: numberOption(options.videos, "--videos"),
@@ -154,32 +145,31 @@ export function registerSynth(parent: Command): void {
     .addHelpText("after", VIS_HELP)
     .action(
       action(async (cli: SynthCliOptions) => {
-        const seed = numberOption(cli.seed, "--seed")!;
-        const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
+        const { synthVis, statsLines, parseSize, Progress } = await import("../data.js");
         const splits = splitsOption(cli.split);
-        const progress = new Progress({
-          total: totalVideos(options, splits),
-          label: "synth vis",
-          silent: cli.quiet || cli.json,
-        });
-        const result = await generateVisDataset(options, cli.out, {
-          splits,
-          onVideo: (done) => progress.update(done),
-        });
-        progress.stop();
-        const previews: string[] = [];
-        if (cli.preview) {
-          for (const split of splits)
-            previews.push(...(await writePreview(cli.out, split, result.datasets[split]!)));
+        const bar = progressBar(Progress, "synth vis", cli.quiet || cli.json);
+        let result;
+        try {
+          result = await synthVis({
+            preset: cli.preset,
+            seed: numberOption(cli.seed, "--seed")!,
+            out: cli.out,
+            splits,
+            overrides: overridesFrom(cli, parseSize),
+            preview: cli.preview,
+            onProgress: bar.onProgress,
+          });
+        } finally {
+          bar.stop();
         }
         if (cli.json) {
-          printJson({ stats: result.stats, previews });
+          printJson(result);
           return;
         }
         const lines: string[] = [];
         for (const split of splits) lines.push(...statsLines(split, result.stats[split]!));
         lines.push(`wrote ${cli.out} (statistics in stats.json)`);
-        for (const path of previews) lines.push(`preview: ${path}`);
+        for (const path of result.previews) lines.push(`preview: ${path}`);
         process.stdout.write(lines.join("\n") + "\n");
       }),
     );
@@ -193,35 +183,32 @@ export function registerSynth(parent: Command): void {
     .addHelpText("after", REFER_HELP)
     .action(
       action(async (cli: SynthCliOptions) => {
-        const seed = numberOption(cli.seed, "--seed")!;
-        const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
-        if (options.format !== "jpg") {
-          throw new VidsegError("the Ref-YouTube-VOS layout stores JPEG frames only", undefined, "--format");
-        }
+        const { synthRefer, parseSize, Progress } = await import("../data.js");
         const splits = splitsOption(cli.split);
-        const progress = new Progress({
-          total: totalVideos(options, splits),
-          label: "synth refer",
-          silent: cli.quiet || cli.json,
-        });
-        const stats = await generateReferDataset(options, cli.out, {
-          splits,
-          refDavis: cli.refDavis,
-          progress: (done) => progress.update(done),
-        });
-        progress.stop();
-        await writeJsonAtomic(join(cli.out, "stats.json"), stats.splits, 2);
-        const previews: string[] = [];
-        if (cli.preview)
-          for (const split of splits) previews.push(...(await writeReferPreview(cli.out, split)));
+        const bar = progressBar(Progress, "synth refer", cli.quiet || cli.json);
+        let result;
+        try {
+          result = await synthRefer({
+            preset: cli.preset,
+            seed: numberOption(cli.seed, "--seed")!,
+            out: cli.out,
+            splits,
+            overrides: overridesFrom(cli, parseSize),
+            preview: cli.preview,
+            refDavis: cli.refDavis,
+            onProgress: bar.onProgress,
+          });
+        } finally {
+          bar.stop();
+        }
         if (cli.json) {
-          printJson({ stats: stats.splits, previews });
+          printJson(result);
           return;
         }
         const lines: string[] = [];
-        for (const split of splits) lines.push(...referStatsLines(split, stats.splits[split]!));
+        for (const split of splits) lines.push(...referStatsLines(split, result.stats[split]!));
         lines.push(`wrote ${cli.out} (statistics in stats.json)`);
-        for (const path of previews) lines.push(`preview: ${path}`);
+        for (const path of result.previews) lines.push(`preview: ${path}`);
         process.stdout.write(lines.join("\n") + "\n");
       }),
     );

@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { constants as bufferConstants } from "node:buffer";
-import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { VidsegError } from "./errors.js";
+import { readBytes } from "./bytes.js";
 import { parseJson } from "./json.js";
 
 /** Temporary files of atomic writes: `.<name>.<12 hex digits>.tmp`, next to the target. */
@@ -79,54 +78,12 @@ export async function writeJsonAtomic(path: string, value: unknown, indent?: num
   await writeFileAtomic(path, JSON.stringify(value, null, indent) + (indent ? "\n" : ""));
 }
 
-/** The most bytes {@link readRegularFile} reads by default (binary files: model weights, images). */
-export const MAX_FILE_BYTES = 2 ** 31;
-
 /** The most bytes of a text file: the longest string Node can hold. */
 export const MAX_TEXT_BYTES = bufferConstants.MAX_STRING_LENGTH;
 
-/**
- * Reads a whole regular file of at most `maxBytes` bytes. Anything else is one VidsegError naming the
- * path: not found, a folder, a device such as /dev/zero, a pipe, a file larger than the bound.
- */
-export async function readRegularFile(path: string, maxBytes = MAX_FILE_BYTES): Promise<Buffer> {
-  const fail = (error: unknown): never => {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new VidsegError(
-      code === "ENOENT" ? "file not found" : `cannot read file (${code ?? (error as Error).message})`,
-      path,
-    );
-  };
-  let handle;
-  try {
-    // O_NONBLOCK: opening a named pipe must not wait for a writer; it is refused below.
-    handle = await open(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
-  } catch (error) {
-    return fail(error);
-  }
-  try {
-    const info = await handle.stat().catch(fail);
-    if (info.isDirectory()) throw new VidsegError("is a folder, not a file", path);
-    if (!info.isFile()) throw new VidsegError("is not a regular file (a device, pipe or socket)", path);
-    if (info.size > maxBytes)
-      throw new VidsegError(`file is ${info.size} bytes, more than the ${maxBytes} read here`, path);
-    // Read what the size said, no more: a file that grows meanwhile cannot make the read unbounded.
-    const bytes = Buffer.allocUnsafe(info.size);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled).catch(fail);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return bytes.subarray(0, filled);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Reads a regular text file (UTF-8), bounded as {@link readRegularFile}. */
+/** Reads a regular text file (UTF-8): a bounded read of a regular file only (see `readBytes`). */
 export async function readTextFile(path: string): Promise<string> {
-  return (await readRegularFile(path, MAX_TEXT_BYTES)).toString("utf8");
+  return new TextDecoder().decode(await readBytes(path, MAX_TEXT_BYTES));
 }
 
 /**

@@ -6,7 +6,8 @@ import { existsSync } from "node:fs";
 import { inflateSync } from "node:zlib";
 import { decode, encode } from "fast-png";
 import { VidsegError } from "../core/errors.js";
-import { readRegularFile, writeFileAtomic } from "../core/fs.js";
+import { readBytes } from "../core/bytes.js";
+import { writeFileAtomic } from "../core/fs.js";
 
 /** A row-major label map: one palette index per pixel. */
 export interface LabelMap {
@@ -172,7 +173,7 @@ export function encodeIndexedPng(labels: LabelMap, palette = davisPalette()): Ui
 /** Reads an indexed PNG (see {@link decodeIndexedPng}: with `expected`, its size is checked first). */
 export async function readIndexedPng(file: string, expected?: ExpectedSize): Promise<LabelMap> {
   if (!existsSync(file)) throw new VidsegError("missing frame: file not found", file);
-  return decodeIndexedPng(await readRegularFile(file), file, expected);
+  return decodeIndexedPng(await readBytes(file), file, expected);
 }
 
 /** Writes an indexed PNG atomically. */

@@ -11,20 +11,12 @@ import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
+import type { Frame } from "../core/image.js";
 import { resolveInside } from "../core/paths.js";
 import { readYtvis, type YtvisDataset, type YtvisVideo } from "../formats/ytvis.js";
 import { decodeVideo, probeVideo, type FfmpegPaths, type VideoInfo } from "./ffmpeg.js";
 
-/** One frame: RGB bytes, row-major (`data.length === width * height * 3`). */
-export interface Frame {
-  /** Position in the source, from 0. */
-  index: number;
-  /** Presentation time: index / fps (for videos, the average frame rate). */
-  timestampMs: number;
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+export type { Frame };
 
 /** Exact output size (aspect ratio not kept, as VIS models take a fixed input size). */
 export interface FrameSize {
