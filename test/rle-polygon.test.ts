@@ -145,4 +145,12 @@ describe("frPoly bounded by the image", () => {
     expect(decode(huge).length).toBe(1200);
     expect(performance.now() - started).toBeLessThan(3000);
   });
+
+  it("a polygon whose outline crosses millions of columns of a huge declared image is one clear error", () => {
+    const started = performance.now();
+    expect(() =>
+      fromSegmentation([[0, 0, 4e8, 1, 4e8, 2]], 3, 2 ** 31 - 1, "annotations[0].segmentations[2]"),
+    ).toThrow(/annotations\[0\]\.segmentations\[2\]\[0\]: polygon crosses more than 16777216 pixel columns/);
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
 });

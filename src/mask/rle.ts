@@ -394,6 +394,15 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
     a.push((xd * h + yd) >>> 0);
   };
   let previous: [number, number] | undefined; // the last point of the previous edge
+  // Pixel-column steps walked: each may make a run, so this bounds the mask's size in memory.
+  let steps = 0;
+  const spend = (count: number) => {
+    steps += count;
+    if (steps > MAX_POLYGON_STEPS)
+      throw new VidsegError(
+        `polygon crosses more than ${MAX_POLYGON_STEPS} pixel columns of its ${h}×${w} image; too complex to rasterise`,
+      );
+  };
   for (let j = 0; j < k; j++) {
     let xs = x[j];
     let xe = x[j + 1];
@@ -420,6 +429,7 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
       // u = t + xs: the pairs with u in [lowU, highU], each point computed once.
       const t0 = Math.max(0, lowU - xs);
       const t1 = Math.min(n - 1, highU - xs);
+      spend(Math.max(0, t1 - t0 + 1));
       let u0 = t0 + xs;
       let v0 = cInt(ys + s * t0 + 0.5);
       for (let t = t0 + 1; t <= t1 + 1; t++) {
@@ -437,6 +447,7 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
       let t = Math.max(0, firstWhere(0, n, (q) => (rising ? pointU(q) >= lowU : pointU(q) <= highU)) - 1);
       let u = pointU(t);
       while (t < n && (rising ? u <= highU : u >= lowU)) {
+        spend(1);
         // The last t' ≥ t with this u; the pair (t', t' + 1) is where u changes.
         let last = t;
         let next = pointU(t + 1);
@@ -473,6 +484,9 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
   return { h, w, counts: b };
 }
 
+/** Most pixel-column steps of one polygon (~16.7 million crossings, about 130 MB while rasterising). */
+export const MAX_POLYGON_STEPS = 2 ** 24;
+
 /** The first t in [from, to] where `test` holds (`test` monotone: false then true), or to + 1. */
 function firstWhere(from: number, to: number, test: (t: number) => boolean): number {
   let lo = from;
@@ -508,10 +522,19 @@ export function fromSegmentation(segm: unknown, h: number, w: number, where = "s
       }
     });
     const parts = segm as number[][];
-    if (parts[0].length === 4) return merge(parts.map((bb) => fromBbox(bb, h, w)));
     if (parts[0].length < 4)
       throw new VidsegError("polygon needs at least 3 points", undefined, `${where}[0]`);
-    return merge(parts.map((poly) => fromPolygon(poly, h, w)));
+    const boxes = parts[0].length === 4;
+    return merge(
+      parts.map((part, i) => {
+        try {
+          return boxes ? fromBbox(part, h, w) : fromPolygon(part, h, w);
+        } catch (error) {
+          if (error instanceof VidsegError) throw new VidsegError(error.message, undefined, `${where}[${i}]`);
+          throw error;
+        }
+      }),
+    );
   }
   if (segm && typeof segm === "object" && "counts" in segm && "size" in segm) {
     return fromCoco(segm as CocoRle, where);
