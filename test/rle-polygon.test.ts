@@ -148,9 +148,12 @@ describe("frPoly bounded by the image", () => {
 
   it("a polygon whose outline crosses millions of columns of a huge declared image is one clear error", () => {
     const started = performance.now();
-    expect(() =>
-      fromSegmentation([[0, 0, 4e8, 1, 4e8, 2]], 3, 2 ** 31 - 1, "annotations[0].segmentations[2]"),
-    ).toThrow(/annotations\[0\]\.segmentations\[2\]\[0\]: polygon crosses more than 16777216 pixel columns/);
+    const polygon = [[0, 0, 4e8, 0.2, 4e8, 0.4]];
+    expect(() => fromSegmentation(polygon, 1, 2 ** 31 - 1, "annotations[0].segmentations[2]")).toThrow(
+      /annotations\[0\]\.segmentations\[2\]\[0\]: polygon crosses more than 4194304 pixel columns/,
+    );
+    // Past 2^32 − 1 pixels maskApi.c's unsigned positions wrap: refused, not wrapped.
+    expect(() => fromSegmentation(polygon, 3, 2 ** 31 - 1)).toThrow(/more than 2\^32 − 1 pixels/);
     expect(performance.now() - started).toBeLessThan(3000);
   });
 });

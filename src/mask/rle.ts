@@ -368,6 +368,9 @@ export function iou(dts: readonly Rle[], gts: readonly Rle[], iscrowd: readonly 
  * bounded by the image width (times a logarithm), whatever the coordinates.
  */
 export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
+  // maskApi.c computes positions as unsigned 32-bit h·w: beyond that they wrap.
+  if (h * w > 2 ** 32 - 1)
+    throw new VidsegError(`a ${h}×${w} mask has more than 2^32 − 1 pixels, more than COCO RLE can address`);
   const scale = 5;
   const k = Math.floor(xy.length / 2);
   const x: number[] = [];
@@ -484,8 +487,8 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
   return { h, w, counts: b };
 }
 
-/** Most pixel-column steps of one polygon (~16.7 million crossings, about 130 MB while rasterising). */
-export const MAX_POLYGON_STEPS = 2 ** 24;
+/** Most pixel-column steps of one polygon (~4.2 million crossings, about 35 MB while rasterising). */
+export const MAX_POLYGON_STEPS = 2 ** 22;
 
 /** The first t in [from, to] where `test` holds (`test` monotone: false then true), or to + 1. */
 function firstWhere(from: number, to: number, test: (t: number) => boolean): number {
