@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import fc from "fast-check";
-import { VidsegError } from "../../src/core/errors.js";
+import { escapeControlCharacters, VidsegError } from "../../src/core/errors.js";
 import { parseJson } from "../../src/core/json.js";
 import { evaluateDavis } from "../../src/eval/davis.js";
 import { evaluatePerExpression } from "../../src/eval/refer.js";
@@ -94,7 +94,8 @@ export async function oracle<T>(
     if (!(error instanceof VidsegError))
       throw new FuzzFailure(`not a VidsegError: ${(error as Error)?.stack ?? String(error)}`);
     if (error.message.includes("\n")) throw new FuzzFailure(`error of several lines: ${error.message}`);
-    if (files.length > 0 && !files.some((file) => error.message.includes(file)))
+    // The message names the file as VidsegError writes it: control characters escaped.
+    if (files.length > 0 && !files.some((file) => error.message.includes(escapeControlCharacters(file))))
       throw new FuzzFailure(`error names none of ${files.join(", ")}: ${error.message}`);
     outcome = "rejected";
   }
