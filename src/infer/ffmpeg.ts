@@ -287,7 +287,7 @@ async function scanPackets(file: string, paths: FfmpegPaths): Promise<PacketScan
   const tool = ffprobePath(paths);
   const args = [
     ...["-v", "error", "-select_streams", "v:0", "-of", "compact=p=0"],
-    ...["-show_entries", "packet=pts_time,dts_time,duration_time", file],
+    ...["-show_entries", "packet=pts_time,dts_time,duration_time", ffmpegFileArgument(file)],
   ];
   const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
   const stderr = collectStderr(child);
