@@ -17,7 +17,6 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkEntry, readManifest, type BatchJobData } from "../src/batch/manifest.js";
-import { resolveInRoot } from "../src/batch/paths.js";
 import { runBatchJob } from "../src/batch/run-job.js";
 import { VidsegError } from "../src/core/errors.js";
 import { evaluateVisFiles } from "../src/jobs/evaluate.js";
@@ -63,16 +62,6 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("batch manifest", () => {
-  it("resolves relative paths inside the root and refuses the rest", () => {
-    expect(resolveInRoot("/data", "a/../b/c.mp4")).toBe("/data/b/c.mp4");
-    const refused = ["../x", "a/../../x", "/etc/passwd", "", ".", "a/..", "x\0y"];
-    for (const path of refused)
-      expect(() => resolveInRoot("/data", path, "m.jsonl", "line 1: input")).toThrow(VidsegError);
-    expect(() => resolveInRoot("/data", "../x", "m.jsonl", "line 1: input")).toThrow(
-      'm.jsonl: line 1: input: path "../x" leads outside the root: manifest paths are relative to the root /data',
-    );
-  });
-
   it("checks each field and names the file, the line and the field", () => {
     expect(entryError(job("v1"))).toBeUndefined();
     const resolved = checkEntry(
@@ -96,8 +85,10 @@ describe("batch manifest", () => {
         'line 3: task: expected one of infer-vis, infer-refer, eval, got "train"',
       ],
       [job("v1", { task: "infer-refer" }), "line 3: task: infer-refer: no referring model in this version"],
-      [job("v1", { input: "../../etc" }), 'line 3: input: path "../../etc" leads outside the root'],
+      [job("v1", { input: "../../etc" }), 'line 3: input: path "../../etc" leads outside its folder'],
       [job("v1", { out: "/tmp/x" }), 'line 3: out: path "/tmp/x" is absolute'],
+      [job("v1", { out: "seg/../.." }), 'line 3: out: path "seg/../.." leads outside its folder'],
+      [job("v1", { out: "." }), 'line 3: out: path "." names the folder itself'],
       [
         job("v1", { options: { checkpoint: "../m" } }),
         'line 3: options.checkpoint: path "../m" leads outside',

@@ -38,6 +38,9 @@ const workers: TestWorker[] = [];
 const cli = (...args: string[]) =>
   [process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args]] as const;
 
+/** The flags naming this test's queue, its Redis and the root. */
+const queueFlags = () => ["--queue", QUEUE, "--redis", redis.url, "--root", root];
+
 /** A `vidseg batch work` process and the lines it has printed, with when. */
 class TestWorker {
   readonly process: ChildProcess;
@@ -49,12 +52,7 @@ class TestWorker {
     const [command, args] = cli(
       "batch",
       "work",
-      "--queue",
-      QUEUE,
-      "--redis",
-      redis.url,
-      "--root",
-      root,
+      ...queueFlags(),
       "--lock-duration",
       "3000",
       "--stalled-interval",
@@ -135,18 +133,7 @@ async function runCli(...args: string[]): Promise<{ stdout: string; stderr: stri
 
 /** `vidseg batch submit --json`. */
 async function submitWithCli(manifest: string): Promise<SubmitSummary> {
-  const run = await runCli(
-    "submit",
-    "--manifest",
-    join(root, manifest),
-    "--queue",
-    QUEUE,
-    "--redis",
-    redis.url,
-    "--root",
-    root,
-    "--json",
-  );
+  const run = await runCli("submit", "--manifest", join(root, manifest), ...queueFlags(), "--json");
   expect(run).toMatchObject({ stderr: "", exitCode: 0 });
   return JSON.parse(run.stdout) as SubmitSummary;
 }

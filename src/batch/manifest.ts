@@ -13,7 +13,7 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { sep } from "node:path";
 import { VidsegError } from "../core/errors.js";
-import { resolveInRoot } from "./paths.js";
+import { resolveInside } from "../core/paths.js";
 import { BATCH_TASKS, BATCH_TASK_NAMES, type BatchTaskName, type OptionType } from "./tasks.js";
 
 /** One job as written in the manifest. */
@@ -118,8 +118,8 @@ export function checkEntry(value: unknown, root: string, file: string, line: num
   if (typeof task === "string") throw new VidsegError(`${taskName}: ${task}`, file, at(line, "task"));
   for (const key of ["input", "out"])
     if (typeof value[key] !== "string") throw new VidsegError("expected a path", file, at(line, key));
-  const input = resolveInRoot(root, value.input as string, file, at(line, "input"));
-  const out = resolveInRoot(root, value.out as string, file, at(line, "out"));
+  const input = resolveInside(root, value.input as string, file, at(line, "input"));
+  const out = resolveInside(root, value.out as string, file, at(line, "out"));
   const options = own(value, "options") ? value.options : {};
   if (!isObject(options)) throw new VidsegError("expected a JSON object", file, at(line, "options"));
   const resolved: Record<string, unknown> = {};
@@ -135,7 +135,7 @@ export function checkEntry(value: unknown, root: string, file: string, line: num
     const type = task.options[key];
     checkOption(option, type, file, where);
     if (type === "path") {
-      resolved[key] = resolveInRoot(root, option as string, file, where);
+      resolved[key] = resolveInside(root, option as string, file, where);
       inputs.push(resolved[key] as string);
     } else {
       resolved[key] = option;
