@@ -140,11 +140,12 @@ describe("batch manifest", () => {
         line(job("v6", { task: "infer-refer" })),
         line({ task: "eval" }),
         line(job("v7")),
+        '{"id": "v8", "task": "eval", "__proto__": {"polluted": true}}',
       ].join("\n") + "\n",
     );
     const jobs = await readManifest(MANIFEST, root);
     const byLine = new Map<number, BatchJobData>(jobs.map((j) => [j.line, j]));
-    expect(jobs.map((j) => j.line)).toEqual([1, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(jobs.map((j) => j.line)).toEqual([1, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(byLine.get(1)).toEqual({ id: "v1", manifest: MANIFEST, line: 1, entry: job("v1") });
     expect(byLine.get(3)!.id).toMatch(/^line-3-[0-9a-f]{8}$/);
     expect(byLine.get(3)!.problem).toMatch(new RegExp(`^${MANIFEST}: line 3: malformed JSON \\(`));
@@ -165,6 +166,9 @@ describe("batch manifest", () => {
     });
     expect(byLine.get(9)!.problem).toContain("line 9: id: expected 1–200 letters");
     expect(byLine.get(10)).toEqual({ id: "v7", manifest: MANIFEST, line: 10, entry: job("v7") });
+    expect(byLine.get(11)!.id).toMatch(/^line-11-[0-9a-f]{8}$/);
+    expect(byLine.get(11)!.problem).toContain(`${MANIFEST}: line 11.__proto__: forbidden key "__proto__"`);
+    await expect(readManifest(join(root, "none.jsonl"), root)).rejects.toThrow(VidsegError);
     // The same text gives the same ids (resubmitting is idempotent).
     expect((await readManifest(MANIFEST, root)).map((j) => j.id)).toEqual(jobs.map((j) => j.id));
   });

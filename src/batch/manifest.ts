@@ -9,10 +9,10 @@
  * lists it beside the others.
  */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
 import { sep } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { readTextFile } from "../core/fs.js";
+import { parseJson } from "../core/json.js";
 import { resolveInside } from "../core/paths.js";
 import { BATCH_TASKS, BATCH_TASK_NAMES, type BatchTaskName, type OptionType } from "./tasks.js";
 
@@ -207,8 +207,7 @@ function lineId(line: number, text: string): string {
  * jobs with a problem.
  */
 export async function readManifest(file: string, root: string): Promise<BatchJobData[]> {
-  if (!existsSync(file)) throw new VidsegError("manifest not found", file);
-  const text = await readFile(file, "utf8");
+  const text = await readTextFile(file);
   const jobs: BatchJobData[] = [];
   const ids = new Map<string, number>();
   const outputs = new OutputFolders();
@@ -218,10 +217,10 @@ export async function readManifest(file: string, root: string): Promise<BatchJob
     if (source === "") return;
     let value: unknown;
     try {
-      value = JSON.parse(source);
+      value = parseJson(source, file, at(line));
     } catch (error) {
-      const message = new VidsegError(`malformed JSON (${(error as Error).message})`, file, at(line)).message;
-      jobs.push({ id: lineId(line, source), manifest: file, line, problem: message });
+      if (!(error instanceof VidsegError)) throw error;
+      jobs.push({ id: lineId(line, source), manifest: file, line, problem: error.message });
       return;
     }
     const rawId = isObject(value) ? value.id : undefined;

@@ -11,6 +11,7 @@ import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { syncFolder } from "../core/fs.js";
 import type { JobProgress } from "../jobs/progress.js";
 import { checkEntry, type BatchJobData } from "./manifest.js";
 import { BATCH_TASKS, type BatchTask, type TaskSummary } from "./tasks.js";
@@ -55,6 +56,7 @@ async function promote(partial: string, out: string): Promise<void> {
   } else {
     await rename(partial, out);
   }
+  await syncFolder(parent);
   const prefix = partialPrefix(out);
   for (const name of await readdir(parent))
     if (name.startsWith(prefix)) await rm(join(parent, name), { recursive: true, force: true });
