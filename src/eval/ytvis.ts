@@ -21,7 +21,7 @@
  */
 import { VidsegError } from "../core/errors.js";
 import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
-import { fromSegmentation, measureCountsString } from "../mask/rle.js";
+import { fromSegmentation, measureCountsString, measureRuns, runsFromString } from "../mask/rle.js";
 import { numpyMean } from "../math/numpy.js";
 
 export const YTVIS_STAT_NAMES = [
@@ -137,55 +137,11 @@ interface Frame {
   text: string | null;
 }
 
-let scratch = new Int32Array(4096);
-const GROUP_SCALE = Array.from({ length: 14 }, (_, k) => 2 ** (5 * k));
-
-/** Decodes a compressed counts string (`rleFrString`) into a fresh Int32Array. */
-function decodeCountsString(s: string, where: string, file?: string): Int32Array {
-  let m = 0;
-  let p = 0;
-  while (p < s.length) {
-    let x = 0;
-    let k = 0;
-    let c: number;
-    do {
-      c = s.charCodeAt(p) - 48; // NaN past the end
-      if (!(c >= 0 && c <= 63) || k >= GROUP_SCALE.length - 1)
-        throw new VidsegError("malformed RLE counts", file, where);
-      x += (c & 0x1f) * GROUP_SCALE[k];
-      p++;
-      k++;
-    } while (c & 0x20);
-    if (c & 0x10) x -= GROUP_SCALE[k];
-    if (m > 2) x += scratch[m - 2];
-    if (x < 0 || x > 0x7fffffff) throw new VidsegError("malformed RLE counts", file, where);
-    if (m === scratch.length) {
-      const bigger = new Int32Array(scratch.length * 2);
-      bigger.set(scratch);
-      scratch = bigger;
-    }
-    scratch[m++] = x;
-  }
-  return scratch.slice(0, m);
-}
-
-/** Area and foreground span of runs. */
-function measure(counts: ArrayLike<number>, h: number, w: number, where: string, file?: string): Frame {
-  let position = 0;
-  let area = 0;
-  let first = -1;
-  let last = -1;
-  for (let j = 0; j < counts.length; j++) {
-    const run = counts[j];
-    if (j & 1 && run > 0) {
-      if (first < 0) first = position;
-      last = position + run;
-      area += run;
-    }
-    position += run;
-  }
-  if (position !== h * w)
-    throw new VidsegError(`malformed RLE counts: runs cover ${position} pixels, not ${h}×${w}`, file, where);
+/** A frame from its runs, checked to cover the video's h×w pixels. */
+function frameFromRuns(counts: ArrayLike<number>, h: number, w: number, where: string, file?: string): Frame {
+  const { total, area, first, last } = measureRuns(counts);
+  if (total !== h * w)
+    throw new VidsegError(`malformed RLE counts: runs cover ${total} pixels, not ${h}×${w}`, file, where);
   return { area, first, last, counts, text: null };
 }
 
@@ -207,13 +163,7 @@ function frameOf(
         `${where}.size`,
       );
     // Keep the string, not the runs: they are decoded only if an IoU needs them.
-    let summary;
-    try {
-      summary = measureCountsString(segm.counts, `${where}.counts`);
-    } catch (error) {
-      if (error instanceof VidsegError) throw new VidsegError(error.message, file);
-      throw error;
-    }
+    const summary = measureCountsString(segm.counts, `${where}.counts`, file);
     if (summary.total !== h * w)
       throw new VidsegError(
         `malformed RLE counts: runs cover ${summary.total} pixels, not ${h}×${w}`,
@@ -222,20 +172,15 @@ function frameOf(
       );
     return { area: summary.area, first: summary.first, last: summary.last, counts: null, text: segm.counts };
   }
-  let rle;
-  try {
-    rle = fromSegmentation(segm, h, w, where);
-  } catch (error) {
-    if (error instanceof VidsegError) throw new VidsegError(error.message, file);
-    throw error;
-  }
+  const rle = fromSegmentation(segm, h, w, where, file);
   if (rle.h !== h || rle.w !== w)
     throw new VidsegError(`mask size ${rle.h}×${rle.w} disagrees with the video's ${h}×${w}`, file, where);
-  return measure(rle.counts, h, w, where, file);
+  return frameFromRuns(rle.counts, h, w, where, file);
 }
 
 function runsOf(frame: Frame): ArrayLike<number> {
-  if (!frame.counts) frame.counts = decodeCountsString(frame.text!, "counts");
+  // The string was read once already (measureCountsString), so it cannot fail here.
+  if (!frame.counts) frame.counts = runsFromString(frame.text!);
   return frame.counts;
 }
 

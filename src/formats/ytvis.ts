@@ -7,9 +7,17 @@
  * RLE or polygons), an area (null where absent) and a box (null where absent). OVIS adds per-frame
  * occlusion labels. Results JSON: [{video_id, category_id, score, segmentations}].
  */
-import { VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
-import { area, encode, measureCountsString, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
+import {
+  area,
+  encode,
+  measureCountsString,
+  sumRunList,
+  toBbox,
+  toCoco,
+  type Bbox,
+  type CocoRle,
+} from "../mask/rle.js";
 import { JsonChecker, showValue } from "./json-check.js";
 
 /** Polygons of one frame: a list of parts, each [x0, y0, x1, y1, …]. */
@@ -376,24 +384,11 @@ class Validator extends JsonChecker {
         () => `mask size ${h}×${w} disagrees with the video's ${video.height}×${video.width}`,
         () => `${where}.size`,
       );
-    let total = 0;
-    if (typeof rle.counts === "string") {
-      try {
-        total = measureCountsString(rle.counts, `${where}.counts`).total;
-      } catch (error) {
-        if (error instanceof VidsegError) throw new VidsegError(error.message, this.file);
-        throw error;
-      }
-    } else if (Array.isArray(rle.counts)) {
-      rle.counts.forEach((run, j) => {
-        if (!Number.isInteger(run) || (run as number) < 0)
-          throw this.error(
-            `malformed RLE counts: ${showValue(run)} is not a run length`,
-            `${where}.counts[${j}]`,
-          );
-        total += run as number;
-      });
-    } else {
+    let total: number;
+    if (typeof rle.counts === "string")
+      total = measureCountsString(rle.counts, `${where}.counts`, this.file).total;
+    else if (Array.isArray(rle.counts)) total = sumRunList(rle.counts, `${where}.counts`, this.file);
+    else {
       throw this.error(
         rle.counts === undefined ? "missing field" : "RLE counts must be a string or a list of run lengths",
         `${where}.counts`,
