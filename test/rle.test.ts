@@ -245,6 +245,15 @@ describe("one RLE codec, one rule (what pycocotools holds: uint32 counts)", () =
     expect(() => countsFromString("2 3", where, file)).toThrow(/character " " at 1 is not in '0'..'o'/);
   });
 
+  it("reads strings of any number of runs (the shared buffer grows)", () => {
+    const counts = Array.from({ length: 30001 }, (_, j) => 1 + ((j * 7919) % 1000));
+    const s = countsToString(counts);
+    const total = counts.reduce((a, b) => a + b, 0);
+    expect(measureCountsString(s).total).toBe(total);
+    expect(countsFromString(s)).toEqual(counts);
+    expect(Array.from(runsFromString(s))).toEqual(counts);
+  });
+
   it("the uncompressed form follows the same rule", () => {
     expect(sumRunList([1, MAX_RUN_LENGTH, 0])).toBe(1 + MAX_RUN_LENGTH);
     for (const [bad, shown] of [

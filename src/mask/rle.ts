@@ -195,7 +195,8 @@ export interface CountsSummary {
 
 /** Reads the compressed string form and sums it up without keeping the runs (validation, areas). */
 export function measureCountsString(s: string, where = "counts", file?: string): CountsSummary {
-  return measureRuns(scratch, decodeIntoScratch(s, where, file));
+  const m = decodeIntoScratch(s, where, file); // first: it may replace `scratch` by a bigger one
+  return measureRuns(scratch, m);
 }
 
 /** Pixels, area and foreground span of the first `m` runs. */
