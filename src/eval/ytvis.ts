@@ -75,6 +75,11 @@ export interface CategoryAp {
 export interface YtvisEvaluation {
   /** Stat name → value (raw float64, -1 where the official evaluator gives -1), in the official order. */
   stats: Record<string, number>;
+  /**
+   * Results whose category is not in the GT: the official evaluators accept them and never score them,
+   * and so does this one (the CLI says how many on stderr).
+   */
+  droppedResults: number;
   /** Per category, by ascending category id (only with `perCategory`). */
   perCategory?: CategoryAp[];
 }
@@ -317,6 +322,7 @@ export function evaluateYtvis(
     });
   });
 
+  let droppedResults = 0;
   results.forEach((result, i) => {
     const where = `[${i}]`;
     const vi = videoIndex.get(result.video_id);
@@ -327,7 +333,10 @@ export function evaluateYtvis(
         `${where}.video_id`,
       );
     const ci = categoryIndex.get(result.category_id);
-    if (ci === undefined) return; // the reference drops categories it does not evaluate
+    if (ci === undefined) {
+      droppedResults++; // evaluation loops over the GT's categories only
+      return;
+    }
     const video = videoById.get(result.video_id)!;
     const { frames, totalArea, areas } = buildFrames(
       result.segmentations,
@@ -439,7 +448,7 @@ export function evaluateYtvis(
     stats[name] = summarize(spec.ap, spec.iouThr, spec.area, spec.occ, spec.maxDets);
   }
 
-  const evaluation: YtvisEvaluation = { stats };
+  const evaluation: YtvisEvaluation = { stats, droppedResults };
   if (options.perCategory) {
     const nameById = new Map(gt.categories.map((c) => [c.id, c.name]));
     evaluation.perCategory = categoryIds.map((id, k) => ({

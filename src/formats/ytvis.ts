@@ -191,12 +191,25 @@ export async function readYtvis(path: string): Promise<YtvisDataset> {
   return validateYtvis(await readJson(path), path);
 }
 
+/** How strictly results are checked against the GT. */
+export interface ResultsCheckOptions {
+  /**
+   * Reject results whose category is not in the GT. By default they are accepted, as the official
+   * evaluators accept them (and never score them: `evaluateYtvis` counts them in `droppedResults`).
+   */
+  strict?: boolean;
+}
+
 /**
- * Reads and validates a results file. With `gt`, every result must name a video and a category of the
- * GT, and its segmentations must match the video's length and size.
+ * Reads and validates a results file. With `gt`, every result must name a video of the GT (and, with
+ * `strict`, a category of the GT), and its segmentations must match the video's length and size.
  */
-export async function readResults(path: string, gt?: YtvisDataset): Promise<YtvisResult[]> {
-  return validateResults(await readJson(path), path, gt);
+export async function readResults(
+  path: string,
+  gt?: YtvisDataset,
+  options: ResultsCheckOptions = {},
+): Promise<YtvisResult[]> {
+  return validateResults(await readJson(path), path, gt, options);
 }
 
 /**
@@ -313,7 +326,12 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
 }
 
 /** Checks a parsed results document (see `readResults`). */
-export function validateResults(json: unknown, file?: string, gt?: YtvisDataset): YtvisResult[] {
+export function validateResults(
+  json: unknown,
+  file?: string,
+  gt?: YtvisDataset,
+  options: ResultsCheckOptions = {},
+): YtvisResult[] {
   const v = new Validator(file);
   const results = v.array(json, "");
   const videoById = new Map(gt?.videos.map((video) => [video.id, video]));
@@ -328,7 +346,7 @@ export function validateResults(json: unknown, file?: string, gt?: YtvisDataset)
     if (gt) {
       if (!video) throw v.error(`result for video ${videoId}, which is not in the GT`, `${where}.video_id`);
       v.fail(
-        !categoryIds.has(categoryId),
+        options.strict === true && !categoryIds.has(categoryId),
         `result for category ${categoryId}, which is not in the GT`,
         `${where}.category_id`,
       );
