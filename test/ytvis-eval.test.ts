@@ -466,9 +466,13 @@ describe("a 50000×50000 video (runs of 2.2e9, past the int32 range)", () => {
 describe("randomized cases checked against the official evaluators", () => {
   // Written by `scripts/vis_reference.py random` with the official YTVOSeval / OVISeval figures.
   const goldenDir = new URL("./golden/", import.meta.url);
-  const files = readdirSync(goldenDir).filter((f) => /^(ytvis|ovis)-random-\d+\.json$/.test(f));
+  // -u<case>: cases with results of categories that are not in the GT (dropped, never scored).
+  const files = readdirSync(goldenDir).filter((f) => /^(ytvis|ovis)-random-u?\d+\.json$/.test(f));
 
-  it("has golden cases", () => expect(files.length).toBeGreaterThanOrEqual(4));
+  it("has golden cases, some with results of categories that are not in the GT", () => {
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    expect(files.filter((f) => f.includes("-random-u")).length).toBeGreaterThanOrEqual(4);
+  });
 
   for (const file of files) {
     it(file, () => {
@@ -479,6 +483,7 @@ describe("randomized cases checked against the official evaluators", () => {
         expected: { stats: Record<string, number>; per_category: CategoryAp[] };
       };
       const ours = evaluateYtvis(golden.gt, golden.results, { occlusion: golden.ovis, perCategory: true });
+      if (file.includes("-random-u")) expect(ours.droppedResults, "dropped results").toBeGreaterThan(0);
       expect(Object.keys(ours.stats)).toEqual(Object.keys(golden.expected.stats));
       for (const [name, value] of Object.entries(golden.expected.stats))
         expect(Math.abs(ours.stats[name] - value), name).toBeLessThanOrEqual(1e-12);
