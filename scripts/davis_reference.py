@@ -345,6 +345,7 @@ def binary_png(mask, path):
 
 def generate_refer(args):
     """Three small referring splits under OUT: mevis/, refytvos/ (each with pred/), refdavis/."""
+    QUIRKS[0] = not args.no_quirks
     sys.path.insert(0, os.path.join(REF, ".."))
     from pycocotools import mask as cocomask
 
@@ -419,7 +420,8 @@ def generate_refer(args):
             gt_clean[gt_clean > n_gt] = 0
             # One proposal per object (labels permuted, perturbed), sometimes an extra one.
             perm = np.concatenate([[0], 1 + rng.permutation(n_gt)]).astype(np.uint8)
-            pred = perm[perturb(gt_clean, rng, n_gt)]
+            source = grown_into_void(gt, gt_clean) if QUIRKS[0] and rng.random() < 0.6 else gt_clean
+            pred = perm[perturb(source, rng, n_gt)]
             if rng.random() < 0.5:
                 fr = rng.integers(len(names))
                 pred[fr][blob(32, 40, rng, fr, (1, 1))] = n_gt + 1
@@ -517,6 +519,7 @@ def main():
     r = sub.add_parser("generate-refer")
     r.add_argument("out")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-quirks", action="store_true", help="Ref-DAVIS17 without void bands or predictions over void")
     q = sub.add_parser("evaluate-refer")
     q.add_argument("out")
     args = parser.parse_args()

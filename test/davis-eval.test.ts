@@ -18,7 +18,8 @@ import {
   scoreSequence,
   type DavisResult,
 } from "../src/eval/davis.js";
-import { writeResultMask } from "../src/formats/davis.js";
+import { readImageSet, readSequenceGt, resultMaskPath, writeResultMask } from "../src/formats/davis.js";
+import { readIndexedPng } from "../src/formats/png.js";
 import { numpyMean } from "../src/math/numpy.js";
 
 const GOLDEN = fileURLToPath(new URL("golden/davis-cases/", import.meta.url));
@@ -54,6 +55,39 @@ describe("DAVIS evaluation against the official davis2017-evaluation (golden cas
   it("has small cases and a 480×854 case", () => {
     expect(cases.filter((c) => c.startsWith("small")).length).toBe(5);
     expect(cases).toContain("large000");
+  });
+
+  it("has quirk cases: predictions over void (unsupervised) and missing objects (semi-supervised)", async () => {
+    const quirks = cases.filter((c) => c.startsWith("quirk"));
+    expect(quirks.length).toBe(3);
+    let voidPredicted = 0;
+    let missingObjects = 0;
+    for (const name of quirks) {
+      const root = join(GOLDEN, name);
+      for (const sequence of await readImageSet(join(root, "DAVIS"), "val")) {
+        const gt = await readSequenceGt(join(root, "DAVIS"), "unsupervised", sequence);
+        const objects = Math.max(0, ...Array.from(gt.masks[0]!.data).filter((v) => v !== 255));
+        for (const [t, frame] of gt.frames.entries()) {
+          const pred = await readIndexedPng(
+            resultMaskPath(join(root, "results-unsupervised"), sequence, frame),
+          );
+          pred.data.forEach((label, i) => {
+            if (label !== 0 && gt.masks[t]!.data[i] === 255) voidPredicted++;
+          });
+        }
+        const semi = gt.frames.slice(1, -1);
+        let predicted = 0;
+        for (const frame of semi) {
+          const pred = await readIndexedPng(
+            resultMaskPath(join(root, "results-semi-supervised"), sequence, frame),
+          );
+          predicted = Math.max(predicted, ...pred.data);
+        }
+        if (semi.length > 0 && predicted < objects) missingObjects++;
+      }
+    }
+    expect(voidPredicted).toBeGreaterThan(100);
+    expect(missingObjects).toBeGreaterThanOrEqual(2);
   });
 
   for (const name of cases) {
