@@ -13,6 +13,7 @@ import {
   iou,
   MAX_RUN_LENGTH,
   measureCountsString,
+  measureRle,
   merge,
   runsFromString,
   sumRunList,
@@ -252,6 +253,16 @@ describe("one RLE codec, one rule (what pycocotools holds: uint32 counts)", () =
     expect(measureCountsString(s).total).toBe(total);
     expect(countsFromString(s)).toEqual(counts);
     expect(Array.from(runsFromString(s))).toEqual(counts);
+  });
+
+  it("measureRle remembers an object's measure until its counts string changes", () => {
+    const rle = { size: [2, 3], counts: "6" };
+    expect(measureRle(rle)).toEqual({ total: 6, area: 0, first: -1, last: -1 });
+    expect(measureRle(rle)).toBe(measureRle(rle));
+    rle.counts = "024";
+    expect(measureRle(rle)).toEqual({ total: 6, area: 2, first: 0, last: 2 });
+    rle.counts = "0 2";
+    expect(() => measureRle(rle, "x.counts", "f.json")).toThrow(/^f\.json: x\.counts: malformed RLE counts/);
   });
 
   it("the uncompressed form follows the same rule", () => {

@@ -21,7 +21,7 @@
  */
 import { VidsegError } from "../core/errors.js";
 import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
-import { fromSegmentation, measureCountsString, measureRuns, runsFromString } from "../mask/rle.js";
+import { fromSegmentation, measureRle, measureRuns, runsFromString } from "../mask/rle.js";
 import { numpyMean } from "../math/numpy.js";
 
 export const YTVIS_STAT_NAMES = [
@@ -168,7 +168,7 @@ function frameOf(
         `${where}.size`,
       );
     // Keep the string, not the runs: they are decoded only if an IoU needs them.
-    const summary = measureCountsString(segm.counts, `${where}.counts`, file);
+    const summary = measureRle(segm as { counts: string }, `${where}.counts`, file);
     if (summary.total !== h * w)
       throw new VidsegError(
         `malformed RLE counts: runs cover ${summary.total} pixels, not ${h}×${w}`,
@@ -530,6 +530,9 @@ function trackIous(dts: readonly Track[], gts: readonly Track[]): Float64Array {
       ious[d * G + g] = union > 0 ? inter / union : 0;
     });
   });
+  // Every track belongs to one group: drop the runs decoded for it, so that memory stays that of a group.
+  for (const track of [...dts, ...gts])
+    for (const frame of track.frames) if (frame?.text) frame.counts = null;
   return ious;
 }
 

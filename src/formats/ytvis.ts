@@ -11,7 +11,7 @@ import { readJson, writeJsonAtomic } from "../core/fs.js";
 import {
   area,
   encode,
-  measureCountsString,
+  measureRle,
   sumRunList,
   toBbox,
   toCoco,
@@ -404,7 +404,7 @@ class Validator extends JsonChecker {
       );
     let total: number;
     if (typeof rle.counts === "string")
-      total = measureCountsString(rle.counts, `${where}.counts`, this.file).total;
+      total = measureRle(rle as { counts: string }, `${where}.counts`, this.file).total;
     else if (Array.isArray(rle.counts)) total = sumRunList(rle.counts, `${where}.counts`, this.file);
     else {
       throw this.error(

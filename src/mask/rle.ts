@@ -98,10 +98,6 @@ export const MAX_RUN_LENGTH = 0xffffffff;
  */
 export const MAX_GROUPS = 13;
 
-/** 32^k, to read 5-bit groups without bit shifts (which would truncate to 32 bits). */
-const GROUP_SCALE = Array.from({ length: 8 }, (_, k) => 2 ** (5 * k));
-const LOW_BITS = 2 ** 30;
-
 /** The runs of the last decoded string; grown on demand and reused, so decoding allocates nothing. */
 let scratch = new Uint32Array(4096);
 
@@ -110,53 +106,89 @@ let scratch = new Uint32Array(4096);
  * groups a number, and every run (after adding back the count two before it, for runs past the third)
  * an integer in [0, 2^32 − 1], as pycocotools' uint counts. The runs are left in `scratch`; returns their
  * number. Any break of the rule is one VidsegError naming `file` and `where`.
+ *
+ * This is the evaluator's hot loop: numbers of up to 6 groups (30 bits, every run below 2^30) are read
+ * with int32 shifts; longer ones go to `readLongNumber`.
  */
 function decodeIntoScratch(s: string, where: string, file: string | undefined): number {
+  const n = s.length;
+  if (scratch.length < n) scratch = new Uint32Array(Math.max(n, 2 * scratch.length)); // ≤ 1 run a char
+  const runs = scratch;
   let m = 0;
   let p = 0;
-  const n = s.length;
+  let previous = 0; // runs[m - 1]
+  let beforePrevious = 0; // runs[m - 2]
   while (p < n) {
     const start = p;
-    // A number is low + high · 2^30: groups 0–5 go to `low`, 6–12 to `high`, so every sum stays exact.
-    let low = 0;
-    let high = 0;
-    let k = 0;
+    let value = 0;
+    let shift = 0;
     let c: number;
     do {
       if (p >= n) throw malformed("string ends inside a number", where, file);
       c = s.charCodeAt(p) - 48;
-      if (c < 0 || c > 63)
-        throw malformed(`character ${JSON.stringify(s[p])} at ${p} is not in '0'..'o'`, where, file);
-      if (k < 6) low += (c & 0x1f) * GROUP_SCALE[k];
-      else if (k < MAX_GROUPS) high += (c & 0x1f) * GROUP_SCALE[k - 6];
-      else
-        throw malformed(
-          `the number at character ${start} is longer than ${MAX_GROUPS} 5-bit groups`,
-          where,
-          file,
-        );
+      if ((c & ~63) !== 0) throw badCharacter(s, p, where, file);
+      value |= (c & 0x1f) << shift;
+      shift += 5;
       p++;
-      k++;
-    } while (c & 0x20);
-    if (c & 0x10) {
-      // Sign extension: the value is negative.
-      if (k <= 6) low -= GROUP_SCALE[k];
-      else high -= GROUP_SCALE[k - 6];
+    } while (c & 0x20 && shift < 30);
+    if (c & 0x20) {
+      value = readLongNumber(s, start, m, where, file);
+      p = longNumberEnd;
+    } else if (c & 0x10) value -= 1 << shift; // sign extension
+    const run = m > 2 ? value + beforePrevious : value;
+    if (!(run >= 0 && run <= MAX_RUN_LENGTH)) {
+      throw run < 0 ? malformed(`negative run length at run ${m}`, where, file) : overflow(m, where, file);
     }
-    // |high| ≥ 8 means |value| > 2^32, out of range whatever it is added to.
-    if (high < -8 || high > 8) throw overflow(m, where, file);
-    let run = high * LOW_BITS + low;
-    if (m > 2) run += scratch[m - 2];
-    if (run < 0) throw malformed(`negative run length at run ${m}`, where, file);
-    if (run > MAX_RUN_LENGTH) throw overflow(m, where, file);
-    if (m === scratch.length) {
-      const grown = new Uint32Array(scratch.length * 2);
-      grown.set(scratch);
-      scratch = grown;
-    }
-    scratch[m++] = run;
+    runs[m++] = run;
+    beforePrevious = previous;
+    previous = run;
   }
   return m;
+}
+
+/** 32^k, to read 5-bit groups without bit shifts (which would truncate to 32 bits). */
+const GROUP_SCALE = Array.from({ length: 8 }, (_, k) => 2 ** (5 * k));
+const LOW_BITS = 2 ** 30;
+/** Where the last `readLongNumber` stopped. */
+let longNumberEnd = 0;
+
+/** A number of 7 to `MAX_GROUPS` groups from `start`, read exactly (as low + high · 2^30). */
+function readLongNumber(
+  s: string,
+  start: number,
+  run: number,
+  where: string,
+  file: string | undefined,
+): number {
+  let low = 0;
+  let high = 0;
+  let k = 0;
+  let p = start;
+  let c: number;
+  do {
+    if (p >= s.length) throw malformed("string ends inside a number", where, file);
+    c = s.charCodeAt(p) - 48;
+    if ((c & ~63) !== 0) throw badCharacter(s, p, where, file);
+    if (k < 6) low += (c & 0x1f) * GROUP_SCALE[k];
+    else if (k < MAX_GROUPS) high += (c & 0x1f) * GROUP_SCALE[k - 6];
+    else
+      throw malformed(
+        `the number at character ${start} is longer than ${MAX_GROUPS} 5-bit groups`,
+        where,
+        file,
+      );
+    p++;
+    k++;
+  } while (c & 0x20);
+  if (c & 0x10) high -= GROUP_SCALE[k - 6]; // sign extension (k ≥ 7 here)
+  // |high| ≥ 8 means |value| > 2^32, out of range whatever it is added to.
+  if (high < -8 || high > 8) throw overflow(run, where, file);
+  longNumberEnd = p;
+  return high * LOW_BITS + low;
+}
+
+function badCharacter(s: string, p: number, where: string, file: string | undefined): VidsegError {
+  return malformed(`character ${JSON.stringify(s[p])} at ${p} is not in '0'..'o'`, where, file);
 }
 
 function malformed(what: string, where: string, file: string | undefined): VidsegError {
@@ -197,6 +229,21 @@ export interface CountsSummary {
 export function measureCountsString(s: string, where = "counts", file?: string): CountsSummary {
   const m = decodeIntoScratch(s, where, file); // first: it may replace `scratch` by a bigger one
   return measureRuns(scratch, m);
+}
+
+/** `measureRle`'s memo: RLE object → the counts string it measured and what it found. */
+const measured = new WeakMap<object, { counts: string; summary: CountsSummary }>();
+
+/**
+ * `measureCountsString` of an RLE object's counts, remembered per object (while its counts string stays
+ * the same), so that a reader's validation pass also serves the evaluator that follows it.
+ */
+export function measureRle(rle: { counts: string }, where = "counts", file?: string): CountsSummary {
+  const memo = measured.get(rle);
+  if (memo !== undefined && memo.counts === rle.counts) return memo.summary;
+  const summary = measureCountsString(rle.counts, where, file);
+  measured.set(rle, { counts: rle.counts, summary });
+  return summary;
 }
 
 /** Pixels, area and foreground span of the first `m` runs. */
