@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { evaluateYtvis, perCategoryLines, summaryLines } from "../eval/ytvis.js";
-import { readResults, readYtvis } from "../formats/ytvis.js";
 import { action, printJson } from "./common.js";
 
 interface EvalVisOptions {
@@ -32,13 +30,13 @@ export function registerEvalVis(parent: Command): void {
       )
       .action(
         action(async (options: EvalVisOptions) => {
-          const gt = await readYtvis(options.gt);
-          const results = await readResults(options.results, gt, { strict: options.strict });
-          const evaluation = evaluateYtvis(gt, results, {
+          const { evaluateVisFiles, perCategoryLines, summaryLines } = await import("../evaluate.js");
+          const evaluation = await evaluateVisFiles({
+            gt: options.gt,
+            results: options.results,
             occlusion,
             perCategory: options.perCategory,
-            gtFile: options.gt,
-            resultsFile: options.results,
+            strict: options.strict,
           });
           if (evaluation.droppedResults > 0)
             process.stderr.write(
