@@ -20,8 +20,15 @@
  * and RLE strings are decoded only for (video, category) pairs that have both GT and detections.
  */
 import { VidsegError } from "../core/errors.js";
-import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
-import { fromSegmentation, measureRle, measureRuns, runsFromString } from "../mask/rle.js";
+import {
+  checkSegmentation,
+  type YtvisAnnotation,
+  type YtvisDataset,
+  type YtvisResult,
+  type YtvisSegmentation,
+  type YtvisVideo,
+} from "../formats/ytvis.js";
+import { decodeCountsInto, fromSegmentation, measureRuns, type CountsSummary } from "../mask/rle.js";
 import { numpyMean } from "../math/numpy.js";
 
 export const YTVIS_STAT_NAMES = [
@@ -126,88 +133,131 @@ const OCCLUSION_SCORES: Record<string, number> = {
   severe_occlusion: 0.75,
 };
 
-// Numerics -------------------------------------------------------------------------------------------
-
 // Frames ---------------------------------------------------------------------------------------------
 
 /**
- * One present frame of a track: its area, the column-major span [first, last) of its foreground, and its
- * runs, decoded on first use (most result frames never need them).
+ * The runs of one group's frames, each decoded once into one buffer that is reused for the next group:
+ * no allocation per frame, and memory that of the largest group.
  */
+class RunArena {
+  runs = new Uint32Array(1 << 16);
+  used = 0;
+
+  /** Makes room for `count` more runs. */
+  reserve(count: number): void {
+    if (this.used + count <= this.runs.length) return;
+    const grown = new Uint32Array(Math.max(2 * this.runs.length, this.used + count));
+    grown.set(this.runs.subarray(0, this.used));
+    this.runs = grown;
+  }
+}
+
+/** One present frame of a track: area, column-major foreground span [first, last), runs in the arena. */
 interface Frame {
   area: number;
   first: number;
   last: number;
-  counts: ArrayLike<number> | null;
-  text: string | null;
+  start: number;
+  length: number;
 }
 
-/** A frame from its runs, checked to cover the video's h×w pixels. */
-function frameFromRuns(counts: ArrayLike<number>, h: number, w: number, where: string, file?: string): Frame {
-  const { total, area, first, last } = measureRuns(counts);
-  if (total !== h * w)
-    throw new VidsegError(`malformed RLE counts: runs cover ${total} pixels, not ${h}×${w}`, file, where);
-  return { area, first, last, counts, text: null };
-}
-
-function frameOf(
+/**
+ * Reads one frame into the arena (null where absent: Python truthiness, so an RLE of an empty mask is
+ * present, null and an empty polygon list are not). With `check`, first checks it as the readers do.
+ */
+function readFrame(
   segm: YtvisSegmentation | undefined,
-  h: number,
-  w: number,
-  where: string,
-  file?: string,
+  video: YtvisVideo,
+  arena: RunArena,
+  source: TrackSource,
+  f: number,
 ): Frame | null {
-  // Python truthiness: null and an empty polygon list are absent; any RLE object is present.
   if (segm === null || segm === undefined || (Array.isArray(segm) && segm.length === 0)) return null;
-  if (!Array.isArray(segm) && typeof segm.counts === "string") {
-    const [sh, sw] = segm.size;
-    if (sh !== h || sw !== w)
+  const { height: h, width: w } = video;
+  const where = () => `${source.where}[${f}]`;
+  const start = arena.used;
+  let length: number;
+  if (isPlainRle(segm, h, w)) {
+    // The common case, checked here without building a message: an RLE string of the video's size.
+    arena.reserve(segm.counts.length);
+    length = decodeCountsInto(
+      segm.counts,
+      arena.runs,
+      start,
+      () => `${where()}.counts`,
+      source.file,
+      measured,
+    );
+  } else {
+    if (source.check)
+      checkSegmentation(segm, video, { where: where(), file: source.file, polygons: source.polygons });
+    const rle = fromSegmentation(segm, h, w, where(), source.file);
+    if (rle.h !== h || rle.w !== w)
       throw new VidsegError(
-        `mask size ${sh}×${sw} disagrees with the video's ${h}×${w}`,
-        file,
-        `${where}.size`,
+        `mask size ${rle.h}×${rle.w} disagrees with the video's ${h}×${w}`,
+        source.file,
+        where(),
       );
-    // Keep the string, not the runs: they are decoded only if an IoU needs them.
-    const summary = measureRle(segm as { counts: string }, `${where}.counts`, file);
-    if (summary.total !== h * w)
-      throw new VidsegError(
-        `malformed RLE counts: runs cover ${summary.total} pixels, not ${h}×${w}`,
-        file,
-        `${where}.counts`,
-      );
-    return { area: summary.area, first: summary.first, last: summary.last, counts: null, text: segm.counts };
+    arena.reserve(rle.counts.length);
+    arena.runs.set(rle.counts, start);
+    length = rle.counts.length;
+    Object.assign(measured, measureRuns(rle.counts));
   }
-  const rle = fromSegmentation(segm, h, w, where, file);
-  if (rle.h !== h || rle.w !== w)
-    throw new VidsegError(`mask size ${rle.h}×${rle.w} disagrees with the video's ${h}×${w}`, file, where);
-  return frameFromRuns(rle.counts, h, w, where, file);
+  const { total, area, first, last } = measured;
+  if (total !== h * w)
+    throw new VidsegError(
+      `malformed RLE counts: runs cover ${total} pixels, not ${h}×${w}`,
+      source.file,
+      where(),
+    );
+  arena.used += length;
+  return { area, first, last, start, length };
 }
 
-function runsOf(frame: Frame): ArrayLike<number> {
-  // The string was read once already (measureCountsString), so it cannot fail here.
-  if (!frame.counts) frame.counts = runsFromString(frame.text!);
-  return frame.counts;
+/** `readFrame`'s measure of the frame at hand. */
+const measured: CountsSummary = { total: 0, area: 0, first: -1, last: -1 };
+
+/** A compressed RLE object of size h×w, as the readers accept it. */
+function isPlainRle(segm: unknown, h: number, w: number): segm is { size: [number, number]; counts: string } {
+  if (segm === null || typeof segm !== "object" || Array.isArray(segm)) return false;
+  const { size, counts } = segm as { size?: unknown; counts?: unknown };
+  return (
+    Array.isArray(size) && size.length === 2 && size[0] === h && size[1] === w && typeof counts === "string"
+  );
 }
 
-/** |a ∩ b| of two run-length masks of the same size, by walking both run lists. */
-function intersectionArea(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let i = 0;
-  let j = 0;
-  let endA = a[0];
-  let endB = b[0];
+/** |a ∩ b| of two run-length masks of the same size, by walking both run lists (in `runs`). */
+function intersectionArea(runs: Uint32Array, a: Frame, b: Frame): number {
+  let i = a.start;
+  let j = b.start;
+  const aEnd = a.start + a.length;
+  const bEnd = b.start + b.length;
+  let endA = runs[i];
+  let endB = runs[j];
   let position = 0;
   let inter = 0;
-  while (i < a.length && j < b.length) {
+  while (i < aEnd && j < bEnd) {
     const end = endA < endB ? endA : endB;
-    if (i & 1 && j & 1) inter += end - position;
+    if ((i - a.start) & 1 && (j - b.start) & 1) inter += end - position;
     position = end;
-    if (endA === end && ++i < a.length) endA += a[i];
-    if (endB === end && ++j < b.length) endB += b[j];
+    if (endA === end && ++i < aEnd) endA += runs[i];
+    if (endB === end && ++j < bEnd) endB += runs[j];
   }
   return inter;
 }
 
 // Tracks ---------------------------------------------------------------------------------------------
+
+/** Where a track's masks are: its segmentations, their JSON path and file, and how to check them. */
+interface TrackSource {
+  segmentations: readonly YtvisSegmentation[];
+  video: YtvisVideo;
+  where: string;
+  file?: string;
+  polygons: boolean;
+  /** Check each mask as the readers do before reading it (when the readers skipped them). */
+  check: boolean;
+}
 
 interface Track {
   /** GT: the annotation id (its truthiness matters, see above); results: index + 1. */
@@ -216,8 +266,26 @@ interface Track {
   iscrowd: boolean;
   avgArea: number;
   occlusionScore: number;
+  source: TrackSource;
+  /** Filled by `readTrack` while its group is evaluated. */
   frames: (Frame | null)[];
   totalArea: number;
+}
+
+/** Reads a track's frames into the arena; a detection's average area comes from them. */
+function readTrack(track: Track, arena: RunArena, detection: boolean): void {
+  const { segmentations, video } = track.source;
+  track.frames = segmentations.map((segm, f) => readFrame(segm, video, arena, track.source, f));
+  track.totalArea = 0;
+  for (const frame of track.frames) if (frame) track.totalArea += frame.area;
+  if (detection) track.avgArea = averageArea(track.frames.map((frame) => (frame ? frame.area : null)));
+}
+
+/** Checks and measures a track that no group reads (a detection past the best 100, a dropped result). */
+function checkTrack(source: TrackSource, arena: RunArena): void {
+  const start = arena.used;
+  source.segmentations.forEach((segm, f) => readFrame(segm, source.video, arena, source, f));
+  arena.used = start;
 }
 
 /** Mean of the truthy areas (`np.array([a for a in areas if a]).mean()`), 0 if none. */
@@ -246,17 +314,189 @@ function occlusionScore(annotation: YtvisAnnotation, where: string, file?: strin
   return sum / top.length;
 }
 
-function buildFrames(
-  segmentations: readonly YtvisSegmentation[],
-  h: number,
-  w: number,
-  where: string,
-  file?: string,
-): { frames: (Frame | null)[]; totalArea: number; areas: (number | null)[] } {
-  const frames = segmentations.map((segm, f) => frameOf(segm, h, w, `${where}[${f}]`, file));
-  let totalArea = 0;
-  for (const frame of frames) if (frame) totalArea += frame.area;
-  return { frames, totalArea, areas: frames.map((frame) => (frame ? frame.area : null)) };
+// Groups ---------------------------------------------------------------------------------------------
+
+/** The sorted video and category ids of an evaluation (`Params.vidIds`, `catIds`) and lookups. */
+interface Layout {
+  videoIds: number[];
+  categoryIds: number[];
+  videoIndex: Map<number, number>;
+  categoryIndex: Map<number, number>;
+  videoById: Map<number, YtvisVideo>;
+}
+
+function layoutOf(gt: YtvisDataset): Layout {
+  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
+  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
+  return {
+    videoIds,
+    categoryIds,
+    videoIndex: new Map(videoIds.map((id, i) => [id, i])),
+    categoryIndex: new Map(categoryIds.map((id, i) => [id, i])),
+    videoById: new Map(gt.videos.map((v) => [v.id, v])),
+  };
+}
+
+/** What `evaluateVid` sees of each (video, category) group; group index = video index · K + category index. */
+interface Groups {
+  /** GT tracks in file order. */
+  gts: Track[][];
+  /** Detections stably sorted by score, the best 100. */
+  dts: Track[][];
+  /** Detections past the best 100 of their group, and results of categories not in the GT. */
+  unread: TrackSource[];
+  /** Results of categories that are not in the GT. */
+  droppedResults: number;
+}
+
+/**
+ * Groups the tracks (without reading their masks). Detections take their average area from `dtAreas`
+ * (by result index) when given, else it is set when they are read.
+ */
+function groupTracks(
+  gt: YtvisDataset,
+  results: readonly YtvisResult[],
+  layout: Layout,
+  options: ShardOptions,
+  dtAreas?: Float64Array,
+): Groups {
+  const { gtFile, resultsFile } = options;
+  const check = options.checkMasks ?? false;
+  const { videoIndex, categoryIndex, videoById } = layout;
+  const K = layout.categoryIds.length;
+  const gts: Track[][] = Array.from({ length: layout.videoIds.length * K }, () => []);
+  const dts: Track[][] = Array.from({ length: layout.videoIds.length * K }, () => []);
+  const unread: TrackSource[] = [];
+
+  gt.annotations.forEach((annotation, i) => {
+    const where = `annotations[${i}]`;
+    const vi = videoIndex.get(annotation.video_id);
+    const ci = categoryIndex.get(annotation.category_id);
+    if (vi === undefined || ci === undefined) return; // not selected by getAnnIds(vidIds, catIds)
+    const video = videoById.get(annotation.video_id)!;
+    gts[vi * K + ci].push({
+      id: annotation.id,
+      score: 0,
+      iscrowd: !!annotation.iscrowd,
+      avgArea: averageArea(annotation.areas),
+      occlusionScore: options.occlusion ? occlusionScore(annotation, `${where}.occlusion`, gtFile) : 0,
+      source: {
+        segmentations: annotation.segmentations,
+        video,
+        where: `${where}.segmentations`,
+        file: gtFile,
+        polygons: true,
+        check,
+      },
+      frames: [],
+      totalArea: 0,
+    });
+  });
+
+  let droppedResults = 0;
+  results.forEach((result, i) => {
+    const where = `[${i}]`;
+    const vi = videoIndex.get(result.video_id);
+    if (vi === undefined)
+      throw new VidsegError(
+        `result for video ${result.video_id}, which is not in the GT`,
+        resultsFile,
+        `${where}.video_id`,
+      );
+    const source: TrackSource = {
+      segmentations: result.segmentations,
+      video: videoById.get(result.video_id)!,
+      where: `${where}.segmentations`,
+      file: resultsFile,
+      polygons: false,
+      check,
+    };
+    const ci = categoryIndex.get(result.category_id);
+    if (ci === undefined) {
+      droppedResults++; // evaluation loops over the GT's categories only
+      unread.push(source);
+      return;
+    }
+    dts[vi * K + ci].push({
+      id: i + 1,
+      score: result.score,
+      iscrowd: false,
+      avgArea: dtAreas ? dtAreas[i] : 0,
+      occlusionScore: 0,
+      source,
+      frames: [],
+      totalArea: 0,
+    });
+  });
+  const maxDet = MAX_DETS[MAX_DETS.length - 1];
+  for (let group = 0; group < dts.length; group++) {
+    if (dts[group].length === 0) continue;
+    const sorted = stableSortByScore(dts[group]);
+    for (const track of sorted.slice(maxDet)) unread.push(track.source);
+    dts[group] = sorted.slice(0, maxDet);
+  }
+  return { gts, dts, unread, droppedResults };
+}
+
+// Shards ---------------------------------------------------------------------------------------------
+
+/**
+ * What one shard of videos contributes: the average area of its detections (by result index, NaN
+ * elsewhere) and the IoU matrix of each of its groups that has both detections and GT, in group order
+ * (`ious.subarray(offsets[k], offsets[k + 1])` for group `groups[k]`).
+ */
+export interface ShardOutput {
+  dtAreas: Float64Array;
+  groups: Int32Array;
+  offsets: Int32Array;
+  ious: Float64Array;
+}
+
+export interface ShardOptions extends YtvisEvalOptions {
+  /** Check every mask as the readers do (when they ran with `masks: false`). */
+  checkMasks?: boolean;
+}
+
+/**
+ * The per-video part of an evaluation, for the videos of one shard (by ascending id, dealt in turn):
+ * reads every mask of their tracks once, group by group, and computes the groups' IoUs. Shards can run
+ * in any thread; merged by `finishEvaluation`, they give the numbers of `evaluateYtvis`, bit for bit.
+ */
+export function evaluateShard(
+  gt: YtvisDataset,
+  results: readonly YtvisResult[],
+  options: ShardOptions,
+  shard: number,
+  shards: number,
+): ShardOutput {
+  const layout = layoutOf(gt);
+  const K = layout.categoryIds.length;
+  const inShard = (video: YtvisVideo) => layout.videoIndex.get(video.id)! % shards === shard;
+  const { gts, dts, unread } = groupTracks(gt, results, layout, options);
+  const dtAreas = new Float64Array(results.length).fill(NaN);
+  const groups: number[] = [];
+  const offsets = [0];
+  const matrices: Float64Array[] = [];
+  const arena = new RunArena();
+  for (let group = 0; group < dts.length; group++) {
+    if (Math.floor(group / K) % shards !== shard) continue;
+    arena.used = 0;
+    for (const track of gts[group]) readTrack(track, arena, false);
+    for (const track of dts[group]) {
+      readTrack(track, arena, true);
+      dtAreas[track.id - 1] = track.avgArea;
+    }
+    if (dts[group].length === 0 || gts[group].length === 0) continue;
+    const ious = trackIous(dts[group], gts[group], arena.runs);
+    groups.push(group);
+    matrices.push(ious);
+    offsets.push(offsets[offsets.length - 1] + ious.length);
+  }
+  arena.used = 0;
+  for (const source of unread) if (inShard(source.video)) checkTrack(source, arena);
+  const ious = new Float64Array(offsets[offsets.length - 1]);
+  matrices.forEach((matrix, k) => ious.set(matrix, offsets[k]));
+  return { dtAreas, groups: Int32Array.from(groups), offsets: Int32Array.from(offsets), ious };
 }
 
 // The evaluation -------------------------------------------------------------------------------------
@@ -277,97 +517,54 @@ interface Matching {
  * Evaluates results against GT as `YTVOSeval` (or, with `occlusion`, `OVISeval`) with iouType 'segm'.
  * Inputs are expected to be valid (see `validateYtvis` / `validateResults`); results for videos that are
  * not in the GT and mask sizes that disagree with the video are still reported as VidsegErrors.
+ * (`evaluateYtvisFiles` computes the same numbers from files, on several threads.)
  */
 export function evaluateYtvis(
   gt: YtvisDataset,
   results: readonly YtvisResult[],
   options: YtvisEvalOptions = {},
 ): YtvisEvaluation {
-  const { gtFile, resultsFile } = options;
-  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
-  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
-  const videoIndex = new Map(videoIds.map((id, i) => [id, i]));
-  const categoryIndex = new Map(categoryIds.map((id, i) => [id, i]));
-  const videoById = new Map(gt.videos.map((v) => [v.id, v]));
-  const V = videoIds.length;
+  return finishEvaluation(gt, results, options, [evaluateShard(gt, results, options, 0, 1)]);
+}
+
+/**
+ * Matches, accumulates and summarises, from the shards' IoUs and detection areas (`evaluateVid` for
+ * every group, then `accumulate` and `summarize`, in the official order).
+ */
+export function finishEvaluation(
+  gt: YtvisDataset,
+  results: readonly YtvisResult[],
+  options: YtvisEvalOptions,
+  shards: readonly ShardOutput[],
+): YtvisEvaluation {
+  const layout = layoutOf(gt);
+  const { categoryIds } = layout;
+  const V = layout.videoIds.length;
   const K = categoryIds.length;
   const occlusionRanges = options.occlusion ? OCCLUSION_RANGES : [null];
   const O = occlusionRanges.length;
-
-  // Tracks grouped by (video, category): group index = video index · K + category index.
-  const gtGroups: Track[][] = Array.from({ length: V * K }, () => []);
-  const dtGroups: Track[][] = Array.from({ length: V * K }, () => []);
-
-  gt.annotations.forEach((annotation, i) => {
-    const where = `annotations[${i}]`;
-    const vi = videoIndex.get(annotation.video_id);
-    const ci = categoryIndex.get(annotation.category_id);
-    if (vi === undefined || ci === undefined) return; // not selected by getAnnIds(vidIds, catIds)
-    const video = videoById.get(annotation.video_id)!;
-    const { frames, totalArea } = buildFrames(
-      annotation.segmentations,
-      video.height,
-      video.width,
-      `${where}.segmentations`,
-      gtFile,
-    );
-    gtGroups[vi * K + ci].push({
-      id: annotation.id,
-      score: 0,
-      iscrowd: !!annotation.iscrowd,
-      avgArea: averageArea(annotation.areas),
-      occlusionScore: options.occlusion ? occlusionScore(annotation, `${where}.occlusion`, gtFile) : 0,
-      frames,
-      totalArea,
-    });
-  });
-
-  let droppedResults = 0;
-  results.forEach((result, i) => {
-    const where = `[${i}]`;
-    const vi = videoIndex.get(result.video_id);
-    if (vi === undefined)
-      throw new VidsegError(
-        `result for video ${result.video_id}, which is not in the GT`,
-        resultsFile,
-        `${where}.video_id`,
-      );
-    const ci = categoryIndex.get(result.category_id);
-    if (ci === undefined) {
-      droppedResults++; // evaluation loops over the GT's categories only
-      return;
-    }
-    const video = videoById.get(result.video_id)!;
-    const { frames, totalArea, areas } = buildFrames(
-      result.segmentations,
-      video.height,
-      video.width,
-      `${where}.segmentations`,
-      resultsFile,
-    );
-    dtGroups[vi * K + ci].push({
-      id: i + 1,
-      score: result.score,
-      iscrowd: false,
-      avgArea: averageArea(areas),
-      occlusionScore: 0,
-      frames,
-      totalArea,
-    });
-  });
-
   const T = IOU_THRESHOLDS.length;
   const A = AREA_RANGES.length;
-  const maxDet = MAX_DETS[MAX_DETS.length - 1];
+
+  const dtAreas = new Float64Array(results.length);
+  const iousOf = new Map<number, Float64Array>();
+  for (const shard of shards) {
+    shard.dtAreas.forEach((area, i) => {
+      if (!Number.isNaN(area)) dtAreas[i] = area;
+    });
+    shard.groups.forEach((group, k) =>
+      iousOf.set(group, shard.ious.subarray(shard.offsets[k], shard.offsets[k + 1])),
+    );
+  }
+  const { gts: gtGroups, dts: dtGroups, droppedResults } = groupTracks(gt, results, layout, options, dtAreas);
 
   // evaluateVid for every group and (area, occlusion) range; null where the group has no GT and no dt.
   const matchings: (Matching[] | null)[] = new Array(V * K).fill(null);
   for (let group = 0; group < V * K; group++) {
     const gts = gtGroups[group];
-    const allDts = dtGroups[group];
-    if (gts.length === 0 && allDts.length === 0) continue;
-    const dts = stableSortByScore(allDts).slice(0, maxDet);
-    const ious = trackIous(dts, gts);
+    const dts = dtGroups[group];
+    if (gts.length === 0 && dts.length === 0) continue;
+    const ious = iousOf.get(group) ?? new Float64Array(0);
     const perRange: Matching[] = [];
     for (let a = 0; a < A; a++)
       for (let o = 0; o < O; o++)
@@ -511,8 +708,8 @@ function stableSortByScore<T extends { score: number }>(items: readonly T[]): T[
     .map(({ item }) => item);
 }
 
-/** IoU matrix [d·G + g] of tracks (`computeIoU` / `iou_seq`). */
-function trackIous(dts: readonly Track[], gts: readonly Track[]): Float64Array {
+/** IoU matrix [d·G + g] of read tracks (`computeIoU` / `iou_seq`). */
+function trackIous(dts: readonly Track[], gts: readonly Track[], runs: Uint32Array): Float64Array {
   const G = gts.length;
   const ious = new Float64Array(dts.length * G);
   dts.forEach((dt, d) => {
@@ -523,16 +720,13 @@ function trackIous(dts: readonly Track[], gts: readonly Track[]): Float64Array {
         const a = dt.frames[f];
         const b = gtTrack.frames[f];
         if (!a || !b || a.area === 0 || b.area === 0 || a.last <= b.first || b.last <= a.first) continue;
-        inter += intersectionArea(runsOf(a), runsOf(b));
+        inter += intersectionArea(runs, a, b);
       }
       // Σ|d ∪ g| over frames = Σ|d| + Σ|g| − Σ|d ∩ g| (an absent frame counts 0 on its side).
       const union = sumAreas(dt, frames) + sumAreas(gtTrack, frames) - inter;
       ious[d * G + g] = union > 0 ? inter / union : 0;
     });
   });
-  // Every track belongs to one group: drop the runs decoded for it, so that memory stays that of a group.
-  for (const track of [...dts, ...gts])
-    for (const frame of track.frames) if (frame?.text) frame.counts = null;
   return ious;
 }
 

@@ -11,7 +11,7 @@ import { readJson, writeJsonAtomic } from "../core/fs.js";
 import {
   area,
   encode,
-  measureRle,
+  measureCountsString,
   sumRunList,
   toBbox,
   toCoco,
@@ -191,8 +191,18 @@ export async function readYtvis(path: string): Promise<YtvisDataset> {
   return validateYtvis(await readJson(path), path);
 }
 
+/** What the readers check. */
+export interface CheckOptions {
+  /**
+   * Check every frame's mask (default). Without, only the per-frame lists are checked (their length),
+   * and each mask must be checked before it is used (`checkSegmentation`; the evaluator does, in
+   * parallel).
+   */
+  masks?: boolean;
+}
+
 /** How strictly results are checked against the GT. */
-export interface ResultsCheckOptions {
+export interface ResultsCheckOptions extends CheckOptions {
   /**
    * Reject results whose category is not in the GT. By default they are accepted, as the official
    * evaluators accept them (and never score them: `evaluateYtvis` counts them in `droppedResults`).
@@ -216,7 +226,8 @@ export async function readResults(
  * Checks that a parsed JSON document is a well-formed annotation file and returns it typed. Every problem
  * is one VidsegError naming `file` and the JSON path (e.g. `annotations[3].segmentations[7].counts`).
  */
-export function validateYtvis(json: unknown, file?: string): YtvisDataset {
+export function validateYtvis(json: unknown, file?: string, options: CheckOptions = {}): YtvisDataset {
+  const masks = options.masks ?? true;
   const v = new Validator(file);
   const root = v.object(json, "");
   const videos = v.array(root.videos, "videos");
@@ -294,7 +305,8 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
         );
     }
     const segmentations = v.frames(annotation.segmentations, `${where}.segmentations`, video.length);
-    segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, true));
+    if (masks)
+      segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, true));
     const areas = v.frames(annotation.areas, `${where}.areas`, video.length);
     areas.forEach((a, f) => {
       if (a !== null) v.number(a, `${where}.areas[${f}]`);
@@ -352,9 +364,22 @@ export function validateResults(
       );
     }
     const segmentations = v.frames(result.segmentations, `${where}.segmentations`, video?.length);
-    segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, false));
+    if (options.masks ?? true)
+      segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, false));
   });
   return results as unknown as YtvisResult[];
+}
+
+/**
+ * The check of one frame's mask (GT annotation or result) that the readers skip with `masks: false`;
+ * `where` names it (e.g. `annotations[3].segmentations[7]`).
+ */
+export function checkSegmentation(
+  segm: unknown,
+  video: YtvisVideo,
+  { where, file, polygons }: { where: string; file?: string; polygons: boolean },
+): void {
+  new Validator(file).segmentation(segm, where, video, polygons);
 }
 
 /** The generic checks plus the YouTube-VIS per-frame ones. */
@@ -404,7 +429,7 @@ class Validator extends JsonChecker {
       );
     let total: number;
     if (typeof rle.counts === "string")
-      total = measureRle(rle as { counts: string }, `${where}.counts`, this.file).total;
+      total = measureCountsString(rle.counts, `${where}.counts`, this.file).total;
     else if (Array.isArray(rle.counts)) total = sumRunList(rle.counts, `${where}.counts`, this.file);
     else {
       throw this.error(

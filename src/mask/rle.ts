@@ -98,39 +98,54 @@ export const MAX_RUN_LENGTH = 0xffffffff;
  */
 export const MAX_GROUPS = 13;
 
+/** Where a string is, for error messages; a function when building the path costs more than reading. */
+export type Where = string | (() => string);
+
 /** The runs of the last decoded string; grown on demand and reused, so decoding allocates nothing. */
 let scratch = new Uint32Array(4096);
+
+/** What the last `decodeCounts` found besides the runs (its callers copy what they need). */
+const decoded: CountsSummary = { total: 0, area: 0, first: -1, last: -1 };
 
 /**
  * THE reader of the compressed string form, under one rule: characters '0'..'o', at most `MAX_GROUPS`
  * groups a number, and every run (after adding back the count two before it, for runs past the third)
- * an integer in [0, 2^32 − 1], as pycocotools' uint counts. The runs are left in `scratch`; returns their
- * number. Any break of the rule is one VidsegError naming `file` and `where`.
+ * an integer in [0, 2^32 − 1], as pycocotools' uint counts. Writes the runs to `out` from `offset`, which
+ * must have room for `s.length` of them (a run takes at least one character), leaves their sum, area
+ * and foreground span in `decoded`, and returns their number. Any break of the rule is one VidsegError
+ * naming `file` and `where`.
  *
  * This is the evaluator's hot loop: numbers of up to 6 groups (30 bits, every run below 2^30) are read
  * with int32 shifts; longer ones go to `readLongNumber`.
  */
-function decodeIntoScratch(s: string, where: string, file: string | undefined): number {
+function decodeCounts(
+  s: string,
+  out: Uint32Array,
+  offset: number,
+  where: Where,
+  file: string | undefined,
+): number {
   const n = s.length;
-  if (scratch.length < n) scratch = new Uint32Array(Math.max(n, 2 * scratch.length)); // ≤ 1 run a char
-  const runs = scratch;
   let m = 0;
   let p = 0;
-  let previous = 0; // runs[m - 1]
-  let beforePrevious = 0; // runs[m - 2]
+  let previous = 0; // run m − 1
+  let beforePrevious = 0; // run m − 2
+  let total = 0;
+  let area = 0;
+  let first = -1;
+  let last = -1;
   while (p < n) {
     const start = p;
     let value = 0;
     let shift = 0;
     let c: number;
     do {
-      if (p >= n) throw malformed("string ends inside a number", where, file);
-      c = s.charCodeAt(p) - 48;
-      if ((c & ~63) !== 0) throw badCharacter(s, p, where, file);
+      c = s.charCodeAt(p++) - 48; // NaN past the end, which ends the number (checked below)
+      if ((c & ~63) !== 0) throw badCharacter(s, p - 1, where, file);
       value |= (c & 0x1f) << shift;
       shift += 5;
-      p++;
     } while (c & 0x20 && shift < 30);
+    if (p > n) throw malformed("string ends inside a number", where, file);
     if (c & 0x20) {
       value = readLongNumber(s, start, m, where, file);
       p = longNumberEnd;
@@ -139,11 +154,28 @@ function decodeIntoScratch(s: string, where: string, file: string | undefined): 
     if (!(run >= 0 && run <= MAX_RUN_LENGTH)) {
       throw run < 0 ? malformed(`negative run length at run ${m}`, where, file) : overflow(m, where, file);
     }
-    runs[m++] = run;
+    out[offset + m] = run;
+    if (m & 1 && run > 0) {
+      if (first < 0) first = total;
+      last = total + run;
+      area += run;
+    }
+    total += run;
+    m++;
     beforePrevious = previous;
     previous = run;
   }
+  decoded.total = total;
+  decoded.area = area;
+  decoded.first = first;
+  decoded.last = last;
   return m;
+}
+
+/** Decodes into `scratch`, grown first if needed. */
+function decodeIntoScratch(s: string, where: Where, file: string | undefined): number {
+  if (scratch.length < s.length) scratch = new Uint32Array(Math.max(s.length, 2 * scratch.length));
+  return decodeCounts(s, scratch, 0, where, file);
 }
 
 /** 32^k, to read 5-bit groups without bit shifts (which would truncate to 32 bits). */
@@ -157,7 +189,7 @@ function readLongNumber(
   s: string,
   start: number,
   run: number,
-  where: string,
+  where: Where,
   file: string | undefined,
 ): number {
   let low = 0;
@@ -187,15 +219,15 @@ function readLongNumber(
   return high * LOW_BITS + low;
 }
 
-function badCharacter(s: string, p: number, where: string, file: string | undefined): VidsegError {
+function badCharacter(s: string, p: number, where: Where, file: string | undefined): VidsegError {
   return malformed(`character ${JSON.stringify(s[p])} at ${p} is not in '0'..'o'`, where, file);
 }
 
-function malformed(what: string, where: string, file: string | undefined): VidsegError {
-  return new VidsegError(`malformed RLE counts: ${what}`, file, where);
+function malformed(what: string, where: Where, file: string | undefined): VidsegError {
+  return new VidsegError(`malformed RLE counts: ${what}`, file, typeof where === "string" ? where : where());
 }
 
-function overflow(run: number, where: string, file: string | undefined): VidsegError {
+function overflow(run: number, where: Where, file: string | undefined): VidsegError {
   return malformed(
     `run ${run} exceeds ${MAX_RUN_LENGTH}, the largest count pycocotools can hold (uint32)`,
     where,
@@ -206,11 +238,6 @@ function overflow(run: number, where: string, file: string | undefined): VidsegE
 /** Parses the compressed string form (`rleFrString`) into run lengths; errors name `file` and `where`. */
 export function countsFromString(s: string, where = "counts", file?: string): number[] {
   return Array.from(scratch.subarray(0, decodeIntoScratch(s, where, file)));
-}
-
-/** As `countsFromString`, into a fresh Uint32Array (the evaluator's fast path keeps runs this way). */
-export function runsFromString(s: string, where = "counts", file?: string): Uint32Array {
-  return scratch.slice(0, decodeIntoScratch(s, where, file));
 }
 
 /** What `measureCountsString` finds: pixels covered, foreground area and its column-major span. */
@@ -227,23 +254,27 @@ export interface CountsSummary {
 
 /** Reads the compressed string form and sums it up without keeping the runs (validation, areas). */
 export function measureCountsString(s: string, where = "counts", file?: string): CountsSummary {
-  const m = decodeIntoScratch(s, where, file); // first: it may replace `scratch` by a bigger one
-  return measureRuns(scratch, m);
+  decodeIntoScratch(s, where, file);
+  return { ...decoded };
 }
 
-/** `measureRle`'s memo: RLE object → the counts string it measured and what it found. */
-const measured = new WeakMap<object, { counts: string; summary: CountsSummary }>();
-
 /**
- * `measureCountsString` of an RLE object's counts, remembered per object (while its counts string stays
- * the same), so that a reader's validation pass also serves the evaluator that follows it.
+ * Decodes the string form into `out` from `offset` (room for `s.length` runs is needed: a run takes at
+ * least one character), for callers that keep many frames' runs in one buffer; returns their number
+ * and, in `summary` when given, what `measureCountsString` would.
  */
-export function measureRle(rle: { counts: string }, where = "counts", file?: string): CountsSummary {
-  const memo = measured.get(rle);
-  if (memo !== undefined && memo.counts === rle.counts) return memo.summary;
-  const summary = measureCountsString(rle.counts, where, file);
-  measured.set(rle, { counts: rle.counts, summary });
-  return summary;
+export function decodeCountsInto(
+  s: string,
+  out: Uint32Array,
+  offset: number,
+  where: Where = "counts",
+  file?: string,
+  summary?: CountsSummary,
+): number {
+  if (offset + s.length > out.length) throw new RangeError("decodeCountsInto: no room for the runs");
+  const m = decodeCounts(s, out, offset, where, file);
+  if (summary) Object.assign(summary, decoded);
+  return m;
 }
 
 /** Pixels, area and foreground span of the first `m` runs. */
