@@ -3,6 +3,7 @@
  * into shards over threads. The numbers must be those of evaluateYtvis bit for bit, and a bad file must
  * get the error the sequential readers give (the first problem in file order).
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,4 +105,32 @@ describe("evaluateYtvisFiles", () => {
       /category_id: result for category \d+, which is not in the GT/,
     );
   });
+});
+
+describe("vidseg eval ytvis loads only what it needs", () => {
+  it("no TensorFlow.js, no sharp", () => {
+    const { gtFile, resultsFile } = goldenFiles("ytvis-random-u0.json");
+    const run = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--import",
+        "./test/fixtures/trace-loads.mjs",
+        "src/cli/main.ts",
+        "eval",
+        "ytvis",
+        "--gt",
+        gtFile,
+        "--results",
+        resultsFile,
+        "--json",
+      ],
+      { encoding: "utf8" },
+    );
+    expect(run.status).toBe(0);
+    const loaded = run.stderr.split("\n").filter((line) => line.startsWith("vidseg-load "));
+    expect(loaded.some((line) => line.includes("/src/eval/ytvis.ts"))).toBe(true);
+    expect(loaded.filter((line) => /node_modules\/(sharp|@tensorflow)\//.test(line))).toEqual([]);
+  }, 30_000);
 });
