@@ -2,12 +2,12 @@
  * YouTube-VIS / OVIS evaluation of a GT file and a results file, on the machine's cores: what
  * `vidseg eval ytvis|ovis` runs.
  *
- * The videos are dealt into shards (by ascending id, in turn). Every thread reads both files; the main
- * thread checks their structure, each thread checks and measures the masks of its shard and computes the
- * IoUs of its (video, category) groups (the bulk of the work: decoding RLE strings), and the main thread
- * then matches, accumulates and summarises in the official order. The numbers are those of
- * `evaluateYtvis`, bit for bit, and a bad file gets the same error as from the sequential readers: on any
- * problem the files are checked again in file order, so that the first one is reported.
+ * The main thread reads the files and checks their structure; the videos are then dealt into shards (by
+ * ascending id, in turn), whose masks go to worker threads as `ShardJob`s (started while the files are
+ * read); every thread checks, decodes and intersects the masks of its shard (the bulk of the work), and
+ * the main thread matches, accumulates and summarises in the official order. The numbers are those of
+ * `evaluateYtvis`, bit for bit, and a bad file gets the error of the sequential readers: on any problem
+ * the files are checked again in file order, so that the first one is reported.
  */
 import { readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -18,7 +18,8 @@ import { Worker } from "node:worker_threads";
 import { VidsegError } from "../core/errors.js";
 import { readJson } from "../core/fs.js";
 import { validateResults, validateYtvis } from "../formats/ytvis.js";
-import { evaluateShard, finishEvaluation, type ShardOutput, type YtvisEvaluation } from "./ytvis.js";
+import { runShard, type ShardJob, type ShardOutput } from "./ytvis-shard.js";
+import { finishEvaluation, planEvaluation, shardJobs, type YtvisEvaluation } from "./ytvis.js";
 
 export interface YtvisFilesOptions {
   gtFile: string;
@@ -30,7 +31,7 @@ export interface YtvisFilesOptions {
   strict?: boolean;
   /**
    * Threads to use. Default: every core up to `MAX_THREADS` for results of `PARALLEL_MIN_BYTES` or more,
-   * else 1 (a thread costs its start and a second reading of the files).
+   * else 1 (a thread costs its start and the copy of its masks).
    */
   threads?: number;
 }
@@ -50,40 +51,26 @@ function tsxApi(): string {
 }
 export const PARALLEL_MIN_BYTES = 8_000_000;
 
-/** What a shard thread is asked to do (its `workerData`). */
-export interface ShardJob {
-  gtFile: string;
-  resultsFile: string;
-  occlusion: boolean;
-  shard: number;
-  shards: number;
-}
-
 /** What a shard thread answers: its output, or the message of the VidsegError it met. */
 export type ShardReply = { output: ShardOutput } | { error: string };
 
 export async function evaluateYtvisFiles(options: YtvisFilesOptions): Promise<YtvisEvaluation> {
   const { gtFile, resultsFile, strict } = options;
   const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads(resultsFile)));
-  const occlusion = options.occlusion ?? false;
-  // Started first, so that the threads read the files while this one does.
-  const shards = Array.from({ length: threads - 1 }, (_, k) =>
-    startShard({ gtFile, resultsFile, occlusion, shard: k + 1, shards: threads }),
-  );
+  const evalOptions = { occlusion: options.occlusion, perCategory: options.perCategory, gtFile, resultsFile };
+  // Started first, so that they are ready when the files are read.
+  const workers = Array.from({ length: threads - 1 }, () => startWorker());
   try {
     const [gtJson, resultsJson] = await Promise.all([readJson(gtFile), readJson(resultsFile)]);
     try {
       const gt = validateYtvis(gtJson, gtFile, { masks: false });
       const results = validateResults(resultsJson, resultsFile, gt, { strict, masks: false });
-      const own = evaluateShard(
-        gt,
-        results,
-        { occlusion, gtFile, resultsFile, checkMasks: true },
-        0,
-        threads,
-      );
-      const outputs = [own, ...(await Promise.all(shards.map((s) => s.output)))];
-      return finishEvaluation(gt, results, { ...options, occlusion }, outputs);
+      const plan = planEvaluation(gt, results, evalOptions);
+      const jobs = shardJobs(plan, threads, true);
+      const replies = workers.map((worker, k) => worker.run(jobs[k + 1]));
+      const own = runShard(jobs[0]);
+      const outputs = [own, ...(await Promise.all(replies))];
+      return finishEvaluation(plan, outputs, gt, evalOptions);
     } catch (error) {
       // A shard reports the first problem of its videos: report the first of the files, as the readers do.
       if (error instanceof VidsegError) {
@@ -93,7 +80,7 @@ export async function evaluateYtvisFiles(options: YtvisFilesOptions): Promise<Yt
       throw error;
     }
   } finally {
-    for (const shard of shards) void shard.worker.terminate();
+    for (const worker of workers) void worker.thread.terminate();
   }
 }
 
@@ -107,25 +94,27 @@ function defaultThreads(resultsFile: string): number {
   return size >= PARALLEL_MIN_BYTES ? Math.min(availableParallelism(), MAX_THREADS) : 1;
 }
 
-/** Starts a shard thread; `output` settles with its answer (and is never left unhandled). */
-function startShard(job: ShardJob): { worker: Worker; output: Promise<ShardOutput> } {
-  const worker = import.meta.url.endsWith(".ts")
+/** A shard thread: `run` sends it a job and settles with its output. */
+function startWorker(): { thread: Worker; run: (job: ShardJob) => Promise<ShardOutput> } {
+  const thread = import.meta.url.endsWith(".ts")
     ? // From the sources (tests, tsx), the worker is TypeScript: load it through tsx's loader.
       new Worker(
         `import(${JSON.stringify(tsxApi())}).then(({ register }) => { register(); ` +
           `return import(${JSON.stringify(new URL("./ytvis-worker.ts", import.meta.url).href)}); })`,
-        { eval: true, workerData: job },
+        { eval: true },
       )
-    : new Worker(new URL("./ytvis-worker.js", import.meta.url), { workerData: job });
-  const output = new Promise<ShardOutput>((resolve, reject) => {
-    worker.once("message", (reply: ShardReply) =>
-      "output" in reply ? resolve(reply.output) : reject(new VidsegError(reply.error)),
-    );
-    worker.once("error", reject);
-    worker.once("exit", (code) =>
-      reject(new Error(`evaluation thread ${job.shard} stopped (exit code ${code})`)),
-    );
-  });
-  output.catch(() => {}); // awaited only once the main thread's own checks pass
-  return { worker, output };
+    : new Worker(new URL("./ytvis-worker.js", import.meta.url));
+  const run = (job: ShardJob) => {
+    const output = new Promise<ShardOutput>((resolve, reject) => {
+      thread.once("message", (reply: ShardReply) =>
+        "output" in reply ? resolve(reply.output) : reject(new VidsegError(reply.error)),
+      );
+      thread.once("error", reject);
+      thread.once("exit", (code) => reject(new Error(`evaluation thread stopped (exit code ${code})`)));
+    });
+    output.catch(() => {}); // awaited only once the main thread's own shard is done
+    thread.postMessage(job);
+    return output;
+  };
+  return { thread, run };
 }

@@ -20,16 +20,16 @@
  * and RLE strings are decoded only for (video, category) pairs that have both GT and detections.
  */
 import { VidsegError } from "../core/errors.js";
-import {
-  checkSegmentation,
-  type YtvisAnnotation,
-  type YtvisDataset,
-  type YtvisResult,
-  type YtvisSegmentation,
-  type YtvisVideo,
-} from "../formats/ytvis.js";
-import { decodeCountsInto, fromSegmentation, measureRuns, type CountsSummary } from "../mask/rle.js";
+import type { YtvisAnnotation, YtvisDataset, YtvisResult } from "../formats/ytvis.js";
 import { numpyMean } from "../math/numpy.js";
+import {
+  packShard,
+  runShard,
+  type GroupSources,
+  type ShardJob,
+  type ShardOutput,
+  type TrackSource,
+} from "./ytvis-shard.js";
 
 export const YTVIS_STAT_NAMES = [
   "AP",
@@ -133,191 +133,17 @@ const OCCLUSION_SCORES: Record<string, number> = {
   severe_occlusion: 0.75,
 };
 
-// Frames ---------------------------------------------------------------------------------------------
-
-/**
- * The runs of one group's frames, each decoded once into one buffer that is reused for the next group:
- * no allocation per frame, and memory that of the largest group.
- */
-class RunArena {
-  runs = new Uint32Array(1 << 16);
-  used = 0;
-
-  /** Makes room for `count` more runs. */
-  reserve(count: number): void {
-    if (this.used + count <= this.runs.length) return;
-    const grown = new Uint32Array(Math.max(2 * this.runs.length, this.used + count));
-    grown.set(this.runs.subarray(0, this.used));
-    this.runs = grown;
-  }
-}
-
-/**
- * A track's frames, 5 numbers each: area (-1 where the frame is absent), the column-major foreground
- * span [first, last), and where its runs are in the arena (start, length). One array per track instead of
- * an object per frame: the evaluation reads about 170,000 frames of 720p video.
- */
-type FrameTable = Float64Array;
-const AREA = 0;
-const FIRST = 1;
-const LAST = 2;
-const START = 3;
-const LENGTH = 4;
-
-/**
- * Reads frame `f` of a track into the arena and the table (absent: Python truthiness, so an RLE of an
- * empty mask is present, null and an empty polygon list are not). With `source.check`, first checks it as
- * the readers do. `where` and `countsWhere` name the frame and its counts (built only for a message).
- */
-function readFrame(
-  segm: YtvisSegmentation | undefined,
-  source: TrackSource,
-  arena: RunArena,
-  table: FrameTable,
-  f: number,
-  where: () => string,
-  countsWhere: () => string,
-): void {
-  const at = 5 * f;
-  if (segm === null || segm === undefined || (Array.isArray(segm) && segm.length === 0)) {
-    table[at + AREA] = -1;
-    return;
-  }
-  const { video } = source;
-  const { height: h, width: w } = video;
-  const start = arena.used;
-  let length: number;
-  if (isPlainRle(segm, h, w)) {
-    // The common case, checked here without building a message: an RLE string of the video's size.
-    arena.reserve(segm.counts.length);
-    length = decodeCountsInto(segm.counts, arena.runs, start, countsWhere, source.file, measured);
-  } else {
-    const path = where();
-    if (source.check)
-      checkSegmentation(segm, video, { where: path, file: source.file, polygons: source.polygons });
-    const rle = fromSegmentation(segm, h, w, path, source.file);
-    if (rle.h !== h || rle.w !== w)
-      throw new VidsegError(
-        `mask size ${rle.h}×${rle.w} disagrees with the video's ${h}×${w}`,
-        source.file,
-        path,
-      );
-    arena.reserve(rle.counts.length);
-    arena.runs.set(rle.counts, start);
-    length = rle.counts.length;
-    Object.assign(measured, measureRuns(rle.counts));
-  }
-  const { total, area, first, last } = measured;
-  if (total !== h * w)
-    throw new VidsegError(
-      `malformed RLE counts: runs cover ${total} pixels, not ${h}×${w}`,
-      source.file,
-      where(),
-    );
-  arena.used += length;
-  table[at + AREA] = area;
-  table[at + FIRST] = first;
-  table[at + LAST] = last;
-  table[at + START] = start;
-  table[at + LENGTH] = length;
-}
-
-/** `readFrame`'s measure of the frame at hand. */
-const measured: CountsSummary = { total: 0, area: 0, first: -1, last: -1 };
-
-/** A compressed RLE object of size h×w, as the readers accept it. */
-function isPlainRle(segm: unknown, h: number, w: number): segm is { size: [number, number]; counts: string } {
-  if (segm === null || typeof segm !== "object" || Array.isArray(segm)) return false;
-  const { size, counts } = segm as { size?: unknown; counts?: unknown };
-  return (
-    Array.isArray(size) && size.length === 2 && size[0] === h && size[1] === w && typeof counts === "string"
-  );
-}
-
-/** |a ∩ b| of two run-length masks of the same size, by walking both run lists (in `runs`). */
-function intersectionArea(
-  runs: Uint32Array,
-  aStart: number,
-  aLength: number,
-  bStart: number,
-  bLength: number,
-): number {
-  let i = aStart;
-  let j = bStart;
-  const aEnd = aStart + aLength;
-  const bEnd = bStart + bLength;
-  let endA = runs[i];
-  let endB = runs[j];
-  let position = 0;
-  let inter = 0;
-  while (i < aEnd && j < bEnd) {
-    const end = endA < endB ? endA : endB;
-    if ((i - aStart) & 1 && (j - bStart) & 1) inter += end - position;
-    position = end;
-    if (endA === end && ++i < aEnd) endA += runs[i];
-    if (endB === end && ++j < bEnd) endB += runs[j];
-  }
-  return inter;
-}
-
-// Tracks ---------------------------------------------------------------------------------------------
-
-/** Where a track's masks are: its segmentations, their JSON path and file, and how to check them. */
-interface TrackSource {
-  segmentations: readonly YtvisSegmentation[];
-  video: YtvisVideo;
-  where: string;
-  file?: string;
-  polygons: boolean;
-  /** Check each mask as the readers do before reading it (when the readers skipped them). */
-  check: boolean;
-}
+// Tracks and groups ----------------------------------------------------------------------------------
 
 interface Track {
   /** GT: the annotation id (its truthiness matters, see above); results: index + 1. */
   id: number;
   score: number;
   iscrowd: boolean;
+  /** GT: from the JSON `areas`; detections: from their masks, once read. */
   avgArea: number;
   occlusionScore: number;
   source: TrackSource;
-  /** Filled by `readTrack` while its group is evaluated. */
-  frames: FrameTable;
-  totalArea: number;
-}
-
-const NO_FRAMES: FrameTable = new Float64Array(0);
-
-/** Reads a track's frames into the arena; a detection's average area comes from them. */
-function readTrack(track: Track, arena: RunArena, detection: boolean): void {
-  const { segmentations } = track.source;
-  track.frames = readFrames(track.source, arena);
-  const areas: (number | null)[] = [];
-  track.totalArea = 0;
-  for (let f = 0; f < segmentations.length; f++) {
-    const area = track.frames[5 * f + AREA];
-    areas.push(area < 0 ? null : area);
-    if (area > 0) track.totalArea += area;
-  }
-  if (detection) track.avgArea = averageArea(areas);
-}
-
-function readFrames(source: TrackSource, arena: RunArena): FrameTable {
-  const table = new Float64Array(5 * source.segmentations.length);
-  let f = 0;
-  // Paths for messages: closures made once a track, not once a frame.
-  const where = () => `${source.where}[${f}]`;
-  const countsWhere = () => `${source.where}[${f}].counts`;
-  for (; f < source.segmentations.length; f++)
-    readFrame(source.segmentations[f], source, arena, table, f, where, countsWhere);
-  return table;
-}
-
-/** Checks and measures a track that no group reads (a detection past the best 100, a dropped result). */
-function checkTrack(source: TrackSource, arena: RunArena): void {
-  const start = arena.used;
-  readFrames(source, arena);
-  arena.used = start;
 }
 
 /** Mean of the truthy areas (`np.array([a for a in areas if a]).mean()`), 0 if none. */
@@ -346,58 +172,38 @@ function occlusionScore(annotation: YtvisAnnotation, where: string, file?: strin
   return sum / top.length;
 }
 
-// Groups ---------------------------------------------------------------------------------------------
-
-/** The sorted video and category ids of an evaluation (`Params.vidIds`, `catIds`) and lookups. */
-interface Layout {
+/**
+ * An evaluation before any mask is read: the sorted video and category ids (`Params.vidIds`, `catIds`)
+ * and the tracks of each (video, category) group, group index = video index · K + category index.
+ */
+export interface EvaluationPlan {
   videoIds: number[];
   categoryIds: number[];
-  videoIndex: Map<number, number>;
-  categoryIndex: Map<number, number>;
-  videoById: Map<number, YtvisVideo>;
-}
-
-function layoutOf(gt: YtvisDataset): Layout {
-  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
-  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
-  return {
-    videoIds,
-    categoryIds,
-    videoIndex: new Map(videoIds.map((id, i) => [id, i])),
-    categoryIndex: new Map(categoryIds.map((id, i) => [id, i])),
-    videoById: new Map(gt.videos.map((v) => [v.id, v])),
-  };
-}
-
-/** What `evaluateVid` sees of each (video, category) group; group index = video index · K + category index. */
-interface Groups {
   /** GT tracks in file order. */
   gts: Track[][];
-  /** Detections stably sorted by score, the best 100. */
+  /** Detections stably sorted by score, the best 100 (what `evaluateVid` keeps). */
   dts: Track[][];
-  /** Detections past the best 100 of their group, and results of categories not in the GT. */
+  /** Masks read for their checks only: detections past the best 100, results of unknown categories. */
   unread: TrackSource[];
-  /** Results of categories that are not in the GT. */
+  /** Results of categories that are not in the GT: accepted and never scored. */
   droppedResults: number;
 }
 
-/**
- * Groups the tracks (without reading their masks). Detections take their average area from `dtAreas`
- * (by result index) when given, else it is set when they are read.
- */
-function groupTracks(
+/** Groups the tracks, as `YTVOSeval` selects them (`getAnnIds(vidIds, catIds)`, `_prepare`). */
+export function planEvaluation(
   gt: YtvisDataset,
   results: readonly YtvisResult[],
-  layout: Layout,
-  options: ShardOptions,
-  dtAreas?: Float64Array,
-): Groups {
+  options: YtvisEvalOptions = {},
+): EvaluationPlan {
   const { gtFile, resultsFile } = options;
-  const check = options.checkMasks ?? false;
-  const { videoIndex, categoryIndex, videoById } = layout;
-  const K = layout.categoryIds.length;
-  const gts: Track[][] = Array.from({ length: layout.videoIds.length * K }, () => []);
-  const dts: Track[][] = Array.from({ length: layout.videoIds.length * K }, () => []);
+  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
+  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
+  const videoIndex = new Map(videoIds.map((id, i) => [id, i]));
+  const categoryIndex = new Map(categoryIds.map((id, i) => [id, i]));
+  const videoById = new Map(gt.videos.map((v) => [v.id, v]));
+  const K = categoryIds.length;
+  const gts: Track[][] = Array.from({ length: videoIds.length * K }, () => []);
+  const dts: Track[][] = Array.from({ length: videoIds.length * K }, () => []);
   const unread: TrackSource[] = [];
 
   gt.annotations.forEach((annotation, i) => {
@@ -405,7 +211,6 @@ function groupTracks(
     const vi = videoIndex.get(annotation.video_id);
     const ci = categoryIndex.get(annotation.category_id);
     if (vi === undefined || ci === undefined) return; // not selected by getAnnIds(vidIds, catIds)
-    const video = videoById.get(annotation.video_id)!;
     gts[vi * K + ci].push({
       id: annotation.id,
       score: 0,
@@ -414,14 +219,11 @@ function groupTracks(
       occlusionScore: options.occlusion ? occlusionScore(annotation, `${where}.occlusion`, gtFile) : 0,
       source: {
         segmentations: annotation.segmentations,
-        video,
+        video: videoById.get(annotation.video_id)!,
         where: `${where}.segmentations`,
         file: gtFile,
         polygons: true,
-        check,
       },
-      frames: NO_FRAMES,
-      totalArea: 0,
     });
   });
 
@@ -441,7 +243,6 @@ function groupTracks(
       where: `${where}.segmentations`,
       file: resultsFile,
       polygons: false,
-      check,
     };
     const ci = categoryIndex.get(result.category_id);
     if (ci === undefined) {
@@ -453,11 +254,9 @@ function groupTracks(
       id: i + 1,
       score: result.score,
       iscrowd: false,
-      avgArea: dtAreas ? dtAreas[i] : 0,
+      avgArea: 0,
       occlusionScore: 0,
       source,
-      frames: NO_FRAMES,
-      totalArea: 0,
     });
   });
   const maxDet = MAX_DETS[MAX_DETS.length - 1];
@@ -467,71 +266,47 @@ function groupTracks(
     for (const track of sorted.slice(maxDet)) unread.push(track.source);
     dts[group] = sorted.slice(0, maxDet);
   }
-  return { gts, dts, unread, droppedResults };
-}
-
-// Shards ---------------------------------------------------------------------------------------------
-
-/**
- * What one shard of videos contributes: the average area of its detections (by result index, NaN
- * elsewhere) and the IoU matrix of each of its groups that has both detections and GT, in group order
- * (`ious.subarray(offsets[k], offsets[k + 1])` for group `groups[k]`).
- */
-export interface ShardOutput {
-  dtAreas: Float64Array;
-  groups: Int32Array;
-  offsets: Int32Array;
-  ious: Float64Array;
-}
-
-export interface ShardOptions extends YtvisEvalOptions {
-  /** Check every mask as the readers do (when they ran with `masks: false`). */
-  checkMasks?: boolean;
+  return { videoIds, categoryIds, gts, dts, unread, droppedResults };
 }
 
 /**
- * The per-video part of an evaluation, for the videos of one shard (by ascending id, dealt in turn):
- * reads every mask of their tracks once, group by group, and computes the groups' IoUs. Shards can run
- * in any thread; merged by `finishEvaluation`, they give the numbers of `evaluateYtvis`, bit for bit.
+ * The shard jobs of a plan: videos by ascending id dealt in turn to `shards` shards, each job holding its
+ * videos' groups (with detections or GT) and, last, the unread tracks to check. `check`: the readers ran
+ * with `masks: false`, so the jobs check every mask.
  */
-export function evaluateShard(
+export function shardJobs(plan: EvaluationPlan, shards: number, check: boolean): ShardJob[] {
+  const K = plan.categoryIds.length;
+  const videoIndex = new Map(plan.videoIds.map((id, i) => [id, i]));
+  return Array.from({ length: shards }, (_, shard) => {
+    const groups: GroupSources[] = [];
+    for (let group = 0; group < plan.dts.length; group++) {
+      if (Math.floor(group / K) % shards !== shard) continue;
+      const dts = plan.dts[group];
+      const gts = plan.gts[group];
+      if (dts.length > 0 || gts.length > 0)
+        groups.push({ dts: dts.map((t) => t.source), gts: gts.map((t) => t.source) });
+    }
+    const unread = plan.unread.filter((source) => videoIndex.get(source.video.id)! % shards === shard);
+    if (unread.length > 0) groups.push({ dts: unread, gts: [] });
+    return packShard(groups, check);
+  });
+}
+
+/**
+ * Evaluates results against GT as `YTVOSeval` (or, with `occlusion`, `OVISeval`) with iouType 'segm'.
+ * Inputs are expected to be valid (see `validateYtvis` / `validateResults`); results for videos that are
+ * not in the GT and mask sizes that disagree with the video are still reported as VidsegErrors.
+ * (`evaluateYtvisFiles` computes the same numbers from files, on several threads.)
+ */
+export function evaluateYtvis(
   gt: YtvisDataset,
   results: readonly YtvisResult[],
-  options: ShardOptions,
-  shard: number,
-  shards: number,
-): ShardOutput {
-  const layout = layoutOf(gt);
-  const K = layout.categoryIds.length;
-  const inShard = (video: YtvisVideo) => layout.videoIndex.get(video.id)! % shards === shard;
-  const { gts, dts, unread } = groupTracks(gt, results, layout, options);
-  const dtAreas = new Float64Array(results.length).fill(NaN);
-  const groups: number[] = [];
-  const offsets = [0];
-  const matrices: Float64Array[] = [];
-  const arena = new RunArena();
-  for (let group = 0; group < dts.length; group++) {
-    if (Math.floor(group / K) % shards !== shard) continue;
-    arena.used = 0;
-    for (const track of gts[group]) readTrack(track, arena, false);
-    for (const track of dts[group]) {
-      readTrack(track, arena, true);
-      dtAreas[track.id - 1] = track.avgArea;
-    }
-    if (dts[group].length === 0 || gts[group].length === 0) continue;
-    const ious = trackIous(dts[group], gts[group], arena.runs);
-    groups.push(group);
-    matrices.push(ious);
-    offsets.push(offsets[offsets.length - 1] + ious.length);
-  }
-  arena.used = 0;
-  for (const source of unread) if (inShard(source.video)) checkTrack(source, arena);
-  const ious = new Float64Array(offsets[offsets.length - 1]);
-  matrices.forEach((matrix, k) => ious.set(matrix, offsets[k]));
-  return { dtAreas, groups: Int32Array.from(groups), offsets: Int32Array.from(offsets), ious };
+  options: YtvisEvalOptions = {},
+): YtvisEvaluation {
+  const plan = planEvaluation(gt, results, options);
+  const [job] = shardJobs(plan, 1, false);
+  return finishEvaluation(plan, [runShard(job)], gt, options);
 }
-
-// The evaluation -------------------------------------------------------------------------------------
 
 /** Result of matching one (video, category) for one (area range, occlusion range). */
 interface Matching {
@@ -546,49 +321,38 @@ interface Matching {
 }
 
 /**
- * Evaluates results against GT as `YTVOSeval` (or, with `occlusion`, `OVISeval`) with iouType 'segm'.
- * Inputs are expected to be valid (see `validateYtvis` / `validateResults`); results for videos that are
- * not in the GT and mask sizes that disagree with the video are still reported as VidsegErrors.
- * (`evaluateYtvisFiles` computes the same numbers from files, on several threads.)
- */
-export function evaluateYtvis(
-  gt: YtvisDataset,
-  results: readonly YtvisResult[],
-  options: YtvisEvalOptions = {},
-): YtvisEvaluation {
-  return finishEvaluation(gt, results, options, [evaluateShard(gt, results, options, 0, 1)]);
-}
-
-/**
- * Matches, accumulates and summarises, from the shards' IoUs and detection areas (`evaluateVid` for
- * every group, then `accumulate` and `summarize`, in the official order).
+ * Matches, accumulates and summarises, from the outputs of the plan's shard jobs (`shardJobs` order):
+ * `evaluateVid` for every group, then `accumulate` and `summarize`, in the official order.
  */
 export function finishEvaluation(
+  plan: EvaluationPlan,
+  outputs: readonly ShardOutput[],
   gt: YtvisDataset,
-  results: readonly YtvisResult[],
   options: YtvisEvalOptions,
-  shards: readonly ShardOutput[],
 ): YtvisEvaluation {
-  const layout = layoutOf(gt);
-  const { categoryIds } = layout;
-  const V = layout.videoIds.length;
+  const { categoryIds, gts: gtGroups, dts: dtGroups, droppedResults } = plan;
+  const V = plan.videoIds.length;
   const K = categoryIds.length;
   const occlusionRanges = options.occlusion ? OCCLUSION_RANGES : [null];
   const O = occlusionRanges.length;
   const T = IOU_THRESHOLDS.length;
   const A = AREA_RANGES.length;
 
-  const dtAreas = new Float64Array(results.length);
-  const iousOf = new Map<number, Float64Array>();
-  for (const shard of shards) {
-    shard.dtAreas.forEach((area, i) => {
-      if (!Number.isNaN(area)) dtAreas[i] = area;
-    });
-    shard.groups.forEach((group, k) =>
-      iousOf.set(group, shard.ious.subarray(shard.offsets[k], shard.offsets[k + 1])),
-    );
-  }
-  const { gts: gtGroups, dts: dtGroups, droppedResults } = groupTracks(gt, results, layout, options, dtAreas);
+  // The outputs follow the jobs: per shard, its groups in order, each with D·G IoUs and D areas.
+  const iousOf: Float64Array[] = new Array(V * K);
+  outputs.forEach((output, shard) => {
+    let iou = 0;
+    let area = 0;
+    for (let group = 0; group < V * K; group++) {
+      if (Math.floor(group / K) % outputs.length !== shard) continue;
+      const dts = dtGroups[group];
+      const G = gtGroups[group].length;
+      if (dts.length === 0 && G === 0) continue;
+      iousOf[group] = output.ious.subarray(iou, iou + dts.length * G);
+      iou += dts.length * G;
+      for (const dt of dts) dt.avgArea = output.dtAreas[area++];
+    }
+  });
 
   // evaluateVid for every group and (area, occlusion) range; null where the group has no GT and no dt.
   const matchings: (Matching[] | null)[] = new Array(V * K).fill(null);
@@ -596,7 +360,7 @@ export function finishEvaluation(
     const gts = gtGroups[group];
     const dts = dtGroups[group];
     if (gts.length === 0 && dts.length === 0) continue;
-    const ious = iousOf.get(group) ?? new Float64Array(0);
+    const ious = iousOf[group];
     const perRange: Matching[] = [];
     for (let a = 0; a < A; a++)
       for (let o = 0; o < O; o++)
@@ -738,38 +502,6 @@ function stableSortByScore<T extends { score: number }>(items: readonly T[]): T[
     .map((item, i) => ({ item, i }))
     .sort((x, y) => y.item.score - x.item.score || x.i - y.i)
     .map(({ item }) => item);
-}
-
-/** IoU matrix [d·G + g] of read tracks (`computeIoU` / `iou_seq`). */
-function trackIous(dts: readonly Track[], gts: readonly Track[], runs: Uint32Array): Float64Array {
-  const G = gts.length;
-  const ious = new Float64Array(dts.length * G);
-  for (let d = 0; d < dts.length; d++) {
-    const a = dts[d].frames;
-    for (let g = 0; g < G; g++) {
-      const b = gts[g].frames;
-      let inter = 0;
-      const frames = Math.min(a.length, b.length) / 5; // zip() stops at the shorter
-      for (let at = 0; at < 5 * frames; at += 5) {
-        // Absent or empty on one side, or foreground spans apart: no intersection.
-        if (a[at] <= 0 || b[at] <= 0 || a[at + LAST] <= b[at + FIRST] || b[at + LAST] <= a[at + FIRST])
-          continue;
-        inter += intersectionArea(runs, a[at + START], a[at + LENGTH], b[at + START], b[at + LENGTH]);
-      }
-      // Σ|d ∪ g| over frames = Σ|d| + Σ|g| − Σ|d ∩ g| (an absent frame counts 0 on its side).
-      const union = sumAreas(dts[d], frames) + sumAreas(gts[g], frames) - inter;
-      ious[d * G + g] = union > 0 ? inter / union : 0;
-    }
-  }
-  return ious;
-}
-
-/** Σ of a track's areas over its first `frames` frames. */
-function sumAreas(track: Track, frames: number): number {
-  if (5 * frames === track.frames.length) return track.totalArea;
-  let total = 0;
-  for (let at = 0; at < 5 * frames; at += 5) if (track.frames[at] > 0) total += track.frames[at];
-  return total;
 }
 
 /** `evaluateVid` for one (video, category) and one (area range, occlusion range). */
