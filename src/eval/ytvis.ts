@@ -15,9 +15,11 @@
  * - OVIS: a GT's occlusion score is the mean of its highest ⌈n/2⌉ labelled frames (no/slight/severe =
  *   0/0.25/0.75); GTs outside an occlusion range are ignored, unmatched detections never are.
  *
- * Speed: an IoU needs only Σ|d∩g| (the union is Σ|d| + Σ|g| − Σ|d∩g|, exact in integers); intersections
- * are taken on the runs directly, skipped when the foreground spans of the two frames do not overlap,
- * and RLE strings are decoded only for (video, category) pairs that have both GT and detections.
+ * - Results of a category that is not in the GT are accepted and never scored (`droppedResults`).
+ *
+ * The stages: `planEvaluation` groups the tracks by (video, category) without reading a mask;
+ * `shardJobs` + `runShard` (ytvis-shard.ts) read the masks and compute the IoUs, shard by shard, in any
+ * thread (`evaluateYtvisFiles` uses the cores); `finishEvaluation` matches, accumulates and summarises.
  */
 import { VidsegError } from "../core/errors.js";
 import type { YtvisAnnotation, YtvisDataset, YtvisResult } from "../formats/ytvis.js";
