@@ -251,9 +251,11 @@ function trackIou(dt: ReadTrack, gt: ReadTrack, runs: Uint32Array): number {
   const n = Math.min(a.length, b.length);
   let inter = 0;
   for (let at = 0; at < n; at += 5) {
-    // Absent or empty on one side, or foreground spans apart: no intersection.
-    if (a[at] <= 0 || b[at] <= 0 || a[at + LAST] <= b[at + FIRST] || b[at + LAST] <= a[at + FIRST]) continue;
-    inter += intersectionArea(runs, a[at + START], a[at + LENGTH], b[at + START], b[at + LENGTH]);
+    if (a[at] <= 0 || b[at] <= 0) continue; // absent or empty on one side
+    // Nothing intersects past the end of either foreground span, or when the spans are apart.
+    const to = Math.min(a[at + LAST], b[at + LAST]);
+    if (Math.max(a[at + FIRST], b[at + FIRST]) >= to) continue;
+    inter += intersectionArea(runs, a[at + START], a[at + LENGTH], b[at + START], b[at + LENGTH], to);
   }
   const union = sumAreas(dt, n) + sumAreas(gt, n) - inter;
   return union > 0 ? inter / union : 0;
@@ -267,13 +269,17 @@ function sumAreas(track: ReadTrack, n: number): number {
   return total;
 }
 
-/** |a ∩ b| of two run-length masks of the same size, by walking both run lists (in `runs`). */
+/**
+ * |a ∩ b| of two run-length masks of the same size, by walking both run lists (in `runs`) up to the
+ * column-major position `to`, past which one of them has no foreground.
+ */
 function intersectionArea(
   runs: Uint32Array,
   aStart: number,
   aLength: number,
   bStart: number,
   bLength: number,
+  to: number,
 ): number {
   let i = aStart;
   let j = bStart;
@@ -283,7 +289,7 @@ function intersectionArea(
   let endB = runs[j];
   let position = 0;
   let inter = 0;
-  while (i < aEnd && j < bEnd) {
+  while (position < to && i < aEnd && j < bEnd) {
     const end = endA < endB ? endA : endB;
     if ((i - aStart) & 1 && (j - bStart) & 1) inter += end - position;
     position = end;
