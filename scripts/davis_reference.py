@@ -314,7 +314,7 @@ def compare_random(args):
                 official = finite(official)
                 run = subprocess.run(cli + ["eval", "davis", "--davis-root", os.path.join(root, "DAVIS"),
                                             "--results", results, "--task", task, "--json"],
-                                     capture_output=True, text=True, cwd=repo)
+                                     capture_output=True, text=True, cwd=repo, timeout=300)
                 if run.returncode != 0:
                     print(f"case {c} {task}: CLI failed: {run.stderr.strip()}", file=sys.stderr)
                     sys.exit(1)

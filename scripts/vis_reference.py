@@ -274,7 +274,7 @@ def run_random(args):
             expected = official_eval(gt_file, res_file, ovis, per_category=True)
             command = cli + ["eval", "ovis" if ovis else "ytvis", "--gt", gt_file, "--results", res_file,
                              "--json", "--per-category"]
-            run = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+            run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
             if run.returncode != 0:
                 print(f"case {case}: CLI failed: {run.stderr.strip()}", file=sys.stderr)
                 sys.exit(1)
