@@ -155,6 +155,62 @@ export interface OfflineConfig {
 }
 
 /**
+ * Class-fair augmentation for distillation (src/train/fair-aug.ts): instance tubes of other training
+ * videos pasted onto a clip, each tube drawn with probability ∝ 1/frequency(class)^alpha, where a
+ * class's frequency is its number of instance tracks in the training split.
+ */
+export interface FairAugConfig {
+  enabled: boolean;
+  /** 0 = tubes drawn uniformly; 1 = every class equally often; in between, rare classes favoured. */
+  alpha: number;
+  /** Tubes pasted on an augmented clip. */
+  tubesPerClip: number;
+  /** Probability that a clip is augmented. */
+  probability: number;
+  /** The tube's scale is uniform in [minScale, maxScale] (one affine for the whole tube). */
+  minScale: number;
+  maxScale: number;
+  /**
+   * An instance hidden by pasted pixels (or a pasted tube hidden by a later one) whose visible area in
+   * a frame is below this fraction of the frame is dropped from that frame's GT.
+   */
+  minVisibleArea: number;
+}
+
+/**
+ * Offline-to-online distillation (OOKD, `vidseg train vis --model online --distill-from <teacher>`):
+ * an online student trained on clips, its queries pulled towards the frozen offline teacher's video
+ * queries (src/models/distill/). Recorded in the student's model file; unused by other tasks.
+ */
+export interface DistillConfig {
+  /** λ: total loss = the student's own loss + λ·KD. */
+  kdWeight: number;
+  /**
+   * Which student query learns from which teacher query: "qfa" (query filtering and association: the
+   * queries matched to the same GT instance), "none" (all queries, teacher–student Hungarian on the
+   * embeddings), "position" (query i ↔ video query i).
+   */
+  kdFilter: "qfa" | "none" | "position";
+  /** Distance between the projected student query and the teacher's video query: MSE or 1 − cos. */
+  kdLoss: "mse" | "cosine";
+  /** Temperature of a KL term on the paired class distributions; 0 = no class KL. */
+  kdClassKl: number;
+  /** Distil the last decoder layer's queries, or every decoder layer's (each with its own matching). */
+  kdLayers: "last" | "all";
+  /** QFA: a teacher query is kept only if its clip mask IoU with its GT instance reaches this. */
+  qfaMinMaskIou: number;
+  /** QFA: … and its probability of the GT class reaches this. */
+  qfaMinClassProb: number;
+  /** Frames per student clip T (the teacher sees the same clip). */
+  clipLength: number;
+  /** Largest distance between consecutive frames of a clip. */
+  clipMaxStride: number;
+  /** Clips per training step (optim.batchSize is unused). */
+  clipsPerBatch: number;
+  fairAug: FairAugConfig;
+}
+
+/**
  * A model's whole configuration, one section per concern. Sections are composable: a preset or a
  * config file names only the fields it changes (see {@link resolveVisConfig}); a new model kind adds
  * its own section here (as `offline` did) with defaults and checks.
@@ -165,6 +221,7 @@ export interface VisConfig {
   optim: OptimConfig;
   inference: InferenceConfig;
   offline: OfflineConfig;
+  distill: DistillConfig;
 }
 
 export const PRESET_NAMES = ["tiny", "cpu-small", "r50"] as const;
@@ -242,6 +299,27 @@ const DEFAULTS: VisConfig = {
     inferenceClipLength: 36,
     inferenceClipOverlap: 4,
   },
+  distill: {
+    kdWeight: 1,
+    kdFilter: "qfa",
+    kdLoss: "mse",
+    kdClassKl: 0,
+    kdLayers: "last",
+    qfaMinMaskIou: 0,
+    qfaMinClassProb: 0,
+    clipLength: 5,
+    clipMaxStride: 3,
+    clipsPerBatch: 1,
+    fairAug: {
+      enabled: false,
+      alpha: 1,
+      tubesPerClip: 1,
+      probability: 0.5,
+      minScale: 0.5,
+      maxScale: 1,
+      minVisibleArea: 0.002,
+    },
+  },
 };
 
 /** Each preset names only what differs from {@link DEFAULTS}. */
@@ -278,6 +356,7 @@ const PRESETS: Record<PresetName, Overrides<VisConfig>> = {
       inferenceClipLength: 8,
       inferenceClipOverlap: 2,
     },
+    distill: { clipLength: 3, clipMaxStride: 2 },
   },
   "cpu-small": {},
   // Real data: Mask2Former's R50 settings (ResNet-50 from torchvision weights, frozen BN).
@@ -501,6 +580,29 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   for (const field of ["frameWeight", "videoWeight", "simWeight"] as const)
     number(`offline.${field}`, off[field]);
   if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
+  const kd = config.distill;
+  number("distill.kdWeight", kd.kdWeight);
+  oneOf("distill.kdFilter", kd.kdFilter, ["qfa", "none", "position"]);
+  oneOf("distill.kdLoss", kd.kdLoss, ["mse", "cosine"]);
+  number("distill.kdClassKl", kd.kdClassKl);
+  oneOf("distill.kdLayers", kd.kdLayers, ["last", "all"]);
+  number("distill.qfaMinMaskIou", kd.qfaMinMaskIou, 0, 1);
+  number("distill.qfaMinClassProb", kd.qfaMinClassProb, 0, 1);
+  for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch"] as const)
+    integer(`distill.${field}`, kd[field]);
+  if (kd.kdLayers === "all" && kd.kdFilter === "qfa" && !c.deepSupervision)
+    fail(
+      "distill.kdLayers",
+      `"all" with QFA pairs each layer by its own matching: needs criterion.deepSupervision`,
+    );
+  const aug = kd.fairAug;
+  if (typeof aug.enabled !== "boolean") fail("distill.fairAug.enabled", "must be true or false");
+  number("distill.fairAug.alpha", aug.alpha, 0, 4);
+  integer("distill.fairAug.tubesPerClip", aug.tubesPerClip);
+  number("distill.fairAug.probability", aug.probability, 0, 1);
+  number("distill.fairAug.minScale", aug.minScale, 0.05, 4);
+  number("distill.fairAug.maxScale", aug.maxScale, aug.minScale, 4);
+  number("distill.fairAug.minVisibleArea", aug.minVisibleArea, 0, 1);
 }
 
 /** Checks the offline head's settings (also when a head is built directly); errors name `prefix.field`. */
