@@ -27,6 +27,8 @@ export {
   type InferenceConfig,
   type OfflineConfig,
   type OfflineHeadOptions,
+  type DistillConfig,
+  type FairAugConfig,
 } from "./models/config.js";
 export { loadVisConfig } from "./models/config-file.js";
 export {
@@ -49,6 +51,7 @@ export {
   trainOnlineVis,
   trainOfflineVis,
   TRAIN_TASKS,
+  type TrainTaskName,
   type TrainModelOptions,
   type TrainModelResult,
 } from "./train/run.js";
@@ -88,4 +91,9 @@ export {
   type InferVideoSummary,
   type AnimationChoice,
 } from "./jobs/infer-vis.js";
-export { trainVis, type TrainVisOptions, type TrainVisSummary } from "./jobs/train-vis.js";
+export {
+  trainVis,
+  type TrainVisOptions,
+  type TrainVisSummary,
+  type DistillOverrides,
+} from "./jobs/train-vis.js";

@@ -12,6 +12,13 @@ interface TrainVisCliOptions {
   steps?: string;
   backboneWeights?: string;
   init?: string;
+  distillFrom?: string;
+  kdWeight?: string;
+  kdFilter?: string;
+  kdLoss?: string;
+  kdClassKl?: string;
+  kdLayers?: string;
+  fairAug?: string;
   valSplit: string;
   valEvery?: string;
   valVideos?: string;
@@ -40,8 +47,18 @@ export function registerTrain(parent: Command): void {
     .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
     .option(
       "--init <model file>",
-      "offline only: start the frame segmenter from a trained online model file (its architecture and categories; give it again with --resume)",
+      "offline or distilled: start the frame segmenter (the student) from a trained online model file (its architecture and categories; give it again with --resume)",
     )
+    .option(
+      "--distill-from <teacher file>",
+      "online only: distil this offline model into the online student on clips (OOKD; give it again with --resume)",
+    )
+    .option("--kd-weight <λ>", "distillation: total loss = student loss + λ·KD (config distill.kdWeight)")
+    .option("--kd-filter <kind>", "distillation: qfa, none (Hungarian on embeddings) or position")
+    .option("--kd-loss <kind>", "distillation: mse or cosine (1 − cos)")
+    .option("--kd-class-kl <T>", "distillation: KL on class distributions at temperature T (0 = off)")
+    .option("--kd-layers <which>", "distillation: last or all decoder layers")
+    .option("--fair-aug <α>", "distillation: class-fair tube pasting, tubes drawn ∝ 1/frequency^α")
     .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
     .option("--val-every <n>", "validate every n steps (and at the end)")
     .option("--val-videos <n>", "evaluate only the first n validation videos")
@@ -60,6 +77,15 @@ export function registerTrain(parent: Command): void {
           steps: numberOption(cli.steps, "--steps", { integer: true, min: 1 }),
           backboneWeights: cli.backboneWeights,
           init: cli.init,
+          distillFrom: cli.distillFrom,
+          distill: definedOnly({
+            kdWeight: numberOption(cli.kdWeight, "--kd-weight", { min: 0 }),
+            kdFilter: optionalChoice(cli.kdFilter, "--kd-filter", ["qfa", "none", "position"] as const),
+            kdLoss: optionalChoice(cli.kdLoss, "--kd-loss", ["mse", "cosine"] as const),
+            kdClassKl: numberOption(cli.kdClassKl, "--kd-class-kl", { min: 0 }),
+            kdLayers: optionalChoice(cli.kdLayers, "--kd-layers", ["last", "all"] as const),
+            fairAug: numberOption(cli.fairAug, "--fair-aug", { min: 0 }),
+          }),
           valSplit: cli.valSplit,
           valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
           valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
@@ -75,4 +101,13 @@ export function registerTrain(parent: Command): void {
           );
       }),
     );
+}
+
+function optionalChoice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]) {
+  return text === undefined ? undefined : choiceOption(text, flag, choices);
+}
+
+/** The object without its undefined fields. */
+function definedOnly<T extends object>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

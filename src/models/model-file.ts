@@ -22,6 +22,11 @@ import { resolveVisConfig, type VisConfig } from "./config.js";
 export const MODEL_FORMAT = "vidseg-vis-model";
 export const CHECKPOINT_FORMAT = "vidseg-checkpoint";
 export const CHECKPOINT_VERSION = 1;
+/**
+ * Checkpoint weights under this prefix train with the model but are not part of it (the distillation
+ * projection): a checkpoint read as a model leaves them out.
+ */
+export const TRAINING_ONLY_PREFIX = "training_only.";
 /** The model file a completed training run writes into its folder. */
 export const MODEL_FILE_NAME = "model.safetensors";
 
@@ -113,6 +118,11 @@ export function decodeModelFile(bytes: Uint8Array, file: string): ModelFile {
         "__metadata__.state.config.modelInfo",
         legacyHead,
       );
+      for (const [name, tensor] of checkpoint.weights) {
+        if (!name.startsWith(TRAINING_ONLY_PREFIX)) continue;
+        tensor.dispose();
+        checkpoint.weights.delete(name);
+      }
       return { file, info, weights: checkpoint.weights, step: checkpoint.step };
     } catch (error) {
       tf.dispose([...checkpoint.weights.values()]);
