@@ -123,7 +123,8 @@ export function embeddingPairs(
     );
   }
   const costs = tf.tidy(() => {
-    const perImage = tf.gather(teacher, tf.range(0, numImages, 1, "int32").floorDiv(numFrames)); // [B·T, Nv, D]
+    const clipOf = Array.from({ length: numImages }, (_, image) => Math.floor(image / numFrames));
+    const perImage = tf.gather(teacher, clipOf); // [B·T, Nv, D]
     if (distance === "cosine") {
       const unit = (x: tf.Tensor) => tf.div(x, tf.maximum(tf.norm(x, "euclidean", -1, true), 1e-12));
       return tf.sub(1, tf.matMul(unit(student), unit(perImage), false, true));

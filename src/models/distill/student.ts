@@ -31,9 +31,19 @@ export function studentClipLoss(
   config: CriterionConfig,
   rng: Random,
 ): StudentClipLoss {
+  return clipCriterion(segmenter.forward(images), numFrames, targets, config, rng);
+}
+
+/** The loss of {@link studentClipLoss} on the segmenter's output for the B·T frames of the clips. */
+export function clipCriterion(
+  output: SegmenterOutput,
+  numFrames: number,
+  targets: ClipTarget[],
+  config: CriterionConfig,
+  rng: Random,
+): StudentClipLoss {
   const perFrame = frameTargets(targets, numFrames);
   try {
-    const output = segmenter.forward(images);
     const result = criterion(output, perFrame, { ...config, rng });
     const inTracks = (matches: Match[]) =>
       matches.map((match, i) => ({

@@ -12,7 +12,7 @@ import { VidsegError } from "../../core/errors.js";
 import { resizeBilinear, type Random } from "../../nn/sampling.js";
 import type { CriterionConfig } from "../config.js";
 import type { Match } from "../matcher.js";
-import { disposeOfflineOutput, type OfflineVisModel } from "../vis/offline.js";
+import { disposeOfflineOutput, type OfflineVisModel, type VideoPrediction } from "../vis/offline.js";
 import { matchVideoQueries, type ClipTarget } from "../vis/video-criterion.js";
 import { teacherQueryOfTrack, type TeacherMatchQuality } from "./pairs.js";
 
@@ -58,22 +58,36 @@ export function runTeacher(
     const videoQueries = tf.clone(output.video.videoQueries);
     const predLogits = tf.clone(output.video.predLogits);
     if (!options.qfa) return { videoQueries, predLogits };
-    const videoMatches = matchVideoQueries(output.video, output.videoMasks, [...targets], {
-      ...options.matcher,
-      rng: options.rng,
-    });
-    const qfa = options.qfa;
-    const matches = videoMatches.map((match, b) => ({
-      match,
-      quality: matchQuality(output.video.predLogits, output.videoMasks[b], targets[b], b, match),
-    }));
-    const queryOfTrack = matches.map(({ match, quality }, b) =>
-      teacherQueryOfTrack(match, targets[b].labels.length, quality, qfa),
-    );
-    return { videoQueries, predLogits, queryOfTrack, matches };
+    const qfa = qfaTeacherSide(output.video, output.videoMasks, targets, { ...options, qfa: options.qfa });
+    return { videoQueries, predLogits, ...qfa };
   } finally {
     disposeOfflineOutput(output);
   }
+}
+
+/**
+ * QFA's teacher side on the teacher's final video predictions (`videoMasks`: per clip [Nv, T, h, w]
+ * logits): the video matcher's assignment of each clip, the quality of each matched pair, and the
+ * teacher query of each GT track after the thresholds.
+ */
+export function qfaTeacherSide(
+  prediction: VideoPrediction,
+  videoMasks: tf.Tensor4D[],
+  targets: readonly ClipTarget[],
+  options: Required<Omit<TeacherOptions, "qfa">> & { qfa: NonNullable<TeacherOptions["qfa"]> },
+): Required<Pick<TeacherOutput, "queryOfTrack" | "matches">> {
+  const videoMatches = matchVideoQueries(prediction, videoMasks, [...targets], {
+    ...options.matcher,
+    rng: options.rng,
+  });
+  const matches = videoMatches.map((match, b) => ({
+    match,
+    quality: matchQuality(prediction.predLogits, videoMasks[b], targets[b], b, match),
+  }));
+  const queryOfTrack = matches.map(({ match, quality }, b) =>
+    teacherQueryOfTrack(match, targets[b].labels.length, quality, options.qfa),
+  );
+  return { queryOfTrack, matches };
 }
 
 /** Frees a teacher output's tensors. */
