@@ -23,7 +23,7 @@ export interface TaskOptions {
   seed: number;
   /** torchvision ResNet weights (safetensors) for the backbone. */
   backboneWeights?: string;
-  /** A model file the task starts from (the offline task: an online model's segmenter). */
+  /** A model file the task starts from (an online model: the offline task's segmenter, the distilled student). */
   init?: string;
   /** A model file the task learns from (distillation: the offline teacher). */
   teacher?: string;
