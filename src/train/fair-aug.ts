@@ -14,7 +14,8 @@
  *   visible area falls below the minimum is dropped from that frame, and so is a pasted tube whose own
  *   visible area is below it. Instances the paste does not touch keep their GT as annotated.
  *
- * The clip data source (src/train/vis-data.ts) chooses the tubes, reads their frames and calls
+ * The clip data source (src/train/vis-data.ts) draws every random choice first ({@link drawTubePastes}:
+ * which tubes, their frames, flips, scales and places), then reads the tubes' frames and calls
  * {@link pasteTube}; its random stream is part of the source's state, so runs are deterministic and
  * resume exactly.
  */
@@ -84,6 +85,59 @@ export class FairTubeSampler {
   }
 }
 
+/** A tube to paste onto a clip, drawn before anything is read. */
+export interface TubePaste {
+  /** Index into {@link FairTubeSampler.tubes}. */
+  tube: number;
+  /** The tube's video's frame shown in each clip frame. */
+  frames: number[];
+  flip: boolean;
+  scale: number;
+  /** Where the tube's box centre goes, as fractions of the width and height. */
+  target: [number, number];
+}
+
+/** How many tubes, and how they are placed (the config's `distill.fairAug`, without `enabled`). */
+export interface FairAugOptions {
+  alpha: number;
+  tubesPerClip: number;
+  probability: number;
+  minScale: number;
+  maxScale: number;
+  /** Fraction of the frame area below which an occluded instance is dropped from a frame. */
+  minVisibleArea: number;
+}
+
+/**
+ * The pastes of one clip of `clipLength` frames of video `video`: with probability `probability`, up to
+ * `tubesPerClip` tubes of other videos (each at most once; a few redraws, then the clip goes without),
+ * each from a clip of its own video around one of its frames (`clipFrames`: the clip sampler), a flip,
+ * a scale uniform in [minScale, maxScale] and a uniform place.
+ */
+export function drawTubePastes(
+  sampler: FairTubeSampler,
+  video: number,
+  options: FairAugOptions,
+  clipFrames: (tube: InstanceTube, anchor: number) => number[],
+  rng: Rng,
+): TubePaste[] {
+  const pastes: TubePaste[] = [];
+  if (!rng.bernoulli(options.probability)) return pastes;
+  const pastable = (index: number) =>
+    sampler.tubes[index].video !== video && !pastes.some((paste) => paste.tube === index);
+  for (let i = 0; i < options.tubesPerClip; i++) {
+    let index = sampler.draw(rng);
+    for (let tries = 0; tries < 8 && !pastable(index); tries++) index = sampler.draw(rng);
+    if (!pastable(index)) continue;
+    const tube = sampler.tubes[index];
+    const frames = clipFrames(tube, tube.frames[rng.int(tube.frames.length)]);
+    const flip = rng.bernoulli(0.5);
+    const scale = rng.range(options.minScale, options.maxScale);
+    pastes.push({ tube: index, frames, flip, scale, target: [rng.uniform(), rng.uniform()] });
+  }
+  return pastes;
+}
+
 /** Where a tube goes: target pixel (x, y) shows source pixel ⌊(x + ½ − tx)/s + sx⌋ (same for y). */
 export interface TubeAffine {
   scale: number;
@@ -93,16 +147,16 @@ export interface TubeAffine {
 }
 
 /**
- * The affine of a tube: a scale uniform in [minScale, maxScale], the centre of the tube's box over all
- * its frames (`masks`, null where absent) moved to a uniform point of the frame. Null when the tube has
- * no pixel.
+ * The affine of a tube of `masks` (its masks in the clip's frames, null where absent): scale `scale`,
+ * the centre of the tube's box over all its frames moved to `target` (fractions of the width and
+ * height). Null when the tube has no pixel.
  */
-export function drawTubeAffine(
+export function tubeAffine(
   masks: readonly (Uint8Array | null)[],
   width: number,
   height: number,
-  scaleRange: [number, number],
-  rng: Rng,
+  scale: number,
+  target: [number, number],
 ): TubeAffine | null {
   let [x0, y0, x1, y1] = [width, height, -1, -1];
   for (const mask of masks) {
@@ -118,9 +172,11 @@ export function drawTubeAffine(
     }
   }
   if (x1 < 0) return null;
-  const scale = rng.range(scaleRange[0], scaleRange[1]);
-  const target: [number, number] = [rng.uniform() * width, rng.uniform() * height];
-  return { scale, source: [(x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2], target };
+  return {
+    scale,
+    source: [(x0 + x1 + 1) / 2, (y0 + y1 + 1) / 2],
+    target: [target[0] * width, target[1] * height],
+  };
 }
 
 /** The source pixel index shown at target pixel (x, y), or −1 outside the source frame. */

@@ -19,7 +19,16 @@ import { cropImages, jitteredInstanceBoxes, type LabelledCrops } from "../models
 import type { CriterionTarget } from "../models/criterion.js";
 import type { ClipTarget } from "../models/vis/video-criterion.js";
 import { resizeFrame, resizeMaskNearest } from "../processing/preprocess.js";
-import { drawTubeAffine, FairTubeSampler, pasteTube, type TubeAffine, type TubeFrame } from "./fair-aug.js";
+import {
+  drawTubePastes,
+  FairTubeSampler,
+  pasteTube,
+  tubeAffine,
+  type FairAugOptions,
+  type TubeAffine,
+  type TubeFrame,
+  type TubePaste,
+} from "./fair-aug.js";
 import { EpochSampler, type DataSource } from "./trainer.js";
 
 export type { VisSplitPaths };
@@ -332,16 +341,7 @@ export interface PastedTube {
   affine: TubeAffine;
 }
 
-/** The class-fair augmentation's settings (the config's `distill.fairAug`, without `enabled`). */
-export interface FairAugOptions {
-  alpha: number;
-  tubesPerClip: number;
-  probability: number;
-  minScale: number;
-  maxScale: number;
-  /** Fraction of the frame area below which an occluded instance is dropped from a frame. */
-  minVisibleArea: number;
-}
+export type { FairAugOptions };
 
 export interface VisClipDataOptions extends VisSplitPaths {
   /** Model input [height, width]. */
@@ -426,8 +426,9 @@ export class VisClipData implements DataSource<VisClipBatch> {
         Promise.all(pick.frames.map((frame) => this.reader.readFrame(pick.video, frame, pick.flip))),
       ),
     );
+    const pastes = picks.map((pick) => this.drawPastes(pick.video));
     const pasted: PastedTube[][] = [];
-    for (const [b, frames] of loaded.entries()) pasted.push(await this.pasteTubes(frames, picks[b].video));
+    for (const [b, frames] of loaded.entries()) pasted.push(await this.applyPastes(frames, pastes[b]));
     const [height, width] = inputSize;
     const frameSize = height * width;
     const targets: ClipTarget[] = [];
@@ -477,58 +478,51 @@ export class VisClipData implements DataSource<VisClipBatch> {
     this.sampler.setState(state);
   }
 
-  /**
-   * The class-fair augmentation of one clip of video `video` (in place): with its probability, up to
-   * `tubesPerClip` tubes of other videos, each from a clip of its own video of the same length around
-   * one of its frames, read with a random flip, pasted with one affine. Nothing without the option.
-   */
-  private async pasteTubes(frames: TrainingFrame[], video: number): Promise<PastedTube[]> {
+  /** The class-fair augmentation's random choices for a clip of video `video` (none without it). */
+  private drawPastes(video: number): TubePaste[] {
     if (!this.fairAug) return [];
     const { sampler, rng, options } = this.fairAug;
+    const clipFrames = (tube: { video: number }, anchor: number) =>
+      sampleClipFrames(
+        this.dataset.videos[tube.video].file_names.length,
+        this.options.clipLength,
+        this.options.maxStride ?? 1,
+        anchor,
+        rng,
+      );
+    return drawTubePastes(sampler, video, options, clipFrames, rng);
+  }
+
+  /** Reads the pasted tubes' frames and pastes them onto the clip's frames, in place. */
+  private async applyPastes(frames: TrainingFrame[], pastes: readonly TubePaste[]): Promise<PastedTube[]> {
     const pasted: PastedTube[] = [];
-    if (!rng.bernoulli(options.probability)) return pasted;
+    if (!this.fairAug) return pasted;
     const [height, width] = this.options.inputSize;
-    for (let i = 0; i < options.tubesPerClip; i++) {
-      // Another video's tube, each at most once per clip; a few redraws, then the clip goes without.
-      let tube = sampler.tubes[sampler.draw(rng)];
-      for (let tries = 0; tries < 8 && !this.pastable(tube, video, pasted); tries++)
-        tube = sampler.tubes[sampler.draw(rng)];
-      if (!this.pastable(tube, video, pasted)) continue;
-      const length = this.dataset.videos[tube.video].file_names.length;
-      const anchor = tube.frames[rng.int(tube.frames.length)];
-      const sourceFrames = sampleClipFrames(length, frames.length, this.options.maxStride ?? 1, anchor, rng);
-      const flip = rng.bernoulli(0.5);
+    for (const paste of pastes) {
+      const tube = this.fairAug.sampler.tubes[paste.tube];
       const tubeFrames: TubeFrame[] = await Promise.all(
-        sourceFrames.map(async (frame) => {
-          const read = await this.reader.readFrame(tube.video, frame, flip);
+        paste.frames.map(async (frame) => {
+          const read = await this.reader.readFrame(tube.video, frame, paste.flip);
           const own = read.instances.find((instance) => instance.annotationId === tube.annotationId);
           return { image: read.image, mask: own?.mask ?? null };
         }),
       );
       const masks = tubeFrames.map((f) => f.mask);
-      const affine = drawTubeAffine(masks, width, height, [options.minScale, options.maxScale], rng);
+      const affine = tubeAffine(masks, width, height, paste.scale, paste.target);
       if (!affine) continue;
-      const minPixels = options.minVisibleArea * width * height;
+      const minPixels = this.fairAug.options.minVisibleArea * width * height;
       const instance = { annotationId: tube.annotationId, label: tube.label };
       pasteTube(frames, tubeFrames, affine, instance, width, height, minPixels);
       pasted.push({
         videoId: this.dataset.videos[tube.video].id,
         annotationId: tube.annotationId,
         label: tube.label,
-        frames: sourceFrames,
-        flip,
+        frames: paste.frames,
+        flip: paste.flip,
         affine,
       });
     }
     return pasted;
-  }
-
-  private pastable(
-    tube: { video: number; annotationId: number },
-    video: number,
-    pasted: PastedTube[],
-  ): boolean {
-    return tube.video !== video && !pasted.some((p) => p.annotationId === tube.annotationId);
   }
 
   release(batch: VisClipBatch): void {
