@@ -331,6 +331,38 @@ describe("KD loss", () => {
     tf.dispose([student, teacher.videoQueries, teacher.predLogits]);
   });
 
+  it("shares of a batch (data-parallel) add up: pair A alone 5/4, pair B alone 4/4, together 9/4", () => {
+    const proj = projection(
+      [
+        [1, 0],
+        [0, 2],
+      ],
+      [0, 1],
+    );
+    const student = studentOf([1, 2], [3, -1]);
+    const teacher = {
+      videoQueries: tf.tensor3d([0, 3, 1, -1], [1, 2, 2]),
+      predLogits: tf.zeros([1, 2, 2]) as tf.Tensor3D,
+    };
+    const studentLogits = tf.zeros([2, 2, 2]) as tf.Tensor3D;
+    const share = (index: number) =>
+      distillationLoss(
+        [
+          {
+            queryFeatures: student as unknown as tf.Tensor3D,
+            predLogits: studentLogits,
+            pairs: [pairs[index]],
+          },
+        ],
+        teacher,
+        proj,
+        { loss: "mse", classKlTemperature: 0, batchTotals: (counts) => counts.map((c) => c * 2) },
+      ).loss.dataSync()[0];
+    expect([share(0), share(1)]).toEqual([1.25, 1]);
+    proj.dispose();
+    tf.dispose([student, studentLogits, teacher.videoQueries, teacher.predLogits]);
+  });
+
   it("1 − cos: ((1 − 24/25) + (1 − 0)) / 2 = 0.52, with its gradients; the class KL at T = 2", () => {
     const identity = projection(
       [

@@ -3,8 +3,9 @@
  * query and the teacher's detached video query, the mean squared difference (over pairs and channels)
  * or 1 − cos (mean over pairs); optionally Hinton's KL on the class distributions at temperature T,
  * T²·KL(softmax(teacher/T) ‖ softmax(student/T)), mean over pairs. With several student decoder layers,
- * each layer's term is computed on its own pairs and the layers are averaged, so that λ means the same
- * for "last" and "all".
+ * each layer's term is computed on its own pairs and the layers (those with pairs) are averaged, so
+ * that λ means the same for "last" and "all". Written as sums over pairs divided by the batch's counts,
+ * so that shares of a batch (data-parallel training) add up to the batch's loss.
  *
  * The projection ({@link KdProjection}) maps the student's query width to the teacher's. It trains with
  * the student but is not part of it: the student's model file never holds it.
@@ -30,24 +31,28 @@ export class KdProjection extends Module {
   }
 }
 
-/** Mean over pairs of the MSE (mean over channels) or of 1 − cos between rows of [P, D] tensors. */
-export function kdFeatureLoss(student: tf.Tensor2D, teacher: tf.Tensor2D, loss: "mse" | "cosine"): tf.Scalar {
+/** Per pair [P]: the MSE (mean over channels) or 1 − cos between the rows of [P, D] tensors. */
+export function kdFeatureDistance(
+  student: tf.Tensor2D,
+  teacher: tf.Tensor2D,
+  loss: "mse" | "cosine",
+): tf.Tensor1D {
   if (!tf.util.arraysEqual(student.shape, teacher.shape))
     throw new VidsegError(`KD loss: student [${student.shape}] and teacher [${teacher.shape}] differ`);
   return tf.tidy(() => {
-    if (loss === "mse") return tf.mean(tf.square(tf.sub(student, teacher))) as tf.Scalar;
+    if (loss === "mse") return tf.mean(tf.square(tf.sub(student, teacher)), -1) as tf.Tensor1D;
     const dot = tf.sum(tf.mul(student, teacher), -1);
     const norms = tf.mul(tf.norm(student, "euclidean", -1), tf.norm(teacher, "euclidean", -1));
-    return tf.mean(tf.sub(1, tf.div(dot, tf.maximum(norms, 1e-12)))) as tf.Scalar;
+    return tf.sub(1, tf.div(dot, tf.maximum(norms, 1e-12))) as tf.Tensor1D;
   });
 }
 
-/** T²·KL(softmax(teacher/T) ‖ softmax(student/T)), summed over classes, mean over the P rows. */
+/** Per row [P]: T²·KL(softmax(teacher/T) ‖ softmax(student/T)), summed over the classes. */
 export function kdClassKl(
   studentLogits: tf.Tensor2D,
   teacherLogits: tf.Tensor2D,
   temperature: number,
-): tf.Scalar {
+): tf.Tensor1D {
   if (!tf.util.arraysEqual(studentLogits.shape, teacherLogits.shape)) {
     throw new VidsegError(
       `KD class KL: student logits [${studentLogits.shape}] and teacher logits [${teacherLogits.shape}] differ`,
@@ -58,7 +63,7 @@ export function kdClassKl(
     const logQ = tf.logSoftmax(tf.div(teacherLogits, temperature), -1);
     const logP = tf.logSoftmax(tf.div(studentLogits, temperature), -1);
     const kl = tf.sum(tf.mul(tf.exp(logQ), tf.sub(logQ, logP)), -1);
-    return tf.mul(tf.mean(kl), temperature * temperature) as tf.Scalar;
+    return tf.mul(kl, temperature * temperature) as tf.Tensor1D;
   });
 }
 
@@ -86,6 +91,12 @@ export interface DistillationLossOptions {
   loss: "mse" | "cosine";
   /** Temperature of the class KL; 0 = none. */
   classKlTemperature: number;
+  /**
+   * The whole batch's totals of per-layer pair counts, when these layers see a share of the batch
+   * (data-parallel training): the means are then the batch's, so that the shares' losses add up.
+   * Default: this is the whole batch.
+   */
+  batchTotals?: (counts: number[]) => number[];
 }
 
 /** What {@link distillationLoss} computes. */
@@ -108,13 +119,16 @@ export function distillationLoss(
   options: DistillationLossOptions,
 ): DistillationLoss {
   const [clips, numVideoQueries, teacherDim] = teacher.videoQueries.shape;
-  const withPairs = layers.filter((layer) => layer.pairs.length > 0);
-  const pairs = layers.reduce((sum, layer) => sum + layer.pairs.length, 0);
-  if (withPairs.length === 0) {
+  const counts = layers.map((layer) => layer.pairs.length);
+  const totals = options.batchTotals?.(counts) ?? counts;
+  const layersWithPairs = totals.filter((total) => total > 0).length;
+  const pairs = counts.reduce((a, b) => a + b, 0);
+  const withClassKl = options.classKlTemperature > 0;
+  if (pairs === 0) {
     return {
       loss: tf.scalar(0),
       feature: tf.scalar(0),
-      ...(options.classKlTemperature > 0 ? { classKl: tf.scalar(0) } : {}),
+      ...(withClassKl ? { classKl: tf.scalar(0) } : {}),
       pairs,
     };
   }
@@ -123,12 +137,11 @@ export function distillationLoss(
     const teacherLogits = teacher.predLogits.reshape([clips * numVideoQueries, -1]);
     const features: tf.Scalar[] = [];
     const kls: tf.Scalar[] = [];
-    for (const { queryFeatures, predLogits, pairs: layerPairs } of withPairs) {
+    layers.forEach(({ queryFeatures, predLogits, pairs: layerPairs }, l) => {
+      if (layerPairs.length === 0) return;
       const [images, numQueries, studentDim] = queryFeatures.shape;
       if (images !== predLogits.shape[0])
         throw new VidsegError("KD loss: queries and logits of different images");
-      const studentRows = layerPairs.map((p) => p.image * numQueries + p.studentQuery);
-      const teacherRows = layerPairs.map((p) => p.clip * numVideoQueries + p.teacherQuery);
       for (const p of layerPairs) {
         if (
           p.image >= images ||
@@ -138,27 +151,28 @@ export function distillationLoss(
         )
           throw new VidsegError(`KD loss: pair ${JSON.stringify(p)} outside the outputs`);
       }
+      const studentRows = layerPairs.map((p) => p.image * numQueries + p.studentQuery);
+      const teacherRows = layerPairs.map((p) => p.clip * numVideoQueries + p.teacherQuery);
+      // A layer's mean over the batch's pairs, its share of the mean over the layers with pairs.
+      const weight = 1 / (totals[l] * layersWithPairs);
       const student = tf.gather(queryFeatures.reshape([images * numQueries, studentDim]), studentRows);
-      features.push(
-        kdFeatureLoss(
-          projection.forward(student) as tf.Tensor2D,
-          tf.gather(teacherQueries, teacherRows) as tf.Tensor2D,
-          options.loss,
-        ),
+      const distances = kdFeatureDistance(
+        projection.forward(student) as tf.Tensor2D,
+        tf.gather(teacherQueries, teacherRows) as tf.Tensor2D,
+        options.loss,
       );
-      if (options.classKlTemperature > 0) {
-        kls.push(
-          kdClassKl(
-            tf.gather(predLogits.reshape([images * numQueries, -1]), studentRows) as tf.Tensor2D,
-            tf.gather(teacherLogits, teacherRows) as tf.Tensor2D,
-            options.classKlTemperature,
-          ),
+      features.push(tf.mul(tf.sum(distances), weight) as tf.Scalar);
+      if (withClassKl) {
+        const kl = kdClassKl(
+          tf.gather(predLogits.reshape([images * numQueries, -1]), studentRows) as tf.Tensor2D,
+          tf.gather(teacherLogits, teacherRows) as tf.Tensor2D,
+          options.classKlTemperature,
         );
+        kls.push(tf.mul(tf.sum(kl), weight) as tf.Scalar);
       }
-    }
-    const mean = (terms: tf.Scalar[]) => tf.div(tf.addN(terms), terms.length) as tf.Scalar;
-    const feature = mean(features);
-    const classKl = kls.length > 0 ? mean(kls) : undefined;
+    });
+    const feature = tf.addN(features) as tf.Scalar;
+    const classKl = kls.length > 0 ? (tf.addN(kls) as tf.Scalar) : undefined;
     const loss = classKl ? (tf.add(feature, classKl) as tf.Scalar) : tf.clone(feature);
     return classKl ? { loss, feature, classKl } : { loss, feature };
   });
