@@ -58,6 +58,8 @@ export interface TrainVisOptions {
   progress?: false | { silent?: boolean };
   signal?: AbortSignal;
   onStep?: (entry: StepLogEntry) => void;
+  /** Told what the run worked around (e.g. an unreadable newest checkpoint on --resume). */
+  onWarning?: (message: string) => void;
 }
 
 /** The distillation settings a command line sets; `fairAug` is α and turns the augmentation on. */
@@ -130,6 +132,7 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     progress: options.progress,
     signal: options.signal,
     onStep: options.onStep,
+    onWarning: options.onWarning,
   };
   const result =
     kind === "online"
