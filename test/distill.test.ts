@@ -10,9 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { registerTrain } from "../src/cli/train.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
 import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
 import type { YtvisDataset } from "../src/formats/ytvis.js";
@@ -37,6 +35,7 @@ import { listCheckpoints } from "../src/train/checkpoint.js";
 import { FairTubeSampler, sourcePixel } from "../src/train/fair-aug.js";
 import { trainModel } from "../src/train/run.js";
 import { VisClipData, type VisClipDataOptions } from "../src/train/vis-data.js";
+import { runCli } from "./helpers/cli.js";
 import { saveOfflineModelFile } from "./helpers/models.js";
 import { mulberry32 } from "./helpers/random.js";
 
@@ -279,6 +278,26 @@ describe("KD loss", () => {
   const studentOf = (a: number[], b: number[]) =>
     tf.variable(tf.tensor3d([...a, 7, 7, 7, 7, ...b], [2, 2, 2]));
 
+  /**
+   * W = diag(1, 2), b = (0, 1): s_A = (1, 2) → (1, 5) vs t_A = (0, 3); s_B = (3, −1) → (3, −1) vs
+   * t_B = (1, −1).
+   */
+  function mseCase() {
+    const proj = projection(
+      [
+        [1, 0],
+        [0, 2],
+      ],
+      [0, 1],
+    );
+    const student = studentOf([1, 2], [3, -1]);
+    const teacher = {
+      videoQueries: tf.tensor3d([0, 3, 1, -1], [1, 2, 2]),
+      predLogits: tf.zeros([1, 2, 2]) as tf.Tensor3D,
+    };
+    return { proj, student, teacher };
+  }
+
   /** Loss and gradients with respect to the student queries and the projection. */
   function lossAndGrads(
     student: tf.Variable,
@@ -308,19 +327,7 @@ describe("KD loss", () => {
   }
 
   it("MSE: ((1² + 2²) + (2² + 0²)) / 4 = 2.25, with its gradients", () => {
-    // W = diag(1, 2), b = (0, 1): s_A = (1, 2) → (1, 5) vs t_A = (0, 3); s_B = (3, −1) → (3, −1) vs (1, −1).
-    const proj = projection(
-      [
-        [1, 0],
-        [0, 2],
-      ],
-      [0, 1],
-    );
-    const student = studentOf([1, 2], [3, -1]);
-    const teacher = {
-      videoQueries: tf.tensor3d([0, 3, 1, -1], [1, 2, 2]),
-      predLogits: tf.zeros([1, 2, 2]) as tf.Tensor3D,
-    };
+    const { proj, student, teacher } = mseCase();
     const result = lossAndGrads(student, proj, teacher, { loss: "mse", classKlTemperature: 0 });
     expect(result.loss).toBeCloseTo(2.25, 6);
     // ∂L/∂u = 2(u − t)/(P·D) = (u − t)/2: (0.5, 1) and (1, 0); ∂L/∂W = Σ ∂L/∂u ⊗ s; ∂L/∂s = Wᵀ ∂L/∂u.
@@ -332,18 +339,7 @@ describe("KD loss", () => {
   });
 
   it("shares of a batch (data-parallel) add up: pair A alone 5/4, pair B alone 4/4, together 9/4", () => {
-    const proj = projection(
-      [
-        [1, 0],
-        [0, 2],
-      ],
-      [0, 1],
-    );
-    const student = studentOf([1, 2], [3, -1]);
-    const teacher = {
-      videoQueries: tf.tensor3d([0, 3, 1, -1], [1, 2, 2]),
-      predLogits: tf.zeros([1, 2, 2]) as tf.Tensor3D,
-    };
+    const { proj, student, teacher } = mseCase();
     const studentLogits = tf.zeros([2, 2, 2]) as tf.Tensor3D;
     const share = (index: number) =>
       distillationLoss(
@@ -786,35 +782,19 @@ describe("vidseg train vis --distill-from", () => {
   }, 120_000);
 
   it("bad input: one line naming the file or the flag", async () => {
-    /** Runs `vidseg train vis` through commander and the CLI's error wrapper: stderr and exit code. */
-    async function run(args: string[]): Promise<{ stderr: string; exitCode: number }> {
-      const program = new Command("vidseg").exitOverride();
-      registerTrain(program);
-      let stderr = "";
-      const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-        stderr += String(chunk);
-        return true;
-      });
-      const previous = process.exitCode;
-      process.exitCode = 0;
-      try {
-        await program.parseAsync([
-          "node",
-          "vidseg",
-          "train",
-          "vis",
-          "--data",
-          root,
-          "--out",
-          join(root, "bad"),
-          ...args,
-        ]);
-        return { stderr, exitCode: Number(process.exitCode ?? 0) };
-      } finally {
-        spy.mockRestore();
-        process.exitCode = previous;
-      }
-    }
+    /** `vidseg train vis` on the synthetic root: stderr and exit code. */
+    const run = async (args: string[]) => {
+      const { stderr, exitCode } = await runCli([
+        "train",
+        "vis",
+        "--data",
+        root,
+        "--out",
+        join(root, "bad"),
+        ...args,
+      ]);
+      return { stderr, exitCode };
+    };
     const config = configFile("bad", 1);
     expect(await run(["--config", config, "--distill-from", teacherFile, "--kd-filter", "best"])).toEqual({
       stderr: 'vidseg: error: --kd-filter: expected qfa, none or position, got "best"\n',

@@ -22,6 +22,7 @@
 import { VidsegError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import type { YtvisDataset } from "../formats/ytvis.js";
+import type { FairAugConfig } from "../models/config.js";
 import type { TrainingFrame } from "./vis-data.js";
 
 /** One annotated instance of the split: the frames where it has a mask. */
@@ -98,15 +99,7 @@ export interface TubePaste {
 }
 
 /** How many tubes, and how they are placed (the config's `distill.fairAug`, without `enabled`). */
-export interface FairAugOptions {
-  alpha: number;
-  tubesPerClip: number;
-  probability: number;
-  minScale: number;
-  maxScale: number;
-  /** Fraction of the frame area below which an occluded instance is dropped from a frame. */
-  minVisibleArea: number;
-}
+export type FairAugOptions = Omit<FairAugConfig, "enabled">;
 
 /**
  * The pastes of one clip of `clipLength` frames of video `video`: with probability `probability`, up to
