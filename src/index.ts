@@ -97,3 +97,34 @@ export {
   type TrainVisSummary,
   type DistillOverrides,
 } from "./jobs/train-vis.js";
+
+// Batch runner: manifests of jobs on a BullMQ queue (Redis), run by workers on any number of machines
+export {
+  submitBatch,
+  submitSummaryText,
+  batchStatus,
+  batchStatusText,
+  progressText,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_BACKOFF_MS,
+  type BatchQueueOptions,
+  type SubmitOptions,
+  type SubmitSummary,
+  type BatchStatusOptions,
+  type BatchStatus,
+} from "./batch/queue.js";
+export {
+  startBatchWorker,
+  type BatchWorker,
+  type BatchWorkerOptions,
+  type BatchWorkerEvent,
+} from "./batch/worker.js";
+export {
+  checkCommandLineRedisUrl,
+  DEFAULT_REDIS_URL,
+  REDIS_URL_VARIABLE,
+  REDIS_PASSWORD_VARIABLE,
+} from "./batch/redis.js";
+export { runBatchJob, type BatchJobResult, type RunBatchJobOptions } from "./batch/run-job.js";
+export { readManifest, checkEntry, type ManifestEntry, type BatchJobData } from "./batch/manifest.js";
+export { BATCH_TASKS, BATCH_TASK_NAMES, type BatchTask, type BatchTaskName } from "./batch/tasks.js";
