@@ -16,6 +16,7 @@ import { cosineLr, withWarmup, type Schedule } from "./schedule.js";
 import type { TaskOptions, TrainTask } from "./task.js";
 import { createOfflineTask } from "./tasks/offline.js";
 import { createOnlineTask } from "./tasks/online.js";
+import { createReferTask } from "./tasks/refer.js";
 import { train, type StepLogEntry, type TrainerOptions, type TrainResult } from "./trainer.js";
 
 /** Model kind → its training task. */
@@ -24,6 +25,7 @@ export const TRAIN_TASKS: {
 } = {
   online: createOnlineTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"online">>>,
   offline: createOfflineTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"offline">>>,
+  refer: createReferTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"refer">>>,
 };
 
 /** How to run a task: the run folder, resume, validation, checkpoints and progress. */
@@ -152,6 +154,14 @@ export async function inEvalMode<T>(module: Module, fn: () => T | Promise<T>): P
 /** Trains (or resumes) the online VIS model (MinVIS-style). */
 export function trainOnlineVis(options: TrainModelOptions<ModelOf<"online">>) {
   return trainModel("online", options);
+}
+
+/**
+ * Trains (or resumes) the referring model (YOFO); `data` is a Ref-YouTube-VOS split: its
+ * meta_expressions.json and JPEGImages folder.
+ */
+export function trainRefer(options: TrainModelOptions<ModelOf<"refer">>) {
+  return trainModel("refer", options);
 }
 
 /** Trains (or resumes) the offline VIS model (VITA-style). */

@@ -1,0 +1,358 @@
+/**
+ * The referring model's pieces that have exact answers: im2col equals the convolution it stands for;
+ * the meta-transfer solver (steepest descent with the exact line search) reaches the closed-form ridge
+ * solution of small random problems, including the memory's weighted problem; its gradient with
+ * respect to every input (patches, targets, row weights, λ) agrees with central finite differences;
+ * the memory's weights and eviction follow the rule; the tokenizer round-trips and maps unknown words
+ * to UNK.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  im2col,
+  steepestDescent,
+  transferObjective,
+  TransferMemory,
+  updateMemoryWeights,
+  type TransferProblem,
+} from "../src/models/refer/meta-transfer.js";
+import { buildVocabulary, padTokens, UNK_ID, WordTokenizer } from "../src/models/refer/tokenizer.js";
+import { initRuntime } from "../src/runtime/backend.js";
+import { mulberry32, relativeL2 } from "./helpers/random.js";
+
+beforeAll(async () => {
+  await initRuntime({ backend: "wasm" });
+});
+
+function randomArray(length: number, random: () => number, scale = 1, offset = -0.5): Float32Array {
+  return Float32Array.from({ length }, () => (random() + offset) * scale);
+}
+
+/**
+ * The ridge solution θ* = (Σ_rows w² p pᵀ + λI)⁻¹ Σ_rows w² p yᵀ of one problem, in float64
+ * (Gauss–Jordan on the normal equations).
+ */
+function ridgeSolution(
+  patches: Float32Array,
+  targets: Float32Array,
+  weights: Float32Array,
+  n: number,
+  q: number,
+  d: number,
+  lambda: number,
+): Float64Array {
+  const a = new Float64Array(q * q);
+  const b = new Float64Array(q * d);
+  for (let r = 0; r < n; r++) {
+    const w2 = weights[r] ** 2;
+    for (let i = 0; i < q; i++) {
+      const pi = patches[r * q + i] * w2;
+      for (let j = 0; j < q; j++) a[i * q + j] += pi * patches[r * q + j];
+      for (let k = 0; k < d; k++) b[i * d + k] += pi * targets[r * d + k];
+    }
+  }
+  for (let i = 0; i < q; i++) a[i * q + i] += lambda;
+  // Gauss–Jordan with partial pivoting on [a | b].
+  for (let col = 0; col < q; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < q; r++) if (Math.abs(a[r * q + col]) > Math.abs(a[pivot * q + col])) pivot = r;
+    for (let j = 0; j < q; j++) [a[col * q + j], a[pivot * q + j]] = [a[pivot * q + j], a[col * q + j]];
+    for (let k = 0; k < d; k++) [b[col * d + k], b[pivot * d + k]] = [b[pivot * d + k], b[col * d + k]];
+    const inv = 1 / a[col * q + col];
+    for (let j = 0; j < q; j++) a[col * q + j] *= inv;
+    for (let k = 0; k < d; k++) b[col * d + k] *= inv;
+    for (let r = 0; r < q; r++) {
+      if (r === col) continue;
+      const f = a[r * q + col];
+      if (f === 0) continue;
+      for (let j = 0; j < q; j++) a[r * q + j] -= f * a[col * q + j];
+      for (let k = 0; k < d; k++) b[r * d + k] -= f * b[col * d + k];
+    }
+  }
+  return b;
+}
+
+describe("im2col", () => {
+  it("times a flattened HWIO kernel equals conv2d with same padding", () => {
+    const random = mulberry32(3);
+    for (const k of [1, 3, 5]) {
+      const x = tf.tensor4d(randomArray(2 * 5 * 6 * 3, random), [2, 5, 6, 3]);
+      const kernel = tf.tensor4d(randomArray(k * k * 3 * 4, random), [k, k, 3, 4]);
+      const viaPatches = tf.matMul(im2col(x, k), tf.tile(kernel.reshape([1, k * k * 3, 4]), [2, 1, 1]));
+      const conv = tf.conv2d(x, kernel, 1, "same").reshape([2, 30, 4]);
+      expect(relativeL2(viaPatches.dataSync(), conv.dataSync())).toBeLessThan(1e-6);
+      tf.dispose([x, kernel, viaPatches, conv]);
+    }
+  });
+});
+
+describe("meta-transfer solver", () => {
+  it("converges to the closed-form ridge solution on small random problems", () => {
+    const random = mulberry32(11);
+    for (const [b, n, q, d, lambda] of [
+      [1, 30, 4, 2, 0.5],
+      [3, 40, 6, 3, 2],
+      [2, 25, 9, 1, 0.1],
+    ] as const) {
+      const patches = randomArray(b * n * q, random, 2);
+      const targets = randomArray(b * n * d, random, 2);
+      const weights = randomArray(b * n, random, 1, 0.2); // 0.2..1.2
+      const problem: TransferProblem = {
+        patches: tf.tensor3d(patches, [b, n, q]),
+        targets: tf.tensor3d(targets, [b, n, d]),
+        rowWeights: tf.tensor3d(weights, [b, n, 1]),
+        lambda: tf.scalar(lambda),
+      };
+      const theta = steepestDescent(problem, tf.zeros([b, q, d]), 300);
+      const solved = theta.dataSync();
+      for (let p = 0; p < b; p++) {
+        const expected = ridgeSolution(
+          patches.subarray(p * n * q, (p + 1) * n * q),
+          targets.subarray(p * n * d, (p + 1) * n * d),
+          weights.subarray(p * n, (p + 1) * n),
+          n,
+          q,
+          d,
+          lambda,
+        );
+        expect(relativeL2(solved.subarray(p * q * d, (p + 1) * q * d), expected)).toBeLessThan(2e-4);
+      }
+      // The step is the exact line search: the new gradient is orthogonal to the step's direction.
+      const gradient = (theta: tf.Tensor3D) =>
+        tf.grad((t: tf.Tensor) => tf.sum(transferObjective(problem, t as tf.Tensor3D)))(theta);
+      const theta0 = tf.tensor3d(randomArray(b * q * d, random), [b, q, d]);
+      const theta1 = steepestDescent(problem, theta0, 1);
+      const g0 = gradient(theta0).dataSync();
+      const g1 = gradient(theta1).dataSync();
+      for (let p = 0; p < b; p++) {
+        let dot = 0;
+        let norm = 0;
+        for (let i = p * q * d; i < (p + 1) * q * d; i++) {
+          dot += g0[i] * g1[i];
+          norm += g0[i] * g0[i];
+        }
+        expect(Math.abs(dot)).toBeLessThan(1e-4 * norm);
+      }
+      tf.dispose([theta0, theta1]);
+      // Every exact line-search step lowers the objective.
+      let previous = Infinity;
+      let current = tf.zeros([b, q, d]) as tf.Tensor3D;
+      for (let s = 0; s < 5; s++) {
+        const value = transferObjective(problem, current).dataSync()[0];
+        expect(value).toBeLessThan(previous);
+        previous = value;
+        const next = steepestDescent(problem, current, 1);
+        current.dispose();
+        current = next;
+      }
+      tf.dispose([theta, current, problem.patches, problem.targets, problem.rowWeights, problem.lambda]);
+    }
+  });
+
+  it("solves the memory's problem: Σ γ_m ‖W_m ⊙ (P_m θ − Y_m)‖² + λ‖θ‖²", () => {
+    const random = mulberry32(5);
+    const [n, q, d, lambda] = [12, 5, 2, 0.3];
+    const memory = new TransferMemory({ slots: 3, learningRate: 0.4, firstFrameMinWeight: 0.3 });
+    const raw: { patches: Float32Array; targets: Float32Array; w: Float32Array }[] = [];
+    for (let m = 0; m < 4; m++) {
+      const sample = {
+        patches: randomArray(n * q, random, 2),
+        targets: randomArray(n * d, random, 2),
+        w: randomArray(n, random, 1, 0),
+      };
+      raw.push(sample);
+      memory.add({
+        patches: tf.tensor3d(sample.patches, [1, n, q]),
+        targets: tf.tensor3d(sample.targets, [1, n, d]),
+        weightMap: tf.tensor3d(sample.w, [1, n, 1]),
+      });
+    }
+    // Four arrivals in three slots: the second sample (the weakest) was evicted.
+    expect(memory.frames).toEqual([0, 2, 3]);
+    const held = memory.frames.map((f) => raw[f]);
+    const gammas = memory.weights;
+    const patches = new Float32Array(held.flatMap((s) => [...s.patches]));
+    const targets = new Float32Array(held.flatMap((s) => [...s.targets]));
+    const weights = new Float32Array(held.flatMap((s, m) => [...s.w].map((w) => w * Math.sqrt(gammas[m]))));
+    const expected = ridgeSolution(patches, targets, weights, 3 * n, q, d, lambda);
+    const problem = memory.problem(tf.scalar(lambda));
+    const theta = steepestDescent(problem, tf.zeros([1, q, d]), 400);
+    expect(relativeL2(theta.dataSync(), expected)).toBeLessThan(5e-4);
+    tf.dispose([theta, problem.patches, problem.targets, problem.rowWeights, problem.lambda]);
+  });
+
+  it("has the gradient of central finite differences in every input", () => {
+    const random = mulberry32(23);
+    const [b, n, q, d] = [2, 10, 4, 3];
+    const values = {
+      patches: randomArray(b * n * q, random, 2),
+      targets: randomArray(b * n * d, random, 2),
+      rowWeights: randomArray(b * n, random, 1, 0.3),
+      lambda: Float32Array.of(0.7),
+      theta0: randomArray(b * q * d, random, 0.5),
+    };
+    const shapes = {
+      patches: [b, n, q],
+      targets: [b, n, d],
+      rowWeights: [b, n, 1],
+      lambda: [],
+      theta0: [b, q, d],
+    };
+    const probe = tf.tensor3d(randomArray(b * q * d, random, 2), [b, q, d]);
+    // f = Σ probe ⊙ θ after 3 steps, as a function of all inputs.
+    const f = (
+      patches: tf.Tensor,
+      targets: tf.Tensor,
+      rowWeights: tf.Tensor,
+      lambda: tf.Tensor,
+      theta0: tf.Tensor,
+    ) =>
+      tf.sum(
+        tf.mul(
+          probe,
+          steepestDescent(
+            {
+              patches: patches as tf.Tensor3D,
+              targets: targets as tf.Tensor3D,
+              rowWeights: rowWeights as tf.Tensor3D,
+              lambda: lambda as tf.Scalar,
+            },
+            theta0 as tf.Tensor3D,
+            3,
+          ),
+        ),
+      ) as tf.Scalar;
+    const names = ["patches", "targets", "rowWeights", "lambda", "theta0"] as const;
+    const tensors = names.map((name) => tf.tensor(values[name], shapes[name]));
+    const grads = tf
+      .grads(f)(tensors)
+      .map((g) => g.dataSync());
+    const evaluate = (changed: (typeof names)[number], index: number, delta: number) =>
+      tf.tidy(() => {
+        const inputs = names.map((name) => {
+          const data = Float32Array.from(values[name]);
+          if (name === changed) data[index] += delta;
+          return tf.tensor(data, shapes[name]);
+        });
+        return f(...(inputs as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])).dataSync()[0];
+      });
+    const eps = 1e-2;
+    names.forEach((name, k) => {
+      const count = Math.min(6, values[name].length);
+      for (let c = 0; c < count; c++) {
+        const index = Math.floor((c * values[name].length) / count);
+        const numeric = (evaluate(name, index, eps) - evaluate(name, index, -eps)) / (2 * eps);
+        const analytic = grads[k][index];
+        expect(Math.abs(numeric - analytic), `${name}[${index}]`).toBeLessThan(
+          2e-2 * Math.max(1, Math.abs(numeric)),
+        );
+      }
+    });
+    tf.dispose([...tensors, probe]);
+  });
+});
+
+describe("memory", () => {
+  const options = { slots: 4, learningRate: 0.3, firstFrameMinWeight: 0.25 };
+
+  it("weights new samples in, decays old ones and keeps the first frame above its minimum", () => {
+    let weights: number[] = [];
+    const first = updateMemoryWeights(weights, options);
+    expect(first).toEqual({ weights: [1], evicted: undefined });
+    weights = first.weights;
+    const second = updateMemoryWeights(weights, options);
+    expect(second.weights[0]).toBeCloseTo(0.7, 12);
+    expect(second.weights[1]).toBeCloseTo(0.3, 12);
+    weights = second.weights;
+    for (let t = 2; t < 30; t++) {
+      const next = updateMemoryWeights(weights, options);
+      expect(next.weights.length).toBe(Math.min(t + 1, options.slots));
+      expect(next.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+      expect(next.weights[0]).toBeGreaterThanOrEqual(options.firstFrameMinWeight - 1e-12);
+      // The newest sample has the largest weight among the non-first ones.
+      const newest = next.weights[next.weights.length - 1];
+      for (let k = 1; k < next.weights.length - 1; k++) expect(newest).toBeGreaterThan(next.weights[k]);
+      if (t + 1 > options.slots)
+        expect(next.evicted).toBe(1); // the oldest after the first frame
+      else expect(next.evicted).toBeUndefined();
+      weights = next.weights;
+    }
+    // Without the floor the first frame's weight would decay as 0.7^t.
+    expect(weights[0]).toBeCloseTo(0.25, 12);
+  });
+
+  it("evicts the weakest sample, not the first frame nor the newest, the oldest on ties", () => {
+    const rule = { slots: 3, learningRate: 0.5, firstFrameMinWeight: 0 };
+    expect(updateMemoryWeights([0.1, 0.6, 0.3], rule).evicted).toBe(2);
+    expect(updateMemoryWeights([0.2, 0.4, 0.4], rule).evicted).toBe(1);
+    expect(updateMemoryWeights([0.01, 0.5, 0.49], rule).evicted).toBe(2);
+  });
+
+  it("holds at most K samples and frees what it evicts when it owns them", () => {
+    const memory = new TransferMemory({ slots: 3, learningRate: 0.5, firstFrameMinWeight: 0.2 }, true);
+    const before = tf.memory().numTensors;
+    for (let t = 0; t < 10; t++) {
+      tf.tidy(() =>
+        memory.add({
+          patches: tf.fill([1, 4, 2], t),
+          targets: tf.fill([1, 4, 1], t),
+          weightMap: tf.ones([1, 4, 1]),
+        }),
+      );
+      expect(memory.size).toBe(Math.min(t + 1, 3));
+      expect(tf.memory().numTensors - before).toBe(3 * memory.size);
+    }
+    expect(memory.frames).toEqual([0, 8, 9]);
+    const problem = memory.problem(tf.scalar(1));
+    expect([...problem.patches.dataSync()].filter((_, i) => i % 8 === 0)).toEqual([0, 8, 9]);
+    tf.dispose([problem.patches, problem.targets, problem.rowWeights, problem.lambda]);
+    memory.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe("tokenizer", () => {
+  const expressions = ["The red circle moving left", "the small BLUE square, on the left!", "a triangle"];
+  const vocabulary = buildVocabulary(expressions);
+
+  it("builds a sorted vocabulary of lower-case words, independent of the order", () => {
+    expect(vocabulary).toEqual([
+      "a",
+      "blue",
+      "circle",
+      "left",
+      "moving",
+      "on",
+      "red",
+      "small",
+      "square",
+      "the",
+      "triangle",
+    ]);
+    expect(buildVocabulary([...expressions].reverse())).toEqual(vocabulary);
+  });
+
+  it("round-trips known words and maps unknown ones to UNK, naming each once", () => {
+    const tokenizer = new WordTokenizer(vocabulary);
+    expect(tokenizer.size).toBe(vocabulary.length + 2);
+    const known = tokenizer.encode("The small blue square on the LEFT");
+    expect(known.unknown).toEqual([]);
+    expect(tokenizer.decode(known.ids)).toBe("the small blue square on the left");
+    const mixed = tokenizer.encode("the purple hexagon, the purple one");
+    expect(mixed.unknown).toEqual(["purple", "hexagon", "one"]);
+    expect(mixed.ids.filter((id) => id === UNK_ID).length).toBe(4);
+    expect(tokenizer.decode(mixed.ids)).toBe("the [UNK] [UNK] the [UNK] [UNK]");
+    // A model file's vocabulary gives the same ids.
+    const reloaded = new WordTokenizer(JSON.parse(JSON.stringify(vocabulary)));
+    expect(reloaded.encode("the red circle").ids).toEqual(tokenizer.encode("the red circle").ids);
+  });
+
+  it("pads and cuts to a length, and rejects an expression without words", () => {
+    const { ids, padding, lengths } = padTokens([[5, 6, 7], [8]], 2);
+    expect([...ids]).toEqual([5, 6, 8, 0]);
+    expect([...padding]).toEqual([0, 0, 0, 1]);
+    expect(lengths).toEqual([2, 1]);
+    expect(() => padTokens([[]], 4)).toThrow(/no words/);
+    expect(() => new WordTokenizer(["Red"])).toThrow(/lower-case/);
+  });
+});
