@@ -10,11 +10,12 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   im2col,
+  memorySample,
+  normalEquations,
   steepestDescent,
-  transferObjective,
   TransferMemory,
   updateMemoryWeights,
-  type TransferProblem,
+  type RidgeProblem,
 } from "../src/models/refer/meta-transfer.js";
 import { buildVocabulary, padTokens, UNK_ID, WordTokenizer } from "../src/models/refer/tokenizer.js";
 import { initRuntime } from "../src/runtime/backend.js";
@@ -86,6 +87,31 @@ describe("im2col", () => {
   });
 });
 
+/** Rows → the ridge problem the solver takes (its normal equations). */
+function ridgeProblem(
+  patches: tf.Tensor3D,
+  targets: tf.Tensor3D,
+  rowWeights: tf.Tensor3D,
+  lambda: tf.Scalar,
+): RidgeProblem {
+  return { ...normalEquations(patches, targets, rowWeights), lambda };
+}
+
+/** ½ Σ_rows ‖w (Pθ − Y)‖² + ½ λ‖θ‖² per problem, computed from the rows. */
+function objective(
+  rows: { patches: tf.Tensor3D; targets: tf.Tensor3D; rowWeights: tf.Tensor3D; lambda: tf.Scalar },
+  theta: tf.Tensor,
+): tf.Tensor1D {
+  return tf.tidy(() => {
+    const residual = tf.mul(
+      rows.rowWeights,
+      tf.sub(tf.matMul(rows.patches, theta as tf.Tensor3D), rows.targets),
+    );
+    const data = tf.sum(tf.square(residual), [1, 2]);
+    return tf.mul(0.5, tf.add(data, tf.mul(rows.lambda, tf.sum(tf.square(theta), [1, 2])))) as tf.Tensor1D;
+  });
+}
+
 describe("meta-transfer solver", () => {
   it("converges to the closed-form ridge solution on small random problems", () => {
     const random = mulberry32(11);
@@ -97,12 +123,13 @@ describe("meta-transfer solver", () => {
       const patches = randomArray(b * n * q, random, 2);
       const targets = randomArray(b * n * d, random, 2);
       const weights = randomArray(b * n, random, 1, 0.2); // 0.2..1.2
-      const problem: TransferProblem = {
+      const rows = {
         patches: tf.tensor3d(patches, [b, n, q]),
         targets: tf.tensor3d(targets, [b, n, d]),
         rowWeights: tf.tensor3d(weights, [b, n, 1]),
         lambda: tf.scalar(lambda),
       };
+      const problem = ridgeProblem(rows.patches, rows.targets, rows.rowWeights, rows.lambda);
       const theta = steepestDescent(problem, tf.zeros([b, q, d]), 300);
       const solved = theta.dataSync();
       for (let p = 0; p < b; p++) {
@@ -118,8 +145,7 @@ describe("meta-transfer solver", () => {
         expect(relativeL2(solved.subarray(p * q * d, (p + 1) * q * d), expected)).toBeLessThan(2e-4);
       }
       // The step is the exact line search: the new gradient is orthogonal to the step's direction.
-      const gradient = (theta: tf.Tensor3D) =>
-        tf.grad((t: tf.Tensor) => tf.sum(transferObjective(problem, t as tf.Tensor3D)))(theta);
+      const gradient = (theta: tf.Tensor3D) => tf.grad((t: tf.Tensor) => tf.sum(objective(rows, t)))(theta);
       const theta0 = tf.tensor3d(randomArray(b * q * d, random), [b, q, d]);
       const theta1 = steepestDescent(problem, theta0, 1);
       const g0 = gradient(theta0).dataSync();
@@ -138,14 +164,14 @@ describe("meta-transfer solver", () => {
       let previous = Infinity;
       let current = tf.zeros([b, q, d]) as tf.Tensor3D;
       for (let s = 0; s < 5; s++) {
-        const value = transferObjective(problem, current).dataSync()[0];
+        const value = objective(rows, current).dataSync()[0];
         expect(value).toBeLessThan(previous);
         previous = value;
         const next = steepestDescent(problem, current, 1);
         current.dispose();
         current = next;
       }
-      tf.dispose([theta, current, problem.patches, problem.targets, problem.rowWeights, problem.lambda]);
+      tf.dispose([theta, current, problem.gram, problem.cross, ...Object.values(rows)]);
     }
   });
 
@@ -161,11 +187,13 @@ describe("meta-transfer solver", () => {
         w: randomArray(n, random, 1, 0),
       };
       raw.push(sample);
-      memory.add({
-        patches: tf.tensor3d(sample.patches, [1, n, q]),
-        targets: tf.tensor3d(sample.targets, [1, n, d]),
-        weightMap: tf.tensor3d(sample.w, [1, n, 1]),
-      });
+      memory.add(
+        memorySample(
+          tf.tensor3d(sample.patches, [1, n, q]),
+          tf.tensor3d(sample.targets, [1, n, d]),
+          tf.tensor3d(sample.w, [1, n, 1]),
+        ),
+      );
     }
     // Four arrivals in three slots: the second sample (the weakest) was evicted.
     expect(memory.frames).toEqual([0, 2, 3]);
@@ -178,7 +206,7 @@ describe("meta-transfer solver", () => {
     const problem = memory.problem(tf.scalar(lambda));
     const theta = steepestDescent(problem, tf.zeros([1, q, d]), 400);
     expect(relativeL2(theta.dataSync(), expected)).toBeLessThan(5e-4);
-    tf.dispose([theta, problem.patches, problem.targets, problem.rowWeights, problem.lambda]);
+    tf.dispose([theta, problem.gram, problem.cross, problem.lambda]);
   });
 
   it("has the gradient of central finite differences in every input", () => {
@@ -211,12 +239,12 @@ describe("meta-transfer solver", () => {
         tf.mul(
           probe,
           steepestDescent(
-            {
-              patches: patches as tf.Tensor3D,
-              targets: targets as tf.Tensor3D,
-              rowWeights: rowWeights as tf.Tensor3D,
-              lambda: lambda as tf.Scalar,
-            },
+            ridgeProblem(
+              patches as tf.Tensor3D,
+              targets as tf.Tensor3D,
+              rowWeights as tf.Tensor3D,
+              lambda as tf.Scalar,
+            ),
             theta0 as tf.Tensor3D,
             3,
           ),
@@ -292,20 +320,16 @@ describe("memory", () => {
     const memory = new TransferMemory({ slots: 3, learningRate: 0.5, firstFrameMinWeight: 0.2 }, true);
     const before = tf.memory().numTensors;
     for (let t = 0; t < 10; t++) {
-      tf.tidy(() =>
-        memory.add({
-          patches: tf.fill([1, 4, 2], t),
-          targets: tf.fill([1, 4, 1], t),
-          weightMap: tf.ones([1, 4, 1]),
-        }),
-      );
+      tf.tidy(() => memory.add({ gram: tf.fill([1, 2, 2], t), cross: tf.fill([1, 2, 1], t) }));
       expect(memory.size).toBe(Math.min(t + 1, 3));
-      expect(tf.memory().numTensors - before).toBe(3 * memory.size);
+      expect(tf.memory().numTensors - before).toBe(2 * memory.size);
     }
     expect(memory.frames).toEqual([0, 8, 9]);
+    // The problem is the γ-weighted sum of the samples held.
     const problem = memory.problem(tf.scalar(1));
-    expect([...problem.patches.dataSync()].filter((_, i) => i % 8 === 0)).toEqual([0, 8, 9]);
-    tf.dispose([problem.patches, problem.targets, problem.rowWeights, problem.lambda]);
+    const [g0, g8, g9] = memory.weights;
+    expect(problem.gram.dataSync()[0]).toBeCloseTo(g0 * 0 + g8 * 8 + g9 * 9, 5);
+    tf.dispose([problem.gram, problem.cross, problem.lambda]);
     memory.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

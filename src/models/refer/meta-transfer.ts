@@ -6,16 +6,18 @@
  *
  * (W_m a per-position weight map, γ_m the memory's sample weights). The convolution is written as a
  * matrix product on im2col patches (θ ∗ X = P θ, θ an HWIO kernel flattened to [k²·C, D]), so the
- * problem is ridge regression and the solver — steepest descent with the exact line search of a
- * quadratic, as in LWL's few-shot learner — is made of matrix products only: it is differentiable to
- * any order, and training backpropagates through it into X, Y, W and λ.
+ * problem is ridge regression. Each memory sample is kept as its normal equations (PᵀW²P, PᵀW²Y), so
+ * a solver step costs the same whatever the frame size and the memory's length. The solver — steepest
+ * descent with the exact line search of a quadratic, as in LWL's few-shot learner — is made of matrix
+ * products only: it is differentiable to any order, and training backpropagates through it into X, Y,
+ * W and λ.
  *
  * The memory holds at most K samples: each new sample gets weight `learningRate`, older ones decay by
  * (1 − learningRate), the weakest (never the first frame, never the newest) is evicted when full, and
  * the first frame's weight is kept at or above a minimum. Memory and time per frame are constant.
  *
  * Every tensor here is batched over B independent problems (B targets or training clips): patches
- * [B, n, q], targets [B, n, D], θ [B, q, D].
+ * [B, n, q], targets [B, n, D], θ [B, q, D], normal equations [B, q, q] and [B, q, D].
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
@@ -45,52 +47,59 @@ export function im2col(x: tf.Tensor4D, kernel: number): tf.Tensor3D {
   });
 }
 
-/** One batch of ridge problems: rows weighted by `rowWeights` (√γ_m · W_m at each position). */
-export type TransferProblem = {
-  /** [B, n, q] im2col patches of X. */
-  patches: tf.Tensor3D;
-  /** [B, n, D] the features Y to reconstruct. */
-  targets: tf.Tensor3D;
-  /** [B, n, 1] non-negative row weights. */
-  rowWeights: tf.Tensor3D;
+/**
+ * One batch of ridge problems in normal-equation form, L(θ) = ½ θᵀAθ − θᵀC + ½ λ‖θ‖² (+ const), with
+ * A = Σ_rows w² p pᵀ and C = Σ_rows w² p yᵀ: the solver's cost per step is then O(q²·D) whatever the
+ * number of rows (frames × positions) the memory holds.
+ */
+export type RidgeProblem = {
+  /** [B, q, q] A = Pᵀ diag(w²) P. */
+  gram: tf.Tensor3D;
+  /** [B, q, D] C = Pᵀ diag(w²) Y. */
+  cross: tf.Tensor3D;
   /** λ > 0 (a scalar tensor, learnable in the model). */
   lambda: tf.Scalar;
 };
+
+/**
+ * The normal equations of rows `patches` [B, n, q] → `targets` [B, n, D] weighted by `rowWeights`
+ * [B, n, 1]: A = Pᵀ diag(w²) P and C = Pᵀ diag(w²) Y.
+ */
+export function normalEquations(
+  patches: tf.Tensor3D,
+  targets: tf.Tensor3D,
+  rowWeights: tf.Tensor3D,
+): { gram: tf.Tensor3D; cross: tf.Tensor3D } {
+  return tf.tidy(() => {
+    const weighted = tf.mul(tf.square(rowWeights), patches) as tf.Tensor3D;
+    return {
+      gram: tf.matMul(weighted, patches, true, false),
+      cross: tf.matMul(weighted, targets, true, false),
+    };
+  });
+}
 
 /** Keeps α finite when the gradient vanishes (α = 0 then). */
 const LINE_SEARCH_EPS = 1e-12;
 
 /**
  * `steps` steps of steepest descent from θ0 [B, q, D] on
- * L(θ) = ½ Σ_rows ‖rowWeight · (P θ − Y)‖² + ½ λ ‖θ‖², each with the exact line search of a quadratic:
- * g = ∇L(θ) = Pᵀ (w² ⊙ (Pθ − Y)) + λθ, α = ‖g‖² / ‖J g‖² = ‖g‖² / (‖w ⊙ P g‖² + λ‖g‖²), θ ← θ − α g.
+ * L(θ) = ½ Σ_rows ‖w · (P θ − Y)‖² + ½ λ ‖θ‖², each with the exact line search of a quadratic:
+ * g = ∇L(θ) = Aθ − C + λθ, α = ‖g‖² / ‖J g‖² = ‖g‖² / (⟨g, A g⟩ + λ‖g‖²), θ ← θ − α g.
  * Differentiable in every input (matrix products, sums and one division per step).
  */
-export function steepestDescent(problem: TransferProblem, theta0: tf.Tensor3D, steps: number): tf.Tensor3D {
-  const { patches, targets, rowWeights, lambda } = problem;
+export function steepestDescent(problem: RidgeProblem, theta0: tf.Tensor3D, steps: number): tf.Tensor3D {
+  const { gram, cross, lambda } = problem;
   return tf.tidy(() => {
-    const w2 = tf.square(rowWeights);
     let theta = theta0;
     for (let s = 0; s < steps; s++) {
-      const residual = tf.mul(w2, tf.sub(tf.matMul(patches, theta), targets));
-      const g = tf.add(tf.matMul(patches, residual, true, false), tf.mul(lambda, theta)) as tf.Tensor3D;
+      const g = tf.add(tf.sub(tf.matMul(gram, theta), cross), tf.mul(lambda, theta)) as tf.Tensor3D;
       const gg = tf.sum(tf.square(g), [1, 2], true);
-      const pg = tf.matMul(patches, g);
-      const curvature = tf.add(tf.sum(tf.mul(w2, tf.square(pg)), [1, 2], true), tf.mul(lambda, gg));
+      const curvature = tf.add(tf.sum(tf.mul(g, tf.matMul(gram, g)), [1, 2], true), tf.mul(lambda, gg));
       const alpha = tf.div(gg, tf.add(curvature, LINE_SEARCH_EPS));
       theta = tf.sub(theta, tf.mul(alpha, g));
     }
     return theta === theta0 ? tf.clone(theta) : theta;
-  });
-}
-
-/** The objective L(θ) of {@link steepestDescent} per problem, [B] (for tests and diagnostics). */
-export function transferObjective(problem: TransferProblem, theta: tf.Tensor3D): tf.Tensor1D {
-  const { patches, targets, rowWeights, lambda } = problem;
-  return tf.tidy(() => {
-    const residual = tf.mul(rowWeights, tf.sub(tf.matMul(patches, theta), targets));
-    const data = tf.sum(tf.square(residual), [1, 2]);
-    return tf.mul(0.5, tf.add(data, tf.mul(lambda, tf.sum(tf.square(theta), [1, 2])))) as tf.Tensor1D;
   });
 }
 
@@ -139,15 +148,17 @@ export function updateMemoryWeights(
   return { weights, evicted };
 }
 
-/** One frame's contribution to the memory (batched over B). */
-export type MemorySample = {
-  /** [B, n, q] im2col patches of X. */
-  patches: tf.Tensor3D;
-  /** [B, n, D] bi-modal features Y. */
-  targets: tf.Tensor3D;
-  /** [B, n, 1] the weight map W in 0..1. */
-  weightMap: tf.Tensor3D;
-};
+/** One frame's contribution to the memory (batched over B): its normal equations, unweighted by γ. */
+export type MemorySample = { gram: tf.Tensor3D; cross: tf.Tensor3D };
+
+/** A frame's memory sample: rows of its patches → Y, weighted by the weight map W [B, n, 1]. */
+export function memorySample(
+  patches: tf.Tensor3D,
+  targets: tf.Tensor3D,
+  weightMap: tf.Tensor3D,
+): MemorySample {
+  return normalEquations(patches, targets, weightMap);
+}
 
 /**
  * The bounded memory bank of {@link updateMemoryWeights}. With `ownsTensors` (streaming inference) it
@@ -186,37 +197,31 @@ export class TransferMemory {
 
   add(sample: MemorySample): void {
     const { weights, evicted } = updateMemoryWeights(this.sampleWeights, this.options);
-    if (this.ownsTensors) for (const t of [sample.patches, sample.targets, sample.weightMap]) tf.keep(t);
+    if (this.ownsTensors) for (const t of [sample.gram, sample.cross]) tf.keep(t);
     this.samples.push(sample);
     this.arrivals.push(this.arrived++);
     if (evicted !== undefined) {
       const [gone] = this.samples.splice(evicted, 1);
       this.arrivals.splice(evicted, 1);
-      if (this.ownsTensors) tf.dispose([gone.patches, gone.targets, gone.weightMap]);
+      if (this.ownsTensors) tf.dispose([gone.gram, gone.cross]);
     }
     this.sampleWeights = weights;
   }
 
-  /** The ridge problem over the memory, each row weighted by √γ_m · W_m. */
-  problem(lambda: tf.Scalar): TransferProblem {
+  /** The ridge problem over the memory: Σ_m γ_m A_m and Σ_m γ_m C_m. */
+  problem(lambda: tf.Scalar): RidgeProblem {
     if (this.samples.length === 0) throw new VidsegError("the memory is empty");
     return tf.tidy(() => {
-      const rowWeights = this.samples.map((s, m) => tf.mul(s.weightMap, Math.sqrt(this.sampleWeights[m])));
-      const join = <T extends tf.Tensor3D>(parts: T[]) =>
-        parts.length === 1 ? tf.clone(parts[0]) : tf.concat(parts, 1);
-      return {
-        patches: join(this.samples.map((s) => s.patches)),
-        targets: join(this.samples.map((s) => s.targets)),
-        rowWeights: join(rowWeights as tf.Tensor3D[]),
-        lambda,
-      };
+      const weighted = (pick: (s: MemorySample) => tf.Tensor3D) =>
+        tf.addN(this.samples.map((s, m) => tf.mul(pick(s), this.sampleWeights[m]))) as tf.Tensor3D;
+      return { gram: weighted((s) => s.gram), cross: weighted((s) => s.cross), lambda };
     });
   }
 
   /** Frees the samples when the memory owns them. */
   dispose(): void {
     if (this.ownsTensors) {
-      for (const s of this.samples) tf.dispose([s.patches, s.targets, s.weightMap]);
+      for (const s of this.samples) tf.dispose([s.gram, s.cross]);
     }
     this.samples = [];
     this.sampleWeights = [];

@@ -20,9 +20,12 @@ import { createResnet, imagenetNormalize, type ResNet, type ResnetFeatures } fro
 import { resizeBilinear } from "../../nn/sampling.js";
 import type { ReferConfig, SegmenterConfig } from "../config.js";
 import { FeatureMining } from "./feature-mining.js";
-import { im2col, steepestDescent, TransferMemory, type MemorySample } from "./meta-transfer.js";
+import { im2col, memorySample, steepestDescent, TransferMemory, type MemorySample } from "./meta-transfer.js";
 import { TransformerTextEncoder, type ReferTextEncoder, type TextFeatures } from "./text-encoder.js";
 import { padTokens } from "./tokenizer.js";
+
+/** A frame's image features (res2..res5), shared by the targets that segment it. */
+export type FrameFeatures = ResnetFeatures;
 
 export interface ReferModelOptions {
   /** Backbone, its norm, width (hiddenDim), heads, GroupNorm groups and input size. */
@@ -202,19 +205,20 @@ export class ReferModel extends Module {
   ): { theta: tf.Tensor3D; transferred: tf.Tensor4D } {
     if (!this.transfer || !step.patches) throw new VidsegError("this model has no meta-transfer");
     const [b, h, w, d] = step.y.shape;
-    const sample: MemorySample = tf.tidy(() => ({
-      patches: step.patches!,
-      targets: step.y.reshape([b, h * w, d]) as tf.Tensor3D,
-      weightMap: tf.sigmoid(step.weightLogits).reshape([b, h * w, 1]) as tf.Tensor3D,
-    }));
+    const sample: MemorySample = tf.tidy(() =>
+      memorySample(
+        step.patches!,
+        step.y.reshape([b, h * w, d]),
+        tf.sigmoid(step.weightLogits).reshape([b, h * w, 1]),
+      ),
+    );
     memory.add(sample);
     return tf.tidy(() => {
       const lambda = this.transfer!.lambda();
-      const problem = memory.problem(lambda);
       const first = theta === undefined;
       const start = theta ?? tf.zeros([b, step.patches!.shape[2], d]);
       const next = steepestDescent(
-        problem,
+        memory.problem(lambda),
         start as tf.Tensor3D,
         first ? this.refer.solverInitSteps : this.refer.solverSteps,
       );
