@@ -61,6 +61,8 @@ export {
   writeObjectMask,
   writeExpressionMask,
   refDavisExpressionSets,
+  resolveReferSplit,
+  type ReferSplitPaths,
   type RefMetaExpressions,
   type RefVideo,
   type RefExpression,

@@ -27,6 +27,7 @@ export {
   type InferenceConfig,
   type OfflineConfig,
   type OfflineHeadOptions,
+  type ReferConfig,
 } from "./models/config.js";
 export { loadVisConfig } from "./models/config-file.js";
 export {
@@ -41,6 +42,14 @@ export {
 export { MODEL_KINDS, buildModel, instantiateModel, type ModelKindName } from "./models/registry.js";
 export { FrameSegmenter, type SegmenterOutput } from "./models/segmenter.js";
 export { OfflineVisModel } from "./models/vis/offline.js";
+export { ReferModel, type ReferModelOptions } from "./models/refer/model.js";
+export type { ReferTextEncoder, TextFeatures } from "./models/refer/text-encoder.js";
+export {
+  WordTokenizer,
+  buildVocabulary,
+  type TextTokenizer,
+  type Tokenized,
+} from "./models/refer/tokenizer.js";
 export { hungarianMatch, type MatcherOptions, type Match } from "./models/matcher.js";
 
 // Training: the task registry and the one loop
@@ -48,6 +57,7 @@ export {
   trainModel,
   trainOnlineVis,
   trainOfflineVis,
+  trainReferModel,
   TRAIN_TASKS,
   type TrainModelOptions,
   type TrainModelResult,
@@ -76,6 +86,12 @@ export {
   type OfflineVideoResult,
   type OfflineInstance,
 } from "./infer/offline-segmenter.js";
+export {
+  ReferringSegmenter,
+  ReferringTarget,
+  type ReferringSegmenterOptions,
+  type ReferringFrameResult,
+} from "./infer/referring-segmenter.js";
 export { Tracker, type TrackerOptions, type TrackedInstance, type QueryOutput } from "./infer/tracker.js";
 export { openVideo, openFrameFolder, rawFrames, openYtvisSplit, type FrameSource } from "./infer/sources.js";
 
@@ -89,3 +105,15 @@ export {
   type AnimationChoice,
 } from "./jobs/infer-vis.js";
 export { trainVis, type TrainVisOptions, type TrainVisSummary } from "./jobs/train-vis.js";
+export {
+  trainRefer,
+  validateRefer,
+  type TrainReferOptions,
+  type TrainReferSummary,
+} from "./jobs/train-refer.js";
+export {
+  inferRefer,
+  segmentExpressions,
+  type InferReferOptions,
+  type InferReferSummary,
+} from "./jobs/infer-refer.js";

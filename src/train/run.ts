@@ -160,7 +160,7 @@ export function trainOnlineVis(options: TrainModelOptions<ModelOf<"online">>) {
  * Trains (or resumes) the referring model (YOFO); `data` is a Ref-YouTube-VOS split: its
  * meta_expressions.json and JPEGImages folder.
  */
-export function trainRefer(options: TrainModelOptions<ModelOf<"refer">>) {
+export function trainReferModel(options: TrainModelOptions<ModelOf<"refer">>) {
   return trainModel("refer", options);
 }
 
