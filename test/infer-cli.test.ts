@@ -111,6 +111,7 @@ describe("vidseg infer vis", () => {
       checkpoint: modelFile,
       input: videoFolder,
       out,
+      animation: "gif",
       png: true,
     });
     expect(summary.model).toBe("online");
@@ -154,6 +155,7 @@ describe("vidseg infer vis", () => {
       checkpoint: modelFile,
       input: join(dataDir, "valid.json"),
       out,
+      animation: "gif",
       maxFrames: 5,
     });
     expect(summary.inputKind).toBe("split");
@@ -186,6 +188,7 @@ describe("vidseg infer vis", () => {
       checkpoint: offlineFile,
       input: videoFolder,
       out,
+      animation: "gif",
       png: true,
       scoreThreshold: 1e-6,
     });
@@ -257,6 +260,63 @@ describe("vidseg infer vis", () => {
     });
     expect(warnings).toEqual([]);
   }, 60_000);
+
+  it.skipIf(!hasFfmpeg)(
+    "a truncated video: a warning naming the decoded and stated frames; --strict makes it an error",
+    async () => {
+      const video = join(root, "whole.mp4");
+      const encode = spawnSync("ffmpeg", [
+        ...["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=6"],
+        ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", "-movflags", "+faststart", video],
+      ]);
+      expect(encode.status).toBe(0);
+      const truncated = join(root, "truncated.mp4");
+      const bytes = readFileSync(video);
+      writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const warnings: string[] = [];
+      const summary = await inferVis({
+        checkpoint: modelFile,
+        input: truncated,
+        out: join(root, "out-truncated"),
+        animation: "none",
+        onWarning: (message) => warnings.push(message),
+      });
+      expect(summary.frames).toBeGreaterThan(0);
+      expect(summary.frames).toBeLessThan(60);
+      expect(
+        warnings.some((w) => w.startsWith(`${truncated}: video ends after`) && w.includes("of 60 frames")),
+      ).toBe(true);
+      await expect(
+        inferVis({ checkpoint: modelFile, input: truncated, out: join(root, "out-strict"), strict: true }),
+      ).rejects.toThrow(`${truncated}: video ends after`);
+      expect(existsSync(join(root, "out-strict", "results.json"))).toBe(false);
+      // The intact file gives no warning.
+      warnings.length = 0;
+      await inferVis({
+        checkpoint: modelFile,
+        input: video,
+        out: join(root, "out-whole"),
+        animation: "none",
+        onWarning: (m) => warnings.push(m),
+      });
+      expect(warnings).toEqual([]);
+    },
+    60_000,
+  );
+
+  it.skipIf(!hasFfmpeg)(
+    "chooses an MP4 animation by default when ffmpeg can encode one",
+    async () => {
+      const summary = await inferVis({
+        checkpoint: modelFile,
+        input: videoFolder,
+        out: join(root, "out-auto"),
+      });
+      expect(summary.videos[0].animation).toBe(join(root, "out-auto", "overlay.mp4"));
+      expect(summary.animationNote).toBe("MP4: ffmpeg is installed");
+    },
+    60_000,
+  );
 
   it.skipIf(!hasFfmpeg)(
     "segments an ffmpeg-encoded video, with an MP4 animation",
@@ -375,7 +435,7 @@ describe("vidseg infer vis: bad input", () => {
     r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--animation", "avi"]);
     expect([r.exitCode, r.stderr]).toEqual([
       1,
-      `vidseg: error: --animation: expected gif, mp4 or none, got "avi"\n`,
+      `vidseg: error: --animation: expected auto, gif, mp4 or none, got "avi"\n`,
     ]);
   });
 });

@@ -24,7 +24,7 @@ export function registerEvalVis(parent: Command): void {
       .option("--per-category", "also report AP, AP50 and AP75 per category")
       .action(
         action(async (options: EvalVisOptions) => {
-          const { evaluateVisFiles, perCategoryLines, summaryLines } = await import("../data.js");
+          const { evaluateVisFiles, perCategoryLines, summaryLines } = await import("../evaluate.js");
           const evaluation = await evaluateVisFiles({
             gt: options.gt,
             results: options.results,

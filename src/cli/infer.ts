@@ -16,6 +16,7 @@ interface InferCliOptions {
   scoreThreshold?: string;
   quiet?: boolean;
   json?: boolean;
+  strict?: boolean;
 }
 
 const INFER_HELP = `
@@ -30,8 +31,12 @@ Written to --out:
   overlay.gif | overlay.mp4          one video: masks with one colour per track id, "id class score"
   overlays/<video>.gif | .mp4        a split: one animation per video
 
-Memory stays bounded on long videos: frames are streamed and the animation is encoded frame by frame
-(small videos are enlarged to at least 256 px, large ones reduced to 640 px on the longer side).`;
+Animation: by default an MP4 when ffmpeg with libx264 is present (longest side up to 640 px); without
+ffmpeg a GIF only for videos of up to 150 frames (up to 320 px; a GIF of a long video runs to tens of
+MB), else none, and the summary says why. Small videos are enlarged to at least 256 px.
+
+Memory stays bounded on long videos: frames are streamed and the animation is encoded frame by frame.
+A video that ends before its stated length is reported on stderr (--strict: an error).`;
 
 interface InferReferCliOptions {
   checkpoint: string;
@@ -72,7 +77,15 @@ export function registerInfer(program: Command): void {
     .option("--split <name>", "split of a YouTube-VIS root (default valid)")
     .option("--images <dir>", "frames folder of an annotation JSON")
     .option("--png", "write per-frame indexed PNGs")
-    .option("--animation <format>", "gif, mp4 (needs ffmpeg with libx264) or none", "gif")
+    .option(
+      "--animation <format>",
+      "auto (MP4 with ffmpeg, else a GIF for videos up to 150 frames, else none), gif, mp4 (needs ffmpeg with libx264) or none",
+      "auto",
+    )
+    .option(
+      "--strict",
+      "a video that ends before its stated length, or that ffmpeg reports errors on, is an error",
+    )
     .option("--fps <n>", "frame rate (resamples videos; timestamps and animation rate)")
     .option("--max-frames <n>", "at most n frames per video")
     .option(
@@ -95,7 +108,8 @@ export function registerInfer(program: Command): void {
           split: cli.split,
           images: cli.images,
           png: cli.png,
-          animation: choiceOption(cli.animation, "--animation", ["gif", "mp4", "none"] as const),
+          animation: choiceOption(cli.animation, "--animation", ["auto", "gif", "mp4", "none"] as const),
+          strict: cli.strict,
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
           scoreThreshold: numberOption(cli.scoreThreshold, "--score-threshold", { above: 0 }),

@@ -575,22 +575,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("inference.scoreThreshold", config.inference.scoreThreshold, 0, 1);
   integer("inference.topK", config.inference.topK);
   const off = config.offline;
-  const head = off.head;
-  for (const field of [
-    "hiddenDim",
-    "numVideoQueries",
-    "numHeads",
-    "dimFeedforward",
-    "decoderLayers",
-    "embedDim",
-  ] as const) {
-    integer(`offline.head.${field}`, head[field]);
-  }
-  integer("offline.head.encoderLayers", head.encoderLayers, 0);
-  integer("offline.head.windowSize", head.windowSize, 0);
-  number("offline.head.dropout", head.dropout, 0, 1);
-  if (head.hiddenDim % head.numHeads !== 0)
-    fail("offline.head.numHeads", `must divide offline.head.hiddenDim ${head.hiddenDim}`);
+  validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
     integer(`offline.${field}`, off[field]);
   integer("offline.inferenceClipOverlap", off.inferenceClipOverlap, 0);
@@ -626,4 +611,27 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     fail("refer.lovaszWeight", "one of lovaszWeight, bceWeight and diceWeight must be positive");
   for (const field of ["featureMining", "metaTransfer"] as const)
     if (typeof r[field] !== "boolean") fail(`refer.${field}`, "must be true or false");
+}
+
+/** Checks the offline head's settings (also when a head is built directly); errors name `prefix.field`. */
+export function validateHeadOptions(head: OfflineHeadOptions, file?: string, prefix = "head"): void {
+  const fail = (field: string, message: string): never => {
+    throw new VidsegError(message, file, `${prefix}.${field}`);
+  };
+  for (const field of [
+    "hiddenDim",
+    "numVideoQueries",
+    "numHeads",
+    "dimFeedforward",
+    "decoderLayers",
+    "embedDim",
+  ] as const)
+    if (!Number.isInteger(head[field]) || head[field] < 1)
+      fail(field, `must be an integer ≥ 1, got ${head[field]}`);
+  for (const field of ["encoderLayers", "windowSize"] as const)
+    if (!Number.isInteger(head[field]) || head[field] < 0)
+      fail(field, `must be an integer ≥ 0, got ${head[field]}`);
+  if (typeof head.dropout !== "number" || !(head.dropout >= 0 && head.dropout <= 1))
+    fail("dropout", "must be a number in [0, 1]");
+  if (head.hiddenDim % head.numHeads !== 0) fail("numHeads", `must divide hiddenDim ${head.hiddenDim}`);
 }

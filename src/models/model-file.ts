@@ -251,7 +251,11 @@ function decodeVidsegSafetensors(bytes: Uint8Array, file: string): SafetensorsCo
     content = decodeSafetensors(bytes, file);
   } catch (error) {
     if (!(error instanceof VidsegError)) throw error;
-    throw new VidsegError(`not a vidseg model file (${error.message.slice(file.length + 2)})`, file);
+    // The details of a broken header mean nothing to someone who passed the wrong file.
+    throw new VidsegError(
+      "not a vidseg model file (a model file is a safetensors file written by vidseg train)",
+      file,
+    );
   }
   const format = content.metadata.format;
   if (format !== MODEL_FORMAT && format !== CHECKPOINT_FORMAT) {
