@@ -4,7 +4,8 @@
  * solution of small random problems, including the memory's weighted problem; its gradient with
  * respect to every input (patches, targets, row weights, λ) agrees with central finite differences;
  * the memory's weights and eviction follow the rule; the tokenizer round-trips and maps unknown words
- * to UNK.
+ * to UNK; the `refer` config section is composable and checked field by field; the feature-mining and
+ * meta-transfer switches change the model as the ablation needs.
  */
 import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -18,6 +19,9 @@ import {
   type RidgeProblem,
 } from "../src/models/refer/meta-transfer.js";
 import { buildVocabulary, padTokens, UNK_ID, WordTokenizer } from "../src/models/refer/tokenizer.js";
+import { presetConfig, resolveVisConfig } from "../src/models/config.js";
+import { parseModelInfo } from "../src/models/model-file.js";
+import { ReferModel } from "../src/models/refer/model.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { mulberry32, relativeL2 } from "./helpers/random.js";
 
@@ -378,5 +382,60 @@ describe("tokenizer", () => {
     expect(lengths).toEqual([2, 1]);
     expect(() => padTokens([[]], 4)).toThrow(/no words/);
     expect(() => new WordTokenizer(["Red"])).toThrow(/lower-case/);
+  });
+});
+
+describe("refer config", () => {
+  it("composes: presets name what they change, files override single fields", () => {
+    const tiny = presetConfig("tiny");
+    expect(tiny.refer).toMatchObject({ textLayers: 1, transferDim: 16, memorySlots: 4, clipLength: 3 });
+    expect(tiny.refer.featureMining).toBe(true);
+    const config = resolveVisConfig({ preset: "tiny", refer: { metaTransfer: false, memorySlots: 6 } });
+    expect(config.refer).toEqual({ ...tiny.refer, metaTransfer: false, memorySlots: 6 });
+    // A config stored before the section existed gets the defaults.
+    expect(resolveVisConfig({ preset: "cpu-small", model: {} }).refer).toEqual(
+      presetConfig("cpu-small").refer,
+    );
+  });
+
+  it("names the file and the field of a bad value", () => {
+    const bad = (refer: object) => () => resolveVisConfig({ preset: "tiny", refer }, "run.json");
+    expect(bad({ transferKernel: 2 })).toThrow(/run\.json.*refer\.transferKernel.*odd/);
+    expect(bad({ memorySlots: 1 })).toThrow(/refer\.memorySlots/);
+    expect(bad({ lovaszWeight: 0 })).toThrow(/refer\.lovaszWeight/);
+    expect(bad({ featureMining: "yes" })).toThrow(/refer\.featureMining.*true or false/);
+    expect(bad({ solverStep: 3 })).toThrow(/unknown field "solverStep"/);
+  });
+
+  it("a referring model file needs a vocabulary and no classes", () => {
+    const config = presetConfig("tiny");
+    const info = { kind: "refer", config, categoryIds: [], vocabulary: ["red", "the"] };
+    expect(parseModelInfo(info).vocabulary).toEqual(["red", "the"]);
+    expect(() => parseModelInfo({ ...info, vocabulary: undefined }, "m.safetensors")).toThrow(
+      /m\.safetensors.*info\.vocabulary/,
+    );
+    expect(() => parseModelInfo({ ...info, vocabulary: ["red", "red"] })).toThrow(/distinct words/);
+    expect(() => parseModelInfo({ ...info, categoryIds: [1] })).toThrow(/categoryIds.*no classes/);
+  });
+
+  it("the ablation switches remove the multi-scale fusion and the meta-transfer", () => {
+    const names = (featureMining: boolean, metaTransfer: boolean) => {
+      const config = presetConfig("tiny");
+      config.refer = { ...config.refer, featureMining, metaTransfer };
+      const model = new ReferModel({ model: config.model, refer: config.refer, vocabularySize: 5 });
+      const keys = [...model.stateDict().keys()];
+      model.dispose();
+      return keys;
+    };
+    const full = names(true, true);
+    const base = names(false, false);
+    for (const level of [5, 4]) {
+      expect(full.some((n) => n.startsWith(`mining.fuse_${level}.`))).toBe(true);
+      expect(base.some((n) => n.startsWith(`mining.fuse_${level}.`))).toBe(false);
+      expect(base.some((n) => n.startsWith(`mining.smooth_${level}.`))).toBe(true);
+    }
+    expect(base.some((n) => n.startsWith("mining.fuse_3."))).toBe(true);
+    expect(full).toContain("transfer.log_lambda");
+    expect(base.some((n) => n.startsWith("transfer."))).toBe(false);
   });
 });
