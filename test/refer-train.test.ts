@@ -10,7 +10,15 @@
  * expression.
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -38,7 +46,7 @@ import { resolveOptions } from "../src/synth/options.js";
 import { generateReferDataset } from "../src/synth/refer.js";
 import { AdamW } from "../src/train/optim.js";
 import { TRAIN_TASKS, trainReferModel } from "../src/train/run.js";
-import type { ReferBatch } from "../src/train/refer-data.js";
+import { ReferClipData, type ReferBatch } from "../src/train/refer-data.js";
 import { writeRandomOnlineModel } from "./helpers/models.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-refer-"));
@@ -126,6 +134,26 @@ describe("training", () => {
     task.data.release!(batch);
     optimizer.dispose();
     task.model.dispose();
+  });
+
+  it("rejects an expression without words, naming the file and the field", async () => {
+    const dir = join(root, "wordless");
+    const meta = JSON.parse(readFileSync(join(data, "train", "meta_expressions.json"), "utf8"));
+    const [video] = Object.keys(meta.videos);
+    meta.videos[video].expressions["0"].exp = "?!";
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "meta_expressions.json"), JSON.stringify(meta));
+    const open = ReferClipData.open({
+      annotationFile: join(dir, "meta_expressions.json"),
+      imagesDir: join(data, "train", "JPEGImages"),
+      inputSize: [64, 64],
+      clipLength: 2,
+      clipMaxStride: 1,
+      clipsPerBatch: 1,
+    });
+    await expect(open).rejects.toThrow(
+      `${join(dir, "meta_expressions.json")}: $.videos["${video}"].expressions["0"].exp: expression "?!" has no words`,
+    );
   });
 
   it(

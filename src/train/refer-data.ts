@@ -89,8 +89,15 @@ export class ReferClipData implements DataSource<ReferBatch> {
     check(this.items.length > 0, "the split has no expressions with frames", options.annotationFile);
     this.splitRoot = dirname(options.annotationFile);
     this.vocabulary = buildVocabulary(this.items.map((item) => item.text));
-    check(this.vocabulary.length > 0, "the split's expressions have no words", options.annotationFile);
     this.tokenizer = new WordTokenizer(this.vocabulary);
+    for (const item of this.items) {
+      check(
+        this.tokenizer.encode(item.text).ids.length > 0,
+        `expression ${JSON.stringify(item.text)} has no words`,
+        options.annotationFile,
+        `$.videos[${JSON.stringify(item.video)}].expressions[${JSON.stringify(item.expId)}].exp`,
+      );
+    }
     this.sampler = new EpochSampler(this.items.length, options.clipsPerBatch, options.seed ?? 0);
   }
 
