@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { action, choiceOption, numberOption, printJson } from "./common.js";
+import { action, choiceOption, numberOption, printJson, warn } from "./common.js";
 
 /** The options of `vidseg train vis`, as commander passes them (strings). */
 interface TrainVisCliOptions {
@@ -84,7 +84,7 @@ export function registerTrain(parent: Command): void {
           progress: cli.quiet || cli.json ? (false as const) : undefined,
         };
         const { trainVis } = await import("../index.js");
-        const summary = await trainVis(options);
+        const summary = await trainVis({ ...options, onWarning: warn });
         if (cli.json) printJson(summary);
         else
           process.stderr.write(

@@ -51,6 +51,8 @@ export interface TrainVisOptions {
   progress?: false | { silent?: boolean };
   signal?: AbortSignal;
   onStep?: (entry: StepLogEntry) => void;
+  /** Told what the run worked around (e.g. an unreadable newest checkpoint on --resume). */
+  onWarning?: (message: string) => void;
 }
 
 /** What the job returns (and `vidseg train vis --json` prints). */
@@ -98,6 +100,7 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     progress: options.progress,
     signal: options.signal,
     onStep: options.onStep,
+    onWarning: options.onWarning,
   };
   const result =
     kind === "online"

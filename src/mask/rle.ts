@@ -6,6 +6,7 @@
  * non-zero byte is foreground); the encoder walks them column by column.
  */
 import { VidsegError } from "../core/errors.js";
+import { showValue } from "../core/json.js";
 
 /** A decoded RLE: the run lengths of a column-major h×w mask. */
 export interface Rle {
@@ -198,7 +199,7 @@ export function fromCoco(coco: CocoRle, where = "segmentation"): Rle {
   const [h, w] = coco.size;
   if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) {
     throw new VidsegError(
-      `RLE size ${JSON.stringify(coco.size)} is not two non-negative integers`,
+      `RLE size ${showValue(coco.size)} is not two non-negative integers`,
       undefined,
       where,
     );
@@ -211,7 +212,7 @@ export function fromCoco(coco: CocoRle, where = "segmentation"): Rle {
     counts.forEach((c, i) => {
       if (!Number.isInteger(c) || c < 0) {
         throw new VidsegError(
-          `malformed RLE counts: ${JSON.stringify(c)} is not a run length`,
+          `malformed RLE counts: ${showValue(c)} is not a run length`,
           undefined,
           `${where}.counts[${i}]`,
         );
@@ -356,10 +357,20 @@ export function iou(dts: readonly Rle[], gts: readonly Rle[], iscrowd: readonly 
 }
 
 /**
- * Rasterises one polygon [x0, y0, x1, y1, …] (`rleFrPoly`): coordinates are scaled by 5, edges walked
- * densely, and the crossings of pixel-centre columns turned back into runs.
+ * Rasterises one polygon [x0, y0, x1, y1, …] (`rleFrPoly`), bit for bit: coordinates are scaled by 5,
+ * edges walked on the scaled lattice, and the crossings of pixel-centre columns turned back into runs.
+ *
+ * maskApi.c stores every lattice point of every edge, so its time and memory grow with the coordinates
+ * (a polygon at 4e8 makes billions of points). Only the points around a pixel-centre column inside the
+ * image can make a crossing, so this walks just those: per edge, the lattice steps whose x lies within
+ * the image's scaled columns, found directly (x-major edges) or by bisection on the monotone rounded x
+ * (y-major edges). The crossings, and so the runs, are those of the dense walk; the work per edge is
+ * bounded by the image width (times a logarithm), whatever the coordinates.
  */
 export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
+  // maskApi.c computes positions as unsigned 32-bit h·w: beyond that they wrap.
+  if (h * w > 2 ** 32 - 1)
+    throw new VidsegError(`a ${h}×${w} mask has more than 2^32 − 1 pixels, more than COCO RLE can address`);
   const scale = 5;
   const k = Math.floor(xy.length / 2);
   const x: number[] = [];
@@ -368,8 +379,33 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
   for (let j = 0; j < k; j++) y.push(cInt(scale * xy[2 * j + 1] + 0.5));
   x.push(x[0]);
   y.push(y[0]);
-  const u: number[] = [];
-  const v: number[] = [];
+  // Scaled x of the lattice points that can sit next to a pixel-centre column (5c + 2, c in [0, w)).
+  const lowU = 0;
+  const highU = scale * w + 1;
+  const a: number[] = [];
+  // One pair of consecutive lattice points (u0, v0) → (u1, v1) of maskApi.c's walk.
+  const crossing = (u0: number, v0: number, u1: number, v1: number) => {
+    if (u1 === u0) return;
+    let xd = u1 < u0 ? u1 : u1 - 1;
+    xd = (xd + 0.5) / scale - 0.5;
+    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) return;
+    let yd = v1 < v0 ? v1 : v0;
+    yd = (yd + 0.5) / scale - 0.5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    yd = Math.ceil(yd);
+    a.push((xd * h + yd) >>> 0);
+  };
+  let previous: [number, number] | undefined; // the last point of the previous edge
+  // Pixel-column steps walked: each may make a run, so this bounds the mask's size in memory.
+  let steps = 0;
+  const spend = (count: number) => {
+    steps += count;
+    if (steps > MAX_POLYGON_STEPS)
+      throw new VidsegError(
+        `polygon crosses more than ${MAX_POLYGON_STEPS} pixel columns of its ${h}×${w} image; too complex to rasterise`,
+      );
+  };
   for (let j = 0; j < k; j++) {
     let xs = x[j];
     let xe = x[j + 1];
@@ -382,34 +418,55 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
       [xs, xe] = [xe, xs];
       [ys, ye] = [ye, ys];
     }
-    const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
-    if (dx >= dy) {
-      for (let d = 0; d <= dx; d++) {
-        const t = flip ? dx - d : d;
-        u.push(t + xs);
-        v.push(cInt(ys + s * t + 0.5));
+    const xMajor = dx >= dy;
+    const s = xMajor ? (ye - ys) / dx : (xe - xs) / dy;
+    const n = xMajor ? dx : dy;
+    // The lattice point at parameter t (the walk visits t = 0..n, in reverse when flipped).
+    const pointU = (t: number) => (xMajor ? t + xs : cInt(xs + s * t + 0.5));
+    const pointV = (t: number) => (xMajor ? cInt(ys + s * t + 0.5) : t + ys);
+    const first = flip ? n : 0;
+    if (previous) crossing(previous[0], previous[1], pointU(first), pointV(first));
+    previous = [pointU(n - first), pointV(n - first)];
+    if (n === 0) continue;
+    if (xMajor) {
+      // u = t + xs: the pairs with u in [lowU, highU], each point computed once.
+      const t0 = Math.max(0, lowU - xs);
+      const t1 = Math.min(n - 1, highU - xs);
+      spend(Math.max(0, t1 - t0 + 1));
+      let u0 = t0 + xs;
+      let v0 = cInt(ys + s * t0 + 0.5);
+      for (let t = t0 + 1; t <= t1 + 1; t++) {
+        const u1 = t + xs;
+        const v1 = cInt(ys + s * t + 0.5);
+        if (flip) crossing(u1, v1, u0, v0);
+        else crossing(u0, v0, u1, v1);
+        u0 = u1;
+        v0 = v1;
       }
     } else {
-      for (let d = 0; d <= dy; d++) {
-        const t = flip ? dy - d : d;
-        v.push(t + ys);
-        u.push(cInt(xs + s * t + 0.5));
+      // u = cInt(xs + s·t + 0.5) is monotone in t: jump from each change of u to the next (galloping,
+      // then bisection), starting where u enters [lowU, highU], so steep edges cost nothing.
+      const rising = pointU(n) >= pointU(0);
+      let t = Math.max(0, firstWhere(0, n, (q) => (rising ? pointU(q) >= lowU : pointU(q) <= highU)) - 1);
+      let u = pointU(t);
+      while (t < n && (rising ? u <= highU : u >= lowU)) {
+        spend(1);
+        // The last t' ≥ t with this u; the pair (t', t' + 1) is where u changes.
+        let last = t;
+        let next = pointU(t + 1);
+        if (next === u) {
+          let step = 2;
+          while (t + step <= n && pointU(t + step) === u) step *= 2;
+          last = firstWhere(t + step / 2, Math.min(n, t + step), (q) => pointU(q) !== u) - 1;
+          if (last >= n) break;
+          next = pointU(last + 1);
+        }
+        if (flip) crossing(next, ys + last + 1, u, ys + last);
+        else crossing(u, ys + last, next, ys + last + 1);
+        t = last + 1;
+        u = next;
       }
     }
-  }
-  // Points where the boundary crosses a pixel column, downsampled to pixel coordinates.
-  const a: number[] = [];
-  for (let j = 1; j < u.length; j++) {
-    if (u[j] === u[j - 1]) continue;
-    let xd = u[j] < u[j - 1] ? u[j] : u[j] - 1;
-    xd = (xd + 0.5) / scale - 0.5;
-    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) continue;
-    let yd = v[j] < v[j - 1] ? v[j] : v[j - 1];
-    yd = (yd + 0.5) / scale - 0.5;
-    if (yd < 0) yd = 0;
-    else if (yd > h) yd = h;
-    yd = Math.ceil(yd);
-    a.push((xd * h + yd) >>> 0);
   }
   a.push((h * w) >>> 0);
   a.sort((p, q) => p - q);
@@ -428,6 +485,21 @@ export function fromPolygon(xy: readonly number[], h: number, w: number): Rle {
     }
   }
   return { h, w, counts: b };
+}
+
+/** Most pixel-column steps of one polygon (~4.2 million crossings, about 35 MB while rasterising). */
+export const MAX_POLYGON_STEPS = 2 ** 22;
+
+/** The first t in [from, to] where `test` holds (`test` monotone: false then true), or to + 1. */
+function firstWhere(from: number, to: number, test: (t: number) => boolean): number {
+  let lo = from;
+  let hi = to + 1;
+  while (lo < hi) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (test(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** Rasterises a box [x, y, w, h] (`rleFrBbox`, a 4-point polygon). */
@@ -453,10 +525,19 @@ export function fromSegmentation(segm: unknown, h: number, w: number, where = "s
       }
     });
     const parts = segm as number[][];
-    if (parts[0].length === 4) return merge(parts.map((bb) => fromBbox(bb, h, w)));
     if (parts[0].length < 4)
       throw new VidsegError("polygon needs at least 3 points", undefined, `${where}[0]`);
-    return merge(parts.map((poly) => fromPolygon(poly, h, w)));
+    const boxes = parts[0].length === 4;
+    return merge(
+      parts.map((part, i) => {
+        try {
+          return boxes ? fromBbox(part, h, w) : fromPolygon(part, h, w);
+        } catch (error) {
+          if (error instanceof VidsegError) throw new VidsegError(error.message, undefined, `${where}[${i}]`);
+          throw error;
+        }
+      }),
+    );
   }
   if (segm && typeof segm === "object" && "counts" in segm && "size" in segm) {
     return fromCoco(segm as CocoRle, where);

@@ -4,6 +4,7 @@
  * and override fields. Every field is validated with an error naming the file and the field.
  */
 import { VidsegError } from "../core/errors.js";
+import { showValue } from "../core/json.js";
 import { RESNET_CONFIGS, type ResnetName, type ResnetNorm } from "../nn/resnet.js";
 
 /** The architecture of {@link FrameSegmenter} (everything needed to rebuild it before loading weights). */
@@ -459,7 +460,7 @@ export function resolveVisConfig(json: unknown, file?: string): VisConfig {
   const { preset = "cpu-small", ...sections } = json as Record<string, unknown>;
   if (!(PRESET_NAMES as readonly unknown[]).includes(preset)) {
     throw new VidsegError(
-      `unknown preset ${JSON.stringify(preset)} (expected ${PRESET_NAMES.join(", ")})`,
+      `unknown preset ${showValue(preset)} (expected ${PRESET_NAMES.join(", ")})`,
       file,
       "preset",
     );

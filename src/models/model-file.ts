@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { isDirectory, readBytes } from "../core/bytes.js";
 import { VidsegError } from "../core/errors.js";
+import { parseJson, showValue } from "../core/json.js";
 import type { RngState } from "../core/rng.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsContent } from "../nn/safetensors.js";
 import { resolveVisConfig, type VisConfig } from "./config.js";
@@ -139,26 +140,14 @@ export function disposeModelFile(model: ModelFile): void {
  * written before the offline head's settings moved into the config.
  */
 export function parseModelInfo(json: unknown, file?: string, where = "info", legacyHead?: string): ModelInfo {
-  let value = json;
-  if (typeof json === "string") {
-    try {
-      value = JSON.parse(json);
-    } catch {
-      throw new VidsegError("malformed model info JSON", file, where);
-    }
-  }
+  const value = typeof json === "string" ? parseJson(json, file, where) : json;
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new VidsegError("missing model info", file, where);
   const info = value as Record<string, unknown>;
   if (typeof info.kind !== "string") throw new VidsegError("missing model kind", file, `${where}.kind`);
   let configJson = info.config;
   if (legacyHead !== undefined && typeof configJson === "object" && configJson !== null) {
-    let head: unknown;
-    try {
-      head = JSON.parse(legacyHead);
-    } catch {
-      throw new VidsegError("malformed JSON", file, "__metadata__.offline_head");
-    }
+    const head = parseJson(legacyHead, file, "__metadata__.offline_head");
     const config = configJson as { offline?: Record<string, unknown> };
     configJson = { ...config, offline: { ...config.offline, head } };
     delete (configJson as { offline: Record<string, unknown> }).offline.headPreset;
@@ -285,7 +274,10 @@ function parseCheckpoint(
         "__metadata__.version",
       );
     }
-    let state: {
+    const parsed = parseJson(metadata.state ?? "", file, "__metadata__.state");
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw new VidsegError("checkpoint state must be a JSON object", file, "__metadata__.state");
+    const state = parsed as {
       step?: unknown;
       optimizer_steps?: Record<string, number>;
       rng?: RngState;
@@ -293,14 +285,9 @@ function parseCheckpoint(
       config?: unknown;
       elapsed?: number;
     };
-    try {
-      state = JSON.parse(metadata.state ?? "");
-    } catch {
-      throw new VidsegError("malformed checkpoint state JSON", file, "__metadata__.state");
-    }
     const step = state.step;
     if (typeof step !== "number" || !Number.isInteger(step) || step < 0) {
-      throw new VidsegError(`invalid step ${JSON.stringify(step)}`, file, "__metadata__.state.step");
+      throw new VidsegError(`invalid step ${showValue(step)}`, file, "__metadata__.state.step");
     }
     const weights = new Map<string, tf.Tensor>();
     const optimizerTensors = new Map<string, tf.Tensor>();

@@ -44,6 +44,7 @@ export interface RunOptions<M> {
   progress?: TrainerOptions<unknown>["progress"];
   signal?: AbortSignal;
   onStep?: (entry: StepLogEntry) => void;
+  onWarning?: (message: string) => void;
 }
 
 export type TrainModelOptions<M> = Omit<TaskOptions, "seed"> & RunOptions<M> & { seed?: number };
@@ -91,6 +92,7 @@ export async function trainModel<K extends ModelKindName>(
       progress: options.progress,
       signal: options.signal,
       onStep: options.onStep,
+      onWarning: options.onWarning,
       step: (batch, rng, step) => task.step(batch, rng, step),
     });
     let modelFile: string | undefined;

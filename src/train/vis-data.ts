@@ -8,9 +8,9 @@
  * does not grow with the dataset.
  */
 import * as tf from "@tensorflow/tfjs";
-import { join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
+import { resolveInside } from "../core/paths.js";
 import type { Rng } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
 import type { VisSplitPaths } from "../formats/ytvis-layout.js";
@@ -102,7 +102,7 @@ export class VisSplitReader {
   async readFrame(videoIndex: number, frame: number, flip: boolean): Promise<TrainingFrame> {
     const video = this.dataset.videos[videoIndex];
     const [height, width] = this.inputSize;
-    const file = join(this.paths.imagesDir, video.file_names[frame]);
+    const file = resolveInside(this.paths.imagesDir, video.file_names[frame], this.paths.annotationFile);
     let rgb: Buffer;
     try {
       rgb = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer();
