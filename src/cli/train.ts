@@ -27,7 +27,24 @@ interface TrainVisCliOptions {
   quiet?: boolean;
 }
 
-/** `vidseg train vis`: flags → the train-vis job. */
+/** The options of `vidseg train refer`, as commander passes them (strings). */
+interface TrainReferCliOptions {
+  data: string;
+  config: string;
+  out: string;
+  resume?: boolean;
+  seed: string;
+  steps?: string;
+  backboneWeights?: string;
+  valSplit: string;
+  valEvery?: string;
+  valVideos?: string;
+  checkpointEvery: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** `vidseg train vis` and `vidseg train refer`: flags → the train-vis and train-refer jobs. */
 export function registerTrain(parent: Command): void {
   const trainCommand = parent.command("train").description("train a model");
   trainCommand
@@ -94,6 +111,56 @@ export function registerTrain(parent: Command): void {
         };
         const { trainVis } = await import("../index.js");
         const summary = await trainVis({ ...options, onWarning: warn });
+        if (cli.json) printJson(summary);
+        else
+          process.stderr.write(
+            `trained ${summary.step} steps; model: ${summary.model}; plot: ${summary.plot}\n`,
+          );
+      }),
+    );
+  trainCommand
+    .command("refer")
+    .description(
+      "train the referring model (YOFO: feature mining + meta-transfer memory; logs, checkpoints, resume, validation J&F)",
+    )
+    .requiredOption(
+      "--data <root>",
+      "Ref-YouTube-VOS-layout root holding train/ (and valid/): meta_expressions.json, JPEGImages, Annotations",
+    )
+    .option(
+      "--config <preset|file>",
+      "tiny, cpu-small, r50, or a JSON config file (its refer section)",
+      "cpu-small",
+    )
+    .requiredOption("--out <dir>", "run folder: log.jsonl, checkpoints/, model.safetensors, plot.html")
+    .option("--resume", "continue from the newest checkpoint in --out")
+    .option("--seed <n>", "seed of the weights, data order and sampling", "0")
+    .option("--steps <n>", "override the config's total steps")
+    .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
+    .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
+    .option("--val-every <n>", "validate every n steps (and at the end)")
+    .option("--val-videos <n>", "evaluate only the first n validation videos")
+    .option("--checkpoint-every <n>", "checkpoint every n steps", "500")
+    .option("--quiet", "no progress display")
+    .option("--json", "print the final result as JSON on stdout")
+    .action(
+      action(async (cli: TrainReferCliOptions) => {
+        const options = {
+          data: cli.data,
+          config: cli.config,
+          out: cli.out,
+          resume: cli.resume,
+          seed: numberOption(cli.seed, "--seed", { integer: true, min: 0 }),
+          steps: numberOption(cli.steps, "--steps", { integer: true, min: 1 }),
+          backboneWeights: cli.backboneWeights,
+          valSplit: cli.valSplit,
+          valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
+          valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
+          checkpointEvery: numberOption(cli.checkpointEvery, "--checkpoint-every", { integer: true, min: 0 }),
+          progress: cli.quiet || cli.json ? (false as const) : undefined,
+        };
+        const { trainRefer } = await import("../index.js");
+        const summary = await trainRefer(options);
         if (cli.json) printJson(summary);
         else
           process.stderr.write(

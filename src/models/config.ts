@@ -212,6 +212,54 @@ export interface DistillConfig {
 }
 
 /**
+ * The referring model's own settings (YOFO, src/models/refer/): its text encoder, feature mining,
+ * meta-transfer memory, training clips and loss. It takes the backbone, its norm, the width
+ * (`hiddenDim`), attention heads, GroupNorm groups and the input size from the `model` section.
+ */
+export interface ReferConfig {
+  /** Words kept per expression (longer ones are cut). */
+  maxWords: number;
+  /** Transformer layers of the text encoder (width model.hiddenDim, model.numHeads heads). */
+  textLayers: number;
+  textFeedforward: number;
+  /**
+   * Multi-scale cross-modal feature mining: text fused at 1/32, 1/16 and 1/8, coarse to fine, each
+   * scale seeing the previous fused result. false: text fused at 1/8 only (the ablation's "base").
+   */
+  featureMining: boolean;
+  /** The meta-transfer memory: θ ∗ X(t) goes to the decoder next to Y(t). false: Y(t) alone. */
+  metaTransfer: boolean;
+  /** Channels of the transfer input X (image features at 1/8). */
+  transferDim: number;
+  /** Side of the transfer kernel θ (odd). */
+  transferKernel: number;
+  /** Steepest-descent steps on a target's first frame (θ from 0). */
+  solverInitSteps: number;
+  /** Steps on every later frame (warm-started from the previous θ). */
+  solverSteps: number;
+  /** Initial value of the learnable ridge weight λ. */
+  initialLambda: number;
+  /** Memory slots K (the first frame plus the newest). */
+  memorySlots: number;
+  /** Weight of a new sample; older ones decay by (1 − this). */
+  memoryLearningRate: number;
+  /** The first frame's weight never falls below this. */
+  firstFrameMinWeight: number;
+  /** Frames per training clip. */
+  clipLength: number;
+  /** Largest distance between consecutive frames of a training clip. */
+  clipMaxStride: number;
+  /** Clips per training step (optim.batchSize is unused). */
+  clipsPerBatch: number;
+  /** Loss weights on the mask: Lovász hinge, binary cross-entropy, dice. */
+  lovaszWeight: number;
+  bceWeight: number;
+  diceWeight: number;
+  /** Weight of the cross-entropy between the weight map W(t) and the mask at 1/8. */
+  weightMapWeight: number;
+}
+
+/**
  * A model's whole configuration, one section per concern. Sections are composable: a preset or a
  * config file names only the fields it changes (see {@link resolveVisConfig}); a new model kind adds
  * its own section here (as `offline` did) with defaults and checks.
@@ -223,6 +271,7 @@ export interface VisConfig {
   inference: InferenceConfig;
   offline: OfflineConfig;
   distill: DistillConfig;
+  refer: ReferConfig;
 }
 
 export const PRESET_NAMES = ["tiny", "cpu-small", "r50"] as const;
@@ -321,6 +370,28 @@ const DEFAULTS: VisConfig = {
       minVisibleArea: 0.002,
     },
   },
+  refer: {
+    maxWords: 16,
+    textLayers: 2,
+    textFeedforward: 128,
+    featureMining: true,
+    metaTransfer: true,
+    transferDim: 32,
+    transferKernel: 3,
+    solverInitSteps: 5,
+    solverSteps: 2,
+    initialLambda: 1,
+    memorySlots: 8,
+    memoryLearningRate: 0.2,
+    firstFrameMinWeight: 0.2,
+    clipLength: 4,
+    clipMaxStride: 3,
+    clipsPerBatch: 2,
+    lovaszWeight: 1,
+    bceWeight: 0,
+    diceWeight: 0,
+    weightMapWeight: 0.5,
+  },
 };
 
 /** Each preset names only what differs from {@link DEFAULTS}. */
@@ -358,6 +429,17 @@ const PRESETS: Record<PresetName, Overrides<VisConfig>> = {
       inferenceClipOverlap: 2,
     },
     distill: { clipLength: 3, clipMaxStride: 2 },
+    refer: {
+      maxWords: 12,
+      textLayers: 1,
+      textFeedforward: 64,
+      transferDim: 16,
+      solverInitSteps: 3,
+      memorySlots: 4,
+      clipLength: 3,
+      clipMaxStride: 2,
+      clipsPerBatch: 1,
+    },
   },
   "cpu-small": {},
   // Real data: Mask2Former's R50 settings (ResNet-50 from torchvision weights, frozen BN).
@@ -401,6 +483,7 @@ const PRESETS: Record<PresetName, Overrides<VisConfig>> = {
       clipMaxStride: 5,
       inferenceClipLength: 64,
     },
+    refer: { maxWords: 20, textLayers: 4, textFeedforward: 1024, transferDim: 64, memorySlots: 16 },
   },
 };
 
@@ -604,6 +687,33 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("distill.fairAug.minScale", aug.minScale, 0.05, 4);
   number("distill.fairAug.maxScale", aug.maxScale, aug.minScale, 4);
   number("distill.fairAug.minVisibleArea", aug.minVisibleArea, 0, 1);
+  const r = config.refer;
+  for (const field of [
+    "maxWords",
+    "textFeedforward",
+    "transferDim",
+    "transferKernel",
+    "solverInitSteps",
+    "memorySlots",
+    "clipLength",
+    "clipMaxStride",
+    "clipsPerBatch",
+  ] as const) {
+    integer(`refer.${field}`, r[field]);
+  }
+  integer("refer.textLayers", r.textLayers, 0);
+  integer("refer.solverSteps", r.solverSteps, 0);
+  if (r.transferKernel % 2 !== 1) fail("refer.transferKernel", "must be odd");
+  if (r.memorySlots < 2) fail("refer.memorySlots", "must be at least 2 (the first frame and the newest)");
+  number("refer.initialLambda", r.initialLambda, 1e-6);
+  number("refer.memoryLearningRate", r.memoryLearningRate, 0, 1);
+  number("refer.firstFrameMinWeight", r.firstFrameMinWeight, 0, 1);
+  for (const field of ["lovaszWeight", "bceWeight", "diceWeight", "weightMapWeight"] as const)
+    number(`refer.${field}`, r[field]);
+  if (r.lovaszWeight + r.bceWeight + r.diceWeight === 0)
+    fail("refer.lovaszWeight", "one of lovaszWeight, bceWeight and diceWeight must be positive");
+  for (const field of ["featureMining", "metaTransfer"] as const)
+    if (typeof r[field] !== "boolean") fail(`refer.${field}`, "must be true or false");
 }
 
 /** Checks the offline head's settings (also when a head is built directly); errors name `prefix.field`. */

@@ -49,7 +49,12 @@ export interface ModelInfo {
   /** Category names, when known (for labels). */
   categoryNames?: string[];
   trainedOn?: TrainedOn;
+  /** The referring model's tokenizer vocabulary (models/refer/tokenizer.ts): word k has id k + 2. */
+  vocabulary?: string[];
 }
+
+/** Model kinds that segment what a sentence refers to: no classes, a vocabulary instead. */
+const REFERRING_KINDS = new Set(["refer"]);
 
 /** A loaded model file or checkpoint: its info and weights (the caller disposes the weights). */
 export interface ModelFile {
@@ -159,9 +164,13 @@ export function parseModelInfo(json: unknown, file?: string, where = "info", leg
   }
   const config = resolveVisConfig(configJson, file);
   const ids = info.categoryIds;
-  if (!Array.isArray(ids) || ids.length !== config.model.numClasses || !ids.every(Number.isInteger)) {
+  const referring = REFERRING_KINDS.has(info.kind);
+  const classes = referring ? 0 : config.model.numClasses;
+  if (!Array.isArray(ids) || ids.length !== classes || !ids.every(Number.isInteger)) {
     throw new VidsegError(
-      `must be ${config.model.numClasses} integer category ids`,
+      referring
+        ? "must be empty (a referring model has no classes)"
+        : `must be ${classes} integer category ids`,
       file,
       `${where}.categoryIds`,
     );
@@ -179,12 +188,24 @@ export function parseModelInfo(json: unknown, file?: string, where = "info", leg
   ) {
     throw new VidsegError("must be {data: string, synthetic: boolean}", file, `${where}.trainedOn`);
   }
+  const vocabulary = info.vocabulary;
+  if (referring || vocabulary !== undefined) {
+    if (
+      !Array.isArray(vocabulary) ||
+      vocabulary.length === 0 ||
+      !vocabulary.every((word) => typeof word === "string") ||
+      new Set(vocabulary).size !== vocabulary.length
+    ) {
+      throw new VidsegError("must be a non-empty list of distinct words", file, `${where}.vocabulary`);
+    }
+  }
   return {
     kind: info.kind,
     config,
     categoryIds: ids as number[],
     ...(names ? { categoryNames: names as string[] } : {}),
     ...(trainedOn ? { trainedOn: { data: trainedOn.data!, synthetic: trainedOn.synthetic! } } : {}),
+    ...(vocabulary ? { vocabulary: vocabulary as string[] } : {}),
   };
 }
 

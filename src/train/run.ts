@@ -17,6 +17,7 @@ import type { TaskOptions, TrainTask } from "./task.js";
 import { createDistillTask } from "./tasks/distill.js";
 import { createOfflineTask } from "./tasks/offline.js";
 import { createOnlineTask } from "./tasks/online.js";
+import { createReferTask } from "./tasks/refer.js";
 import { train, type StepLogEntry, type TrainerOptions, type TrainResult } from "./trainer.js";
 
 type TaskFactory<M extends Module> = (options: TaskOptions) => Promise<TrainTask<unknown, M>>;
@@ -25,6 +26,7 @@ type TaskFactory<M extends Module> = (options: TaskOptions) => Promise<TrainTask
 export const TRAIN_TASKS = {
   online: createOnlineTask as TaskFactory<ModelOf<"online">>,
   offline: createOfflineTask as TaskFactory<ModelOf<"offline">>,
+  refer: createReferTask as TaskFactory<ModelOf<"refer">>,
   distill: createDistillTask as TaskFactory<ModelOf<"online">>,
 } satisfies { [K in ModelKindName]: TaskFactory<ModelOf<K>> } & Record<string, TaskFactory<Module>>;
 
@@ -163,6 +165,14 @@ export async function inEvalMode<T>(module: Module, fn: () => T | Promise<T>): P
 /** Trains (or resumes) the online VIS model (MinVIS-style). */
 export function trainOnlineVis(options: TrainModelOptions<ModelOf<"online">>) {
   return trainModel("online", options);
+}
+
+/**
+ * Trains (or resumes) the referring model (YOFO); `data` is a Ref-YouTube-VOS split: its
+ * meta_expressions.json and JPEGImages folder.
+ */
+export function trainReferModel(options: TrainModelOptions<ModelOf<"refer">>) {
+  return trainModel("refer", options);
 }
 
 /** Trains (or resumes) the offline VIS model (VITA-style). */
