@@ -13,6 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VidsegError } from "../src/core/errors.js";
 import { presetConfig, resolveVisConfig } from "../src/models/config.js";
 import type { CriterionTarget } from "../src/models/criterion.js";
+import {
+  disposeOfflineOutput,
+  loadOfflineModel,
+  OFFLINE_HEAD_PRESETS,
+  OfflineVisModel,
+  saveOfflineModel,
+} from "../src/models/offline.js";
 import { onlineLoss, readVisModel, saveVisModel, segmenterFromWeights } from "../src/models/online.js";
 import { disposeSegmenterOutput, FrameSegmenter } from "../src/models/segmenter.js";
 import { createBackbone } from "../src/nn/backbone.js";
@@ -225,5 +232,28 @@ describe("segmenter with the centernet-mbv3 backbone", () => {
     images.dispose();
     model.dispose();
     loaded.dispose();
+  });
+
+  it("serves the offline model too: its file holds no backbone weights and reloads to identical outputs", async () => {
+    seedParameters(4);
+    const model = new OfflineVisModel({
+      segmenter: centernetConfig().model,
+      head: OFFLINE_HEAD_PRESETS.tiny,
+    });
+    expect([...model.stateDict().keys()].some((name) => name.startsWith("segmenter.backbone."))).toBe(false);
+    const file = join(tmp, "offline.safetensors");
+    await saveOfflineModel(file, model, { categoryIds: [3, 7] });
+    const loaded = await loadOfflineModel(file);
+    expect(loaded.model.config.segmenter.backbone).toBe("centernet-mbv3");
+    const frames = tf.randomUniform([3, 64, 64, 3], 0, 1, "float32", 12) as tf.Tensor4D;
+    const a = model.eval().forward(frames, 3);
+    const b = loaded.model.forward(frames, 3);
+    expect(Array.from(b.video.predLogits.dataSync())).toEqual(Array.from(a.video.predLogits.dataSync()));
+    expect(Array.from(b.videoMasks[0].dataSync())).toEqual(Array.from(a.videoMasks[0].dataSync()));
+    disposeOfflineOutput(a);
+    disposeOfflineOutput(b);
+    frames.dispose();
+    model.dispose();
+    loaded.model.dispose();
   });
 });
