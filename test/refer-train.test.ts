@@ -350,7 +350,7 @@ describe("streaming", () => {
     expect(warnings).toHaveLength(1);
     expect(() => seg.track("?!")).toThrow(/no words/);
     seg.close();
-    expect(segmenter.model.backbone.conv1.weight.isDisposed).toBe(false); // the caller's model stays
+    expect(segmenter.model.backbone.namedParameters().values().next().value!.isDisposed).toBe(false); // the caller's model stays
   });
 
   it("infer refer --split writes exactly the layout eval refer reads; the ground truth in it scores 1", async () => {

@@ -5,15 +5,21 @@
  */
 import { VidsegError } from "../core/errors.js";
 import { showValue } from "../core/json.js";
-import { RESNET_CONFIGS, type ResnetName, type ResnetNorm } from "../nn/resnet.js";
+import type { ResnetNorm } from "../nn/resnet.js";
+import { BACKBONE_NAMES, type BackboneName } from "../nn/backbone.js";
 
 /** The architecture of {@link FrameSegmenter} (everything needed to rebuild it before loading weights). */
 export interface SegmenterConfig {
-  /** Backbone (torchvision layout); resnet50 can load torchvision weights. */
-  backbone: ResnetName;
   /**
-   * "GN": GroupNorm (from scratch); "BN": trainable affine on fixed statistics (no normalisation: slow
-   * from scratch); "FrozenBN": detectron2 (pretrained weights).
+   * Backbone: a ResNet (torchvision layout; resnet50 can load torchvision weights) or "centernet-mbv3",
+   * the frozen COCO-pretrained CenterNet MobileNetV3 shipped in weights/backbones/ (no parameters: a
+   * model file holds none of its weights, this name refers to them).
+   */
+  backbone: BackboneName;
+  /**
+   * ResNet norm: "GN": GroupNorm (from scratch); "BN": trainable affine on fixed statistics (no
+   * normalisation: slow from scratch); "FrozenBN": detectron2 (pretrained weights). Unused by
+   * "centernet-mbv3".
    */
   backboneNorm: ResnetNorm;
   /** Transformer width D (also the pixel decoder's width). */
@@ -593,7 +599,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
       fail(where, `must be one of ${options.map((o) => JSON.stringify(o)).join(", ")}`);
   };
   const m = config.model;
-  oneOf("model.backbone", m.backbone, Object.keys(RESNET_CONFIGS));
+  oneOf("model.backbone", m.backbone, BACKBONE_NAMES);
   oneOf("model.backboneNorm", m.backboneNorm, ["GN", "BN", "FrozenBN"]);
   oneOf("model.trackEmbedding", m.trackEmbedding, ["query", "head"]);
   for (const field of [

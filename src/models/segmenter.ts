@@ -1,7 +1,8 @@
 /**
  * The per-frame segmenter shared by the online and offline VIS models: a Mask2Former-style network.
  *
- *   image → ResNet (res2..res5) → FPN pixel decoder (mask features at 1/4, memory at 1/32, 1/16, 1/8)
+ *   image → backbone (res2..res5: a ResNet, or the frozen pretrained CenterNet MobileNetV3; see
+ *           src/nn/backbone.ts) → FPN pixel decoder (mask features at 1/4, memory at 1/32, 1/16, 1/8)
  *         → masked-attention transformer decoder with N learned queries
  *         → per query: class logits (K + 1, last = no object), mask embedding (mask logits = its dot
  *           product with the mask features), and an L2-normalised embedding for association.
@@ -15,11 +16,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { MaskedAttentionDecoderLayer, maskedAttentionMask } from "../nn/decoder.js";
+import { createBackbone, type Backbone } from "../nn/backbone.js";
 import { Embedding, LayerNorm, Linear, Mlp } from "../nn/layers.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { FpnPixelDecoder } from "../nn/pixel-decoder.js";
 import { sinePositionEncoding } from "../nn/position.js";
-import { createResnet, imagenetNormalize, type ResNet } from "../nn/resnet.js";
 import type { SegmenterConfig } from "./config.js";
 import { CropClassifier } from "./crop-classifier.js";
 
@@ -55,7 +56,7 @@ export interface SegmenterOutput extends LayerPrediction {
 
 /** The Mask2Former-style per-frame segmenter; see the module comment. */
 export class FrameSegmenter extends Module {
-  readonly backbone: ResNet;
+  readonly backbone: Backbone;
   readonly pixelDecoder: FpnPixelDecoder;
   readonly queryFeat: Embedding;
   readonly queryEmbedTable: Embedding;
@@ -71,11 +72,14 @@ export class FrameSegmenter extends Module {
   constructor(readonly config: SegmenterConfig) {
     super();
     const d = config.hiddenDim;
-    this.backbone = this.addModule("backbone", createResnet(config.backbone, { norm: config.backboneNorm }));
+    this.backbone = this.addModule(
+      "backbone",
+      createBackbone(config.backbone, { norm: config.backboneNorm }),
+    );
     this.pixelDecoder = this.addModule(
       "pixel_decoder",
       new FpnPixelDecoder({
-        inChannels: this.backbone.outChannels,
+        inChannels: [...this.backbone.outChannels],
         convDim: d,
         maskDim: config.maskDim,
         normGroups: config.normGroups,
@@ -114,8 +118,7 @@ export class FrameSegmenter extends Module {
   }
 
   /**
-   * images: [B, H, W, 3] RGB in 0..1 (not normalised: the model subtracts the ImageNet mean and divides
-   * by the std itself). H and W must be multiples of 32 (normally `config.inputSize`).
+   * images: [B, H, W, 3] RGB in 0..1 (not normalised: the backbone applies its own input normalisation). H and W must be multiples of 32 (normally `config.inputSize`).
    */
   forward(images: tf.Tensor4D): SegmenterOutput {
     const [, height, width, channels] = images.shape;
@@ -126,10 +129,7 @@ export class FrameSegmenter extends Module {
     }
     // tidy keeps every tensor of the returned (nested) object and frees the intermediates.
     return tf.tidy(() => {
-      const normalised = imagenetNormalize(images); // inside the model: inputs are plain 0..1 RGB
-      const { maskFeatures, multiScaleFeatures } = this.pixelDecoder.forward(
-        this.backbone.forward(normalised),
-      );
+      const { maskFeatures, multiScaleFeatures } = this.pixelDecoder.forward(this.backbone.features(images));
       return this.decode(maskFeatures, multiScaleFeatures) as unknown as tf.TensorContainer;
     }) as unknown as SegmenterOutput;
   }

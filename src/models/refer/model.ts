@@ -16,7 +16,8 @@ import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
 import { Conv2d } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
-import { createResnet, imagenetNormalize, type ResNet, type ResnetFeatures } from "../../nn/resnet.js";
+import { createBackbone, type Backbone } from "../../nn/backbone.js";
+import type { ResnetFeatures } from "../../nn/resnet.js";
 import { resizeBilinear } from "../../nn/sampling.js";
 import type { ReferConfig, SegmenterConfig } from "../config.js";
 import { FeatureMining } from "./feature-mining.js";
@@ -113,7 +114,7 @@ export type ReferOutput = {
 };
 
 export class ReferModel extends Module {
-  readonly backbone: ResNet;
+  readonly backbone: Backbone;
   readonly text: ReferTextEncoder;
   readonly mining: FeatureMining;
   readonly transfer?: TransferHead;
@@ -125,7 +126,7 @@ export class ReferModel extends Module {
     const dim = model.hiddenDim;
     if (options.vocabularySize < 3)
       throw new VidsegError("a referring model needs a vocabulary of at least one word");
-    this.backbone = this.addModule("backbone", createResnet(model.backbone, { norm: model.backboneNorm }));
+    this.backbone = this.addModule("backbone", createBackbone(model.backbone, { norm: model.backboneNorm }));
     this.text = this.addModule(
       "text",
       options.textEncoder ??
@@ -173,14 +174,9 @@ export class ReferModel extends Module {
     );
   }
 
-  /** Frames [N, H, W, 3] in 0..1 at the model's input size → res2..res5. */
+  /** Frames [N, H, W, 3] in 0..1 at the model's input size → res2..res5 (the backbone normalises). */
   encodeFrames(images: tf.Tensor4D): ResnetFeatures {
-    const normalised = imagenetNormalize(images);
-    try {
-      return this.backbone.forward(normalised);
-    } finally {
-      normalised.dispose();
-    }
+    return this.backbone.features(images);
   }
 
   /** Feature mining (and the transfer input's patches) for N frames, `text` holding N rows. */
