@@ -43,7 +43,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 }
 
 /** Flushes a folder's entries (a rename in it) to disk. */
-async function syncFolder(folder: string): Promise<void> {
+export async function syncFolder(folder: string): Promise<void> {
   let handle;
   try {
     handle = await open(folder, "r");
