@@ -15,8 +15,9 @@
  * queue's overhead per job is measured inside the one-worker runs: the time between two consecutive
  * jobs' ends that the job itself (checks, task, rename, timed in the child) does not account for —
  * fetching the job, the lock, the messages to and from the child, marking it completed — reported
- * against the direct time of one video. Redis is a throwaway redis-server on a free loopback port,
- * without persistence.
+ * against the direct time of one video, with the CPU the worker processes themselves spent per job
+ * (lock renewals, relaying progress, fetching and completing jobs; the jobs ran in their children).
+ * Redis is a throwaway redis-server on a free loopback port, without persistence.
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -71,16 +72,21 @@ function steadyRate(endsPerProcess: number[][]): number {
   return rate;
 }
 
-const runProcess = (argv: string[], stdout: "pipe" | "ignore") =>
-  new Promise<string>((resolve, reject) => {
+/** Runs `node --import tsx …argv`; its stdout and stderr (printed, with an error, if it fails). */
+const runProcess = (argv: string[]) =>
+  new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", ...argv], {
-      stdio: ["ignore", stdout, "inherit"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
-    let text = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-    child.once("exit", (code) =>
-      code === 0 ? resolve(text) : reject(new Error(`${argv.join(" ")} exited with ${code}`)),
-    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.once("exit", (code) => {
+      if (code === 0) return resolve({ stdout, stderr });
+      process.stderr.write(stderr);
+      reject(new Error(`${argv.join(" ")} exited with ${code}`));
+    });
   });
 
 /** The control: `processes` plain processes at once, the videos split evenly between them. */
@@ -89,17 +95,17 @@ async function direct(root: string, processes: number, tag: string): Promise<num
     Array.from({ length: VIDEOS }, (_, i) => i).filter((i) => i % processes === p),
   );
   const outputs = await Promise.all(
-    parts.map((part) =>
-      runProcess(["bench/batch.ts", "--direct", root, join(root, tag), part.join(",")], "pipe"),
-    ),
+    parts.map((part) => runProcess(["bench/batch.ts", "--direct", root, join(root, tag), part.join(",")])),
   );
-  return steadyRate(outputs.map((text) => JSON.parse(text) as number[]));
+  return steadyRate(outputs.map(({ stdout }) => JSON.parse(stdout) as number[]));
 }
 
 interface BatchRun {
   videosPerMinute: number;
   /** Mean seconds per job between two jobs' ends on one worker that the job does not account for. */
   queueOverheadSeconds: number;
+  /** CPU seconds per job of the worker processes themselves (the jobs ran in their children). */
+  workerCpuSeconds: number;
 }
 
 /** `workers` × `vidseg batch work --until-empty` on a fresh queue of the videos. */
@@ -111,9 +117,16 @@ async function batch(root: string, redis: TestRedis, workers: number, tag: strin
   writeFileSync(manifest, lines.join("\n") + "\n");
   await submitBatch({ manifest, queue: tag, redis: redis.url, root });
   const work = ["src/cli/main.ts", "batch", "work", "--queue", tag, "--redis", redis.url, "--root", root];
-  await Promise.all(
-    Array.from({ length: workers }, () => runProcess([...work, "--until-empty", "--quiet"], "ignore")),
+  const logs = await Promise.all(
+    Array.from({ length: workers }, () => runProcess([...work, "--until-empty"])),
   );
+  // Each worker's own CPU while it served jobs (its "stopped" line), per job.
+  let workerCpu = 0;
+  for (const { stderr } of logs) {
+    const stopped = /stopped: .* used ([\d.]+) s of CPU/.exec(stderr);
+    if (!stopped) throw new Error(`no "stopped" line from a worker:\n${stderr}`);
+    workerCpu += Number(stopped[1]);
+  }
 
   const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
   const queue = new Queue<unknown, BatchJobResult>(tag, { connection });
@@ -135,6 +148,7 @@ async function batch(root: string, redis: TestRedis, workers: number, tag: strin
   return {
     videosPerMinute: steadyRate([...byWorker.values()].map((list) => list.map((job) => job.end))),
     queueOverheadSeconds: sum(gaps) / gaps.length,
+    workerCpuSeconds: workerCpu / VIDEOS,
   };
 }
 
@@ -149,6 +163,7 @@ interface Row {
   directSecondsPerVideo: number;
   queueOverheadSecondsPerJob: number;
   queueOverheadPercent: number;
+  workerCpuSecondsPerJob: number;
 }
 
 async function main(): Promise<void> {
@@ -178,6 +193,7 @@ async function main(): Promise<void> {
         directSecondsPerVideo: 60 / directOne,
         queueOverheadSecondsPerJob: one.queueOverheadSeconds,
         queueOverheadPercent: (100 * one.queueOverheadSeconds * directOne) / 60,
+        workerCpuSecondsPerJob: one.workerCpuSeconds,
       };
       log(`  ${JSON.stringify(row)}`);
       rows.push(row);
@@ -192,7 +208,7 @@ async function main(): Promise<void> {
   }
   console.log(`${VIDEOS} videos × 36 frames (128×128), weights/online-ytvis.safetensors, GIF + results.json`);
   console.log(
-    "load | direct v/min 1 / 2 processes (×) | batch v/min 1 / 2 workers (×) | queue overhead s/job (% of a video)",
+    "load | direct v/min 1 / 2 processes (×) | batch v/min 1 / 2 workers (×) | queue overhead s/job (% of a video) | worker CPU s/job",
   );
   for (const r of rows)
     console.log(
@@ -201,6 +217,7 @@ async function main(): Promise<void> {
         `${r.directOneVideosPerMinute.toFixed(2)} / ${r.directTwoVideosPerMinute.toFixed(2)} (${r.directSpeedup.toFixed(2)}×)`,
         `${r.oneWorkerVideosPerMinute.toFixed(2)} / ${r.twoWorkersVideosPerMinute.toFixed(2)} (${r.speedup.toFixed(2)}×)`,
         `${r.queueOverheadSecondsPerJob.toFixed(3)} (${r.queueOverheadPercent.toFixed(2)} %)`,
+        r.workerCpuSecondsPerJob.toFixed(3),
       ].join(" | "),
     );
 }

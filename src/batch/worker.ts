@@ -38,7 +38,9 @@ export type BatchWorkerEvent =
   | { type: "completed"; id: string; task: string; seconds: number; result: BatchJobResult }
   | { type: "failed"; id: string; task: string; error: string; attempt: number; willRetry: boolean }
   | { type: "stalled"; id: string }
-  | { type: "connection"; message: string };
+  | { type: "connection"; message: string }
+  /** The worker has stopped: what it did, and the CPU its own process spent since it was ready. */
+  | { type: "stopped"; completed: number; failed: number; cpuSeconds: number };
 
 export interface BatchWorker {
   /** Settles when the worker has stopped. */
@@ -90,19 +92,24 @@ export async function startBatchWorker(options: BatchWorkerOptions): Promise<Bat
     emit({ type: "started", id: job.id!, task: job.name, attempt: job.attemptsMade + 1 }),
   );
   worker.on("progress", (job, progress) => emit({ type: "progress", id: job.id!, progress }));
-  worker.on("completed", (job, result) =>
-    emit({ type: "completed", id: job.id!, task: job.name, seconds: seconds(job), result }),
-  );
+  let completed = 0;
+  let failed = 0;
+  worker.on("completed", (job, result) => {
+    completed++;
+    emit({ type: "completed", id: job.id!, task: job.name, seconds: seconds(job), result });
+  });
   worker.on("failed", (job, error) => {
     if (!job) return;
     const unrecoverable = error.name === "UnrecoverableError";
+    const willRetry = !unrecoverable && job.attemptsMade < (job.opts.attempts ?? 1);
+    if (!willRetry) failed++;
     emit({
       type: "failed",
       id: job.id!,
       task: job.name,
       error: error.message,
       attempt: job.attemptsMade,
-      willRetry: !unrecoverable && job.attemptsMade < (job.opts.attempts ?? 1),
+      willRetry,
     });
   });
   worker.on("stalled", (id) => emit({ type: "stalled", id }));
@@ -119,11 +126,14 @@ export async function startBatchWorker(options: BatchWorkerOptions): Promise<Bat
       await worker.close(force);
       await queue?.close();
       connection.disconnect();
+      const cpu = process.cpuUsage(cpuAtReady);
+      emit({ type: "stopped", completed, failed, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
       finished();
     })();
     return closing;
   };
   await worker.waitUntilReady();
+  const cpuAtReady = process.cpuUsage();
   emit({ type: "ready", queue: options.queue, redis: redactRedisUrl(url), root, concurrency });
   if (queue) {
     let checking = false;

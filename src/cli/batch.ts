@@ -144,6 +144,10 @@ export function registerBatch(program: Command): void {
                 return log(`job ${event.id} stalled (its worker stopped): queued again`);
               case "connection":
                 return say(`redis: ${event.message}`);
+              case "stopped":
+                return log(
+                  `worker ${process.pid} stopped: ${event.completed} jobs completed, ${event.failed} failed; this process used ${event.cpuSeconds.toFixed(2)} s of CPU (the jobs ran in child processes)`,
+                );
             }
           },
         });
