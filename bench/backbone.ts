@@ -20,7 +20,7 @@ import * as tf from "@tensorflow/tfjs";
 
 import { presetConfig } from "../src/models/config.js";
 import type { CriterionTarget } from "../src/models/criterion.js";
-import { onlineLoss } from "../src/models/online.js";
+import { onlineLoss } from "../src/models/vis/online.js";
 import { FrameSegmenter } from "../src/models/segmenter.js";
 import { createBackbone, type BackboneName } from "../src/nn/backbone.js";
 import { seedParameters } from "../src/nn/init.js";

@@ -13,10 +13,11 @@ import * as tf from "@tensorflow/tfjs";
 import { readYtvis } from "../src/formats/ytvis.js";
 import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
 import { maskBox, type CropBox } from "../src/models/crop-classifier.js";
-import { classifyCrops, readFramePrediction, upsampleQueryMask } from "../src/models/online.js";
+import { classifyCrops, readFramePrediction, upsampleQueryMask } from "../src/processing/postprocess.js";
 import { disposeSegmenterOutput } from "../src/models/segmenter.js";
 import { initRuntime } from "../src/runtime/backend.js";
-import { resolveVisSplit, VisSplitReader } from "../src/train/vis-data.js";
+import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
+import { VisSplitReader } from "../src/train/vis-data.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback?: string) =>

@@ -26,7 +26,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
 import { presetConfig } from "../src/models/config.js";
-import { saveVisModel } from "../src/models/online.js";
+import { saveModelFile } from "../src/train/checkpoint.js";
 import { FrameSegmenter } from "../src/models/segmenter.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
@@ -142,7 +142,7 @@ async function onlineModel(tmp: string): Promise<{ file: string; what: string }>
   seedParameters(0);
   const segmenter = new FrameSegmenter(config.model);
   const file = join(tmp, "random-cpu-small.safetensors");
-  await saveVisModel(file, segmenter.stateDict(), {
+  await saveModelFile(file, segmenter.stateDict(), {
     kind: "online",
     config,
     categoryIds: categories.map((c) => c.id),

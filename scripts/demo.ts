@@ -16,16 +16,22 @@ import { existsSync } from "node:fs";
 import { rename, rmdir } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { inferVis } from "../src/cli/infer.js";
-import { VidsegError } from "../src/core/errors.js";
-import { evaluateYtvis, summaryLines } from "../src/eval/ytvis.js";
-import { readIndexedPng } from "../src/formats/png.js";
-import { readResults } from "../src/formats/ytvis.js";
-import { resolveOptions } from "../src/synth/options.js";
-import { generateVisDataset } from "../src/synth/vis.js";
-import { readRgb, scaleImage, writePng, type RgbImage } from "../src/viz/image.js";
-import { overlayMasks } from "../src/viz/overlay.js";
-import { contactSheet } from "../src/viz/sheet.js";
+import {
+  contactSheet,
+  evaluateYtvis,
+  generateVisDataset,
+  inferVis,
+  overlayMasks,
+  readRgb,
+  readIndexedPng,
+  readResults,
+  resolveSynthOptions,
+  scaleImage,
+  summaryLines,
+  VidsegError,
+  writePng,
+  type RgbImage,
+} from "../src/index.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SHIPPED_WEIGHTS = join(ROOT, "weights", "online-ytvis.safetensors");
@@ -77,7 +83,7 @@ async function main(): Promise<void> {
 
   // 1. A short synthetic video with its ground truth.
   const dataDir = join(out, "video");
-  const synth = resolveOptions("ytvis", seed, { videos: 1 });
+  const synth = resolveSynthOptions("ytvis", seed, { videos: 1 });
   process.stdout.write(
     `generating a synthetic video (${synth.frames} frames, ${synth.width}×${synth.height}, seed ${seed})…\n`,
   );
@@ -122,7 +128,7 @@ async function main(): Promise<void> {
       `  contact sheet       ${show(sheet)}`,
       `  results (YT-VIS)    ${show(summary.results)}`,
       `  ground truth        ${show(join(dataDir, "valid.json"))}  (frames in ${show(join(dataDir, "valid", "JPEGImages"))}/)`,
-      `  indexed PNG masks   ${show(summary.annotations!)}/<video>/<frame>.png`,
+      `  indexed PNG masks   ${show(join(summary.annotations!, summary.videos[0].name))}/`,
       "",
     ].join("\n"),
   );

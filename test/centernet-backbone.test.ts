@@ -13,14 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VidsegError } from "../src/core/errors.js";
 import { presetConfig, resolveVisConfig } from "../src/models/config.js";
 import type { CriterionTarget } from "../src/models/criterion.js";
-import {
-  disposeOfflineOutput,
-  loadOfflineModel,
-  OFFLINE_HEAD_PRESETS,
-  OfflineVisModel,
-  saveOfflineModel,
-} from "../src/models/offline.js";
-import { onlineLoss, readVisModel, saveVisModel, segmenterFromWeights } from "../src/models/online.js";
+import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
+import { instantiateModel } from "../src/models/registry.js";
+import { disposeOfflineOutput, OFFLINE_HEAD_PRESETS, OfflineVisModel } from "../src/models/vis/offline.js";
+import { onlineLoss } from "../src/models/vis/online.js";
 import { disposeSegmenterOutput, FrameSegmenter } from "../src/models/segmenter.js";
 import { createBackbone } from "../src/nn/backbone.js";
 import { CENTERNET_MBV3 } from "../src/nn/centernet-backbone.js";
@@ -28,7 +24,9 @@ import { seedParameters } from "../src/nn/init.js";
 import { loadSafetensors } from "../src/nn/safetensors.js";
 import { readVendoredGraphModel } from "../src/nn/vendored-weights.js";
 import { initRuntime } from "../src/runtime/backend.js";
+import { saveModelFile } from "../src/train/checkpoint.js";
 import { AdamW } from "../src/train/optim.js";
+import { saveOfflineModelFile } from "./helpers/models.js";
 
 interface GoldenMap {
   name: string;
@@ -209,7 +207,7 @@ describe("segmenter with the centernet-mbv3 backbone", () => {
     const model = new FrameSegmenter(config.model);
     const file = join(tmp, "model.safetensors");
     const info = { kind: "online", config, categoryIds: [1, 2], categoryNames: ["a", "b"] };
-    await saveVisModel(file, model.stateDict(), info);
+    await saveModelFile(file, model.stateDict(), info);
     const stored = await loadSafetensors(file);
     expect([...stored.tensors.keys()].sort()).toEqual([...model.stateDict().keys()].sort());
     expect([...stored.tensors.keys()].some((name) => name.startsWith("backbone."))).toBe(false);
@@ -217,10 +215,10 @@ describe("segmenter with the centernet-mbv3 backbone", () => {
     expect(statSync(file).size).toBeLessThan(4 * storedValues + 64 * 1024); // the header, not 4 MB of graph
     tf.dispose([...stored.tensors.values()]);
 
-    const { info: readInfo, weights } = await readVisModel(file);
-    expect(readInfo.config.model.backbone).toBe("centernet-mbv3");
-    const loaded = segmenterFromWeights(readInfo, weights, file);
-    tf.dispose([...weights.values()]);
+    const modelFile = await readModelFile(file);
+    expect(modelFile.info.config.model.backbone).toBe("centernet-mbv3");
+    const loaded = instantiateModel(modelFile, "online");
+    disposeModelFile(modelFile);
     const images = tf.randomUniform([1, 64, 64, 3], 0, 1, "float32", 11) as tf.Tensor4D;
     const a = model.eval().forward(images);
     const b = loaded.forward(images);
@@ -242,18 +240,20 @@ describe("segmenter with the centernet-mbv3 backbone", () => {
     });
     expect([...model.stateDict().keys()].some((name) => name.startsWith("segmenter.backbone."))).toBe(false);
     const file = join(tmp, "offline.safetensors");
-    await saveOfflineModel(file, model, { categoryIds: [3, 7] });
-    const loaded = await loadOfflineModel(file);
-    expect(loaded.model.config.segmenter.backbone).toBe("centernet-mbv3");
+    await saveOfflineModelFile(file, model, [3, 7]);
+    const modelFile = await readModelFile(file);
+    const loaded = instantiateModel(modelFile, "offline");
+    disposeModelFile(modelFile);
+    expect(loaded.config.segmenter.backbone).toBe("centernet-mbv3");
     const frames = tf.randomUniform([3, 64, 64, 3], 0, 1, "float32", 12) as tf.Tensor4D;
     const a = model.eval().forward(frames, 3);
-    const b = loaded.model.forward(frames, 3);
+    const b = loaded.forward(frames, 3);
     expect(Array.from(b.video.predLogits.dataSync())).toEqual(Array.from(a.video.predLogits.dataSync()));
     expect(Array.from(b.videoMasks[0].dataSync())).toEqual(Array.from(a.videoMasks[0].dataSync()));
     disposeOfflineOutput(a);
     disposeOfflineOutput(b);
     frames.dispose();
     model.dispose();
-    loaded.model.dispose();
+    loaded.dispose();
   });
 });

@@ -7,7 +7,8 @@ import * as tf from "@tensorflow/tfjs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
 import { CropClassifier, jitterBox, maskBox, type CropBox } from "../src/models/crop-classifier.js";
-import { classifyCrops, cropLoss, duplicateQueries, type FramePrediction } from "../src/models/online.js";
+import { cropLoss } from "../src/models/vis/online.js";
+import { classifyCrops, duplicateQueries, type FramePrediction } from "../src/processing/postprocess.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 

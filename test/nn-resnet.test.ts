@@ -9,7 +9,8 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backboneGroups, createResnet, RESNET_CONFIGS, ResNet } from "../src/nn/resnet.js";
-import { loadSafetensors, loadTorchvisionResnet, saveSafetensors } from "../src/nn/safetensors.js";
+import { loadSafetensors, loadTorchvisionResnet } from "../src/nn/safetensors.js";
+import { saveSafetensors } from "../src/nn/safetensors-file.js";
 import { initRuntime } from "../src/runtime/backend.js";
 
 function fnv1a(name: string): number {

@@ -11,29 +11,25 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { trainVis, type TrainVisOptions } from "../src/cli/train.js";
+import { trainVis, type TrainVisOptions } from "../src/jobs/train-vis.js";
 import { Rng } from "../src/core/rng.js";
 import { evaluateYtvis } from "../src/eval/ytvis.js";
 import { readYtvis, validateResults, type YtvisDataset } from "../src/formats/ytvis.js";
 import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
 import { openYtvisSplit } from "../src/infer/sources.js";
 import { decode, fromSegmentation } from "../src/mask/rle.js";
-import { loadVisConfig, presetConfig, resolveVisConfig } from "../src/models/config.js";
-import { OFFLINE_HEAD_PRESETS } from "../src/models/offline.js";
+import { presetConfig, resolveVisConfig } from "../src/models/config.js";
+import { loadVisConfig } from "../src/models/config-file.js";
+import { OFFLINE_HEAD_PRESETS } from "../src/models/vis/offline.js";
 import { loadSafetensors } from "../src/nn/safetensors.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { generateVisDataset } from "../src/synth/vis.js";
 import { listCheckpoints } from "../src/train/checkpoint.js";
-import { resolveHeadOptions, trainOfflineVis } from "../src/train/offline-vis.js";
-import { trainOnlineVis } from "../src/train/online-vis.js";
-import {
-  resizeMaskNearest,
-  resolveVisSplit,
-  sampleClipFrames,
-  VisClipData,
-  type VisClipDataOptions,
-} from "../src/train/vis-data.js";
+import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
+import { resizeMaskNearest } from "../src/processing/preprocess.js";
+import { trainOfflineVis, trainOnlineVis } from "../src/train/run.js";
+import { sampleClipFrames, VisClipData, type VisClipDataOptions } from "../src/train/vis-data.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-offline-train-"));
 let train: YtvisDataset;
@@ -65,9 +61,9 @@ function cliOptions(out: string, config: string, extra: Partial<TrainVisOptions>
     data: root,
     config,
     out,
-    seed: "1",
+    seed: 1,
     valSplit: "valid",
-    checkpointEvery: "4",
+    checkpointEvery: 4,
     progress: false,
     ...extra,
   };
@@ -189,7 +185,7 @@ describe("vidseg train vis --model offline", () => {
   const runDir = join(root, "run");
 
   it("trains: the loss goes down; log, checkpoints, plot and model file are written", async () => {
-    const summary = await trainVis(cliOptions(runDir, configFile("run", 12), { valEvery: "6" }));
+    const summary = await trainVis(cliOptions(runDir, configFile("run", 12), { valEvery: 6 }));
     expect(summary).toMatchObject({
       model_kind: "offline",
       step: 12,
@@ -278,7 +274,7 @@ describe("offline training from an online model (--init)", () => {
       runDir: onlineDir,
       progress: false,
     });
-    online.segmenter.dispose();
+    online.model.dispose();
     const out = join(root, "from-online");
     const summary = await trainVis(
       cliOptions(out, configFile("init", 3, { freezeSegmenter: true }), {
@@ -306,12 +302,11 @@ describe("offline training from an online model (--init)", () => {
   }, 120_000);
 
   it("checks the offline config section, naming the file and field", async () => {
-    const config = presetConfig("tiny");
-    config.offline.head = { windowSize: 0 };
-    expect(resolveHeadOptions(config)).toEqual({ ...OFFLINE_HEAD_PRESETS.tiny, windowSize: 0 });
+    const config = resolveVisConfig({ preset: "tiny", offline: { head: { windowSize: 0 } } });
+    expect(config.offline.head).toEqual({ ...OFFLINE_HEAD_PRESETS.tiny, windowSize: 0 });
     const file = configFile("misspelt", 1, { head: { width: 3 } });
     await expect(trainVis(cliOptions(join(root, "misspelt"), file))).rejects.toThrow(
-      `${file}: offline.head.width: unknown head field "width"`,
+      `${file}: offline.head.width: unknown field "width"`,
     );
     expect(() =>
       resolveVisConfig({ preset: "tiny", offline: { inferenceClipOverlap: 8 } }, "c.json"),

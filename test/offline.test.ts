@@ -13,7 +13,7 @@ import { Rng } from "../src/core/rng.js";
 import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
 import { annotationFromMasks, validateResults, type YtvisDataset } from "../src/formats/ytvis.js";
 import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
-import type { Frame } from "../src/infer/sources.js";
+import type { Frame } from "../src/core/image.js";
 import { decode, fromCoco } from "../src/mask/rle.js";
 import { presetConfig } from "../src/models/config.js";
 import {
@@ -22,22 +22,22 @@ import {
   OfflineVisModel,
   disposeOfflineOutput,
   headConfigFor,
-  loadOfflineModel,
-  saveOfflineModel,
   windowPartition,
   type OfflineHeadConfig,
   type OfflineModelConfig,
-} from "../src/models/offline.js";
+} from "../src/models/vis/offline.js";
 import {
   clipMatchingCost,
   matchVideoQueries,
   offlineCriterion,
   type ClipTarget,
-} from "../src/models/video-criterion.js";
+} from "../src/models/vis/video-criterion.js";
 import { seedParameters } from "../src/nn/init.js";
 import { pointSampleArray, randomPointCoords } from "../src/nn/sampling.js";
 import { initRuntime } from "../src/runtime/backend.js";
+import { saveSafetensors } from "../src/nn/safetensors-file.js";
 import { AdamW } from "../src/train/optim.js";
+import { saveOfflineModelFile } from "./helpers/models.js";
 
 const SIZE = 32;
 const FRAMES = 4;
@@ -486,7 +486,7 @@ describe("OfflineSegmenter", () => {
   it("reloads a saved model to identical outputs", async () => {
     const model = tinyModel(9);
     const path = join(dir, "model.safetensors");
-    await saveOfflineModel(path, model, { categoryIds: [3, 7] });
+    await saveOfflineModelFile(path, model, [3, 7]);
     const frames = toFrames(syntheticClip(new Rng(4), 4).images, 4);
     const options = { clipLength: 2, clipOverlap: 1, categoryIds: [3, 7] };
     const before = await new OfflineSegmenter(model, options).segmentVideo(frames);
@@ -498,16 +498,13 @@ describe("OfflineSegmenter", () => {
     }
     loaded.dispose();
 
-    // Plain weights carry no config: a clear error, unless one is passed.
+    // Plain weights are not a model file: one clear error.
     const weightsOnly = join(dir, "weights.safetensors");
-    const { saveSafetensors } = await import("../src/nn/safetensors.js");
     await saveSafetensors(weightsOnly, model.stateDict(), { format: "pt" });
-    await expect(loadOfflineModel(weightsOnly)).rejects.toThrow(/no offline model config/);
-    await expect(loadOfflineModel(join(dir, "missing.safetensors"))).rejects.toThrow(/model file not found/);
-    const withConfig = await loadOfflineModel(weightsOnly, tinyConfig());
-    expect(withConfig.model.parameterCount()).toBe(model.parameterCount());
-    expect(withConfig.categoryIds).toBeUndefined();
-    withConfig.model.dispose();
+    await expect(OfflineSegmenter.load(weightsOnly)).rejects.toThrow(
+      `${weightsOnly}: __metadata__.format: not a vidseg model file`,
+    );
+    await expect(OfflineSegmenter.load(join(dir, "missing.safetensors"))).rejects.toThrow(/file not found/);
     model.dispose();
   });
 });

@@ -18,13 +18,10 @@ import { rawFrames } from "../src/infer/sources.js";
 import { presetConfig } from "../src/models/config.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { latestCheckpoint } from "../src/train/checkpoint.js";
-import { trainOnlineVis } from "../src/train/online-vis.js";
-import {
-  frameRepeatFactors,
-  resolveVisSplit,
-  resizeMaskNearest,
-  VisFrameData,
-} from "../src/train/vis-data.js";
+import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
+import { resizeMaskNearest } from "../src/processing/preprocess.js";
+import { trainOnlineVis } from "../src/train/run.js";
+import { frameRepeatFactors, VisFrameData } from "../src/train/vis-data.js";
 
 const WIDTH = 96;
 const HEIGHT = 80;
@@ -227,7 +224,7 @@ describe("online model: train, stream, evaluate", () => {
     expect(result.info.categoryNames).toEqual(["square", "disc"]);
     expect(Number.isFinite(result.lastLoss)).toBe(true);
     modelFile = result.modelFile!;
-    result.segmenter.dispose();
+    result.model.dispose();
   }, 120_000);
 
   it("streams a video into YouTube-VIS results that evaluate", async () => {

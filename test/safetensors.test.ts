@@ -9,9 +9,9 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   loadSafetensors,
-  saveSafetensors,
   torchvisionToResnetStateDict,
 } from "../src/nn/safetensors.js";
+import { saveSafetensors } from "../src/nn/safetensors-file.js";
 
 let dir: string;
 beforeAll(async () => {

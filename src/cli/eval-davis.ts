@@ -1,23 +1,11 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { VidsegError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/fs.js";
-import { DAVIS_TASKS, type DavisTask } from "../formats/davis.js";
-import {
-  DAVIS_GLOBAL_STATS,
-  DAVIS_OBJECT_STATS,
-  davisCsvFiles,
-  evaluateDavis,
-  formatFixed,
-  type DavisResult,
-} from "../eval/davis.js";
-import {
-  REFER_PROTOCOLS,
-  evaluateRefDavis,
-  evaluatePerExpression,
-  type ReferProtocol,
-} from "../eval/refer.js";
-import { action, printJson } from "./common.js";
+import type { DavisResult, DavisTask, ReferProtocol } from "../evaluate.js";
+import { action, OptionError, printJson } from "./common.js";
+
+/** The choices the flags offer (src/formats/davis.ts, src/eval/refer.ts). */
+const DAVIS_TASKS: readonly DavisTask[] = ["semi-supervised", "unsupervised"];
+const REFER_PROTOCOLS: readonly ReferProtocol[] = ["ref-davis", "ref-youtube-vos", "mevis"];
 
 /** JSON has no NaN (e.g. the mean over zero objects): such values are written as null. */
 function jsonSafe(value: unknown): unknown {
@@ -32,7 +20,10 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
-function davisTable(result: DavisResult, title: string): string {
+type DataApi = typeof import("../evaluate.js");
+
+function davisTable(api: DataApi, result: DavisResult, title: string): string {
+  const { DAVIS_GLOBAL_STATS, DAVIS_OBJECT_STATS, formatFixed } = api;
   let out = `${title}\n`;
   out += table(DAVIS_GLOBAL_STATS, [DAVIS_GLOBAL_STATS.map((k) => formatFixed(result.global[k]))]);
   out += "\nPer object\n";
@@ -93,19 +84,20 @@ ascending proposal order.`,
     )
     .action(
       action(async (options: DavisOptions) => {
-        const result = await evaluateDavis({
+        const api = await import("../evaluate.js");
+        const result = await api.evaluateDavis({
           davisRoot: options.davisRoot,
           resultsDir: options.results,
           task: options.task,
           set: options.set,
         });
         if (options.csvDir !== undefined) {
-          for (const file of davisCsvFiles(result, options.set)) {
-            await writeFileAtomic(join(options.csvDir, file.name), file.content);
+          for (const file of api.davisCsvFiles(result, options.set)) {
+            await api.writeFileAtomic(join(options.csvDir, file.name), file.content);
           }
         }
         if (options.json) printJson(jsonSafe(result));
-        else process.stdout.write(davisTable(result, `DAVIS-2017 ${options.task}, set ${options.set}`));
+        else process.stdout.write(davisTable(api, result, `DAVIS-2017 ${options.task}, set ${options.set}`));
       }),
     );
 
@@ -147,9 +139,11 @@ Protocols:
     )
     .action(
       action(async (options: ReferOptions) => {
+        const api = await import("../evaluate.js");
         if (options.protocol === "ref-davis") {
-          if (options.davisRoot === undefined) throw new VidsegError("ref-davis needs --davis-root");
-          const result = await evaluateRefDavis({
+          if (options.davisRoot === undefined)
+            throw new OptionError(undefined, "ref-davis needs --davis-root");
+          const result = await api.evaluateRefDavis({
             davisRoot: options.davisRoot,
             resultsDir: options.results,
             set: options.set,
@@ -157,16 +151,18 @@ Protocols:
           if (options.json) printJson(jsonSafe(result));
           else {
             let out = `Ref-DAVIS17 (${result.runs.length} expression sets, unsupervised task, set ${options.set})\n`;
-            out += table(DAVIS_GLOBAL_STATS, [DAVIS_GLOBAL_STATS.map((k) => formatFixed(result.global[k]))]);
-            for (const run of result.runs) out += "\n" + davisTable(run, run.name);
+            out += table(api.DAVIS_GLOBAL_STATS, [
+              api.DAVIS_GLOBAL_STATS.map((k) => api.formatFixed(result.global[k])),
+            ]);
+            for (const run of result.runs) out += "\n" + davisTable(api, run, run.name);
             process.stdout.write(out);
           }
           return;
         }
         if (options.splitRoot === undefined && options.meta === undefined) {
-          throw new VidsegError(`${options.protocol} needs --split-root (or --meta)`);
+          throw new OptionError(undefined, `${options.protocol} needs --split-root (or --meta)`);
         }
-        const result = await evaluatePerExpression({
+        const result = await api.evaluatePerExpression({
           protocol: options.protocol,
           splitRoot: options.splitRoot,
           metaFile: options.meta,
@@ -176,7 +172,10 @@ Protocols:
         if (options.json) printJson(jsonSafe(result));
         else {
           let out = `${options.protocol}: ${Object.keys(result.per_expression).length} expressions\n`;
-          out += table(["J&F", "J", "F"], [[result["J&F"], result.J, result.F].map((v) => formatFixed(v))]);
+          out += table(
+            ["J&F", "J", "F"],
+            [[result["J&F"], result.J, result.F].map((v) => api.formatFixed(v))],
+          );
           process.stdout.write(out);
         }
       }),

@@ -1,6 +1,4 @@
 import type { Command } from "commander";
-import { evaluateYtvis, perCategoryLines, summaryLines } from "../eval/ytvis.js";
-import { readResults, readYtvis } from "../formats/ytvis.js";
 import { action, printJson } from "./common.js";
 
 interface EvalVisOptions {
@@ -26,13 +24,12 @@ export function registerEvalVis(parent: Command): void {
       .option("--per-category", "also report AP, AP50 and AP75 per category")
       .action(
         action(async (options: EvalVisOptions) => {
-          const gt = await readYtvis(options.gt);
-          const results = await readResults(options.results, gt);
-          const evaluation = evaluateYtvis(gt, results, {
+          const { evaluateVisFiles, perCategoryLines, summaryLines } = await import("../evaluate.js");
+          const evaluation = await evaluateVisFiles({
+            gt: options.gt,
+            results: options.results,
             occlusion,
             perCategory: options.perCategory,
-            gtFile: options.gt,
-            resultsFile: options.results,
           });
           if (options.json) {
             printJson({

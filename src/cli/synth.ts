@@ -1,14 +1,13 @@
+/** `vidseg synth vis|refer`: flags → the synth jobs (src/jobs/synth.ts). */
 import type { Command } from "commander";
-import { VidsegError } from "../core/errors.js";
-import { Progress } from "../core/progress.js";
-import { parseSize, PRESETS, resolveOptions, totalVideos, type SynthOverrides } from "../synth/options.js";
-import { writePreview, writeReferPreview } from "../synth/preview.js";
-import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
-import { SEVERE_OCCLUSION_FROM, SLIGHT_OCCLUSION_FROM, statsLines } from "../synth/stats.js";
-import { generateVisDataset, type Split } from "../synth/vis.js";
-import { writeJsonAtomic } from "../core/fs.js";
-import { join } from "node:path";
-import { action, printJson } from "./common.js";
+import type { ReferSplitStats, Split, SynthJobOptions, SynthOverrides } from "../data.js";
+import { action, choiceOption, numberOption, printJson, progressBar } from "./common.js";
+
+/** Synthetic presets (src/synth/options.ts), for the help text. */
+const PRESETS = ["tiny", "ytvis", "ovis", "long"];
+/** Occlusion label thresholds (src/synth/stats.ts), for the help text. */
+const SLIGHT_OCCLUSION_FROM = 0.05;
+const SEVERE_OCCLUSION_FROM = 0.5;
 
 /** Raw option strings as commander hands them over (numbers are parsed, with clear errors, below). */
 interface SynthCliOptions {
@@ -35,24 +34,16 @@ interface SynthCliOptions {
   refDavis?: boolean;
 }
 
-/** A number from an option string, or a VidsegError naming the flag. */
-function numberOption(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value)) {
-    throw new VidsegError(`expected a number, got "${text}"`, undefined, flag);
-  }
-  return value;
-}
-
 function splitsOption(text: string): Split[] {
-  if (text === "both") return ["train", "valid"];
-  if (text === "train" || text === "valid") return [text];
-  throw new VidsegError(`expected train, valid or both, got "${text}"`, undefined, "--split");
+  const choice = choiceOption(text, "--split", ["train", "valid", "both"] as const);
+  return choice === "both" ? ["train", "valid"] : [choice];
 }
 
 /** The knobs shared by `synth vis` and `synth refer`, parsed into overrides of the preset. */
-function overridesFrom(options: SynthCliOptions): SynthOverrides {
+function overridesFrom(
+  options: SynthCliOptions,
+  parseSize: (text: string) => { width: number; height: number },
+): SynthOverrides {
   const size = options.size === undefined ? undefined : parseSize(options.size);
   return {
     videos: numberOption(options.videos, "--videos"),
@@ -141,6 +132,52 @@ function referStatsLines(split: string, s: ReferSplitStats): string[] {
   ];
 }
 
+type DataApi = typeof import("../data.js");
+
+/**
+ * The action of a generator command: flags → job options, the job with a progress bar, then the
+ * statistics (one line group per split) or, with --json, one document.
+ */
+function generatorAction<S>(
+  label: string,
+  run: (
+    api: DataApi,
+    options: SynthJobOptions,
+    cli: SynthCliOptions,
+  ) => Promise<{ stats: Partial<Record<Split, S>>; previews: string[] }>,
+  lines: (api: DataApi, split: string, stats: S) => string[],
+) {
+  return action(async (cli: SynthCliOptions) => {
+    const api = await import("../data.js");
+    const splits = splitsOption(cli.split);
+    const bar = progressBar(api.Progress, label, cli.quiet || cli.json);
+    let result;
+    try {
+      const options: SynthJobOptions = {
+        preset: cli.preset,
+        seed: numberOption(cli.seed, "--seed")!,
+        out: cli.out,
+        splits,
+        overrides: overridesFrom(cli, api.parseSize),
+        preview: cli.preview,
+        onProgress: bar.onProgress,
+      };
+      result = await run(api, options, cli);
+    } finally {
+      bar.stop();
+    }
+    if (cli.json) {
+      printJson(result);
+      return;
+    }
+    const out: string[] = [];
+    for (const split of splits) out.push(...lines(api, split, result.stats[split]!));
+    out.push(`wrote ${cli.out} (statistics in stats.json)`);
+    for (const path of result.previews) out.push(`preview: ${path}`);
+    process.stdout.write(out.join("\n") + "\n");
+  });
+}
+
 /** `vidseg synth vis` and `vidseg synth refer`. */
 export function registerSynth(parent: Command): void {
   const synth = parent
@@ -153,35 +190,11 @@ export function registerSynth(parent: Command): void {
   )
     .addHelpText("after", VIS_HELP)
     .action(
-      action(async (cli: SynthCliOptions) => {
-        const seed = numberOption(cli.seed, "--seed")!;
-        const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
-        const splits = splitsOption(cli.split);
-        const progress = new Progress({
-          total: totalVideos(options, splits),
-          label: "synth vis",
-          silent: cli.quiet || cli.json,
-        });
-        const result = await generateVisDataset(options, cli.out, {
-          splits,
-          onVideo: (done) => progress.update(done),
-        });
-        progress.stop();
-        const previews: string[] = [];
-        if (cli.preview) {
-          for (const split of splits)
-            previews.push(...(await writePreview(cli.out, split, result.datasets[split]!)));
-        }
-        if (cli.json) {
-          printJson({ stats: result.stats, previews });
-          return;
-        }
-        const lines: string[] = [];
-        for (const split of splits) lines.push(...statsLines(split, result.stats[split]!));
-        lines.push(`wrote ${cli.out} (statistics in stats.json)`);
-        for (const path of previews) lines.push(`preview: ${path}`);
-        process.stdout.write(lines.join("\n") + "\n");
-      }),
+      generatorAction(
+        "synth vis",
+        (api, options) => api.synthVis(options),
+        (api, split, stats) => api.statsLines(split, stats),
+      ),
     );
 
   addGeneratorOptions(
@@ -192,37 +205,10 @@ export function registerSynth(parent: Command): void {
     .option("--ref-davis", "also write the Ref-DAVIS17 form")
     .addHelpText("after", REFER_HELP)
     .action(
-      action(async (cli: SynthCliOptions) => {
-        const seed = numberOption(cli.seed, "--seed")!;
-        const options = resolveOptions(cli.preset, seed, overridesFrom(cli));
-        if (options.format !== "jpg") {
-          throw new VidsegError("the Ref-YouTube-VOS layout stores JPEG frames only", undefined, "--format");
-        }
-        const splits = splitsOption(cli.split);
-        const progress = new Progress({
-          total: totalVideos(options, splits),
-          label: "synth refer",
-          silent: cli.quiet || cli.json,
-        });
-        const stats = await generateReferDataset(options, cli.out, {
-          splits,
-          refDavis: cli.refDavis,
-          progress: (done) => progress.update(done),
-        });
-        progress.stop();
-        await writeJsonAtomic(join(cli.out, "stats.json"), stats.splits, 2);
-        const previews: string[] = [];
-        if (cli.preview)
-          for (const split of splits) previews.push(...(await writeReferPreview(cli.out, split)));
-        if (cli.json) {
-          printJson({ stats: stats.splits, previews });
-          return;
-        }
-        const lines: string[] = [];
-        for (const split of splits) lines.push(...referStatsLines(split, stats.splits[split]!));
-        lines.push(`wrote ${cli.out} (statistics in stats.json)`);
-        for (const path of previews) lines.push(`preview: ${path}`);
-        process.stdout.write(lines.join("\n") + "\n");
-      }),
+      generatorAction(
+        "synth refer",
+        (api, options, cli) => api.synthRefer({ ...options, refDavis: cli.refDavis }),
+        (_api, split, stats) => referStatsLines(split, stats),
+      ),
     );
 }

@@ -21,21 +21,31 @@ import { VidsegError, check } from "../core/errors.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import { linearSumAssignment } from "../math/hungarian.js";
 import { encode, toCoco, type CocoRle } from "../mask/rle.js";
+import type { Frame } from "../core/image.js";
 import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.js";
-import { loadOfflineModel, type OfflineModelConfig, type OfflineVisModel } from "../models/offline.js";
-import type { Frame } from "./sources.js";
+import { disposeModelFile, readModelFile, type ModelFile } from "../models/model-file.js";
+import { instantiateModel } from "../models/registry.js";
+import type { OfflineVisModel } from "../models/vis/offline.js";
+import { upsampleMask } from "../processing/postprocess.js";
+import { preprocessFrames } from "../processing/preprocess.js";
+import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 
 export interface OfflineSegmenterOptions {
-  /** The model config, when the checkpoint file does not hold one. */
-  config?: OfflineModelConfig;
-  /** Frames per clip window. Default 64. */
+  /**
+   * Frames per clip window. Default: the model file's `offline.inferenceClipLength` (what validation
+   * used in training), else 64.
+   */
   clipLength?: number;
-  /** Frames shared by consecutive clips (for linking). Default 4; must be < clipLength. */
+  /** Frames shared by consecutive clips (for linking). Default: the model file's, else 4; < clipLength. */
   clipOverlap?: number;
-  /** Results kept per video. Default 10. */
+  /** Results kept per video. Default: the model file's `inference.topK`, else 10. */
   topK?: number;
   /** Category id of each class index. Default: the model file's, else index + 1. */
   categoryIds?: readonly number[];
+  /** Category names (labels), when known. Default: the model file's. */
+  categoryNames?: readonly string[];
+  /** The TensorFlow.js backend (createFromPath initialises it). */
+  runtime?: RuntimeOptions;
   /** Link score below which a clip's video query starts a new track. Default 0.3. */
   minLinkScore?: number;
   /** Frames per segmenter forward. Default 1. */
@@ -98,6 +108,7 @@ export class OfflineSegmenter {
   readonly minLinkScore: number;
   readonly frameBatch: number;
   private readonly categoryIds?: readonly number[];
+  readonly categoryNames?: readonly string[];
 
   constructor(
     readonly model: OfflineVisModel,
@@ -109,6 +120,7 @@ export class OfflineSegmenter {
     this.minLinkScore = options.minLinkScore ?? 0.3;
     this.frameBatch = options.frameBatch ?? 1;
     this.categoryIds = options.categoryIds;
+    this.categoryNames = options.categoryNames;
     const integer = (value: number, min: number, name: string) =>
       check(
         Number.isInteger(value) && value >= min,
@@ -132,17 +144,48 @@ export class OfflineSegmenter {
   }
 
   /**
-   * Loads a model file written by saveOfflineModel, a run folder holding one, a trainer checkpoint, or
-   * plain weights with `options.config`. Category ids come from `options`, else from the file.
+   * Loads a model file, a run folder holding one, or a training checkpoint (a path in Node, a URL in a
+   * browser), initialises the runtime, and runs the model with the inference settings the file holds
+   * unless `options` overrides them.
    */
-  static async load(checkpoint: string, options: OfflineSegmenterOptions = {}): Promise<OfflineSegmenter> {
-    const { model, categoryIds } = await loadOfflineModel(checkpoint, options.config);
+  static async createFromPath(
+    path: string,
+    options: OfflineSegmenterOptions = {},
+  ): Promise<OfflineSegmenter> {
+    await initRuntime(options.runtime);
+    return OfflineSegmenter.fromModelFile(await readModelFile(path), options);
+  }
+
+  /** Same as {@link createFromPath}. */
+  static load(path: string, options: OfflineSegmenterOptions = {}): Promise<OfflineSegmenter> {
+    return OfflineSegmenter.createFromPath(path, options);
+  }
+
+  /** A segmenter for a loaded model file (whose tensors it frees); the runtime must be initialised. */
+  static fromModelFile(file: ModelFile, options: OfflineSegmenterOptions = {}): OfflineSegmenter {
+    const { info } = file;
+    let model: OfflineVisModel | undefined;
     try {
-      return new OfflineSegmenter(model, { ...options, categoryIds: options.categoryIds ?? categoryIds });
+      model = instantiateModel(file, "offline");
+      return new OfflineSegmenter(model, {
+        clipLength: info.config.offline.inferenceClipLength,
+        clipOverlap: info.config.offline.inferenceClipOverlap,
+        topK: info.config.inference.topK,
+        categoryIds: info.categoryIds,
+        categoryNames: info.categoryNames,
+        ...options,
+      });
     } catch (error) {
-      model.dispose();
+      model?.dispose();
       throw error;
+    } finally {
+      disposeModelFile(file);
     }
+  }
+
+  /** Frees the model's weights; the segmenter cannot be used afterwards. */
+  close(): void {
+    this.model.dispose();
   }
 
   /** Frees the model's weights. */
@@ -212,11 +255,7 @@ class VideoRun {
     }
     this.outputSize ??= this.size;
     const outputs = tf.tidy(() => {
-      const images = tf.stack(
-        frames.map((frame) => tf.tensor3d(Float32Array.from(frame.data), [frame.height, frame.width, 3])),
-      );
-      const resized = tf.image.resizeBilinear(images as tf.Tensor4D, [inputHeight, inputWidth], false, true);
-      const input = tf.div(resized, 255) as tf.Tensor4D;
+      const input = preprocessFrames(frames, [inputHeight, inputWidth]);
       const output = this.owner.model.segmenter.forward(input);
       return {
         queryFeatures: output.queryFeatures,
@@ -348,30 +387,18 @@ class VideoRun {
       const needFull = t >= newFrom;
       if (!needLow && !needFull) continue;
       const [h, w] = this.entries[t].maskFeatures.shape;
-      const { low, full } = tf.tidy(() => {
-        const features = this.entries[t].maskFeatures.reshape([h * w, -1]);
-        const logits = tf.matMul(features, tf.transpose(head.maskEmbed)).reshape([1, h, w, numQueries]);
-        return {
-          low: needLow ? tf.greater(logits, 0).squeeze([0]) : undefined,
-          full: needFull
-            ? tf
-                .greater(tf.image.resizeBilinear(logits as tf.Tensor4D, [height, width], false, true), 0)
-                .squeeze([0])
-            : undefined,
-        };
-      });
-      if (low) {
-        const data = low.dataSync() as Uint8Array;
-        for (let q = 0; q < numQueries; q++) lowRes[q][t] = strided(data, q, numQueries);
-      }
-      if (full) {
-        const data = full.dataSync() as Uint8Array;
-        for (let q = 0; q < numQueries; q++) {
-          const mask = strided(data, q, numQueries);
+      // [Nv, h·w] mask logits of this frame, read back once.
+      const logits = tf.tidy(() =>
+        tf.matMul(head.maskEmbed, this.entries[t].maskFeatures.reshape([h * w, -1]), false, true).dataSync(),
+      ) as Float32Array;
+      for (let q = 0; q < numQueries; q++) {
+        if (needLow)
+          lowRes[q][t] = Uint8Array.from(logits.subarray(q * h * w, (q + 1) * h * w), (v) => (v > 0 ? 1 : 0));
+        if (needFull) {
+          const mask = upsampleMask(logits, q * h * w, h, w, height, width);
           fullRes[q].push(mask.some((v) => v !== 0) ? toCoco(encode(mask, height, width)) : null);
         }
       }
-      tf.dispose([low, full]);
     }
     tf.dispose([head.probs, head.embed, head.maskEmbed]);
 

@@ -1,10 +1,11 @@
 /**
- * Streaming online video instance segmentation:
+ * Streaming online video instance segmentation, in the style of MediaPipe's video mode:
  *
- *   const seg = await OnlineSegmenter.load("run/model.safetensors");
+ *   const seg = await OnlineSegmenter.createFromPath("run/model.safetensors");
  *   for await (const frame of frames) {
- *     const { instances } = seg.segmentFrame(frame, frame.timestampMs);
+ *     const { instances } = seg.segmentForVideo(frame, frame.timestampMs);
  *   }
+ *   seg.close();
  *
  * Each frame is resized to the model's input, segmented, and its queries (best class probability ≥ the
  * score threshold) are associated with the live tracks by the Tracker (Hungarian on cosine similarity
@@ -16,32 +17,40 @@
  * `collectResults` is on (then the masks of the tracks that can still enter the top-k, as RLE strings,
  * for the YouTube-VIS results of `finish`).
  */
-import * as tf from "@tensorflow/tfjs";
-import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { VidsegError, check } from "../core/errors.js";
+import type { RgbImage } from "../core/image.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import {
-  parseVisModelInfo,
+  decodeModelFile,
+  disposeModelFile,
+  readModelFile,
+  type ModelFile,
+  type ModelInfo,
+} from "../models/model-file.js";
+import { instantiateModel } from "../models/registry.js";
+import { disposeSegmenterOutput, type FrameSegmenter } from "../models/segmenter.js";
+import {
   classifyCrops,
   duplicateQueries,
   readFramePrediction,
-  readVisModel,
-  segmenterFromWeights,
   upsampleQueryMask,
   type FramePrediction,
-  type VisModelInfo,
-} from "../models/online.js";
-import { disposeSegmenterOutput, type FrameSegmenter } from "../models/segmenter.js";
-import { disposeCheckpoint, loadCheckpoint } from "../train/checkpoint.js";
-import { resizeFrame } from "../train/vis-data.js";
-import type { Frame } from "./sources.js";
+} from "../processing/postprocess.js";
+import { preprocessFrames } from "../processing/preprocess.js";
+import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 import { Tracker, type QueryOutput, type TrackerOptions } from "./tracker.js";
 
-/** An RGB frame (row-major bytes, width × height × 3); `Frame` from the sources fits. */
-export type RgbFrame = Pick<Frame, "width" | "height" | "data">;
-
 export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "categoryIds"> {
+  /** The TensorFlow.js backend (createFromPath / createFromBuffer initialise it). Default: wasm in Node. */
+  runtime?: RuntimeOptions;
+  /**
+   * Where the one-time notice goes when a model trained only on synthetic data segments its first frame
+   * (default: `process.emitWarning` in Node, `console.warn` elsewhere); set `syntheticInput` when the
+   * frames are synthetic too, and the notice is not given.
+   */
+  onWarning?: (message: string) => void;
+  /** The frames come from a synthetic benchmark like the model's training data (no notice). */
+  syntheticInput?: boolean;
   /** Keep what `finish` needs for the YouTube-VIS results (masks of top-k candidate tracks). Default false. */
   collectResults?: boolean;
   /**
@@ -80,10 +89,11 @@ export class OnlineSegmenter {
   private tracker: Tracker;
   private readonly trackerOptions: TrackerOptions;
   private frameSize: { width: number; height: number } | null = null;
+  private warned = false;
 
   constructor(
     readonly segmenter: FrameSegmenter,
-    readonly info: VisModelInfo,
+    readonly info: ModelInfo,
     readonly options: OnlineSegmenterOptions = {},
   ) {
     this.trackerOptions = {
@@ -99,33 +109,33 @@ export class OnlineSegmenter {
 
   /**
    * Loads a model file (`vidseg train vis` writes `<run>/model.safetensors`), a run folder holding one,
-   * or a training checkpoint (`<run>/checkpoints/ckpt-*.safetensors`).
+   * or a training checkpoint — a path in Node, a URL in a browser — and initialises the runtime.
    */
-  static async load(path: string, options: OnlineSegmenterOptions = {}): Promise<OnlineSegmenter> {
-    let file = path;
-    if (existsSync(path) && statSync(path).isDirectory()) file = join(path, "model.safetensors");
-    if (!existsSync(file)) throw new VidsegError("model file not found", file);
-    let info: VisModelInfo;
-    let weights: Map<string, tf.Tensor>;
+  static async createFromPath(path: string, options: OnlineSegmenterOptions = {}): Promise<OnlineSegmenter> {
+    await initRuntime(options.runtime);
+    return OnlineSegmenter.fromModelFile(await readModelFile(path), options);
+  }
+
+  /** As {@link createFromPath}, from the bytes of a model file. */
+  static async createFromBuffer(
+    bytes: Uint8Array,
+    options: OnlineSegmenterOptions = {},
+  ): Promise<OnlineSegmenter> {
+    await initRuntime(options.runtime);
+    return OnlineSegmenter.fromModelFile(decodeModelFile(bytes, "<buffer>"), options);
+  }
+
+  /** Same as {@link createFromPath}. */
+  static load(path: string, options: OnlineSegmenterOptions = {}): Promise<OnlineSegmenter> {
+    return OnlineSegmenter.createFromPath(path, options);
+  }
+
+  /** A segmenter for a loaded model file (whose tensors it frees); the runtime must be initialised. */
+  static fromModelFile(model: ModelFile, options: OnlineSegmenterOptions = {}): OnlineSegmenter {
     try {
-      ({ info, weights } = await readVisModel(file));
-    } catch (error) {
-      if (!(error instanceof VidsegError && error.where === "__metadata__.format")) throw error;
-      const checkpoint = await loadCheckpoint(file).catch(() => {
-        throw error; // neither a model file nor a checkpoint: report the model-file error
-      });
-      try {
-        info = parseVisModelInfo((checkpoint.config as { modelInfo?: unknown } | undefined)?.modelInfo, file);
-        weights = checkpoint.weights;
-        checkpoint.weights = new Map();
-      } finally {
-        disposeCheckpoint(checkpoint);
-      }
-    }
-    try {
-      return new OnlineSegmenter(segmenterFromWeights(info, weights, file), info, options);
+      return new OnlineSegmenter(instantiateModel(model, "online"), model.info, options);
     } finally {
-      tf.dispose([...weights.values()]);
+      disposeModelFile(model);
     }
   }
 
@@ -139,8 +149,12 @@ export class OnlineSegmenter {
     return this.tracker.liveTrackCount;
   }
 
-  /** Segments the next frame of the current video. All frames of a video must have one size. */
-  segmentFrame(frame: RgbFrame, timestampMs = 0): FrameResult {
+  /**
+   * Segments the next frame of the current video (MediaPipe's name); all frames of a video must have
+   * one size. Instances keep their track ids across frames.
+   */
+  segmentForVideo(frame: RgbImage, timestampMs = 0): FrameResult {
+    this.noticeSyntheticModel();
     const { width, height, data } = frame;
     check(
       Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0,
@@ -197,6 +211,11 @@ export class OnlineSegmenter {
     return { frameIndex, timestampMs, width, height, instances };
   }
 
+  /** Same as {@link segmentForVideo}. */
+  segmentFrame(frame: RgbImage, timestampMs = 0): FrameResult {
+    return this.segmentForVideo(frame, timestampMs);
+  }
+
   /** The video's top-k tracks as YouTube-VIS results (needs `collectResults`). */
   finish(videoId: number, topK?: number): YtvisResult[] {
     if (!this.options.collectResults) {
@@ -213,7 +232,7 @@ export class OnlineSegmenter {
 
   /** Segments a whole video (any async iterable of frames) and returns its results (collectResults). */
   async segmentVideo(
-    frames: AsyncIterable<RgbFrame & { timestampMs?: number }>,
+    frames: AsyncIterable<RgbImage & { timestampMs?: number }>,
     videoId: number,
   ): Promise<YtvisResult[]> {
     this.reset();
@@ -223,16 +242,33 @@ export class OnlineSegmenter {
     return results;
   }
 
-  /** Frees the model's weights. */
-  dispose(): void {
+  /** Frees the model's weights; the segmenter cannot be used afterwards. */
+  close(): void {
     this.segmenter.dispose();
   }
 
+  /** Same as {@link close}. */
+  dispose(): void {
+    this.close();
+  }
+
+  /** Says once that a synthetic-only model is segmenting other input (see the options). */
+  private noticeSyntheticModel(): void {
+    const trainedOn = this.info.trainedOn;
+    if (this.warned || this.options.syntheticInput || !trainedOn?.synthetic) return;
+    this.warned = true;
+    const message =
+      `this model was trained only on synthetic data (${trainedOn.data}); ` +
+      "on real footage its classes and masks are not meaningful";
+    if (this.options.onWarning) this.options.onWarning(message);
+    else if (typeof process !== "undefined" && typeof process.emitWarning === "function")
+      process.emitWarning(message, "VidsegWarning");
+    else console.warn(message);
+  }
+
   /** The model's predictions for one frame, read back to JavaScript; no tensor outlives the call. */
-  private predict(frame: RgbFrame): FramePrediction {
-    const [inputHeight, inputWidth] = this.info.config.model.inputSize;
-    const pixels = resizeFrame(frame.data, frame.height, frame.width, inputHeight, inputWidth);
-    const input = tf.tensor4d(pixels, [1, inputHeight, inputWidth, 3]);
+  private predict(frame: RgbImage): FramePrediction {
+    const input = preprocessFrames([frame], this.info.config.model.inputSize);
     const output = this.segmenter.forward(input);
     try {
       const prediction = readFramePrediction(output, 0);

@@ -4,7 +4,6 @@
  * and override fields. Every field is validated with an error naming the file and the field.
  */
 import { VidsegError } from "../core/errors.js";
-import { readJson } from "../core/fs.js";
 import { BACKBONE_NAMES, type BackboneName } from "../nn/backbone.js";
 import type { ResnetNorm } from "../nn/resnet.js";
 
@@ -115,15 +114,32 @@ export interface InferenceConfig {
   topK: number;
 }
 
+/** The offline head's own settings (the rest is taken from the segmenter's config). */
+export interface OfflineHeadOptions {
+  /** Width of the object encoder and the video decoder. */
+  hiddenDim: number;
+  /** Video queries Nv (instances the model can output per clip). */
+  numVideoQueries: number;
+  numHeads: number;
+  dimFeedforward: number;
+  /** Object-encoder layers (self-attention across frames). */
+  encoderLayers: number;
+  /** Video-query decoder layers. */
+  decoderLayers: number;
+  /** Frames per encoder window; 0 = one window over the whole clip (cost quadratic in T). */
+  windowSize: number;
+  /** Dimension of the similarity embeddings of frame queries and video queries. */
+  embedDim: number;
+  dropout: number;
+}
+
 /**
  * The offline (VITA-style) model's own settings: its head, its training clips, its loss weights and its
  * clip windows at inference. The segmenter, criterion and optimiser settings are the sections above.
  */
 export interface OfflineConfig {
-  /** Head architecture: OFFLINE_HEAD_PRESETS[headPreset] of src/models/offline.ts. */
-  headPreset: PresetName;
-  /** Overrides of single head fields, e.g. {"windowSize": 0}; checked when the head is built. */
-  head: Record<string, number>;
+  /** The head's architecture. */
+  head: OfflineHeadOptions;
   /** Frames per training clip T. */
   clipLength: number;
   /** Largest distance between consecutive frames of a training clip (1 = consecutive frames). */
@@ -144,6 +160,11 @@ export interface OfflineConfig {
   inferenceClipOverlap: number;
 }
 
+/**
+ * A model's whole configuration, one section per concern. Sections are composable: a preset or a
+ * config file names only the fields it changes (see {@link resolveVisConfig}); a new model kind adds
+ * its own section here (as `offline` did) with defaults and checks.
+ */
 export interface VisConfig {
   model: SegmenterConfig;
   criterion: CriterionConfig;
@@ -155,112 +176,116 @@ export interface VisConfig {
 export const PRESET_NAMES = ["tiny", "cpu-small", "r50"] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
-const DEFAULT_CRITERION: CriterionConfig = {
-  classWeight: 2,
-  maskWeight: 5,
-  diceWeight: 5,
-  noObjectWeight: 0.1,
-  numPoints: 12544,
-  oversampleRatio: 3,
-  importanceSampleRatio: 0.75,
-  deepSupervision: true,
-  contrastiveWeight: 0,
-  contrastiveTemperature: 0.1,
-  cropWeight: 2,
-  cropsPerInstance: 2,
+type Overrides<T> = {
+  [K in keyof T]?: T[K] extends unknown[] ? T[K] : T[K] extends object ? Overrides<T[K]> : T[K];
 };
 
-const DEFAULT_OFFLINE: Omit<OfflineConfig, "headPreset"> = {
-  head: {},
-  clipLength: 5,
-  clipMaxStride: 3,
-  clipsPerBatch: 1,
-  frameWeight: 1,
-  videoWeight: 1,
-  simWeight: 0.5,
-  freezeSegmenter: false,
-  inferenceClipLength: 36,
-  inferenceClipOverlap: 4,
+/** Every field's default: the `cpu-small` preset, the CPU benchmark trained from scratch on 2 cores. */
+const DEFAULTS: VisConfig = {
+  model: {
+    backbone: "resnetSmall",
+    backboneNorm: "GN",
+    hiddenDim: 64,
+    maskDim: 64,
+    numQueries: 16,
+    numClasses: 8,
+    decoderLayers: 6,
+    numHeads: 4,
+    dimFeedforward: 256,
+    embedDim: 64,
+    trackEmbedding: "head",
+    normGroups: 16,
+    inputSize: [128, 128],
+    cropSize: 48,
+  },
+  criterion: {
+    classWeight: 2,
+    maskWeight: 5,
+    diceWeight: 5,
+    noObjectWeight: 0.1,
+    numPoints: 1024,
+    oversampleRatio: 3,
+    importanceSampleRatio: 0.75,
+    deepSupervision: true,
+    contrastiveWeight: 0.5,
+    contrastiveTemperature: 0.1,
+    cropWeight: 2,
+    cropsPerInstance: 2,
+  },
+  optim: {
+    lr: 4e-4,
+    weightDecay: 0.05,
+    backboneLrScale: 1,
+    clipNorm: 1,
+    warmupSteps: 100,
+    totalSteps: 6000,
+    batchSize: 2,
+    pairMaxGap: 5,
+    flipProbability: 0.5,
+    repeatThreshold: 0.3,
+    cropFrames: 8,
+  },
+  inference: { scoreThreshold: 0.3, topK: 10 },
+  offline: {
+    head: {
+      hiddenDim: 64,
+      numVideoQueries: 10,
+      numHeads: 4,
+      dimFeedforward: 256,
+      encoderLayers: 4,
+      decoderLayers: 3,
+      windowSize: 6,
+      embedDim: 64,
+      dropout: 0,
+    },
+    clipLength: 5,
+    clipMaxStride: 3,
+    clipsPerBatch: 1,
+    frameWeight: 1,
+    videoWeight: 1,
+    simWeight: 0.5,
+    freezeSegmenter: false,
+    inferenceClipLength: 36,
+    inferenceClipOverlap: 4,
+  },
 };
 
-const PRESETS: Record<PresetName, VisConfig> = {
+/** Each preset names only what differs from {@link DEFAULTS}. */
+const PRESETS: Record<PresetName, Overrides<VisConfig>> = {
   // Unit tests: seconds per step on wasm.
   tiny: {
     model: {
-      backbone: "resnetSmall",
       backboneNorm: "BN",
       hiddenDim: 32,
       maskDim: 32,
       numQueries: 8,
       numClasses: 4,
       decoderLayers: 3,
-      numHeads: 4,
       dimFeedforward: 64,
       embedDim: 32,
-      trackEmbedding: "head",
       normGroups: 8,
       inputSize: [64, 64],
       cropSize: 32,
     },
-    criterion: { ...DEFAULT_CRITERION, numPoints: 256, contrastiveWeight: 0.5 },
-    optim: {
-      lr: 1e-3,
-      weightDecay: 0.05,
-      backboneLrScale: 1,
-      clipNorm: 1,
-      warmupSteps: 5,
-      totalSteps: 50,
-      batchSize: 2,
-      pairMaxGap: 3,
-      flipProbability: 0.5,
-      repeatThreshold: 0,
-      cropFrames: 2,
-    },
-    inference: { scoreThreshold: 0.3, topK: 10 },
+    criterion: { numPoints: 256 },
+    optim: { lr: 1e-3, warmupSteps: 5, totalSteps: 50, pairMaxGap: 3, repeatThreshold: 0, cropFrames: 2 },
     offline: {
-      ...DEFAULT_OFFLINE,
-      headPreset: "tiny",
+      head: {
+        hiddenDim: 32,
+        numVideoQueries: 6,
+        dimFeedforward: 64,
+        encoderLayers: 2,
+        decoderLayers: 2,
+        windowSize: 4,
+        embedDim: 32,
+      },
       clipLength: 3,
       clipMaxStride: 2,
       inferenceClipLength: 8,
       inferenceClipOverlap: 2,
     },
   },
-  // The CPU benchmark (synthetic data): trained from scratch on 2 cores within about an hour.
-  "cpu-small": {
-    model: {
-      backbone: "resnetSmall",
-      backboneNorm: "GN",
-      hiddenDim: 64,
-      maskDim: 64,
-      numQueries: 16,
-      numClasses: 8,
-      decoderLayers: 6,
-      numHeads: 4,
-      dimFeedforward: 256,
-      embedDim: 64,
-      trackEmbedding: "head",
-      normGroups: 16,
-      inputSize: [128, 128],
-      cropSize: 48,
-    },
-    criterion: { ...DEFAULT_CRITERION, numPoints: 1024, contrastiveWeight: 0.5 },
-    optim: {
-      lr: 4e-4,
-      weightDecay: 0.05,
-      backboneLrScale: 1,
-      clipNorm: 1,
-      warmupSteps: 100,
-      totalSteps: 6000,
-      batchSize: 2,
-      pairMaxGap: 5,
-      flipProbability: 0.5,
-      repeatThreshold: 0.3,
-      cropFrames: 8,
-    },
-    inference: { scoreThreshold: 0.3, topK: 10 },
-    offline: { ...DEFAULT_OFFLINE, headPreset: "cpu-small" },
-  },
+  "cpu-small": {},
   // Real data: Mask2Former's R50 settings (ResNet-50 from torchvision weights, frozen BN).
   r50: {
     model: {
@@ -279,24 +304,25 @@ const PRESETS: Record<PresetName, VisConfig> = {
       inputSize: [384, 640],
       cropSize: 0,
     },
-    criterion: { ...DEFAULT_CRITERION },
+    criterion: { numPoints: 12544, contrastiveWeight: 0 },
     optim: {
       lr: 1e-4,
-      weightDecay: 0.05,
       backboneLrScale: 0.1,
       clipNorm: 0.01,
       warmupSteps: 0,
       totalSteps: 160000,
-      batchSize: 2,
-      pairMaxGap: 5,
-      flipProbability: 0.5,
       repeatThreshold: 0,
       cropFrames: 0,
     },
-    inference: { scoreThreshold: 0.3, topK: 10 },
     offline: {
-      ...DEFAULT_OFFLINE,
-      headPreset: "r50",
+      head: {
+        hiddenDim: 256,
+        numVideoQueries: 100,
+        numHeads: 8,
+        dimFeedforward: 2048,
+        encoderLayers: 6,
+        embedDim: 256,
+      },
       clipsPerBatch: 2,
       clipMaxStride: 5,
       inferenceClipLength: 64,
@@ -304,55 +330,92 @@ const PRESETS: Record<PresetName, VisConfig> = {
   },
 };
 
-/** A deep copy of a named preset. */
+/** Untrusted keys that would reach Object.prototype when merged. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/**
+ * Copies `overrides` onto `target` field by field: only fields the target owns (own properties, so
+ * inherited names like "toString" are unknown), nested objects merged, arrays and values replaced.
+ */
+function applyOverrides(
+  target: Record<string, unknown>,
+  overrides: unknown,
+  file: string | undefined,
+  path: string,
+): void {
+  if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides)) {
+    throw new VidsegError("must be an object", file, path);
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    const where = path ? `${path}.${key}` : key;
+    if (FORBIDDEN_KEYS.has(key) || !Object.hasOwn(target, key)) {
+      throw new VidsegError(`unknown ${path ? "field" : "section"} "${key}"`, file, where);
+    }
+    const current = target[key];
+    if (typeof current === "object" && current !== null && !Array.isArray(current)) {
+      applyOverrides(current as Record<string, unknown>, value, file, where);
+    } else {
+      target[key] = value;
+    }
+  }
+}
+
+/** A deep copy of a named preset: the defaults with the preset's overrides. */
 export function presetConfig(name: PresetName): VisConfig {
-  const preset = PRESETS[name];
-  if (!preset) {
+  if (!Object.hasOwn(PRESETS, name)) {
     throw new VidsegError(`unknown config preset "${String(name)}" (expected ${PRESET_NAMES.join(", ")})`);
   }
-  return structuredClone(preset);
+  const config = structuredClone(DEFAULTS);
+  applyOverrides(config as unknown as Record<string, unknown>, structuredClone(PRESETS[name]), undefined, "");
+  return config;
 }
 
 /**
- * A preset name, or a JSON file `{"preset": "cpu-small", "model": {...}, "criterion": {...}, ...}` whose
- * sections override the preset's fields (default preset: cpu-small).
+ * Applies a config object `{"preset": "cpu-small", "model": {...}, "criterion": {...}, ...}` (a config
+ * file, or the config stored in a model file) to its preset (default cpu-small) and validates the
+ * result. Only the schema's own fields are accepted, so untrusted JSON cannot reach prototypes.
  */
-export async function loadVisConfig(nameOrFile: string): Promise<VisConfig> {
-  if ((PRESET_NAMES as readonly string[]).includes(nameOrFile)) return presetConfig(nameOrFile as PresetName);
-  const json = await readJson(nameOrFile);
-  return resolveVisConfig(json, nameOrFile);
-}
-
-/** Applies a config object (as in a config file) to its preset and validates the result. */
 export function resolveVisConfig(json: unknown, file?: string): VisConfig {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new VidsegError("config must be a JSON object", file);
   }
-  const object = json as Record<string, unknown>;
-  const presetName = object.preset ?? "cpu-small";
-  if (!(PRESET_NAMES as readonly unknown[]).includes(presetName)) {
+  const { preset = "cpu-small", ...sections } = json as Record<string, unknown>;
+  if (!(PRESET_NAMES as readonly unknown[]).includes(preset)) {
     throw new VidsegError(
-      `unknown preset ${JSON.stringify(presetName)} (expected ${PRESET_NAMES.join(", ")})`,
+      `unknown preset ${JSON.stringify(preset)} (expected ${PRESET_NAMES.join(", ")})`,
       file,
       "preset",
     );
   }
-  const config = presetConfig(presetName as PresetName);
-  for (const key of Object.keys(object)) {
-    if (key === "preset") continue;
-    if (!(key in config)) throw new VidsegError(`unknown section "${key}"`, file, key);
-    const section = object[key];
-    if (typeof section !== "object" || section === null || Array.isArray(section)) {
-      throw new VidsegError("must be an object", file, key);
-    }
-    const target = config[key as keyof VisConfig] as unknown as Record<string, unknown>;
-    for (const [field, value] of Object.entries(section)) {
-      if (!(field in target)) throw new VidsegError(`unknown field "${field}"`, file, `${key}.${field}`);
-      target[field] = value;
-    }
-  }
+  const config = presetConfig(preset as PresetName);
+  applyOverrides(
+    config as unknown as Record<string, unknown>,
+    withLegacyHeadPreset(sections, file),
+    file,
+    "",
+  );
   validateVisConfig(config, file);
   return config;
+}
+
+/**
+ * Model files written before the head's settings moved into the config name a head preset
+ * (`offline.headPreset`) plus single-field overrides: turned into the `offline.head` they stand for.
+ */
+function withLegacyHeadPreset(sections: Record<string, unknown>, file?: string): Record<string, unknown> {
+  const offline = sections.offline as Record<string, unknown> | undefined;
+  if (typeof offline !== "object" || offline === null || !Object.hasOwn(offline, "headPreset"))
+    return sections;
+  const { headPreset, head, ...rest } = offline;
+  if (!(PRESET_NAMES as readonly unknown[]).includes(headPreset)) {
+    throw new VidsegError(
+      `must be one of ${PRESET_NAMES.map((n) => JSON.stringify(n)).join(", ")}`,
+      file,
+      "offline.headPreset",
+    );
+  }
+  const base = presetConfig(headPreset as PresetName).offline.head;
+  return { ...sections, offline: { ...rest, head: { ...base, ...(head as object | undefined) } } };
 }
 
 /** Checks every field's type and range; errors name the field ("model.hiddenDim"). */
@@ -435,11 +498,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("inference.scoreThreshold", config.inference.scoreThreshold, 0, 1);
   integer("inference.topK", config.inference.topK);
   const off = config.offline;
-  oneOf("offline.headPreset", off.headPreset, PRESET_NAMES);
-  if (typeof off.head !== "object" || off.head === null || Array.isArray(off.head)) {
-    fail("offline.head", "must be an object of head fields");
-  }
-  for (const [field, value] of Object.entries(off.head)) number(`offline.head.${field}`, value);
+  validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
     integer(`offline.${field}`, off[field]);
   integer("offline.inferenceClipOverlap", off.inferenceClipOverlap, 0);
@@ -448,4 +507,27 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   for (const field of ["frameWeight", "videoWeight", "simWeight"] as const)
     number(`offline.${field}`, off[field]);
   if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
+}
+
+/** Checks the offline head's settings (also when a head is built directly); errors name `prefix.field`. */
+export function validateHeadOptions(head: OfflineHeadOptions, file?: string, prefix = "head"): void {
+  const fail = (field: string, message: string): never => {
+    throw new VidsegError(message, file, `${prefix}.${field}`);
+  };
+  for (const field of [
+    "hiddenDim",
+    "numVideoQueries",
+    "numHeads",
+    "dimFeedforward",
+    "decoderLayers",
+    "embedDim",
+  ] as const)
+    if (!Number.isInteger(head[field]) || head[field] < 1)
+      fail(field, `must be an integer ≥ 1, got ${head[field]}`);
+  for (const field of ["encoderLayers", "windowSize"] as const)
+    if (!Number.isInteger(head[field]) || head[field] < 0)
+      fail(field, `must be an integer ≥ 0, got ${head[field]}`);
+  if (typeof head.dropout !== "number" || !(head.dropout >= 0 && head.dropout <= 1))
+    fail("dropout", "must be a number in [0, 1]");
+  if (head.hiddenDim % head.numHeads !== 0) fail("numHeads", `must divide hiddenDim ${head.hiddenDim}`);
 }

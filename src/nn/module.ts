@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
+import "../runtime/quiet.js";
 
 export interface LoadStateDictOptions {
   /** Reject missing and unexpected names (default true). Shape mismatches are always rejected. */

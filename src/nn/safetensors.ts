@@ -6,11 +6,10 @@
  * Loading accepts F32, F64, F16, BF16 (→ float32), I64, I32, I16, I8, U8 (→ int32) and BOOL; saving
  * writes float32 as F32, int32 as I32 and bool as BOOL.
  */
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import * as tf from "@tensorflow/tfjs";
+import { readBytes } from "../core/bytes.js";
 import { VidsegError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/fs.js";
+import "../runtime/quiet.js";
 
 const DTYPE_BYTES: Record<string, number> = {
   F64: 8,
@@ -67,11 +66,10 @@ export function encodeSafetensors(
     chunks.push(bytes);
     offset += bytes.length;
   }
-  let json = JSON.stringify(header);
+  const json = new TextEncoder().encode(JSON.stringify(header));
   // Pad the header with spaces to a multiple of 8 bytes, as the reference writer does.
-  const jsonBytesLength = Buffer.byteLength(json, "utf8");
-  json += " ".repeat((8 - (jsonBytesLength % 8)) % 8);
-  const headerBytes = Buffer.from(json, "utf8");
+  const headerBytes = new Uint8Array(json.length + ((8 - (json.length % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
@@ -100,7 +98,7 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
   const dataStart = 8 + Number(headerLength);
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(bytes.subarray(8, dataStart)).toString("utf8"));
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, dataStart)));
   } catch (error) {
     fail(`malformed JSON header (${(error as Error).message})`);
   }
@@ -221,19 +219,9 @@ function halfToFloat(h: number): number {
   return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
 }
 
-/** Writes tensors to a safetensors file atomically. */
-export async function saveSafetensors(
-  path: string,
-  tensors: ReadonlyMap<string, tf.Tensor>,
-  metadata: Record<string, string> = {},
-): Promise<void> {
-  await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-}
-
-/** Reads a safetensors file. */
+/** Reads a safetensors file (a path in Node, a URL in a browser). */
 export async function loadSafetensors(path: string): Promise<SafetensorsContent> {
-  if (!existsSync(path)) throw new VidsegError("file not found", path);
-  return decodeSafetensors(new Uint8Array(await readFile(path)), path);
+  return decodeSafetensors(await readBytes(path), path);
 }
 
 /**

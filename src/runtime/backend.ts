@@ -6,6 +6,7 @@
  * on wasm, registers the project's own training kernels and gradients (see wasm-kernels.ts).
  */
 import * as tf from "@tensorflow/tfjs";
+import "./quiet.js";
 import "@tensorflow/tfjs-backend-wasm";
 
 import { VidsegError } from "../core/errors.js";

@@ -4,48 +4,24 @@
  * model's input size, with their GT instance masks resized to the same size, as resumable
  * {@link DataSource}s for the trainer.
  *
- * Layout: `<root>/<split>/JPEGImages/<file_names>` and the annotation JSON at the first of
- * `<root>/<split>.json`, `<root>/<split>/instances.json`, `<root>/annotations/instances_<split>.json`
- * (or give both paths explicitly). Frames are read lazily (sharp) each time they are drawn, so memory
+ * Where a split's files are: src/formats/ytvis-layout.ts. Frames are read lazily (sharp) each time they are drawn, so memory
  * does not grow with the dataset.
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
+import type { VisSplitPaths } from "../formats/ytvis-layout.js";
 import { decode, fromSegmentation } from "../mask/rle.js";
 import { cropImages, jitteredInstanceBoxes, type LabelledCrops } from "../models/crop-classifier.js";
 import type { CriterionTarget } from "../models/criterion.js";
-import type { ClipTarget } from "../models/video-criterion.js";
+import type { ClipTarget } from "../models/vis/video-criterion.js";
+import { resizeFrame, resizeMaskNearest } from "../processing/preprocess.js";
 import { EpochSampler, type DataSource } from "./trainer.js";
 
-/** Where a split's annotations and frames are. */
-export interface VisSplitPaths {
-  annotationFile: string;
-  imagesDir: string;
-}
-
-/** Finds a split of a YouTube-VIS-layout root (see the module comment). */
-export function resolveVisSplit(root: string, split: string): VisSplitPaths {
-  const candidates = [
-    join(root, `${split}.json`),
-    join(root, split, "instances.json"),
-    join(root, "annotations", `instances_${split}.json`),
-  ];
-  const annotationFile = candidates.find((file) => existsSync(file));
-  if (!annotationFile) {
-    throw new VidsegError(
-      `no annotation file for split "${split}" (looked for ${candidates.join(", ")})`,
-      root,
-    );
-  }
-  const imagesDir = join(root, split, "JPEGImages");
-  if (!existsSync(imagesDir)) throw new VidsegError(`no frames folder for split "${split}"`, imagesDir);
-  return { annotationFile, imagesDir };
-}
+export type { VisSplitPaths };
 
 /** One training batch: images [B, H, W, 3] in 0..1 and the GT of each image. */
 export interface VisBatch {
@@ -522,48 +498,4 @@ export function frameRepeatFactors(
     [...framesWith].map(([c, n]) => [c, Math.max(1, Math.sqrt(threshold / (n / items.length)))]),
   );
   return frameClasses.map((classes) => Math.max(1, ...[...classes].map((c) => classFactor.get(c)!)));
-}
-
-/**
- * RGB bytes → [height, width, 3] floats in 0..1, resized bilinearly with half-pixel centres: the same
- * resize the online segmenter applies to incoming frames, so training and inference see the same pixels.
- */
-export function resizeFrame(
-  rgb: Uint8Array,
-  srcHeight: number,
-  srcWidth: number,
-  height: number,
-  width: number,
-  flip = false,
-): Float32Array {
-  return tf.tidy(() => {
-    const pixels = tf.tensor4d(Float32Array.from(rgb), [1, srcHeight, srcWidth, 3]).div(255) as tf.Tensor4D;
-    let resized = tf.image.resizeBilinear(pixels, [height, width], false, true);
-    if (flip) resized = tf.reverse(resized, 2);
-    return resized.dataSync() as Float32Array;
-  });
-}
-
-/**
- * Nearest-neighbour resize of a row-major 0/1 mask, sampling each output pixel's centre (optionally
- * mirrored horizontally).
- */
-export function resizeMaskNearest(
-  mask: Uint8Array,
-  srcHeight: number,
-  srcWidth: number,
-  height: number,
-  width: number,
-  flip = false,
-): Uint8Array {
-  const out = new Uint8Array(height * width);
-  for (let y = 0; y < height; y++) {
-    const sy = Math.min(srcHeight - 1, Math.floor(((y + 0.5) * srcHeight) / height));
-    for (let x = 0; x < width; x++) {
-      const ox = flip ? width - 1 - x : x;
-      const sx = Math.min(srcWidth - 1, Math.floor(((ox + 0.5) * srcWidth) / width));
-      out[y * width + x] = mask[sy * srcWidth + sx] ? 1 : 0;
-    }
-  }
-  return out;
 }

@@ -4,16 +4,13 @@
  */
 import sharp from "sharp";
 import { writeFileAtomic } from "../core/fs.js";
+import type { RgbImage } from "../core/image.js";
 import { GLYPH_ADVANCE, GLYPH_HEIGHT, GLYPH_WIDTH, glyph, textWidth } from "./font.js";
 
 export type Rgb = readonly [number, number, number];
 
 /** A row-major RGB image (3 bytes per pixel). */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array | Uint8ClampedArray;
-}
+export type { RgbImage } from "../core/image.js";
 
 export function blankImage(width: number, height: number, fill: Rgb = [0, 0, 0]): RgbImage {
   const data = new Uint8Array(width * height * 3);

@@ -21,35 +21,21 @@
  *   embedding of the frame-query index (VITA's fq_pos).
  */
 import * as tf from "@tensorflow/tfjs";
-import { existsSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { VidsegError } from "../core/errors.js";
-import { CrossAttentionLayer, FfnLayer, SelfAttentionLayer } from "../nn/decoder.js";
-import { Embedding, LayerNorm, Linear, Mlp } from "../nn/layers.js";
-import { Module, ModuleList } from "../nn/module.js";
-import { loadSafetensors, saveSafetensors } from "../nn/safetensors.js";
-import { presetConfig, type PresetName, type SegmenterConfig, type VisConfig } from "./config.js";
-import { parseVisModelInfo, VIS_MODEL_FORMAT, type VisModelInfo } from "./online.js";
-import { FrameSegmenter, type SegmenterOutput } from "./segmenter.js";
+import { VidsegError } from "../../core/errors.js";
+import { CrossAttentionLayer, FfnLayer, SelfAttentionLayer } from "../../nn/decoder.js";
+import { Embedding, LayerNorm, Linear, Mlp } from "../../nn/layers.js";
+import { Module, ModuleList } from "../../nn/module.js";
+import {
+  PRESET_NAMES,
+  presetConfig,
+  validateHeadOptions,
+  type OfflineHeadOptions,
+  type PresetName,
+  type SegmenterConfig,
+} from "../config.js";
+import { FrameSegmenter, type SegmenterOutput } from "../segmenter.js";
 
-/** The offline head's own settings (the rest is taken from the segmenter's config). */
-export interface OfflineHeadOptions {
-  /** Width of the object encoder and the video decoder. */
-  hiddenDim: number;
-  /** Video queries Nv (instances the model can output per clip). */
-  numVideoQueries: number;
-  numHeads: number;
-  dimFeedforward: number;
-  /** Object-encoder layers (self-attention across frames). */
-  encoderLayers: number;
-  /** Video-query decoder layers. */
-  decoderLayers: number;
-  /** Frames per encoder window; 0 = one window over the whole clip (cost quadratic in T). */
-  windowSize: number;
-  /** Dimension of the similarity embeddings of frame queries and video queries. */
-  embedDim: number;
-  dropout?: number;
-}
+export type { OfflineHeadOptions };
 
 /** Everything that fixes the head's architecture. */
 export interface OfflineHeadConfig extends OfflineHeadOptions {
@@ -68,39 +54,10 @@ export interface OfflineModelConfig {
   head: OfflineHeadOptions;
 }
 
-/** Head settings that go with the segmenter presets of src/models/config.ts. */
-export const OFFLINE_HEAD_PRESETS: Record<PresetName, OfflineHeadOptions> = {
-  tiny: {
-    hiddenDim: 32,
-    numVideoQueries: 6,
-    numHeads: 4,
-    dimFeedforward: 64,
-    encoderLayers: 2,
-    decoderLayers: 2,
-    windowSize: 4,
-    embedDim: 32,
-  },
-  "cpu-small": {
-    hiddenDim: 64,
-    numVideoQueries: 10,
-    numHeads: 4,
-    dimFeedforward: 256,
-    encoderLayers: 4,
-    decoderLayers: 3,
-    windowSize: 6,
-    embedDim: 64,
-  },
-  r50: {
-    hiddenDim: 256,
-    numVideoQueries: 100,
-    numHeads: 8,
-    dimFeedforward: 2048,
-    encoderLayers: 6,
-    decoderLayers: 3,
-    windowSize: 6,
-    embedDim: 256,
-  },
-};
+/** The head settings of each preset (the `offline.head` section of src/models/config.ts). */
+export const OFFLINE_HEAD_PRESETS = Object.fromEntries(
+  PRESET_NAMES.map((name) => [name, presetConfig(name).offline.head]),
+) as Record<PresetName, OfflineHeadOptions>;
 
 /** The head's full config for a segmenter config. */
 export function headConfigFor(segmenter: SegmenterConfig, head: OfflineHeadOptions): OfflineHeadConfig {
@@ -409,147 +366,12 @@ export function disposeOfflineOutput(output: OfflineOutput): void {
   ]);
 }
 
-/** What a model file holds besides the weights (the online model's VisModelInfo, kind "offline"). */
-export interface OfflineModelInfo {
-  /** YouTube-VIS category id of each class index. */
-  categoryIds: number[];
-  categoryNames?: string[];
-  /** The training config stored with the model (default: the cpu-small preset around this segmenter). */
-  visConfig?: VisConfig;
-}
-
-/**
- * Saves the model in the project's model-file format (src/models/online.ts: format vidseg-vis-model,
- * info.kind "offline") with the head's options as the extra `offline_head` metadata entry, so that the
- * file alone rebuilds the model.
- */
-export async function saveOfflineModel(
-  path: string,
-  model: OfflineVisModel,
-  info: Partial<OfflineModelInfo> = {},
-): Promise<void> {
-  const segmenter = model.config.segmenter;
-  const visModelInfo: VisModelInfo = {
-    kind: "offline",
-    config: { ...(info.visConfig ?? presetConfig("cpu-small")), model: segmenter },
-    categoryIds: info.categoryIds ?? Array.from({ length: segmenter.numClasses }, (_, i) => i + 1),
-    categoryNames: info.categoryNames,
-  };
-  await saveSafetensors(path, model.stateDict(), {
-    format: VIS_MODEL_FORMAT,
-    info: JSON.stringify(visModelInfo),
-    offline_head: JSON.stringify(model.config.head),
-  });
-}
-
-/** A loaded offline model with the category mapping its file holds (when it holds one). */
-export interface LoadedOfflineModel {
-  model: OfflineVisModel;
-  categoryIds?: number[];
-  categoryNames?: string[];
-}
-
-/**
- * Loads an offline model (in eval mode) from a run folder (its model.safetensors), a model file
- * written by {@link saveOfflineModel}, a trainer checkpoint (`model.`-prefixed weights; config from the
- * run config's `modelInfo` and `offlineHead`), or plain weights with `config`. `config`, when given,
- * overrides what the file holds.
- */
-export async function loadOfflineModel(
-  path: string,
-  config?: OfflineModelConfig,
-): Promise<LoadedOfflineModel> {
-  let file = path;
-  if (existsSync(path) && statSync(path).isDirectory()) file = join(path, "model.safetensors");
-  if (!existsSync(file)) throw new VidsegError("model file not found", file);
-  const { tensors, metadata } = await loadSafetensors(file);
-  try {
-    let weights = tensors;
-    let info: VisModelInfo | undefined;
-    let head: unknown;
-    if (metadata.format === VIS_MODEL_FORMAT) {
-      info = parseVisModelInfo(metadata.info, file);
-      if (info.kind !== "offline") {
-        throw new VidsegError(
-          `holds a${info.kind === "online" ? "n" : ""} ${info.kind} model, not an offline one`,
-          file,
-          "__metadata__.info.kind",
-        );
-      }
-      head = parseJson(metadata.offline_head, file, "__metadata__.offline_head");
-    } else if (metadata.format === "vidseg-checkpoint") {
-      weights = new Map(
-        [...tensors].filter(([name]) => name.startsWith("model.")).map(([name, t]) => [name.slice(6), t]),
-      );
-      const runConfig = (parseJson(metadata.state, file, "__metadata__.state")?.config ?? {}) as {
-        modelInfo?: unknown;
-        offlineHead?: unknown;
-      };
-      if (runConfig.modelInfo !== undefined) info = parseVisModelInfo(runConfig.modelInfo, file);
-      head = runConfig.offlineHead;
-    }
-    const resolved =
-      config ??
-      (info && head && typeof head === "object"
-        ? { segmenter: info.config.model, head: head as OfflineHeadOptions }
-        : undefined);
-    if (!resolved) {
-      throw new VidsegError("the file holds no offline model config; pass one (options.config)", file);
-    }
-    const model = new OfflineVisModel(resolved);
-    try {
-      model.loadStateDict(weights, { file });
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    return { model: model.eval(), categoryIds: info?.categoryIds, categoryNames: info?.categoryNames };
-  } finally {
-    tf.dispose([...tensors.values()]);
-  }
-}
-
-function parseJson(
-  text: string | undefined,
-  file: string,
-  where: string,
-): Record<string, unknown> | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    throw new VidsegError("malformed JSON", file, where);
-  }
-}
-
+/** The head's own settings, then what it takes from the segmenter. */
 function validateHeadConfig(config: OfflineHeadConfig): void {
-  const positive = [
-    "hiddenDim",
-    "numVideoQueries",
-    "numHeads",
-    "dimFeedforward",
-    "decoderLayers",
-    "embedDim",
-    "numClasses",
-    "numFrameQueries",
-    "frameQueryDim",
-    "maskDim",
-  ] as const;
-  for (const field of positive) {
+  validateHeadOptions({ ...config, dropout: config.dropout ?? 0 });
+  for (const field of ["numClasses", "numFrameQueries", "frameQueryDim", "maskDim"] as const) {
     if (!Number.isInteger(config[field]) || config[field] < 1) {
       throw new VidsegError(`must be a positive integer, got ${config[field]}`, undefined, `head.${field}`);
     }
-  }
-  for (const field of ["encoderLayers", "windowSize"] as const) {
-    if (!Number.isInteger(config[field]) || config[field] < 0) {
-      throw new VidsegError(
-        `must be a non-negative integer, got ${config[field]}`,
-        undefined,
-        `head.${field}`,
-      );
-    }
-  }
-  if (config.hiddenDim % config.numHeads !== 0) {
-    throw new VidsegError(`must divide hiddenDim ${config.hiddenDim}`, undefined, "head.numHeads");
   }
 }

@@ -1,0 +1,84 @@
+/**
+ * The synth jobs (`vidseg synth vis|refer`): generate a synthetic benchmark in the real formats, its
+ * statistics (stats.json) and, optionally, previews.
+ */
+import { join } from "node:path";
+import { VidsegError } from "../core/errors.js";
+import { writeJsonAtomic } from "../core/fs.js";
+import { resolveOptions, totalVideos, type SynthOverrides } from "../synth/options.js";
+import { writePreview, writeReferPreview } from "../synth/preview.js";
+import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
+import type { SplitStats } from "../synth/stats.js";
+import { generateVisDataset, type Split } from "../synth/vis.js";
+import type { JobProgress } from "./progress.js";
+
+export interface SynthJobOptions {
+  /** tiny, ytvis, ovis or long. */
+  preset: string;
+  seed: number;
+  out: string;
+  /** Default: both. */
+  splits?: Split[];
+  /** Knobs that override the preset's. */
+  overrides?: SynthOverrides;
+  /** Also write a contact sheet and a GIF per split. */
+  preview?: boolean;
+  /** Called after every video. */
+  onProgress?: (progress: JobProgress) => void;
+}
+
+export interface SynthVisResult {
+  stats: Partial<Record<Split, SplitStats>>;
+  /** Preview files written. */
+  previews: string[];
+}
+
+export interface SynthReferResult {
+  stats: Partial<Record<Split, ReferSplitStats>>;
+  previews: string[];
+}
+
+/** Progress after each of `total` videos. */
+function videoProgress(total: number, onProgress: SynthJobOptions["onProgress"]) {
+  const started = performance.now();
+  return (done: number) => {
+    const seconds = (performance.now() - started) / 1000;
+    onProgress?.({ done, total, rate: seconds > 0 ? done / seconds : 0, unit: "videos" });
+  };
+}
+
+/** A video instance segmentation benchmark (YouTube-VIS / OVIS layout). */
+export async function synthVis(options: SynthJobOptions): Promise<SynthVisResult> {
+  const settings = resolveOptions(options.preset, options.seed, options.overrides);
+  const splits = options.splits ?? ["train", "valid"];
+  const result = await generateVisDataset(settings, options.out, {
+    splits,
+    onVideo: videoProgress(totalVideos(settings, splits), options.onProgress),
+  });
+  const previews: string[] = [];
+  if (options.preview)
+    for (const split of splits)
+      previews.push(...(await writePreview(options.out, split, result.datasets[split]!)));
+  return { stats: result.stats, previews };
+}
+
+/** A referring benchmark (Ref-YouTube-VOS layout, optionally the Ref-DAVIS17 form too). */
+export async function synthRefer(
+  options: SynthJobOptions & { refDavis?: boolean },
+): Promise<SynthReferResult> {
+  const settings = resolveOptions(options.preset, options.seed, options.overrides);
+  if (settings.format !== "jpg") {
+    throw new VidsegError("the Ref-YouTube-VOS layout stores JPEG frames only", undefined, "--format");
+  }
+  const splits = options.splits ?? ["train", "valid"];
+  const stats = await generateReferDataset(settings, options.out, {
+    splits,
+    refDavis: options.refDavis,
+    progress: videoProgress(totalVideos(settings, splits), options.onProgress),
+  });
+  await writeJsonAtomic(join(options.out, "stats.json"), stats.splits, 2);
+  const previews: string[] = [];
+  if (options.preview)
+    for (const split of splits) previews.push(...(await writeReferPreview(options.out, split)));
+  return { stats: stats.splits, previews };
+}

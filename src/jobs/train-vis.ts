@@ -1,0 +1,198 @@
+/**
+ * The train-vis job (`vidseg train vis`): trains the online or the offline VIS model on a
+ * YouTube-VIS-layout root, validating on its valid split (YouTube-VIS AP of the streaming or clip-window
+ * inference that `vidseg infer vis` runs), and writes the run folder: log.jsonl, checkpoints/,
+ * model.safetensors, plot.html.
+ */
+import { basename, resolve } from "node:path";
+import { VidsegError } from "../core/errors.js";
+import { evaluateYtvis } from "../eval/ytvis.js";
+import { readYtvis, type YtvisDataset, type YtvisResult } from "../formats/ytvis.js";
+import { resolveVisSplit } from "../formats/ytvis-layout.js";
+import { OfflineSegmenter, toYtvisResults } from "../infer/offline-segmenter.js";
+import { OnlineSegmenter } from "../infer/online-segmenter.js";
+import { openYtvisSplit, type YtvisSplitVideo } from "../infer/sources.js";
+import type { VisConfig } from "../models/config.js";
+import { loadVisConfig } from "../models/config-file.js";
+import type { ModelInfo, TrainedOn } from "../models/model-file.js";
+import type { ModelKindName, ModelOf } from "../models/registry.js";
+import { initRuntime } from "../runtime/backend.js";
+import { trainModel } from "../train/run.js";
+import type { StepLogEntry } from "../train/trainer.js";
+import { join } from "node:path";
+
+export interface TrainVisOptions {
+  /** The model kind. Default "online". */
+  model?: ModelKindName;
+  /** YouTube-VIS-layout root: <root>/train.json + <root>/train/JPEGImages (+ the valid split). */
+  data: string;
+  /** A preset name, a config file, or a config. Default "cpu-small". */
+  config?: string | VisConfig;
+  /** Run folder. */
+  out: string;
+  resume?: boolean;
+  /** Default 0. */
+  seed?: number;
+  /** Overrides the config's total steps. */
+  steps?: number;
+  /** torchvision ResNet weights (safetensors) for the backbone. */
+  backboneWeights?: string;
+  /** The offline model: an online model file whose segmenter starts the frame segmenter. */
+  init?: string;
+  /** Split evaluated during training, when the root has it. Default "valid". */
+  valSplit?: string;
+  /** Validate every n steps (and at the end). */
+  valEvery?: number;
+  /** Evaluate only the first n validation videos. */
+  valVideos?: number;
+  /** Default 500. */
+  checkpointEvery?: number;
+  /** Progress bar options for the trainer, or false for none. */
+  progress?: false | { silent?: boolean };
+  signal?: AbortSignal;
+  onStep?: (entry: StepLogEntry) => void;
+}
+
+/** What the job returns (and `vidseg train vis --json` prints). */
+export interface TrainVisSummary {
+  model_kind: ModelKindName;
+  step: number;
+  last_loss: number;
+  model: string | null;
+  checkpoint: string;
+  plot: string;
+}
+
+/** Trains (see the module comment). */
+export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummary> {
+  const kind = options.model ?? "online";
+  if (kind !== "online" && kind !== "offline") {
+    throw new VidsegError(
+      `unknown model "${String(kind)}" (expected online or offline)`,
+      undefined,
+      "--model",
+    );
+  }
+  if (options.init !== undefined && kind !== "offline") {
+    throw new VidsegError("only the offline model starts from an online model", undefined, "--init");
+  }
+  await initRuntime();
+  const config =
+    typeof options.config === "object"
+      ? structuredClone(options.config)
+      : await loadVisConfig(options.config ?? "cpu-small");
+  if (options.steps !== undefined) config.optim.totalSteps = options.steps;
+  const data = resolveVisSplit(options.data, "train");
+  const validation = await openValidation(options.data, options.valSplit ?? "valid", options.valVideos);
+  const common = {
+    config,
+    data,
+    runDir: options.out,
+    resume: options.resume,
+    seed: options.seed,
+    backboneWeights: options.backboneWeights,
+    init: options.init,
+    trainedOn: await describeData(data.annotationFile, options.data),
+    validateEvery: options.valEvery,
+    checkpointEvery: options.checkpointEvery,
+    progress: options.progress,
+    signal: options.signal,
+    onStep: options.onStep,
+  };
+  const result =
+    kind === "online"
+      ? await trainModel("online", {
+          ...common,
+          validate: validation && ((model, info) => validation.evaluate(onlineResults(model, info))),
+        })
+      : await trainModel("offline", {
+          ...common,
+          validate: validation && ((model, info) => validation.evaluate(offlineResults(model, info))),
+        });
+  result.model.dispose();
+  return {
+    model_kind: kind,
+    step: result.step,
+    last_loss: result.lastLoss,
+    model: result.modelFile ?? null,
+    checkpoint: result.checkpoint,
+    plot: join(options.out, "plot.html"),
+  };
+}
+
+/** What the training data is, for the model file: a `vidseg synth` benchmark says so in its info. */
+async function describeData(annotationFile: string, root: string): Promise<TrainedOn> {
+  const info = (await readYtvis(annotationFile)).info as
+    { synth?: { preset?: string; seed?: number }; description?: string } | undefined;
+  if (info?.synth) {
+    const { preset, seed } = info.synth;
+    return {
+      data: `synthetic ${preset ?? ""} preset (vidseg synth vis), seed ${seed ?? "?"}`.replace("  ", " "),
+      synthetic: true,
+    };
+  }
+  return { data: info?.description ?? basename(resolve(root)), synthetic: false };
+}
+
+/** Produces the results of a set of validation videos. */
+type ResultsFor = (videos: YtvisSplitVideo[]) => Promise<YtvisResult[]>;
+
+/** The online model's validation results: streaming, as `vidseg infer vis` runs it. */
+function onlineResults(model: ModelOf<"online">, info: ModelInfo): ResultsFor {
+  return async (videos) => {
+    const online = new OnlineSegmenter(model, info, { collectResults: true, syntheticInput: true });
+    const results: YtvisResult[] = [];
+    for (const { video, frames } of videos)
+      results.push(...(await online.segmentVideo(await frames(), video.id)));
+    return results;
+  };
+}
+
+/** The offline model's validation results: whole videos in the config's clip windows. */
+function offlineResults(model: ModelOf<"offline">, info: ModelInfo): ResultsFor {
+  return async (videos) => {
+    const { offline, inference } = info.config;
+    // OfflineSegmenter puts the model in eval mode; the trainer puts it back in training mode after.
+    const segmenter = new OfflineSegmenter(model, {
+      clipLength: offline.inferenceClipLength,
+      clipOverlap: offline.inferenceClipOverlap,
+      topK: inference.topK,
+      categoryIds: info.categoryIds,
+    });
+    const results: YtvisResult[] = [];
+    for (const { video, frames } of videos)
+      results.push(...toYtvisResults(await segmenter.segmentVideo(await frames()), video.id));
+    return results;
+  };
+}
+
+/**
+ * The validation split (its first n videos), if the root has it, and how to score a model's results on
+ * it: YouTube-VIS AP, AP50, AP75, AR1, AR10.
+ */
+async function openValidation(
+  root: string,
+  split: string,
+  maxVideos: number | undefined,
+): Promise<{ evaluate: (resultsFor: ResultsFor) => Promise<Record<string, number>> } | undefined> {
+  let paths;
+  try {
+    paths = resolveVisSplit(root, split);
+  } catch {
+    return undefined;
+  }
+  const { dataset, videos } = await openYtvisSplit(paths.annotationFile, paths.imagesDir);
+  const chosen = videos.slice(0, maxVideos ?? videos.length);
+  const ids = new Set(chosen.map((v) => v.video.id));
+  const gt: YtvisDataset = {
+    ...dataset,
+    videos: dataset.videos.filter((v) => ids.has(v.id)),
+    annotations: dataset.annotations.filter((a) => ids.has(a.video_id)),
+  };
+  return {
+    evaluate: async (resultsFor) => {
+      const { stats } = evaluateYtvis(gt, await resultsFor(chosen));
+      return { AP: stats.AP, AP50: stats.AP50, AP75: stats.AP75, AR1: stats.AR1, AR10: stats.AR10 };
+    },
+  };
+}

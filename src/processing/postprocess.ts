@@ -1,0 +1,195 @@
+/**
+ * Post-processing of the per-frame segmenter's output, shared by the streaming segmenter, validation
+ * and diagnostics: one image's predictions read back to JavaScript, crop re-classification, duplicate
+ * suppression and mask upsampling (plain JavaScript: no tensors outlive a call).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { likelyObjects, maskBox, type CropBox, type CropClassifier } from "../models/crop-classifier.js";
+import type { SegmenterOutput } from "../models/segmenter.js";
+
+/** One image's predictions, read back to JavaScript (no tensors held). */
+export interface FramePrediction {
+  numQueries: number;
+  numClasses: number;
+  /** [N, K] class probabilities (softmax over K + 1, no-object column dropped). */
+  classProbs: Float32Array;
+  /** [N] best class probability of each query (MinVIS's query score). */
+  scores: Float32Array;
+  /** [N, E] L2-normalised association embeddings. */
+  embeddings: Float32Array;
+  embeddingDim: number;
+  /** [N, h, w] mask logits at 1/4 of the model input. */
+  maskLogits: Float32Array;
+  maskHeight: number;
+  maskWidth: number;
+}
+
+/** Reads image `b` of a segmenter output into a {@link FramePrediction}. */
+export function readFramePrediction(output: SegmenterOutput, b = 0): FramePrediction {
+  const [, numQueries, numOutputs] = output.predLogits.shape;
+  const [, , maskHeight, maskWidth] = output.predMasks.shape;
+  const embeddingDim = output.queryEmbed.shape[2];
+  const numClasses = numOutputs - 1;
+  const [probs, embeddings, maskLogits] = tf.tidy(() => [
+    tf.softmax(output.predLogits.slice([b, 0, 0], [1, -1, -1]), -1),
+    output.queryEmbed.slice([b, 0, 0], [1, -1, -1]),
+    output.predMasks.slice([b, 0, 0, 0], [1, -1, -1, -1]),
+  ]);
+  const allProbs = probs.dataSync() as Float32Array;
+  const prediction: FramePrediction = {
+    numQueries,
+    numClasses,
+    classProbs: new Float32Array(numQueries * numClasses),
+    scores: new Float32Array(numQueries),
+    embeddings: Float32Array.from(embeddings.dataSync()),
+    embeddingDim,
+    maskLogits: Float32Array.from(maskLogits.dataSync()),
+    maskHeight,
+    maskWidth,
+  };
+  tf.dispose([probs, embeddings, maskLogits]);
+  for (let q = 0; q < numQueries; q++) {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = allProbs[q * numOutputs + c];
+      prediction.classProbs[q * numClasses + c] = p;
+      best = Math.max(best, p);
+    }
+    prediction.scores[q] = best;
+  }
+  return prediction;
+}
+
+/**
+ * Re-classifies the candidate queries of a {@link FramePrediction} with the crop classifier (see
+ * src/models/crop-classifier.ts): for each of the (at most `maxCrops`) queries whose object probability
+ * 1 − p(no object) reaches `minObjectness`, the box of its mask at the input size is cropped from
+ * `image` [1, H, W, 3] and p(class c) becomes (1 − p(no object)) · p_crop(c). Updates `prediction`'s
+ * class probabilities and scores in place.
+ */
+export function classifyCrops(
+  prediction: FramePrediction,
+  image: tf.Tensor4D,
+  classifier: CropClassifier,
+  options: { minObjectness?: number; maxCrops?: number } = {},
+): void {
+  const { numQueries, numClasses, classProbs, scores } = prediction;
+  const [, height, width] = image.shape;
+  const objectness = Array.from({ length: numQueries }, (_, q) =>
+    classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
+  );
+  const candidates = likelyObjects(objectness, options.minObjectness ?? 0.05, options.maxCrops ?? numQueries);
+  const boxes: CropBox[] = [];
+  const queries: number[] = [];
+  for (const q of candidates) {
+    const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
+    if (!box) continue;
+    boxes.push(box);
+    queries.push(q);
+  }
+  if (boxes.length === 0) return;
+  const probs = tf.tidy(() =>
+    tf.softmax(classifier.forward(image, boxes, new Array<number>(boxes.length).fill(0))).dataSync(),
+  );
+  queries.forEach((q, i) => {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = objectness[q] * probs[i * numClasses + c];
+      classProbs[q * numClasses + c] = p;
+      best = Math.max(best, p);
+    }
+    scores[q] = best;
+  });
+}
+
+/**
+ * Queries that repeat a better-scoring query: greedy non-maximum suppression on their masks at the
+ * model's 1/4 resolution (logit > 0), best score first; a query whose mask overlaps a kept one by more
+ * than `maxIou` is returned. Queries with empty masks are never duplicates.
+ */
+export function duplicateQueries(prediction: FramePrediction, maxIou: number): Set<number> {
+  const { numQueries, maskHeight, maskWidth, maskLogits, scores } = prediction;
+  const size = maskHeight * maskWidth;
+  const duplicates = new Set<number>();
+  if (maxIou >= 1) return duplicates;
+  const order = Array.from({ length: numQueries }, (_, q) => q).sort(
+    (a, b) => scores[b] - scores[a] || a - b,
+  );
+  const kept: { mask: Uint8Array; area: number }[] = [];
+  for (const q of order) {
+    const mask = new Uint8Array(size);
+    let area = 0;
+    for (let i = 0; i < size; i++) if (maskLogits[q * size + i] > 0) area += mask[i] = 1;
+    if (area === 0) continue;
+    const repeats = kept.some((other) => {
+      let intersection = 0;
+      for (let i = 0; i < size; i++) intersection += mask[i] & other.mask[i];
+      return intersection / (area + other.area - intersection) > maxIou;
+    });
+    if (repeats) duplicates.add(q);
+    else kept.push({ mask, area });
+  }
+  return duplicates;
+}
+
+/** Query q's mask at height × width (see {@link upsampleMask}). */
+export function upsampleQueryMask(
+  prediction: FramePrediction,
+  q: number,
+  height: number,
+  width: number,
+): Uint8Array {
+  const { maskHeight: h, maskWidth: w, maskLogits } = prediction;
+  return upsampleMask(maskLogits, q * h * w, h, w, height, width);
+}
+
+/**
+ * A mask at height × width from h × w mask logits (starting at `base` in `maskLogits`, row-major):
+ * the logits bilinearly upsampled (PyTorch's interpolate, align_corners=False) and thresholded at 0
+ * (sigmoid 0.5). The one mask upsampling of the online and offline paths; plain JavaScript, O(H·W).
+ */
+export function upsampleMask(
+  maskLogits: Float32Array,
+  base: number,
+  h: number,
+  w: number,
+  height: number,
+  width: number,
+): Uint8Array {
+  const out = new Uint8Array(height * width);
+  const xs = axisTaps(w, width);
+  const ys = axisTaps(h, height);
+  for (let y = 0; y < height; y++) {
+    const row0 = base + ys.low[y] * w;
+    const row1 = base + ys.high[y] * w;
+    const fy = ys.frac[y];
+    for (let x = 0; x < width; x++) {
+      const x0 = xs.low[x];
+      const x1 = xs.high[x];
+      const fx = xs.frac[x];
+      const top = maskLogits[row0 + x0] * (1 - fx) + maskLogits[row0 + x1] * fx;
+      const bottom = maskLogits[row1 + x0] * (1 - fx) + maskLogits[row1 + x1] * fx;
+      out[y * width + x] = top * (1 - fy) + bottom * fy > 0 ? 1 : 0;
+    }
+  }
+  return out;
+}
+
+/** Source indices and weights of a half-pixel-centre bilinear resize along one axis. */
+function axisTaps(
+  inSize: number,
+  outSize: number,
+): { low: Int32Array; high: Int32Array; frac: Float32Array } {
+  const low = new Int32Array(outSize);
+  const high = new Int32Array(outSize);
+  const frac = new Float32Array(outSize);
+  const scale = inSize / outSize;
+  for (let i = 0; i < outSize; i++) {
+    const source = Math.max(0, (i + 0.5) * scale - 0.5);
+    const i0 = Math.min(inSize - 1, Math.floor(source));
+    low[i] = i0;
+    high[i] = Math.min(inSize - 1, i0 + 1);
+    frac[i] = source - i0;
+  }
+  return { low, high, frac };
+}

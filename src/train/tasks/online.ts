@@ -1,0 +1,70 @@
+/**
+ * The online VIS task: the per-frame segmenter on frames of a YouTube-VIS-layout split (pairs of frames
+ * of one video when the contrastive identity loss is on), with the loss of src/models/vis/online.ts.
+ */
+import { MODEL_KINDS } from "../../models/registry.js";
+import type { ModelInfo } from "../../models/model-file.js";
+import type { FrameSegmenter } from "../../models/segmenter.js";
+import { onlineLoss } from "../../models/vis/online.js";
+import { seedParameters } from "../../nn/init.js";
+import { loadTorchvisionResnet } from "../../nn/safetensors.js";
+import type { TaskOptions, TrainTask } from "../task.js";
+import { VisFrameData, type VisBatch } from "../vis-data.js";
+
+export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<VisBatch, FrameSegmenter>> {
+  const { config: base, seed } = options;
+  const data = await VisFrameData.open({
+    ...options.data,
+    inputSize: base.model.inputSize,
+    batchSize: base.optim.batchSize,
+    pairs: base.criterion.contrastiveWeight > 0,
+    pairMaxGap: base.optim.pairMaxGap,
+    flipProbability: base.optim.flipProbability,
+    repeatThreshold: base.optim.repeatThreshold,
+    cropFrames: base.model.cropSize > 0 ? base.optim.cropFrames : 0,
+    cropSize: base.model.cropSize,
+    seed,
+  });
+  // The classifier's size follows the data.
+  const config = structuredClone(base);
+  config.model.numClasses = data.numClasses;
+  const info: ModelInfo = {
+    kind: "online",
+    config,
+    categoryIds: data.categoryIds,
+    categoryNames: data.reader.categoryNames,
+    ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
+  };
+  seedParameters(seed);
+  const model = MODEL_KINDS.online.build(info);
+  try {
+    if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return {
+    info,
+    model,
+    data,
+    backbonePrefix: "backbone.",
+    step: (batch, rng) => {
+      const { loss, terms } = onlineLoss(
+        model,
+        batch.images,
+        batch.targets,
+        config.criterion,
+        () => rng.uniform(),
+        batch.crops,
+      );
+      const metrics: Record<string, typeof loss> = {
+        loss_ce: terms.loss_ce,
+        loss_mask: terms.loss_mask,
+        loss_dice: terms.loss_dice,
+      };
+      if (terms.loss_contrastive) metrics.loss_contrastive = terms.loss_contrastive;
+      if (terms.loss_crop) metrics.loss_crop = terms.loss_crop;
+      return { loss, metrics };
+    },
+  };
+}
