@@ -5,18 +5,18 @@
  *
  *   npx tsx bench/without-crop-classifier.ts <model.safetensors> <out.safetensors>
  */
-import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
+import * as tf from "@tensorflow/tfjs";
+import { readModelFile } from "../src/models/model-file.js";
 import { saveModelFile } from "../src/train/checkpoint.js";
 
 const [input, output] = process.argv.slice(2);
 if (!input || !output)
   throw new Error("usage: without-crop-classifier.ts <model.safetensors> <out.safetensors>");
-const model = await readModelFile(input);
-const { info, weights } = model;
+const { info, weights } = await readModelFile(input);
 if (info.config.model.cropSize === 0) throw new Error(`${input} has no crop classifier`);
 const kept = new Map([...weights].filter(([name]) => !name.startsWith("crop_classifier.")));
 const config = structuredClone(info.config);
 config.model.cropSize = 0;
 await saveModelFile(output, kept, { ...info, config });
-disposeModelFile(model);
+tf.dispose([...weights.values()]);
 process.stdout.write(`${output}: ${kept.size} of ${weights.size} tensors, cropSize 0\n`);

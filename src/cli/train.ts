@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { action, choiceOption, numberOption, printJson } from "./common.js";
+import { action, choiceOption, numberOption, printJson, warn } from "./common.js";
 
 /** The options of `vidseg train vis`, as commander passes them (strings). */
 interface TrainVisCliOptions {
@@ -12,6 +12,13 @@ interface TrainVisCliOptions {
   steps?: string;
   backboneWeights?: string;
   init?: string;
+  distillFrom?: string;
+  kdWeight?: string;
+  kdFilter?: string;
+  kdLoss?: string;
+  kdClassKl?: string;
+  kdLayers?: string;
+  fairAug?: string;
   valSplit: string;
   valEvery?: string;
   valVideos?: string;
@@ -20,7 +27,24 @@ interface TrainVisCliOptions {
   quiet?: boolean;
 }
 
-/** `vidseg train vis`: flags → the train-vis job. */
+/** The options of `vidseg train refer`, as commander passes them (strings). */
+interface TrainReferCliOptions {
+  data: string;
+  config: string;
+  out: string;
+  resume?: boolean;
+  seed: string;
+  steps?: string;
+  backboneWeights?: string;
+  valSplit: string;
+  valEvery?: string;
+  valVideos?: string;
+  checkpointEvery: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** `vidseg train vis` and `vidseg train refer`: flags → the train-vis and train-refer jobs. */
 export function registerTrain(parent: Command): void {
   const trainCommand = parent.command("train").description("train a model");
   trainCommand
@@ -40,8 +64,18 @@ export function registerTrain(parent: Command): void {
     .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
     .option(
       "--init <model file>",
-      "offline only: start the frame segmenter from a trained online model file (its architecture and categories; give it again with --resume)",
+      "offline or distilled: start the frame segmenter (the student) from a trained online model file (its architecture and categories; give it again with --resume)",
     )
+    .option(
+      "--distill-from <teacher file>",
+      "online only: distil this offline model into the online student on clips (OOKD; give it again with --resume)",
+    )
+    .option("--kd-weight <λ>", "distillation: total loss = student loss + λ·KD (config distill.kdWeight)")
+    .option("--kd-filter <kind>", "distillation: qfa, none (Hungarian on embeddings) or position")
+    .option("--kd-loss <kind>", "distillation: mse or cosine (1 − cos)")
+    .option("--kd-class-kl <T>", "distillation: KL on class distributions at temperature T (0 = off)")
+    .option("--kd-layers <which>", "distillation: last or all decoder layers")
+    .option("--fair-aug <α>", "distillation: class-fair tube pasting, tubes drawn ∝ 1/frequency^α")
     .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
     .option("--val-every <n>", "validate every n steps (and at the end)")
     .option("--val-videos <n>", "evaluate only the first n validation videos")
@@ -60,6 +94,15 @@ export function registerTrain(parent: Command): void {
           steps: numberOption(cli.steps, "--steps", { integer: true, min: 1 }),
           backboneWeights: cli.backboneWeights,
           init: cli.init,
+          distillFrom: cli.distillFrom,
+          distill: definedOnly({
+            kdWeight: numberOption(cli.kdWeight, "--kd-weight", { min: 0 }),
+            kdFilter: optionalChoice(cli.kdFilter, "--kd-filter", ["qfa", "none", "position"] as const),
+            kdLoss: optionalChoice(cli.kdLoss, "--kd-loss", ["mse", "cosine"] as const),
+            kdClassKl: numberOption(cli.kdClassKl, "--kd-class-kl", { min: 0 }),
+            kdLayers: optionalChoice(cli.kdLayers, "--kd-layers", ["last", "all"] as const),
+            fairAug: numberOption(cli.fairAug, "--fair-aug", { min: 0 }),
+          }),
           valSplit: cli.valSplit,
           valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
           valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
@@ -67,7 +110,7 @@ export function registerTrain(parent: Command): void {
           progress: cli.quiet || cli.json ? (false as const) : undefined,
         };
         const { trainVis } = await import("../index.js");
-        const summary = await trainVis(options);
+        const summary = await trainVis({ ...options, onWarning: warn });
         if (cli.json) printJson(summary);
         else
           process.stderr.write(
@@ -75,4 +118,63 @@ export function registerTrain(parent: Command): void {
           );
       }),
     );
+  trainCommand
+    .command("refer")
+    .description(
+      "train the referring model (YOFO: feature mining + meta-transfer memory; logs, checkpoints, resume, validation J&F)",
+    )
+    .requiredOption(
+      "--data <root>",
+      "Ref-YouTube-VOS-layout root holding train/ (and valid/): meta_expressions.json, JPEGImages, Annotations",
+    )
+    .option(
+      "--config <preset|file>",
+      "tiny, cpu-small, r50, or a JSON config file (its refer section)",
+      "cpu-small",
+    )
+    .requiredOption("--out <dir>", "run folder: log.jsonl, checkpoints/, model.safetensors, plot.html")
+    .option("--resume", "continue from the newest checkpoint in --out")
+    .option("--seed <n>", "seed of the weights, data order and sampling", "0")
+    .option("--steps <n>", "override the config's total steps")
+    .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
+    .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
+    .option("--val-every <n>", "validate every n steps (and at the end)")
+    .option("--val-videos <n>", "evaluate only the first n validation videos")
+    .option("--checkpoint-every <n>", "checkpoint every n steps", "500")
+    .option("--quiet", "no progress display")
+    .option("--json", "print the final result as JSON on stdout")
+    .action(
+      action(async (cli: TrainReferCliOptions) => {
+        const options = {
+          data: cli.data,
+          config: cli.config,
+          out: cli.out,
+          resume: cli.resume,
+          seed: numberOption(cli.seed, "--seed", { integer: true, min: 0 }),
+          steps: numberOption(cli.steps, "--steps", { integer: true, min: 1 }),
+          backboneWeights: cli.backboneWeights,
+          valSplit: cli.valSplit,
+          valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
+          valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
+          checkpointEvery: numberOption(cli.checkpointEvery, "--checkpoint-every", { integer: true, min: 0 }),
+          progress: cli.quiet || cli.json ? (false as const) : undefined,
+        };
+        const { trainRefer } = await import("../index.js");
+        const summary = await trainRefer(options);
+        if (cli.json) printJson(summary);
+        else
+          process.stderr.write(
+            `trained ${summary.step} steps; model: ${summary.model}; plot: ${summary.plot}\n`,
+          );
+      }),
+    );
+}
+
+function optionalChoice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]) {
+  return text === undefined ? undefined : choiceOption(text, flag, choices);
+}
+
+/** The object without its undefined fields. */
+function definedOnly<T extends object>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

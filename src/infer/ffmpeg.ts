@@ -16,6 +16,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { parseJson } from "../core/json.js";
+import { ffmpegFileArgument } from "../core/paths.js";
 
 export interface FfmpegPaths {
   /** ffmpeg executable. Default: $VIDSEG_FFMPEG, else `ffmpeg` on the PATH. */
@@ -171,7 +173,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
     "-show_entries",
     "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate,DURATION:" +
       "stream_side_data=rotation:format=duration",
-    file,
+    ffmpegFileArgument(file),
   ];
   const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
   const stderr = collectStderr(child);
@@ -196,7 +198,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
     format?: { duration?: string };
   };
   try {
-    parsed = JSON.parse(stdout);
+    parsed = parseJson(stdout, file) as typeof parsed;
   } catch {
     throw new VidsegError("ffprobe printed malformed JSON", file);
   }
@@ -285,7 +287,7 @@ async function scanPackets(file: string, paths: FfmpegPaths): Promise<PacketScan
   const tool = ffprobePath(paths);
   const args = [
     ...["-v", "error", "-select_streams", "v:0", "-of", "compact=p=0"],
-    ...["-show_entries", "packet=pts_time,dts_time,duration_time", file],
+    ...["-show_entries", "packet=pts_time,dts_time,duration_time", ffmpegFileArgument(file)],
   ];
   const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
   const stderr = collectStderr(child);
@@ -345,7 +347,7 @@ export async function* decodeVideo(
   if (options.resize) filters.push(`scale=${width}:${height}`);
   const tool = ffmpegPath(options);
   const args = [
-    ...["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0"],
+    ...["-v", "error", "-nostdin", "-i", ffmpegFileArgument(file), "-map", "0:v:0"],
     // Every decoded frame once: no duplication or dropping to force a constant rate.
     ...["-fps_mode", "passthrough"],
     ...(filters.length > 0 ? ["-vf", filters.join(",")] : []),

@@ -12,6 +12,7 @@ import { extname, join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
 import type { Frame } from "../core/image.js";
+import { resolveInside } from "../core/paths.js";
 import { readYtvis, type YtvisDataset, type YtvisVideo } from "../formats/ytvis.js";
 import { decodeVideo, probeVideo, type DecodeReport, type FfmpegPaths, type VideoInfo } from "./ffmpeg.js";
 
@@ -362,18 +363,20 @@ export async function openYtvisSplit(annotationFile: string, imagesDir: string):
       imagesDir,
     );
   }
-  const videos = dataset.videos.map((video) => ({
-    video,
-    frames: (options: ImageSourceOptions = {}) =>
-      imageFrames(
-        video.file_names.map((file) => join(imagesDir, file)),
-        {
+  const videos = dataset.videos.map((video, v) => {
+    const files = video.file_names.map((name, f) =>
+      resolveInside(imagesDir, name, annotationFile, `videos[${v}].file_names[${f}]`),
+    );
+    return {
+      video,
+      frames: (options: ImageSourceOptions = {}) =>
+        imageFrames(files, {
           fps: 6,
           ...options,
           name: `${annotationFile}: video ${video.id}`,
           size: { width: video.width, height: video.height },
-        },
-      ),
-  }));
+        }),
+    };
+  });
   return { dataset, videos };
 }

@@ -16,6 +16,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { VidsegError, check } from "../core/errors.js";
+import { resolveInside } from "../core/paths.js";
 import type { Frame } from "../core/image.js";
 import { writeIndexedPng } from "../formats/png.js";
 import { writeResults, type YtvisResult } from "../formats/ytvis.js";
@@ -306,7 +307,7 @@ class VideoOutputs {
         const mask = instances[i].mask;
         for (let p = 0; p < labels.length; p++) if (mask[p]) labels[p] = value;
       }
-      const file = join(this.pngDir, this.job.name, `${this.job.frameName(frame.index)}.png`);
+      const file = resolveInside(this.pngDir, join(this.job.name, `${this.job.frameName(frame.index)}.png`));
       await writeIndexedPng(file, { width, height, data: labels }, TRACK_PALETTE);
     }
     if (this.writer) {
@@ -457,10 +458,10 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
   await initRuntime();
   const modelFile = await readModelFile(options.checkpoint);
   const model = modelFile.info.kind;
-  if (!isModelKind(model) || (options.model !== undefined && options.model !== model)) {
+  if (!isModelKind(model) || model === "refer" || (options.model !== undefined && options.model !== model)) {
     const expected = options.model ?? "online or offline";
     throw new VidsegError(
-      `holds a model of kind "${model}", expected ${expected}`,
+      `holds a model of kind "${model}", expected ${expected}${model === "refer" ? " (vidseg infer refer runs it)" : ""}`,
       modelFile.file,
       "__metadata__.info.kind",
     );

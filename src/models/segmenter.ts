@@ -34,6 +34,12 @@ export interface LayerPrediction {
   predMasks: tf.Tensor4D;
 }
 
+/** An earlier layer's predictions and its queries (the distillation of every decoder layer reads them). */
+export interface AuxPrediction extends LayerPrediction {
+  /** [B, N, D] that layer's output after the final LayerNorm. */
+  queryFeatures: tf.Tensor3D;
+}
+
 export interface SegmenterOutput extends LayerPrediction {
   /** [B, N, D] the last decoder layer's output after the final LayerNorm: the frame queries. */
   queryFeatures: tf.Tensor3D;
@@ -45,7 +51,7 @@ export interface SegmenterOutput extends LayerPrediction {
    * Predictions before the last: from the learned queries alone, then after decoder layers
    * 1..L−1 (L entries, Mask2Former's aux_outputs order).
    */
-  aux: LayerPrediction[];
+  aux: AuxPrediction[];
 }
 
 /** The Mask2Former-style per-frame segmenter; see the module comment. */
@@ -145,7 +151,7 @@ export class FrameSegmenter extends Module {
     const queryPos = this.queryEmbedTable.weight.expandDims(0); // [1, N, D], broadcast over the batch
     let output = tf.tile(this.queryFeat.weight.expandDims(0), [batch, 1, 1]) as tf.Tensor3D;
 
-    const predictions: LayerPrediction[] = [];
+    const predictions: AuxPrediction[] = [];
     let heads = this.heads(output, maskFeatures);
     predictions.push(heads);
     this.layers.items.forEach((layer, i) => {
@@ -155,18 +161,19 @@ export class FrameSegmenter extends Module {
       heads = this.heads(output, maskFeatures);
       predictions.push(heads);
     });
-    const last = predictions.pop()!;
+    const { predLogits, predMasks } = predictions.pop()!;
+    // Normalised again rather than reusing the last layer's: the same gradients, bit for bit, as before.
     const queryFeatures = this.decoderNorm.forward(output) as tf.Tensor3D;
     const embedding = this.trackEmbed ? this.trackEmbed.forward(queryFeatures) : queryFeatures;
     const queryEmbed = tf.div(
       embedding,
       tf.maximum(tf.norm(embedding, "euclidean", -1, true), 1e-12),
     ) as tf.Tensor3D;
-    return { ...last, queryFeatures, queryEmbed, maskFeatures, aux: predictions };
+    return { predLogits, predMasks, queryFeatures, queryEmbed, maskFeatures, aux: predictions };
   }
 
   /** Mask2Former's forward_prediction_heads: class logits and mask logits from the normed queries. */
-  private heads(output: tf.Tensor3D, maskFeatures: tf.Tensor4D): LayerPrediction {
+  private heads(output: tf.Tensor3D, maskFeatures: tf.Tensor4D): AuxPrediction {
     const [batch, h, w, c] = maskFeatures.shape;
     const normed = this.decoderNorm.forward(output) as tf.Tensor3D;
     const predLogits = this.classEmbed.forward(normed) as tf.Tensor3D;
@@ -174,7 +181,7 @@ export class FrameSegmenter extends Module {
     const predMasks = tf
       .matMul(embeds, maskFeatures.reshape([batch, h * w, c]), false, true)
       .reshape([batch, this.config.numQueries, h, w]) as tf.Tensor4D;
-    return { predLogits, predMasks };
+    return { predLogits, predMasks, queryFeatures: normed };
   }
 }
 
@@ -186,6 +193,6 @@ export function disposeSegmenterOutput(output: SegmenterOutput): void {
     output.queryFeatures,
     output.queryEmbed,
     output.maskFeatures,
-    ...output.aux.flatMap((a) => [a.predLogits, a.predMasks]),
+    ...output.aux.flatMap((a) => [a.predLogits, a.predMasks, a.queryFeatures]),
   ]);
 }

@@ -9,7 +9,6 @@ import {
   CenternetBackbone,
   loadCenternetGraph,
   type FrozenGraph,
-  type GraphModelFiles,
 } from "./centernet-backbone.js";
 import type { Module } from "./module.js";
 import {
@@ -45,9 +44,6 @@ export function isPretrainedBackbone(name: string): name is PretrainedBackboneNa
   return (PRETRAINED_BACKBONE_NAMES as readonly string[]).includes(name);
 }
 
-/** Files given by the caller (a browser fetches them), by backbone name. */
-const registeredFiles = new Map<PretrainedBackboneName, GraphModelFiles>();
-
 /**
  * Loaded graph models by backbone and TensorFlow.js backend. They are read-only constants, so every
  * model of the process shares one copy (a teacher and its student, a model and its reloaded copy);
@@ -55,23 +51,11 @@ const registeredFiles = new Map<PretrainedBackboneName, GraphModelFiles>();
  */
 const graphs = new Map<string, FrozenGraph>();
 
-/**
- * Gives a pretrained backbone's files as bytes, for platforms that cannot read the package's
- * `weights/backbones/` (a browser fetches `centernet.json` and `centernet.bin` and passes them here
- * before the first model with this backbone is built). In Node the files are read from the package
- * when first needed.
- */
-export function registerPretrainedBackbone(name: PretrainedBackboneName, files: GraphModelFiles): void {
-  registeredFiles.set(name, files);
-}
-
 function pretrainedGraph(name: PretrainedBackboneName): FrozenGraph {
   const key = `${name}@${tf.getBackend()}`;
   let graph = graphs.get(key);
   if (!graph) {
-    const files =
-      registeredFiles.get(name) ?? readVendoredGraphModel(CENTERNET_MBV3.name, CENTERNET_MBV3.files);
-    graph = loadCenternetGraph(files);
+    graph = loadCenternetGraph(readVendoredGraphModel(CENTERNET_MBV3.name, CENTERNET_MBV3.files));
     graphs.set(key, graph);
   }
   return graph;

@@ -1,18 +1,23 @@
 /**
- * Reading the graph-model files shipped in the package's `weights/backbones/<name>/` folder (never the
- * network), checked against their pinned SHA-256, so a model file that names a backbone always gets
- * the very weights it was trained with.
- *
- * Synchronous, because models are built synchronously from their config. Node's modules are taken
- * with `process.getBuiltinModule` (Node ≥ 20.16) rather than imported, so that the browser entry
- * (src/web.ts) reaches no node:* module; a browser passes the files' bytes to
- * `registerPretrainedBackbone` (src/nn/backbone.ts) instead.
+ * Node side of the pretrained backbones: reads the graph-model files shipped in the package's
+ * `weights/backbones/<name>/` folder (never the network) and checks their SHA-256 against the pinned
+ * values, so a model file that names a backbone always gets the very weights it was trained with.
+ * A browser build passes the bytes to loadCenternetGraph itself instead.
  */
-import type * as NodeCrypto from "node:crypto";
-import type * as NodeFs from "node:fs";
-import type * as NodeUrl from "node:url";
 import { VidsegError } from "../core/errors.js";
 import type { GraphModelFiles } from "./centernet-backbone.js";
+
+/**
+ * Node's modules, fetched synchronously without a static import (Node ≥ 20.16), so that the browser
+ * entry's import graph holds none of them; elsewhere the backbone's bytes must be passed in.
+ */
+function nodeModule<T>(name: string): T {
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process
+    ?.getBuiltinModule;
+  if (!get)
+    throw new VidsegError(`the shipped pretrained backbone is read with Node's ${name} (Node ≥ 20.16)`);
+  return get(name) as T;
+}
 
 /** `weights/backbones/` of the package (this file is src/nn/*.ts or dist/nn/*.js). */
 const BACKBONES_DIR = new URL("../../weights/backbones/", import.meta.url);
@@ -27,30 +32,26 @@ export function readVendoredGraphModel(
   folder: string,
   files: { model: PinnedFile; weights: PinnedFile },
 ): GraphModelFiles {
-  const getBuiltin = typeof process === "undefined" ? undefined : process.getBuiltinModule;
-  if (getBuiltin === undefined) {
-    throw new VidsegError(
-      `the pretrained backbone "${folder}" is not loaded: pass its files to registerPretrainedBackbone ` +
-        "(reading them from the package needs Node ≥ 20.16)",
-    );
-  }
-  const fs = getBuiltin("node:fs") as typeof NodeFs;
-  const crypto = getBuiltin("node:crypto") as typeof NodeCrypto;
-  const url = getBuiltin("node:url") as typeof NodeUrl;
-  const pathOf = (file: PinnedFile) => url.fileURLToPath(new URL(`${folder}/${file.name}`, BACKBONES_DIR));
+  const { createHash } = nodeModule<typeof import("node:crypto")>("node:crypto");
+  const { readFileSync } = nodeModule<typeof import("node:fs")>("node:fs");
+  const { fileURLToPath } = nodeModule<typeof import("node:url")>("node:url");
   const read = (file: PinnedFile): Uint8Array => {
-    const path = pathOf(file);
+    const path = fileURLToPath(new URL(`${folder}/${file.name}`, BACKBONES_DIR));
     let bytes: Uint8Array;
     try {
-      bytes = fs.readFileSync(path);
+      bytes = readFileSync(path);
     } catch {
       throw new VidsegError("pretrained backbone file missing (it ships with the package)", path);
     }
-    const digest = crypto.createHash("sha256").update(bytes).digest("hex");
+    const digest = createHash("sha256").update(bytes).digest("hex");
     if (digest !== file.sha256) {
       throw new VidsegError(`SHA-256 ${digest} differs from the pinned ${file.sha256}`, path);
     }
     return bytes;
   };
-  return { modelJson: read(files.model), weights: read(files.weights), source: pathOf(files.model) };
+  return {
+    modelJson: read(files.model),
+    weights: read(files.weights),
+    source: fileURLToPath(new URL(`${folder}/${files.model.name}`, BACKBONES_DIR)),
+  };
 }

@@ -12,10 +12,11 @@
  * appears whole or not at all.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { temporaryPath } from "../core/fs.js";
+import { ffmpegFileArgument } from "../core/paths.js";
 import { gifenc, toRgba } from "./gif.js";
 import type { RgbImage } from "./image.js";
 import { idColour } from "./overlay.js";
@@ -38,10 +39,6 @@ export interface AnimationWriter {
 export const PALETTE_SAMPLE_FRAMES = 16;
 /** Track ids whose overlay colours are always in the GIF palette. */
 export const PALETTE_IDS = 32;
-
-function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-}
 
 /**
  * Overlay colours of the first PALETTE_IDS ids, pure (outlines) and blended with black, grey and white
@@ -79,7 +76,7 @@ class GifWriter implements AnimationWriter {
     readonly path: string,
     fps: number,
   ) {
-    this.temp = tempPath(path);
+    this.temp = temporaryPath(path);
     this.delay = Math.round(1000 / fps);
   }
 
@@ -201,7 +198,7 @@ class Mp4Writer implements AnimationWriter {
     readonly path: string,
     private readonly fps: number,
   ) {
-    this.temp = tempPath(path);
+    this.temp = temporaryPath(path);
   }
 
   async add(frame: RgbImage): Promise<void> {
@@ -255,7 +252,17 @@ class Mp4Writer implements AnimationWriter {
       ...["-i", "pipe:0", "-an"],
       // yuv420p (what players expect) needs even sizes: pad by one pixel where odd.
       ...["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-pix_fmt", "yuv420p"],
-      ...["-crf", "20", "-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4", this.temp],
+      ...[
+        "-crf",
+        "20",
+        "-preset",
+        "veryfast",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        ffmpegFileArgument(this.temp),
+      ],
     ];
     const child = spawn(ffmpegExecutable(), args, { stdio: ["pipe", "ignore", "pipe"] });
     this.child = child;
