@@ -59,6 +59,8 @@ export {
   writeObjectMask,
   writeExpressionMask,
   refDavisExpressionSets,
+  resolveReferSplit,
+  type ReferSplitPaths,
   type RefMetaExpressions,
   type RefVideo,
   type RefExpression,

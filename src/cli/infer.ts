@@ -38,7 +38,33 @@ MB), else none, and the summary says why. Small videos are enlarged to at least 
 Memory stays bounded on long videos: frames are streamed and the animation is encoded frame by frame.
 A video that ends before its stated length is reported on stderr (--strict: an error).`;
 
-/** `vidseg infer vis`. */
+interface InferReferCliOptions {
+  checkpoint: string;
+  out: string;
+  split?: string;
+  input?: string;
+  text: string[];
+  fps?: string;
+  maxFrames?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+const INFER_REFER_HELP = `
+Input, one of:
+  --split <dir>            a Ref-YouTube-VOS split folder (meta_expressions.json, JPEGImages/), or a root
+                           holding valid/: every expression of every video
+  --input <video|folder>   a video file (decoded by the system's ffmpeg) or a folder of .jpg/.png frames,
+                           with one --text per expression (several follow the same stream at once)
+
+Written to --out (binary 0/1 palette PNGs, what vidseg eval refer --protocol ref-youtube-vos reads):
+  Annotations/<video>/<exp_id>/<frame>.png   a split
+  Annotations/<name>/<k>/<frame>.png         an input: expression k of the --text list (from 0)
+  expressions.json                           an input: [{id, text, unknownWords}]
+
+Each expression has its own bounded memory: memory and time per frame stay constant on long videos.`;
+
+/** `vidseg infer vis` and `vidseg infer refer`. */
 export function registerInfer(program: Command): void {
   const infer = program.command("infer").description("run a trained model");
   infer
@@ -95,6 +121,51 @@ export function registerInfer(program: Command): void {
           bar.stop();
           if (cli.json) printJson(summary);
           else process.stdout.write(inferVisSummaryText(summary).join("\n") + "\n");
+        } finally {
+          bar.stop();
+        }
+      }),
+    );
+  infer
+    .command("refer")
+    .description("referring segmentation: binary PNG masks per expression, streamed frame by frame")
+    .requiredOption("--checkpoint <path>", "referring model file, run folder or training checkpoint")
+    .requiredOption("--out <dir>", "output folder")
+    .option("--split <dir>", "Ref-YouTube-VOS split folder (or a root holding valid/)")
+    .option("--input <path>", "video file or frame folder")
+    .option(
+      "--text <expression>",
+      "an expression to follow in --input (repeat for several)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("--fps <n>", "frame rate (resamples videos; timestamps)")
+    .option("--max-frames <n>", "at most n frames per video")
+    .option("--quiet", "no progress display")
+    .option("--json", "print a JSON summary on stdout")
+    .addHelpText("after", INFER_REFER_HELP)
+    .action(
+      action(async (cli: InferReferCliOptions) => {
+        const options = {
+          checkpoint: cli.checkpoint,
+          out: cli.out,
+          split: cli.split,
+          input: cli.input,
+          texts: cli.text,
+          fps: numberOption(cli.fps, "--fps", { above: 0 }),
+          maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
+        };
+        const { inferRefer, Progress } = await import("../index.js");
+        const bar = progressBar(Progress, "infer refer", cli.quiet || cli.json);
+        try {
+          const summary = await inferRefer({ ...options, onProgress: bar.onProgress, onWarning: warn });
+          bar.stop();
+          if (cli.json) printJson(summary);
+          else
+            process.stdout.write(
+              `${summary.expressions} expressions in ${summary.videos} video(s), ${summary.frames} frames ` +
+                `(${summary.framesPerSecond.toFixed(1)} frames/s); masks in ${summary.annotations}\n`,
+            );
         } finally {
           bar.stop();
         }

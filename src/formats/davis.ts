@@ -13,7 +13,6 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import sharp from "sharp";
 import { check, VidsegError } from "../core/errors.js";
 import { readTextFile, writeFileAtomic } from "../core/fs.js";
 import { checkRelativePath, resolveInside } from "../core/paths.js";
@@ -142,6 +141,7 @@ export async function listSequenceFrames(
 export async function imageSize(file: string): Promise<{ width: number; height: number }> {
   if (!existsSync(file)) throw new VidsegError("missing frame: file not found", file);
   try {
+    const { default: sharp } = await import("sharp"); // loaded on use: `vidseg eval ytvis` never needs it
     const meta = await sharp(file).metadata();
     return { width: meta.width!, height: meta.height! };
   } catch (error) {
@@ -211,6 +211,7 @@ export async function writeDavisImage(
     rgb.length === width * height * 3,
     `RGB buffer has ${rgb.length} bytes, expected ${width}×${height}×3`,
   );
+  const { default: sharp } = await import("sharp");
   const jpeg = await sharp(rgb, { raw: { width, height, channels: 3 } })
     .jpeg({ quality })
     .toBuffer();

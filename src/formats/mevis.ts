@@ -134,20 +134,14 @@ export function mevisExpressionMask(
     );
     const coco = frames[frameIndex];
     if (!coco) continue;
-    let mask: Uint8Array;
-    try {
-      const rle = fromCoco(coco, where);
-      check(
-        rle.h === height && rle.w === width,
-        `mask is ${rle.w}×${rle.h} but the video is ${width}×${height}`,
-        undefined,
-        where,
-      );
-      mask = decode(rle);
-    } catch (error) {
-      if (error instanceof VidsegError) throw new VidsegError(error.message, file);
-      throw error;
-    }
+    const rle = fromCoco(coco, where, file);
+    check(
+      rle.h === height && rle.w === width,
+      `mask is ${rle.w}×${rle.h} but the video is ${width}×${height}`,
+      file,
+      where,
+    );
+    const mask = decode(rle);
     for (let i = 0; i < mask.length; i++) if (mask[i]) union[i] = 1;
   }
   return union;

@@ -73,6 +73,35 @@ export function expressionMaskPath(root: string, video: string, expId: string, f
   return resolveInside(join(root, "Annotations"), join(video, expId, `${frame}.png`), undefined, "video");
 }
 
+/** Where a Ref-YouTube-VOS split's files are. */
+export interface ReferSplitPaths {
+  /** The split folder. */
+  splitRoot: string;
+  /** `<split>/meta_expressions.json`. */
+  annotationFile: string;
+  /** `<split>/JPEGImages`. */
+  imagesDir: string;
+}
+
+/**
+ * The split folder a path stands for: `<path>` itself when it holds meta_expressions.json, else
+ * `<path>/<split>` (a root holding several splits). A clear error when neither has one.
+ */
+export function resolveReferSplit(path: string, split?: string): ReferSplitPaths {
+  const candidates = existsSync(metaExpressionsPath(path)) || split === undefined ? [path] : [];
+  if (split !== undefined) candidates.push(join(path, split));
+  const splitRoot = candidates.find((dir) => existsSync(metaExpressionsPath(dir)));
+  if (splitRoot === undefined) {
+    throw new VidsegError(
+      `no Ref-YouTube-VOS split (looked for ${candidates.map(metaExpressionsPath).join(", ")})`,
+      path,
+    );
+  }
+  const imagesDir = join(splitRoot, "JPEGImages");
+  if (!existsSync(imagesDir)) throw new VidsegError("no frames folder in the split", imagesDir);
+  return { splitRoot, annotationFile: metaExpressionsPath(splitRoot), imagesDir };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // JSON validation helpers (shared with the MeViS reader)
 

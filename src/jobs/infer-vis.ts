@@ -458,10 +458,10 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
   await initRuntime();
   const modelFile = await readModelFile(options.checkpoint);
   const model = modelFile.info.kind;
-  if (!isModelKind(model) || (options.model !== undefined && options.model !== model)) {
+  if (!isModelKind(model) || model === "refer" || (options.model !== undefined && options.model !== model)) {
     const expected = options.model ?? "online or offline";
     throw new VidsegError(
-      `holds a model of kind "${model}", expected ${expected}`,
+      `holds a model of kind "${model}", expected ${expected}${model === "refer" ? " (vidseg infer refer runs it)" : ""}`,
       modelFile.file,
       "__metadata__.info.kind",
     );

@@ -84,48 +84,162 @@ export function countsToString(counts: readonly number[]): string {
   return out;
 }
 
+// The compressed string form, read (`rleFrString`) ------------------------------------------------
+
 /**
- * Parses the compressed string form (`rleFrString`). Throws on characters outside '0'..'o', a truncated
- * last number, or negative run lengths; `where` is put in the message.
+ * Largest run length: pycocotools stores counts as C `uint` (32 bits), so a 50000×50000 mask's run of
+ * 2.2e9 is valid, and nothing above 2^32 − 1 can be.
  */
-export function countsFromString(s: string, where = "counts"): number[] {
-  const counts: number[] = [];
+export const MAX_RUN_LENGTH = 0xffffffff;
+
+/**
+ * Most 5-bit groups in one number of the string form. A delta of two uint32 counts needs at most 7;
+ * longer numbers (up to 13) are read exactly and accepted when their value fits, as pycocotools would
+ * read them; anything longer is rejected.
+ */
+export const MAX_GROUPS = 13;
+
+/** Where a string is, for error messages; a function when building the path costs more than reading. */
+export type Where = string | (() => string);
+
+/** The runs of the last decoded string; grown on demand and reused, so decoding allocates nothing. */
+let scratch = new Uint32Array(4096);
+
+/** What the last `decodeCounts` found besides the runs (its callers copy what they need). */
+const decoded: CountsSummary = { total: 0, area: 0, first: -1, last: -1 };
+
+/**
+ * THE reader of the compressed string form, under one rule: characters '0'..'o', at most `MAX_GROUPS`
+ * groups a number, and every run (after adding back the count two before it, for runs past the third)
+ * an integer in [0, 2^32 − 1], as pycocotools' uint counts. Writes the runs to `out` from `offset`, which
+ * must have room for `s.length` of them (a run takes at least one character), leaves their sum, area
+ * and foreground span in `decoded`, and returns their number. Any break of the rule is one VidsegError
+ * naming `file` and `where`.
+ *
+ * This is the evaluator's hot loop: numbers of up to 6 groups (30 bits, every run below 2^30) are read
+ * with int32 shifts; longer ones go to `readLongNumber`.
+ */
+function decodeCounts(
+  s: string,
+  out: Uint32Array,
+  offset: number,
+  where: Where,
+  file: string | undefined,
+): number {
+  const n = s.length;
+  let m = 0;
   let p = 0;
-  while (p < s.length) {
-    let x = 0;
-    let k = 0;
-    let more = true;
-    while (more) {
-      if (p >= s.length)
-        throw new VidsegError(`malformed RLE counts: string ends inside a number`, undefined, where);
-      const c = s.charCodeAt(p) - 48;
-      if (c < 0 || c > 63) {
-        throw new VidsegError(
-          `malformed RLE counts: character ${JSON.stringify(s[p])} at ${p}`,
-          undefined,
-          where,
-        );
-      }
-      x += (c & 0x1f) * 2 ** (5 * k);
-      more = (c & 0x20) !== 0;
-      p++;
-      k++;
-      if (!more && c & 0x10) x -= 2 ** (5 * k); // sign extension
+  let previous = 0; // run m − 1
+  let beforePrevious = 0; // run m − 2
+  let total = 0;
+  let area = 0;
+  let first = -1;
+  let last = -1;
+  while (p < n) {
+    const start = p;
+    let value = 0;
+    let shift = 0;
+    let c: number;
+    do {
+      c = s.charCodeAt(p++) - 48; // NaN past the end, which ends the number (checked below)
+      if ((c & ~63) !== 0) throw badCharacter(s, p - 1, where, file);
+      value |= (c & 0x1f) << shift;
+      shift += 5;
+    } while (c & 0x20 && shift < 30);
+    if (p > n) throw malformed("string ends inside a number", where, file);
+    if (c & 0x20) {
+      value = readLongNumber(s, start, m, where, file);
+      p = longNumberEnd;
+    } else if (c & 0x10) value -= 1 << shift; // sign extension
+    const run = m > 2 ? value + beforePrevious : value;
+    if (!(run >= 0 && run <= MAX_RUN_LENGTH)) {
+      throw run < 0 ? malformed(`negative run length at run ${m}`, where, file) : overflow(m, where, file);
     }
-    if (counts.length > 2) x += counts[counts.length - 2];
-    if (x < 0)
-      throw new VidsegError(
-        `malformed RLE counts: negative run length at run ${counts.length}`,
-        undefined,
-        where,
-      );
-    counts.push(x);
+    out[offset + m] = run;
+    if (m & 1 && run > 0) {
+      if (first < 0) first = total;
+      last = total + run;
+      area += run;
+    }
+    total += run;
+    m++;
+    beforePrevious = previous;
+    previous = run;
   }
-  return counts;
+  decoded.total = total;
+  decoded.area = area;
+  decoded.first = first;
+  decoded.last = last;
+  return m;
 }
 
-/** 32^k, for reading the 5-bit groups of the string form without bit shifts (numbers may exceed 2^31). */
-const GROUP_SCALE = Array.from({ length: 14 }, (_, k) => 2 ** (5 * k));
+/** Decodes into `scratch`, grown first if needed. */
+function decodeIntoScratch(s: string, where: Where, file: string | undefined): number {
+  if (scratch.length < s.length) scratch = new Uint32Array(Math.max(s.length, 2 * scratch.length));
+  return decodeCounts(s, scratch, 0, where, file);
+}
+
+/** 32^k, to read 5-bit groups without bit shifts (which would truncate to 32 bits). */
+const GROUP_SCALE = Array.from({ length: 8 }, (_, k) => 2 ** (5 * k));
+const LOW_BITS = 2 ** 30;
+/** Where the last `readLongNumber` stopped. */
+let longNumberEnd = 0;
+
+/** A number of 7 to `MAX_GROUPS` groups from `start`, read exactly (as low + high · 2^30). */
+function readLongNumber(
+  s: string,
+  start: number,
+  run: number,
+  where: Where,
+  file: string | undefined,
+): number {
+  let low = 0;
+  let high = 0;
+  let k = 0;
+  let p = start;
+  let c: number;
+  do {
+    if (p >= s.length) throw malformed("string ends inside a number", where, file);
+    c = s.charCodeAt(p) - 48;
+    if ((c & ~63) !== 0) throw badCharacter(s, p, where, file);
+    if (k < 6) low += (c & 0x1f) * GROUP_SCALE[k];
+    else if (k < MAX_GROUPS) high += (c & 0x1f) * GROUP_SCALE[k - 6];
+    else
+      throw malformed(
+        `the number at character ${start} is longer than ${MAX_GROUPS} 5-bit groups`,
+        where,
+        file,
+      );
+    p++;
+    k++;
+  } while (c & 0x20);
+  if (c & 0x10) high -= GROUP_SCALE[k - 6]; // sign extension (k ≥ 7 here)
+  // |high| ≥ 8 means |value| > 2^32, out of range whatever it is added to.
+  if (high < -8 || high > 8) throw overflow(run, where, file);
+  longNumberEnd = p;
+  return high * LOW_BITS + low;
+}
+
+function badCharacter(s: string, p: number, where: Where, file: string | undefined): VidsegError {
+  return malformed(`character ${JSON.stringify(s[p])} at ${p} is not in '0'..'o'`, where, file);
+}
+
+function malformed(what: string, where: Where, file: string | undefined): VidsegError {
+  return new VidsegError(`malformed RLE counts: ${what}`, file, typeof where === "string" ? where : where());
+}
+
+function overflow(run: number, where: Where, file: string | undefined): VidsegError {
+  return malformed(
+    `run ${run} exceeds ${MAX_RUN_LENGTH}, the largest count pycocotools can hold (uint32)`,
+    where,
+    file,
+  );
+}
+
+/** Parses the compressed string form (`rleFrString`) into run lengths; errors name `file` and `where`. */
+export function countsFromString(s: string, where = "counts", file?: string): number[] {
+  return Array.from(scratch.subarray(0, decodeIntoScratch(s, where, file)));
+}
 
 /** What `measureCountsString` finds: pixels covered, foreground area and its column-major span. */
 export interface CountsSummary {
@@ -139,94 +253,96 @@ export interface CountsSummary {
   last: number;
 }
 
+/** Reads the compressed string form and sums it up without keeping the runs (validation, areas). */
+export function measureCountsString(s: string, where = "counts", file?: string): CountsSummary {
+  decodeIntoScratch(s, where, file);
+  return { ...decoded };
+}
+
 /**
- * Reads the compressed string form without materialising the runs (fast path for validation and for
- * areas). Same rules and errors as `countsFromString`.
+ * Decodes the string form into `out` from `offset` (room for `s.length` runs is needed: a run takes at
+ * least one character), for callers that keep many frames' runs in one buffer; returns their number
+ * and, in `summary` when given, what `measureCountsString` would.
  */
-export function measureCountsString(s: string, where = "counts"): CountsSummary {
-  let p = 0;
-  let m = 0;
-  let previous = 0; // counts[m - 1]
-  let beforePrevious = 0; // counts[m - 2]
+export function decodeCountsInto(
+  s: string,
+  out: Uint32Array,
+  offset: number,
+  where: Where = "counts",
+  file?: string,
+  summary?: CountsSummary,
+): number {
+  if (offset + s.length > out.length) throw new RangeError("decodeCountsInto: no room for the runs");
+  const m = decodeCounts(s, out, offset, where, file);
+  if (summary) Object.assign(summary, decoded);
+  return m;
+}
+
+/** Pixels, area and foreground span of the first `m` runs. */
+export function measureRuns(runs: ArrayLike<number>, m = runs.length): CountsSummary {
   let total = 0;
   let area = 0;
   let first = -1;
   let last = -1;
-  while (p < s.length) {
-    let x = 0;
-    let k = 0;
-    let c: number;
-    do {
-      if (p >= s.length)
-        throw new VidsegError("malformed RLE counts: string ends inside a number", undefined, where);
-      c = s.charCodeAt(p) - 48;
-      if (c < 0 || c > 63 || k >= GROUP_SCALE.length - 1) {
-        throw new VidsegError(
-          `malformed RLE counts: character ${JSON.stringify(s[p])} at ${p}`,
-          undefined,
-          where,
-        );
-      }
-      x += (c & 0x1f) * GROUP_SCALE[k];
-      p++;
-      k++;
-    } while (c & 0x20);
-    if (c & 0x10) x -= GROUP_SCALE[k]; // sign extension
-    if (m > 2) x += beforePrevious;
-    if (x < 0)
-      throw new VidsegError(`malformed RLE counts: negative run length at run ${m}`, undefined, where);
-    if (m & 1 && x > 0) {
+  for (let j = 0; j < m; j++) {
+    const run = runs[j];
+    if (j & 1 && run > 0) {
       if (first < 0) first = total;
-      last = total + x;
-      area += x;
+      last = total + run;
+      area += run;
     }
-    total += x;
-    beforePrevious = previous;
-    previous = x;
-    m++;
+    total += run;
   }
   return { total, area, first, last };
+}
+
+/**
+ * Checks the uncompressed form's list of runs (pycocotools reads it as uint32: each an integer in
+ * [0, 2^32 − 1]) and returns their sum. Errors name `file` and `where[j]`.
+ */
+export function sumRunList(counts: readonly unknown[], where = "counts", file?: string): number {
+  let total = 0;
+  counts.forEach((run, j) => {
+    if (typeof run !== "number" || !Number.isInteger(run) || run < 0 || run > MAX_RUN_LENGTH) {
+      const shown = typeof run === "number" && !Number.isFinite(run) ? String(run) : showValue(run);
+      throw new VidsegError(
+        `malformed RLE counts: ${shown} is not a run length (an integer in [0, ${MAX_RUN_LENGTH}])`,
+        file,
+        `${where}[${j}]`,
+      );
+    }
+    total += run;
+  });
+  return total;
 }
 
 /**
  * Converts the JSON form to an Rle, checking that the runs cover exactly h×w pixels. `where` names the
  * JSON path for error messages.
  */
-export function fromCoco(coco: CocoRle, where = "segmentation"): Rle {
+export function fromCoco(coco: CocoRle, where = "segmentation", file?: string): Rle {
   if (!coco || !Array.isArray(coco.size) || coco.size.length !== 2) {
-    throw new VidsegError("RLE needs a 'size' of [height, width]", undefined, where);
+    throw new VidsegError("RLE needs a 'size' of [height, width]", file, where);
   }
   const [h, w] = coco.size;
   if (!Number.isInteger(h) || !Number.isInteger(w) || h < 0 || w < 0) {
-    throw new VidsegError(
-      `RLE size ${showValue(coco.size)} is not two non-negative integers`,
-      undefined,
-      where,
-    );
+    throw new VidsegError(`RLE size ${showValue(coco.size)} is not two non-negative integers`, file, where);
   }
   let counts: number[];
-  if (typeof coco.counts === "string") {
-    counts = countsFromString(coco.counts, `${where}.counts`);
-  } else if (Array.isArray(coco.counts)) {
-    counts = coco.counts;
-    counts.forEach((c, i) => {
-      if (!Number.isInteger(c) || c < 0) {
-        throw new VidsegError(
-          `malformed RLE counts: ${showValue(c)} is not a run length`,
-          undefined,
-          `${where}.counts[${i}]`,
-        );
-      }
-    });
-  } else {
-    throw new VidsegError("RLE 'counts' must be a string or a list of run lengths", undefined, where);
-  }
   let total = 0;
-  for (const c of counts) total += c;
+  if (typeof coco.counts === "string") {
+    counts = countsFromString(coco.counts, `${where}.counts`, file);
+    for (const c of counts) total += c;
+  } else if (Array.isArray(coco.counts)) {
+    total = sumRunList(coco.counts, `${where}.counts`, file);
+    counts = coco.counts;
+  } else {
+    throw new VidsegError("RLE 'counts' must be a string or a list of run lengths", file, where);
+  }
   if (total !== h * w) {
     throw new VidsegError(
       `malformed RLE counts: runs cover ${total} pixels but size ${h}×${w} has ${h * w}`,
-      undefined,
+      file,
       `${where}.counts`,
     );
   }
@@ -516,33 +632,38 @@ export function fromBbox(bb: Bbox | readonly number[], h: number, w: number): Rl
  * parts; a first part of exactly 4 numbers is read as a box, as pycocotools does), an uncompressed RLE or
  * a compressed RLE.
  */
-export function fromSegmentation(segm: unknown, h: number, w: number, where = "segmentation"): Rle {
+export function fromSegmentation(
+  segm: unknown,
+  h: number,
+  w: number,
+  where = "segmentation",
+  file?: string,
+): Rle {
   if (Array.isArray(segm)) {
     if (segm.length === 0) return { h, w, counts: [h * w] };
     segm.forEach((part, i) => {
       if (!Array.isArray(part) || part.some((c) => typeof c !== "number" || !Number.isFinite(c))) {
-        throw new VidsegError("polygon must be a list of numbers", undefined, `${where}[${i}]`);
+        throw new VidsegError("polygon must be a list of numbers", file, `${where}[${i}]`);
       }
     });
     const parts = segm as number[][];
-    if (parts[0].length < 4)
-      throw new VidsegError("polygon needs at least 3 points", undefined, `${where}[0]`);
+    if (parts[0].length < 4) throw new VidsegError("polygon needs at least 3 points", file, `${where}[0]`);
     const boxes = parts[0].length === 4;
     return merge(
       parts.map((part, i) => {
         try {
           return boxes ? fromBbox(part, h, w) : fromPolygon(part, h, w);
         } catch (error) {
-          if (error instanceof VidsegError) throw new VidsegError(error.message, undefined, `${where}[${i}]`);
+          if (error instanceof VidsegError) throw new VidsegError(error.message, file, `${where}[${i}]`);
           throw error;
         }
       }),
     );
   }
   if (segm && typeof segm === "object" && "counts" in segm && "size" in segm) {
-    return fromCoco(segm as CocoRle, where);
+    return fromCoco(segm as CocoRle, where, file);
   }
-  throw new VidsegError("segmentation must be polygons or an RLE {size, counts}", undefined, where);
+  throw new VidsegError("segmentation must be polygons or an RLE {size, counts}", file, where);
 }
 
 /** C's `(int)` of a double on x86-64: truncation, and INT_MIN for NaN or out of range (cvttsd2si). */

@@ -23,6 +23,11 @@ import { resolveVisConfig, type VisConfig } from "./config.js";
 export const MODEL_FORMAT = "vidseg-vis-model";
 export const CHECKPOINT_FORMAT = "vidseg-checkpoint";
 export const CHECKPOINT_VERSION = 1;
+/**
+ * Checkpoint weights under this prefix train with the model but are not part of it (the distillation
+ * projection): a checkpoint read as a model leaves them out.
+ */
+export const TRAINING_ONLY_PREFIX = "training_only.";
 /** The model file a completed training run writes into its folder. */
 export const MODEL_FILE_NAME = "model.safetensors";
 
@@ -44,7 +49,12 @@ export interface ModelInfo {
   /** Category names, when known (for labels). */
   categoryNames?: string[];
   trainedOn?: TrainedOn;
+  /** The referring model's tokenizer vocabulary (models/refer/tokenizer.ts): word k has id k + 2. */
+  vocabulary?: string[];
 }
+
+/** Model kinds that segment what a sentence refers to: no classes, a vocabulary instead. */
+const REFERRING_KINDS = new Set(["refer"]);
 
 /** A loaded model file or checkpoint: its info and weights (the caller disposes the weights). */
 export interface ModelFile {
@@ -114,6 +124,11 @@ export function decodeModelFile(bytes: Uint8Array, file: string): ModelFile {
         "__metadata__.state.config.modelInfo",
         legacyHead,
       );
+      for (const [name, tensor] of checkpoint.weights) {
+        if (!name.startsWith(TRAINING_ONLY_PREFIX)) continue;
+        tensor.dispose();
+        checkpoint.weights.delete(name);
+      }
       return { file, info, weights: checkpoint.weights, step: checkpoint.step };
     } catch (error) {
       tf.dispose([...checkpoint.weights.values()]);
@@ -149,9 +164,13 @@ export function parseModelInfo(json: unknown, file?: string, where = "info", leg
   }
   const config = resolveVisConfig(configJson, file);
   const ids = info.categoryIds;
-  if (!Array.isArray(ids) || ids.length !== config.model.numClasses || !ids.every(Number.isInteger)) {
+  const referring = REFERRING_KINDS.has(info.kind);
+  const classes = referring ? 0 : config.model.numClasses;
+  if (!Array.isArray(ids) || ids.length !== classes || !ids.every(Number.isInteger)) {
     throw new VidsegError(
-      `must be ${config.model.numClasses} integer category ids`,
+      referring
+        ? "must be empty (a referring model has no classes)"
+        : `must be ${classes} integer category ids`,
       file,
       `${where}.categoryIds`,
     );
@@ -169,12 +188,24 @@ export function parseModelInfo(json: unknown, file?: string, where = "info", leg
   ) {
     throw new VidsegError("must be {data: string, synthetic: boolean}", file, `${where}.trainedOn`);
   }
+  const vocabulary = info.vocabulary;
+  if (referring || vocabulary !== undefined) {
+    if (
+      !Array.isArray(vocabulary) ||
+      vocabulary.length === 0 ||
+      !vocabulary.every((word) => typeof word === "string") ||
+      new Set(vocabulary).size !== vocabulary.length
+    ) {
+      throw new VidsegError("must be a non-empty list of distinct words", file, `${where}.vocabulary`);
+    }
+  }
   return {
     kind: info.kind,
     config,
     categoryIds: ids as number[],
     ...(names ? { categoryNames: names as string[] } : {}),
     ...(trainedOn ? { trainedOn: { data: trainedOn.data!, synthetic: trainedOn.synthetic! } } : {}),
+    ...(vocabulary ? { vocabulary: vocabulary as string[] } : {}),
   };
 }
 

@@ -5,7 +5,7 @@
  * `<runDir>/model.safetensors` (src/models/model-file.ts) and `<runDir>/plot.html`.
  */
 import { join } from "node:path";
-import { MODEL_FILE_NAME, type ModelInfo } from "../models/model-file.js";
+import { MODEL_FILE_NAME, TRAINING_ONLY_PREFIX, type ModelInfo } from "../models/model-file.js";
 import type { ModelKindName, ModelOf } from "../models/registry.js";
 import type { OptimConfig } from "../models/config.js";
 import type { Module } from "../nn/module.js";
@@ -14,17 +14,25 @@ import { AdamW, isNormOrBias, type ParamMap } from "./optim.js";
 import { writePlot } from "./plot.js";
 import { cosineLr, withWarmup, type Schedule } from "./schedule.js";
 import type { TaskOptions, TrainTask } from "./task.js";
+import { createDistillTask } from "./tasks/distill.js";
 import { createOfflineTask } from "./tasks/offline.js";
 import { createOnlineTask } from "./tasks/online.js";
+import { createReferTask } from "./tasks/refer.js";
 import { train, type StepLogEntry, type TrainerOptions, type TrainResult } from "./trainer.js";
 
-/** Model kind → its training task. */
-export const TRAIN_TASKS: {
-  [K in ModelKindName]: (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<K>>>;
-} = {
-  online: createOnlineTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"online">>>,
-  offline: createOfflineTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"offline">>>,
-};
+type TaskFactory<M extends Module> = (options: TaskOptions) => Promise<TrainTask<unknown, M>>;
+
+/** The training tasks: each model kind's own, and distillation (its student is an online model). */
+export const TRAIN_TASKS = {
+  online: createOnlineTask as TaskFactory<ModelOf<"online">>,
+  offline: createOfflineTask as TaskFactory<ModelOf<"offline">>,
+  refer: createReferTask as TaskFactory<ModelOf<"refer">>,
+  distill: createDistillTask as TaskFactory<ModelOf<"online">>,
+} satisfies { [K in ModelKindName]: TaskFactory<ModelOf<K>> } & Record<string, TaskFactory<Module>>;
+
+export type TrainTaskName = keyof typeof TRAIN_TASKS;
+/** The model a task trains. */
+export type TaskModel<K extends TrainTaskName> = Awaited<ReturnType<(typeof TRAIN_TASKS)[K]>>["model"];
 
 /** How to run a task: the run folder, resume, validation, checkpoints and progress. */
 export interface RunOptions<M> {
@@ -55,18 +63,20 @@ export interface TrainModelResult<M> extends TrainResult {
   model: M;
 }
 
-/** Trains (or resumes) a model of kind `kind`. */
-export async function trainModel<K extends ModelKindName>(
-  kind: K,
-  options: TrainModelOptions<ModelOf<K>>,
-): Promise<TrainModelResult<ModelOf<K>>> {
+/** Trains (or resumes) a model with the task `name` (a model kind, or "distill"). */
+export async function trainModel<K extends TrainTaskName>(
+  name: K,
+  options: TrainModelOptions<TaskModel<K>>,
+): Promise<TrainModelResult<TaskModel<K>>> {
   const seed = options.seed ?? 0;
-  const task = await TRAIN_TASKS[kind]({ ...options, seed });
+  const task = (await TRAIN_TASKS[name]({ ...options, seed })) as TrainTask<unknown, TaskModel<K>>;
   const { model, info } = task;
   const optim = info.config.optim;
   let optimizer: AdamW | undefined;
   try {
     const params = model.namedParameters();
+    for (const [param, variable] of task.trainingOnly?.namedParameters() ?? [])
+      params.set(`${TRAINING_ONLY_PREFIX}${param}`, variable);
     // Frozen parameters travel with the buffers, so checkpoints hold the whole model.
     const buffers = new Map([...model.stateDict()].filter(([name]) => !params.has(name)));
     optimizer = visOptimizer(params, optim, task.backbonePrefix);
@@ -105,6 +115,7 @@ export async function trainModel<K extends ModelKindName>(
     throw error;
   } finally {
     optimizer?.dispose();
+    task.trainingOnly?.dispose();
     task.dispose?.();
   }
 }
@@ -154,6 +165,14 @@ export async function inEvalMode<T>(module: Module, fn: () => T | Promise<T>): P
 /** Trains (or resumes) the online VIS model (MinVIS-style). */
 export function trainOnlineVis(options: TrainModelOptions<ModelOf<"online">>) {
   return trainModel("online", options);
+}
+
+/**
+ * Trains (or resumes) the referring model (YOFO); `data` is a Ref-YouTube-VOS split: its
+ * meta_expressions.json and JPEGImages folder.
+ */
+export function trainReferModel(options: TrainModelOptions<ModelOf<"refer">>) {
+  return trainModel("refer", options);
 }
 
 /** Trains (or resumes) the offline VIS model (VITA-style). */

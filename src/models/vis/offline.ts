@@ -355,7 +355,7 @@ export function disposeOfflineOutput(output: OfflineOutput): void {
     frame.queryFeatures,
     frame.queryEmbed,
     frame.maskFeatures,
-    ...frame.aux.flatMap((a) => [a.predLogits, a.predMasks]),
+    ...frame.aux.flatMap((a) => [a.predLogits, a.predMasks, a.queryFeatures]),
     video.predLogits,
     video.predMaskEmbed,
     video.videoQueries,
