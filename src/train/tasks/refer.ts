@@ -22,6 +22,7 @@ export async function createReferTask(options: TaskOptions): Promise<TrainTask<R
     clipLength: refer.clipLength,
     clipMaxStride: refer.clipMaxStride,
     clipsPerBatch: refer.clipsPerBatch,
+    expressionsPerClip: refer.expressionsPerClip,
     seed,
   });
   const info: ModelInfo = {
