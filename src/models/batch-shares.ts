@@ -44,6 +44,14 @@ export function batchSum(shares: BatchShares, values: readonly number[]): number
  */
 export type Randoms = Random | readonly Random[];
 
+/** One stream per seed (e.g. the seeds a training batch carries per image). */
+export function seededRandoms(seeds: readonly number[]): Random[] {
+  return seeds.map((seed) => {
+    const rng = new Rng(seed);
+    return () => rng.uniform();
+  });
+}
+
 /** The stream of sample `index`. */
 export function randomOf(rng: Randoms, index: number): Random {
   if (typeof rng === "function") return rng;

@@ -5,13 +5,16 @@
  * and the referring model will be too, registered in {@link TRAIN_TASKS} under their model kind.
  *
  * A task is built from plain options (a config, data paths, a seed), so that data-parallel workers can
- * each build the same task from the same options.
+ * each build the same task from the same options (src/train/parallel/). Each worker then computes the
+ * step on its share of the batch: the task draws its random numbers from the batch's per-sample seeds
+ * (never from a stream shared by the batch) and takes every normaliser that spans the batch from
+ * `shares` (src/models/batch-shares.ts), so that the workers' gradients add up to the whole batch's.
  */
-import type { Rng } from "../core/rng.js";
+import type { BatchShares } from "../models/batch-shares.js";
 import type { VisConfig } from "../models/config.js";
 import type { ModelInfo, TrainedOn } from "../models/model-file.js";
 import type { Module } from "../nn/module.js";
-import type { DataSource, StepOutput } from "./trainer.js";
+import type { SharedDataSource, StepOutput } from "./trainer.js";
 import type { VisSplitPaths } from "./vis-data.js";
 
 /** What every task is built from (JSON-serialisable). */
@@ -34,11 +37,15 @@ export interface TrainTask<Batch, M extends Module = Module> {
   /** The model file's info (kind, config with the data's classes, categories, provenance). */
   info: ModelInfo;
   model: M;
-  data: DataSource<Batch>;
+  data: SharedDataSource<Batch>;
   /** Parameters under this prefix form the backbone's optimiser groups (backboneLrScale). */
   backbonePrefix: string;
-  /** Forward + loss of one batch (inside tf.variableGrads); metrics are logged. */
-  step(batch: Batch, rng: Rng, step: number): StepOutput;
+  /**
+   * Forward + loss of a batch, or of a share of one (inside tf.variableGrads); metrics are logged. The
+   * loss and every metric must be sums over samples with batch-wide normalisers, so that the shares'
+   * values add up to the batch's.
+   */
+  step(batch: Batch, shares: BatchShares, step: number): StepOutput;
   /** Extra JSON kept in checkpoints' run config (e.g. the init model file). */
   runConfig?: Record<string, unknown>;
   /** Frees what the task holds besides the model (the caller owns the model). */
