@@ -8,8 +8,10 @@ import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
+import { WHOLE_BATCH, type BatchShares } from "../src/models/batch-shares.js";
 import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
 import { presetConfig, type VisConfig } from "../src/models/config.js";
 import { readModelFile, disposeModelFile } from "../src/models/model-file.js";
@@ -18,7 +20,8 @@ import { resolveOptions } from "../src/synth/options.js";
 import { generateVisDataset } from "../src/synth/vis.js";
 import { latestCheckpoint, loadCheckpoint, disposeCheckpoint } from "../src/train/checkpoint.js";
 import { WorkerPool } from "../src/train/parallel/pool.js";
-import { trainModel, visOptimizer } from "../src/train/run.js";
+import { TRAIN_TASKS, trainModel, visOptimizer } from "../src/train/run.js";
+import { computeGradients } from "../src/train/trainer.js";
 import { createOnlineTask } from "../src/train/tasks/online.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-parallel-"));
@@ -75,6 +78,74 @@ async function weights(runDir: string): Promise<Map<string, Float32Array>> {
   disposeModelFile(file);
   return values;
 }
+
+describe("a task's step on shares of a batch", () => {
+  /**
+   * Two shares computed one after the other: a first pass records what each contributes to each gather
+   * (which does not depend on what the gathers return), a second pass replays every share's values.
+   */
+  function replayedShares(): (index: number, replay: boolean) => BatchShares {
+    const contributed: number[][][] = [[], []];
+    return (index, replay) => {
+      let call = 0;
+      return {
+        index,
+        count: 2,
+        gather: (values) => {
+          const k = call++;
+          if (replay) return [contributed[0][k], contributed[1][k]];
+          contributed[index][k] = Array.from(values);
+          return [Array.from(values), Array.from(values)];
+        },
+      };
+    };
+  }
+
+  for (const kind of Object.keys(TRAIN_TASKS) as (keyof typeof TRAIN_TASKS)[]) {
+    it(`${kind}: the shares' losses, metrics and gradients add up to the whole batch's`, async () => {
+      const c = config(1);
+      c.offline.clipsPerBatch = 2;
+      const task = await TRAIN_TASKS[kind]({
+        config: c,
+        data: resolveVisSplit(join(root, "data"), "train"),
+        seed: 2,
+      });
+      const params = task.model.namedParameters();
+      const plan = task.data.draw(new Rng(3));
+      const batches = [plan, ...task.data.share(plan, 2)].map((p) => task.data.load(p));
+      const [whole, ...parts] = await Promise.all(batches);
+      const expected = computeGradients(() => task.step(whole, WHOLE_BATCH, 0), params);
+      const shares = replayedShares();
+      for (const replay of [false, true]) {
+        const results = parts.map((part, i) =>
+          computeGradients(() => task.step(part, shares(i, replay), 0), params),
+        );
+        if (!replay) {
+          results.forEach((r) => tf.dispose([...r.grads.values()]));
+          continue;
+        }
+        expect(results[0].loss + results[1].loss).toBeCloseTo(expected.loss, 4);
+        for (const [name, value] of Object.entries(expected.metrics))
+          expect((results[0].metrics[name] ?? 0) + (results[1].metrics[name] ?? 0), name).toBeCloseTo(
+            value,
+            5,
+          );
+        let maxDiff = 0;
+        for (const [name, grad] of expected.grads) {
+          const sum = tf.addN(results.flatMap((r) => (r.grads.has(name) ? [r.grads.get(name)!] : [])));
+          maxDiff = Math.max(maxDiff, tf.max(tf.abs(tf.sub(sum, grad))).dataSync()[0]);
+          sum.dispose();
+        }
+        expect(maxDiff).toBeLessThan(2e-5); // float summation order; the largest gradients are ~3
+        results.forEach((r) => tf.dispose([...r.grads.values()]));
+      }
+      tf.dispose([...expected.grads.values()]);
+      [whole, ...parts].forEach((batch) => task.data.release?.(batch as never));
+      task.model.dispose();
+      task.dispose?.();
+    }, 120_000);
+  }
+});
 
 describe("data-parallel training, 2 workers", () => {
   let first: Awaited<ReturnType<typeof run>>;
