@@ -179,17 +179,17 @@ class WorkerTrainer {
       gathered.flatMap((worker, w) => (worker[1 + i] !== 0 ? [w] : [])),
     );
 
+    // Σ over the workers in rank order (float32, one worker's slot at a time), then the squared norm.
     let squares = 0;
+    const summed = this.summed;
     for (const i of this.owned) {
-      const sources = contributors[i].map((w) => slots[w]);
-      if (sources.length === 0) continue;
-      const end = layout.offsets[i] + layout.sizes[i];
-      for (let k = layout.offsets[i]; k < end; k++) {
-        let sum = 0;
-        for (const source of sources) sum += source[k];
-        this.summed[k] = sum;
-        squares += this.summed[k] * this.summed[k];
-      }
+      const [first, ...others] = contributors[i].map((w) => slots[w]);
+      if (!first) continue;
+      const from = layout.offsets[i];
+      const to = from + layout.sizes[i];
+      summed.set(first.subarray(from, to), from);
+      for (const source of others) for (let k = from; k < to; k++) summed[k] += source[k];
+      for (let k = from; k < to; k++) squares += summed[k] * summed[k];
     }
     const gradNorm = Math.sqrt(batchSum(collective, [squares])[0]);
     lap(); // reduce

@@ -1,0 +1,154 @@
+/**
+ * Data-parallel training speed: the cpu-small online model on a synthetic YouTube-VIS split, trained
+ * for a fixed number of steps with 1 worker (this thread) and with N worker threads, the same
+ * effective batch (default 4 images: 2 pairs of frames, one pair per worker at N = 2).
+ *
+ *   npm run -s bench:parallel -- --json [--workers 1,2] [--batch 4] [--steps 12] [--warmup 2]
+ *                                       [--mode sharded|one|every] [--data data/bench-parallel]
+ *
+ * Prints one JSON document: steps/s per worker count (over the steps after the warm-up ones), the
+ * speedup of 2 workers over 1, the largest |Δweight| between the 2-worker and the 1-worker run after
+ * the last step, whether a second 2-worker run gives bit-identical weights, and the mean time of each
+ * phase of a step (load, compute, wait, reduce, update, assign; see src/train/parallel/worker.ts).
+ * The data (`vidseg synth vis --preset ytvis`, 16 train videos) is generated once into --data.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
+import { synthVis } from "../src/jobs/synth.js";
+import { presetConfig } from "../src/models/config.js";
+import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
+import { initRuntime } from "../src/runtime/backend.js";
+import { UPDATE_MODES, type UpdateMode } from "../src/train/parallel/shared.js";
+import { trainModel } from "../src/train/run.js";
+import type { StepLogEntry } from "../src/train/trainer.js";
+
+const args = process.argv.slice(2);
+function option(name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+}
+const workerCounts = option("workers", "1,2").split(",").map(Number);
+const batchSize = Number(option("batch", "4"));
+const measured = Number(option("steps", "12"));
+const warmup = Number(option("warmup", "2"));
+const mode = option("mode", "sharded") as UpdateMode;
+const dataRoot = option("data", join("data", "bench-parallel"));
+const json = args.includes("--json");
+if (!UPDATE_MODES.includes(mode)) throw new Error(`--mode: one of ${UPDATE_MODES.join(", ")}`);
+if (!workerCounts.includes(1) || !workerCounts.includes(2)) throw new Error("--workers must include 1 and 2");
+
+await initRuntime({ backend: "wasm" });
+if (!existsSync(join(dataRoot, "train.json"))) {
+  await synthVis({ preset: "ytvis", seed: 1, out: dataRoot, splits: ["train"], overrides: { videos: 16 } });
+}
+const runsDir = mkdtempSync(join(tmpdir(), "vidseg-bench-parallel-"));
+const loadBefore = loadavg();
+
+interface Run {
+  workers: number;
+  stepsPerSecond: number;
+  stepMs: number;
+  phases: Record<string, number>;
+  modelFile: string;
+}
+
+async function train(workers: number, name: string): Promise<Run> {
+  const config = presetConfig("cpu-small");
+  config.optim.batchSize = batchSize;
+  config.optim.totalSteps = warmup + measured;
+  const entries: StepLogEntry[] = [];
+  const runDir = join(runsDir, name);
+  const result = await trainModel("online", {
+    config,
+    data: resolveVisSplit(dataRoot, "train"),
+    runDir,
+    seed: 0,
+    workers,
+    workerUpdate: mode,
+    checkpointEvery: 0,
+    progress: false,
+    onStep: (entry) => entries.push(entry),
+  });
+  result.model.dispose();
+  const timed = entries.slice(warmup);
+  const totalMs = timed.reduce((sum, entry) => sum + entry.step_ms, 0);
+  const phases: Record<string, number> = {};
+  for (const entry of timed)
+    for (const [key, value] of Object.entries(entry))
+      if (key.endsWith("_ms") && key !== "step_ms")
+        phases[key.slice(0, -3)] = (phases[key.slice(0, -3)] ?? 0) + (value as number) / timed.length;
+  return {
+    workers,
+    stepsPerSecond: timed.length / (totalMs / 1000),
+    stepMs: totalMs / timed.length,
+    phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v, 1)])),
+    modelFile: result.modelFile!,
+  };
+}
+
+async function weightsOf(file: string): Promise<Map<string, Float32Array>> {
+  const model = await readModelFile(file);
+  const weights = new Map([...model.weights].map(([name, t]) => [name, t.dataSync() as Float32Array]));
+  disposeModelFile(model);
+  return weights;
+}
+
+function round(value: number, digits: number): number {
+  return Math.round(value * 10 ** digits) / 10 ** digits;
+}
+
+try {
+  const runs: Run[] = [];
+  for (const workers of workerCounts) runs.push(await train(workers, `workers-${workers}`));
+  const rerun = await train(2, "workers-2-again");
+  const one = runs.find((run) => run.workers === 1)!;
+  const two = runs.find((run) => run.workers === 2)!;
+  const reference = await weightsOf(one.modelFile);
+  const maxDiff = async (file: string) => {
+    let max = 0;
+    for (const [name, values] of await weightsOf(file)) {
+      const other = reference.get(name)!;
+      for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i] - other[i]));
+    }
+    return max;
+  };
+  const result = {
+    workers: runs.map((run) => run.workers),
+    steps_per_s: runs.map((run) => round(run.stepsPerSecond, 4)),
+    speedup: round(two.stepsPerSecond / one.stepsPerSecond, 3),
+    max_abs_weight_diff_vs_1_worker: await maxDiff(two.modelFile),
+    bit_identical_reruns: readFileSync(rerun.modelFile).equals(readFileSync(two.modelFile)),
+    images_per_s: runs.map((run) => round(run.stepsPerSecond * batchSize, 3)),
+    step_ms: runs.map((run) => round(run.stepMs, 1)),
+    phases_ms: runs.map((run) => run.phases),
+    rerun_steps_per_s: round(rerun.stepsPerSecond, 4),
+    batch_size: batchSize,
+    steps: measured,
+    warmup_steps: warmup,
+    update_mode: mode,
+    model: "online cpu-small, 128×128",
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      load_average_before: loadBefore.map((v) => round(v, 2)),
+      load_average_after: loadavg().map((v) => round(v, 2)),
+    },
+  };
+  if (json) process.stdout.write(JSON.stringify(result) + "\n");
+  else {
+    for (const run of runs) {
+      process.stdout.write(
+        `${run.workers} worker(s): ${run.stepsPerSecond.toFixed(3)} steps/s, ${(run.stepsPerSecond * batchSize).toFixed(2)} images/s, ` +
+          `${run.stepMs.toFixed(0)} ms/step ${JSON.stringify(run.phases)}\n`,
+      );
+    }
+    process.stdout.write(
+      `speedup ×${result.speedup}; max |Δw| vs 1 worker ${result.max_abs_weight_diff_vs_1_worker}; ` +
+        `bit-identical reruns: ${result.bit_identical_reruns}\n`,
+    );
+  }
+} finally {
+  rmSync(runsDir, { recursive: true, force: true });
+}
