@@ -50,6 +50,8 @@ interface Run {
   workers: number;
   stepsPerSecond: number;
   stepMs: number;
+  /** CPU time of the process (all threads) per measured step. */
+  cpuMs: number;
   phases: Record<string, number>;
   modelFile: string;
 }
@@ -59,6 +61,8 @@ async function train(workers: number, name: string): Promise<Run> {
   config.optim.batchSize = batchSize;
   config.optim.totalSteps = warmup + measured;
   const entries: StepLogEntry[] = [];
+  let cpuAtWarmup: NodeJS.CpuUsage | undefined;
+  let cpu: NodeJS.CpuUsage | undefined;
   const runDir = join(runsDir, name);
   const result = await trainModel("online", {
     config,
@@ -69,7 +73,11 @@ async function train(workers: number, name: string): Promise<Run> {
     workerUpdate: mode,
     checkpointEvery: 0,
     progress: false,
-    onStep: (entry) => entries.push(entry),
+    onStep: (entry) => {
+      entries.push(entry);
+      if (entry.step === warmup) cpuAtWarmup = process.cpuUsage();
+      if (entry.step === warmup + measured) cpu = process.cpuUsage(cpuAtWarmup);
+    },
   });
   result.model.dispose();
   const timed = entries.slice(warmup);
@@ -83,6 +91,7 @@ async function train(workers: number, name: string): Promise<Run> {
     workers,
     stepsPerSecond: timed.length / (totalMs / 1000),
     stepMs: totalMs / timed.length,
+    cpuMs: (cpu!.user + cpu!.system) / 1000 / timed.length,
     phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v, 1)])),
     modelFile: result.modelFile!,
   };
@@ -122,6 +131,7 @@ try {
     bit_identical_reruns: readFileSync(rerun.modelFile).equals(readFileSync(two.modelFile)),
     images_per_s: runs.map((run) => round(run.stepsPerSecond * batchSize, 3)),
     step_ms: runs.map((run) => round(run.stepMs, 1)),
+    cpu_ms_per_step: runs.map((run) => round(run.cpuMs, 1)),
     phases_ms: runs.map((run) => run.phases),
     rerun_steps_per_s: round(rerun.stepsPerSecond, 4),
     batch_size: batchSize,
@@ -141,7 +151,7 @@ try {
     for (const run of runs) {
       process.stdout.write(
         `${run.workers} worker(s): ${run.stepsPerSecond.toFixed(3)} steps/s, ${(run.stepsPerSecond * batchSize).toFixed(2)} images/s, ` +
-          `${run.stepMs.toFixed(0)} ms/step ${JSON.stringify(run.phases)}\n`,
+          `${run.stepMs.toFixed(0)} ms/step, ${run.cpuMs.toFixed(0)} ms CPU/step ${JSON.stringify(run.phases)}\n`,
       );
     }
     process.stdout.write(

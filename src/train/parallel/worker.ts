@@ -23,6 +23,7 @@ import type { ModelKindName } from "../../models/registry.js";
 import { initRuntime, type BackendName } from "../../runtime/backend.js";
 import { adamWUpdateArrays } from "../../runtime/optimizer-kernels.js";
 import { TRAIN_TASKS } from "../run.js";
+import type { ParamMap } from "../optim.js";
 import type { TaskOptions, TrainTask } from "../task.js";
 import { computeGradients } from "../trainer.js";
 import {
@@ -82,6 +83,7 @@ interface State {
 
 class WorkerTrainer {
   readonly layout: ParamLayout;
+  private readonly params: ParamMap;
   private readonly variables: tf.Variable[];
   private readonly collective: Collective;
   private readonly shared: State;
@@ -94,9 +96,9 @@ class WorkerTrainer {
     private readonly task: TrainTask<unknown>,
     private readonly init: WorkerInit,
   ) {
-    const params = task.model.namedParameters();
-    this.layout = paramLayout(params);
-    this.variables = [...params.values()];
+    this.params = task.model.namedParameters();
+    this.layout = paramLayout(this.params);
+    this.variables = [...this.params.values()];
     const { memory, workers, rank, mode } = init;
     this.collective = new Collective(memory, rank, workers);
     this.shared = {
@@ -156,15 +158,12 @@ class WorkerTrainer {
     lap(); // load
     let local;
     try {
-      local = computeGradients(
-        () => this.task.step(batch, collective, step),
-        this.task.model.namedParameters(),
-      );
+      local = computeGradients(() => this.task.step(batch, collective, step), this.params);
     } finally {
       this.task.data.release?.(batch);
     }
     lap(); // compute (with the waits of the loss's gathers)
-    const computeWaitMs = collective.takeWaitMs();
+    const waits = [0, collective.takeWaitMs()];
 
     const hasLocal = layout.names.map((name, i) => {
       const grad = local.grads.get(name);
@@ -193,17 +192,20 @@ class WorkerTrainer {
     }
     const gradNorm = Math.sqrt(batchSum(collective, [squares])[0]);
     lap(); // reduce
+    waits.push(collective.takeWaitMs());
 
     const apply = Number.isFinite(loss) && Number.isFinite(gradNorm);
     if (apply) this.applyAdamW(lr, gradNorm, contributors);
     lap(); // update
+    waits.push(0);
     if (this.init.mode !== "every") collective.barrier(); // every owner has written its weights
     if (apply) layout.names.forEach((_, i) => contributors[i].length > 0 && this.assignWeights(i));
     lap(); // assign
+    waits.push(collective.takeWaitMs());
     markStepDone(this.init.memory);
 
-    const waitMs = collective.takeWaitMs();
-    const span = (i: number) => times[i + 1] - times[i];
+    // Each phase's time without its waits at barriers (the imbalance between workers), counted apart.
+    const span = (i: number) => times[i + 1] - times[i] - waits[i];
     return {
       type: "done",
       step,
@@ -212,8 +214,8 @@ class WorkerTrainer {
       metrics: local.metrics,
       phases: {
         load: span(0),
-        compute: span(1) - computeWaitMs,
-        wait: computeWaitMs + waitMs,
+        compute: span(1),
+        wait: waits.reduce((a, b) => a + b),
         reduce: span(2),
         update: span(3),
         assign: span(4),
