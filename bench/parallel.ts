@@ -20,7 +20,7 @@ import { synthVis } from "../src/jobs/synth.js";
 import { presetConfig } from "../src/models/config.js";
 import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
 import { initRuntime } from "../src/runtime/backend.js";
-import { UPDATE_MODES, type UpdateMode } from "../src/train/parallel/shared.js";
+import { threadCpuMs, UPDATE_MODES, type UpdateMode } from "../src/train/parallel/shared.js";
 import { trainModel } from "../src/train/run.js";
 import type { StepLogEntry } from "../src/train/trainer.js";
 
@@ -52,6 +52,8 @@ interface Run {
   stepMs: number;
   /** CPU time of the process (all threads) per measured step. */
   cpuMs: number;
+  /** CPU time of the busiest training thread per measured step (this thread, or the busiest worker). */
+  threadCpuMs: number;
   phases: Record<string, number>;
   modelFile: string;
 }
@@ -63,6 +65,7 @@ async function train(workers: number, name: string): Promise<Run> {
   const entries: StepLogEntry[] = [];
   let cpuAtWarmup: NodeJS.CpuUsage | undefined;
   let cpu: NodeJS.CpuUsage | undefined;
+  const mainThreadCpu: number[] = [];
   const runDir = join(runsDir, name);
   const result = await trainModel("online", {
     config,
@@ -76,6 +79,7 @@ async function train(workers: number, name: string): Promise<Run> {
     onStep: (entry) => {
       entries.push(entry);
       if (entry.step === warmup) cpuAtWarmup = process.cpuUsage();
+      if (entry.step === warmup || entry.step === warmup + measured) mainThreadCpu.push(threadCpuMs() ?? NaN);
       if (entry.step === warmup + measured) cpu = process.cpuUsage(cpuAtWarmup);
     },
   });
@@ -85,13 +89,17 @@ async function train(workers: number, name: string): Promise<Run> {
   const phases: Record<string, number> = {};
   for (const entry of timed)
     for (const [key, value] of Object.entries(entry))
-      if (key.endsWith("_ms") && key !== "step_ms")
+      if (key.endsWith("_ms") && key !== "step_ms" && key !== "cpu_ms")
         phases[key.slice(0, -3)] = (phases[key.slice(0, -3)] ?? 0) + (value as number) / timed.length;
   return {
     workers,
     stepsPerSecond: timed.length / (totalMs / 1000),
     stepMs: totalMs / timed.length,
     cpuMs: (cpu!.user + cpu!.system) / 1000 / timed.length,
+    threadCpuMs:
+      workers === 1
+        ? (mainThreadCpu[1] - mainThreadCpu[0]) / timed.length
+        : timed.reduce((sum, entry) => sum + (entry.cpu_ms as number), 0) / timed.length,
     phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(v, 1)])),
     modelFile: result.modelFile!,
   };
@@ -132,6 +140,10 @@ try {
     images_per_s: runs.map((run) => round(run.stepsPerSecond * batchSize, 3)),
     step_ms: runs.map((run) => round(run.stepMs, 1)),
     cpu_ms_per_step: runs.map((run) => round(run.cpuMs, 1)),
+    busiest_thread_cpu_ms_per_step: runs.map((run) => round(run.threadCpuMs, 1)),
+    // What the speedup would be with a core per thread and no one else's load: CPU time of the busiest
+    // training thread (N = 1: this thread), image decoding (libuv threads) left out.
+    speedup_cpu_estimate: round(one.threadCpuMs / two.threadCpuMs, 3),
     phases_ms: runs.map((run) => run.phases),
     rerun_steps_per_s: round(rerun.stepsPerSecond, 4),
     batch_size: batchSize,
@@ -151,11 +163,11 @@ try {
     for (const run of runs) {
       process.stdout.write(
         `${run.workers} worker(s): ${run.stepsPerSecond.toFixed(3)} steps/s, ${(run.stepsPerSecond * batchSize).toFixed(2)} images/s, ` +
-          `${run.stepMs.toFixed(0)} ms/step, ${run.cpuMs.toFixed(0)} ms CPU/step ${JSON.stringify(run.phases)}\n`,
+          `${run.stepMs.toFixed(0)} ms/step, ${run.cpuMs.toFixed(0)} ms CPU/step (busiest thread ${run.threadCpuMs.toFixed(0)}) ${JSON.stringify(run.phases)}\n`,
       );
     }
     process.stdout.write(
-      `speedup ×${result.speedup}; max |Δw| vs 1 worker ${result.max_abs_weight_diff_vs_1_worker}; ` +
+      `speedup ×${result.speedup} (CPU-time estimate ×${result.speedup_cpu_estimate}); max |Δw| vs 1 worker ${result.max_abs_weight_diff_vs_1_worker}; ` +
         `bit-identical reruns: ${result.bit_identical_reruns}\n`,
     );
   }

@@ -88,10 +88,12 @@ export class WorkerPool implements Updater<unknown[]> {
     const metrics: Record<string, number> = {};
     for (const reply of done)
       for (const [name, value] of Object.entries(reply.metrics)) metrics[name] = (metrics[name] ?? 0) + value;
+    // Phase times: the mean over the workers; `cpu`: the busiest worker thread's CPU time.
     const phases: Record<string, number> = {};
     for (const reply of done)
       for (const [name, ms] of Object.entries(reply.phases))
-        phases[name] = (phases[name] ?? 0) + ms / done.length;
+        phases[name] =
+          name === "cpu" ? Math.max(phases[name] ?? 0, ms) : (phases[name] ?? 0) + ms / done.length;
     return { loss: done[0].loss, gradNorm: done[0].gradNorm, metrics, phases };
   }
 

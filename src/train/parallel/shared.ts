@@ -14,6 +14,7 @@
  *   weights and AdamW state, written by the parameters' owners, read by every worker and by the main
  *   thread for checkpoints.
  */
+import { readFileSync } from "node:fs";
 import { VidsegError } from "../../core/errors.js";
 import type { BatchShares } from "../../models/batch-shares.js";
 
@@ -187,4 +188,16 @@ export function ownedParams(layout: ParamLayout, workers: number, rank: number, 
         Math.floor(((layout.offsets[i] + layout.sizes[i] / 2) * workers) / layout.total),
       ) === rank,
   );
+}
+
+/**
+ * CPU time of the calling thread in milliseconds (Linux: /proc/thread-self/schedstat), or undefined.
+ * Unlike wall-clock time it barely moves when other processes compete for the cores.
+ */
+export function threadCpuMs(): number | undefined {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return undefined;
+  }
 }

@@ -32,6 +32,7 @@ import {
   ownedParams,
   paramLayout,
   StoppedError,
+  threadCpuMs,
   type ParamLayout,
   type SharedMemory,
   type UpdateMode,
@@ -151,6 +152,7 @@ class WorkerTrainer {
   private async step(step: number, lr: number, plan: unknown): Promise<FromWorker> {
     const { layout, collective, slots } = this;
     const rank = this.init.rank;
+    const cpuStart = threadCpuMs();
     const times = [performance.now()];
     const lap = () => times.push(performance.now());
 
@@ -206,6 +208,7 @@ class WorkerTrainer {
 
     // Each phase's time without its waits at barriers (the imbalance between workers), counted apart.
     const span = (i: number) => times[i + 1] - times[i] - waits[i];
+    const cpuEnd = threadCpuMs();
     return {
       type: "done",
       step,
@@ -219,6 +222,7 @@ class WorkerTrainer {
         reduce: span(2),
         update: span(3),
         assign: span(4),
+        ...(cpuStart !== undefined && cpuEnd !== undefined ? { cpu: cpuEnd - cpuStart } : {}),
       },
     };
   }
