@@ -21,7 +21,8 @@ import { generateVisDataset } from "../src/synth/vis.js";
 import { latestCheckpoint, loadCheckpoint, disposeCheckpoint } from "../src/train/checkpoint.js";
 import { WorkerPool } from "../src/train/parallel/pool.js";
 import { TRAIN_TASKS, trainModel, visOptimizer } from "../src/train/run.js";
-import { computeGradients } from "../src/train/trainer.js";
+import { assignBalanced, computeGradients } from "../src/train/trainer.js";
+import { VisFrameData } from "../src/train/vis-data.js";
 import { createOnlineTask } from "../src/train/tasks/online.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-parallel-"));
@@ -78,6 +79,45 @@ async function weights(runDir: string): Promise<Map<string, Float32Array>> {
   disposeModelFile(file);
   return values;
 }
+
+describe("sharing a batch", () => {
+  it("assigns the costliest items first to the least busy share with room", () => {
+    const loads = [0, 0];
+    expect(assignBalanced([5, 1, 4, 2], loads, [2, 2])).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    expect(loads).toEqual([6, 6]);
+    expect(assignBalanced([3, 3, 1], [1, 0])).toEqual([[1], [0, 2]]);
+  });
+
+  it("splits a plan into whole pairs, as many per share, every frame once", async () => {
+    const data = await VisFrameData.open({
+      ...resolveVisSplit(join(root, "data"), "train"),
+      inputSize: [64, 64],
+      batchSize: 8,
+      pairs: true,
+      cropFrames: 5,
+      cropSize: 32,
+    });
+    const plan = data.draw(new Rng(5));
+    const shares = data.share(plan, 2);
+    expect(shares.map((share) => share.frames.length)).toEqual([4, 4]);
+    const key = (pick: { video: number; frame: number; seed: number }) =>
+      `${pick.video}/${pick.frame}/${pick.seed}`;
+    for (const share of shares) {
+      for (let p = 0; p < share.frames.length; p += 2) {
+        const at = plan.frames.findIndex((pick) => key(pick) === key(share.frames[p]));
+        expect(at % 2).toBe(0);
+        expect(key(share.frames[p + 1])).toBe(key(plan.frames[at + 1]));
+      }
+    }
+    const all = (list: (typeof plan)["frames"][]) => list.flat().map(key).sort();
+    expect(all(shares.map((share) => share.frames))).toEqual(all([plan.frames]));
+    expect(all(shares.map((share) => share.cropFrames))).toEqual(all([plan.cropFrames]));
+    expect(() => data.share(plan, 5)).toThrow(/a batch of 4 units cannot be shared by 5 workers/);
+  });
+});
 
 describe("a task's step on shares of a batch", () => {
   /**

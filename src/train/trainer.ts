@@ -68,6 +68,30 @@ export function shareUnits<T>(items: readonly T[], unit: number, count: number):
   );
 }
 
+/**
+ * Assigns items to `loads.length` shares, costliest first (ties by index), each to the share with the
+ * least estimated work so far (`loads`, updated) among those under their `capacity`; returns each
+ * share's item indices in ascending order. Deterministic in its arguments.
+ */
+export function assignBalanced(
+  costs: readonly number[],
+  loads: number[],
+  capacity: readonly number[] = loads.map(() => Infinity),
+): number[][] {
+  const shares: number[][] = loads.map(() => []);
+  const order = costs.map((_, i) => i).sort((a, b) => costs[b] - costs[a] || a - b);
+  for (const item of order) {
+    let best = -1;
+    loads.forEach((load, s) => {
+      if (shares[s].length < capacity[s] && (best < 0 || load < loads[best])) best = s;
+    });
+    if (best < 0) throw new VidsegError(`no room for item ${item} in ${loads.length} shares`);
+    shares[best].push(item);
+    loads[best] += costs[item];
+  }
+  return shares.map((share) => share.sort((a, b) => a - b));
+}
+
 /** What a step closure returns: the loss, or the loss and extra scalar metrics to log. */
 export type StepOutput = tf.Scalar | { loss: tf.Scalar; metrics?: Record<string, tf.Scalar | number> };
 

@@ -21,7 +21,7 @@ import { cropImages, jitteredInstanceBoxes, type LabelledCrops } from "../models
 import type { CriterionTarget } from "../models/criterion.js";
 import type { ClipTarget } from "../models/vis/video-criterion.js";
 import { resizeFrame, resizeMaskNearest } from "../processing/preprocess.js";
-import { EpochSampler, shareUnits, type SharedDataSource } from "./trainer.js";
+import { assignBalanced, EpochSampler, shareUnits, type SharedDataSource } from "./trainer.js";
 
 export type { VisSplitPaths };
 
@@ -118,6 +118,12 @@ export class VisSplitReader {
     return this.categoryIds.map((id) => names.get(id) ?? String(id));
   }
 
+  /** Number of (non-crowd) instances annotated in frame `frame` of the video at index `videoIndex`. */
+  instanceCount(videoIndex: number, frame: number): number {
+    const annotations = this.annotationsByVideo.get(this.dataset.videos[videoIndex].id) ?? [];
+    return annotations.filter((a) => !a.iscrowd && a.segmentations[frame]).length;
+  }
+
   /** Frame `frame` of the video at index `videoIndex`, at the input size, with its instances. */
   async readFrame(videoIndex: number, frame: number, flip: boolean): Promise<TrainingFrame> {
     const video = this.dataset.videos[videoIndex];
@@ -166,6 +172,15 @@ export class VisSplitReader {
     return tf.tensor4d(pixels, [frames.length, height, width, 3]);
   }
 }
+
+/**
+ * Estimated work, for sharing batches evenly between workers (CPU milliseconds of the cpu-small model;
+ * only the ratios matter): a GT instance in a batch frame and one in a crop frame (a regression of the
+ * workers' CPU time over 22 worker steps), and reading a crop frame (its load time).
+ */
+const FRAME_INSTANCE_COST = 39;
+const CROP_INSTANCE_COST = 6;
+const CROP_FRAME_COST = 5;
 
 /** A resumable source of frame (or frame-pair) batches; see the module comment. */
 export class VisFrameData implements SharedDataSource<VisBatch, VisFramePlan> {
@@ -261,11 +276,30 @@ export class VisFrameData implements SharedDataSource<VisBatch, VisFramePlan> {
     return { frames, cropFrames };
   }
 
+  /**
+   * Shares of whole units (a pair is never split), as many units each as they go evenly, balanced by
+   * the work their GT instances bring (matching and point-sampled losses on every decoder layer, crops);
+   * crop frames then go to the least busy shares. Which share computes which sample changes no result
+   * beyond float summation order.
+   */
   share(plan: VisFramePlan, count: number): VisFramePlan[] {
     checkShares(this.unitsPerBatch, count);
-    const frames = shareUnits(plan.frames, this.unit, count);
-    const cropFrames = shareUnits(plan.cropFrames, 1, count);
-    return frames.map((share, i) => ({ frames: share, cropFrames: cropFrames[i] }));
+    const { unit } = this;
+    const instances = (pick: FramePick) => this.reader.instanceCount(pick.video, pick.frame);
+    const unitCosts = shareUnits(plan.frames, unit, plan.frames.length / unit).map((frames) =>
+      frames.reduce((sum, pick) => sum + FRAME_INSTANCE_COST * instances(pick), 0),
+    );
+    const capacity = shareUnits(unitCosts, 1, count).map((share) => share.length);
+    const loads = new Array<number>(count).fill(0);
+    const units = assignBalanced(unitCosts, loads, capacity);
+    const cropFrames = assignBalanced(
+      plan.cropFrames.map((pick) => CROP_FRAME_COST + CROP_INSTANCE_COST * instances(pick)),
+      loads,
+    );
+    return units.map((indices, s) => ({
+      frames: indices.flatMap((u) => plan.frames.slice(u * unit, (u + 1) * unit)),
+      cropFrames: cropFrames[s].map((i) => plan.cropFrames[i]),
+    }));
   }
 
   async load(plan: VisFramePlan): Promise<VisBatch> {
