@@ -1,9 +1,10 @@
 /**
  * Data-parallel training speed: the cpu-small online model on a synthetic YouTube-VIS split, trained
  * for a fixed number of steps with 1 worker (this thread) and with N worker threads, the same
- * effective batch (default 4 images: 2 pairs of frames, one pair per worker at N = 2).
+ * effective batch (default 8 images: 4 pairs of frames, two pairs per worker at N = 2; at batch 4, one
+ * pair per worker, a worker's fixed costs and the content imbalance weigh twice as much: BENCHMARKS.md).
  *
- *   npm run -s bench:parallel -- --json [--workers 1,2] [--batch 4] [--steps 12] [--warmup 2]
+ *   npm run -s bench:parallel -- --json [--workers 1,2] [--batch 8] [--steps 12] [--warmup 2]
  *                                       [--mode sharded|one|every] [--data data/bench-parallel]
  *
  * Prints one JSON document: steps/s per worker count (over the steps after the warm-up ones), the
@@ -30,7 +31,7 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? args[i + 1] : fallback;
 }
 const workerCounts = option("workers", "1,2").split(",").map(Number);
-const batchSize = Number(option("batch", "4"));
+const batchSize = Number(option("batch", "8"));
 const measured = Number(option("steps", "12"));
 const warmup = Number(option("warmup", "2"));
 const mode = option("mode", "sharded") as UpdateMode;
