@@ -1,24 +1,31 @@
 /**
- * Speed of the YouTube-VIS evaluator on a YouTube-VIS-2021-val-sized problem: 450 videos of 30 frames at
- * 720×1280, 40 categories, 1–4 GT tracks and 10 detections per video, RLE masks.
+ * Speed of `vidseg eval ytvis` against the official evaluator, on a YouTube-VIS-2021-val-sized problem:
+ * 450 videos of 30 frames at 720×1280, 40 categories, 1–4 GT tracks and 10 detections per video, RLE
+ * masks.
  *
- *   npm run bench:eval [-- --out DIR]
+ *   npm run build && npm run bench:eval [-- --out DIR] [--repeats N] [--regenerate]
  *
  * The problem is generated deterministically (ellipses moving over the frames; detections are shifted,
- * rescaled copies of GT tracks, some with the wrong category, plus random ones), written to DIR (default:
- * a folder in the system temp dir, kept so that the official evaluator can be timed on the same files:
- * `python3 scripts/vis_reference.py eval --gt DIR/gt.json --results DIR/results.json`), then read,
- * validated and evaluated. Prints the seconds of each step.
+ * rescaled copies of GT tracks, some with the wrong category, plus random ones) and written to DIR
+ * (default: a folder in the system temp dir, reused while its stamp matches). Then, side by side and
+ * interleaved, N times each (default 3; medians reported):
+ *   - `vidseg eval ytvis` end to end (`node dist/cli/main.js eval ytvis --gt … --results … --json`; from
+ *     the sources with tsx if dist/ is missing, which adds the TypeScript compile to every start);
+ *   - the official evaluator end to end (`python3 scripts/vis_reference.py eval`, interpreter start and
+ *     imports included), when the official code is built under .refs/ (see that script's header);
+ *   - in process: `evaluateYtvisFiles` on 1 thread and on one thread per core (the CLI's default when
+ *     the machine is not already busy: load average below the cores).
+ * The stats of both evaluators are compared (max abs difference). CPU seconds (user + sys) come from
+ * /usr/bin/time where present.
  */
-import { statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Rng } from "../src/core/rng.js";
-import { evaluateYtvis } from "../src/eval/ytvis.js";
+import { evaluateYtvisFiles } from "../src/eval/ytvis-files.js";
 import {
-  readResults,
-  readYtvis,
   writeResults,
   writeYtvis,
   type YtvisAnnotation,
@@ -171,33 +178,128 @@ function generate(seed: number): { gt: YtvisDataset; results: YtvisResult[] } {
   return { gt, results };
 }
 
+/** Changes whenever `generate` does, so that a stale problem is regenerated. */
+const STAMP = { generator: 1, seed: 2021, videos: VIDEOS, frames: FRAMES, size: [HEIGHT, WIDTH] };
+
+interface Timing {
+  wall: number;
+  cpu: number | null;
+  stdout: string;
+}
+
+/** Runs a command, timing it (CPU from /usr/bin/time when present). */
+function timed(command: string[]): Timing {
+  const time = existsSync("/usr/bin/time") ? ["/usr/bin/time", "-f", "cpu %U %S"] : [];
+  const t0 = performance.now();
+  const run = spawnSync(
+    time[0] ?? command[0],
+    [...time.slice(1), ...(time.length ? command : command.slice(1))],
+    {
+      encoding: "utf8",
+      maxBuffer: 1 << 26,
+    },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  if (run.status !== 0) throw new Error(`${command.join(" ")} failed:\n${run.stderr}`);
+  const cpuLine = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(run.stderr);
+  return { wall, cpu: cpuLine ? Number(cpuLine[1]) + Number(cpuLine[2]) : null, stdout: run.stdout };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function report(name: string, timings: Timing[]): number {
+  const wall = median(timings.map((t) => t.wall));
+  const cpus = timings.flatMap((t) => (t.cpu === null ? [] : [t.cpu]));
+  const runs = timings.map((t) => t.wall.toFixed(2)).join(", ");
+  console.log(
+    `${name.padEnd(44)} ${wall.toFixed(2)} s wall (runs ${runs})` +
+      (cpus.length ? `, ${median(cpus).toFixed(2)} s CPU` : ""),
+  );
+  return wall;
+}
+
 async function main(): Promise<void> {
-  const outIndex = process.argv.indexOf("--out");
-  const dir = outIndex > 0 ? process.argv[outIndex + 1] : join(tmpdir(), "vidseg-bench-eval-ytvis");
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const dir = arg("--out") ?? join(tmpdir(), "vidseg-bench-eval-ytvis");
+  const repeats = Number(arg("--repeats") ?? 3);
   const gtFile = join(dir, "gt.json");
   const resultsFile = join(dir, "results.json");
-
-  let t0 = performance.now();
-  const { gt, results } = generate(2021);
-  await writeYtvis(gtFile, gt);
-  await writeResults(resultsFile, results);
+  const stampFile = join(dir, "stamp.json");
   const mb = (file: string) => (statSync(file).size / 1e6).toFixed(1);
+
+  const stamp = JSON.stringify(STAMP);
+  const fresh = existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp && existsSync(resultsFile);
+  if (!fresh || process.argv.includes("--regenerate")) {
+    const t0 = performance.now();
+    const { gt, results } = generate(STAMP.seed);
+    await writeYtvis(gtFile, gt);
+    await writeResults(resultsFile, results);
+    writeFileSync(stampFile, stamp);
+    console.log(`generated in ${seconds(t0)} s`);
+  }
   console.log(
-    `generated ${gt.videos.length} videos × ${FRAMES} frames at ${HEIGHT}×${WIDTH}, ${gt.annotations.length} GT tracks, ` +
-      `${results.length} detections (${mb(gtFile)} MB + ${mb(resultsFile)} MB) in ${seconds(t0)} s → ${dir}`,
+    `problem: ${VIDEOS} videos × ${FRAMES} frames at ${HEIGHT}×${WIDTH}, ${mb(gtFile)} MB of GT + ` +
+      `${mb(resultsFile)} MB of results → ${dir}`,
+  );
+  console.log(
+    `machine: ${availableParallelism()} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, ` +
+      `load average ${loadavg()[0].toFixed(2)} at the start`,
   );
 
-  t0 = performance.now();
-  const gtRead = await readYtvis(gtFile);
-  const resultsRead = await readResults(resultsFile, gtRead);
-  const load = seconds(t0);
-  t0 = performance.now();
-  const { stats } = evaluateYtvis(gtRead, resultsRead);
-  const evaluate = seconds(t0);
-  console.log(`load + validate: ${load} s`);
-  console.log(`evaluate:        ${evaluate} s`);
-  console.log(`total:           ${(Number(load) + Number(evaluate)).toFixed(2)} s`);
+  const cli = existsSync("dist/cli/main.js")
+    ? ["node", "dist/cli/main.js"]
+    : [process.execPath, "--import", "tsx", "src/cli/main.ts"];
+  const ours = [...cli, "eval", "ytvis", "--gt", gtFile, "--results", resultsFile, "--json"];
+  const refs = process.env.VIDSEG_REFS ?? ".refs";
+  const official = existsSync(join(refs, "pycocotools", "ytvoseval.py"))
+    ? ["/usr/bin/python3", "scripts/vis_reference.py", "eval", "--gt", gtFile, "--results", resultsFile]
+    : null;
+  if (!official) console.log(`official evaluator: not found under ${refs}/ (see scripts/vis_reference.py)`);
+
+  const oursRuns: Timing[] = [];
+  const officialRuns: Timing[] = [];
+  for (let r = 0; r < repeats; r++) {
+    oursRuns.push(timed(ours));
+    if (official) officialRuns.push(timed(official));
+  }
+  const inProcess = async (threads?: number) => {
+    const t0 = performance.now();
+    await evaluateYtvisFiles({ gtFile, resultsFile, threads });
+    return (performance.now() - t0) / 1000;
+  };
+  const oneThread: number[] = [];
+  const allThreads: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    oneThread.push(await inProcess(1));
+    allThreads.push(await inProcess(availableParallelism()));
+  }
+
+  console.log(`\nmedians of ${repeats} runs each:`);
+  const oursWall = report(`vidseg eval ytvis (${cli.slice(0, 2).join(" ")} …)`, oursRuns);
+  console.log(
+    `${"in process, evaluateYtvisFiles, 1 thread".padEnd(44)} ${median(oneThread).toFixed(2)} s wall`,
+  );
+  console.log(
+    `${`in process, evaluateYtvisFiles, ${availableParallelism()} threads`.padEnd(44)} ` +
+      `${median(allThreads).toFixed(2)} s wall`,
+  );
+  const stats = JSON.parse(oursRuns[0].stdout).stats as Record<string, number>;
   console.log(`AP ${stats.AP.toFixed(4)}  AP50 ${stats.AP50.toFixed(4)}  AR100 ${stats.AR100.toFixed(4)}`);
+  if (official) {
+    const officialWall = report("official YTVOSeval (python3 scripts/vis_reference.py eval)", officialRuns);
+    const theirs = JSON.parse(officialRuns[0].stdout).stats as Record<string, number>;
+    const diff = Math.max(...Object.keys(theirs).map((k) => Math.abs(theirs[k] - stats[k])));
+    console.log(`max abs difference of the 12 stats: ${diff}`);
+    console.log(`vidseg / official, end to end: ${(oursWall / officialWall).toFixed(2)}×`);
+  }
+  console.log(`load average ${loadavg()[0].toFixed(2)} at the end`);
 }
 
 function seconds(since: number): string {

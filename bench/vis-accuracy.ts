@@ -3,11 +3,13 @@
  *
  *   npm run bench:vis -- --preset ytvis|ovis [--model online|offline] [--config <preset|file>]
  *                        [--steps N] [--init <online model>] [--out runs/<model>-<preset>]
- *                        [--data data/<preset>] [--skip-train]
+ *                        [--data data/<preset>] [--seed N] [--skip-train]
+ *                        [--distill-from <teacher> --kd-weight λ --kd-filter F --kd-loss L
+ *                         --kd-class-kl T --kd-layers W --fair-aug α]
  *
  * 1. `vidseg synth vis --preset P --seed 1 --out data/P` (skipped when the folder exists);
  * 2. `vidseg train vis --model M --data data/P --config C --out runs/M-P --val-every 1000` (resumes a run
- *    left unfinished; skipped with --skip-train);
+ *    left unfinished; skipped with --skip-train; the seed and the distillation flags are passed on);
  * 3. `vidseg infer vis --checkpoint runs/M-P --input data/P --split valid --animation none` (all valid
  *    videos) → runs/M-P/valid/results.json;
  * 4. `vidseg eval ytvis` (ovis for the ovis preset: adds the occlusion-range APs) → runs/M-P/eval.json,
@@ -33,6 +35,16 @@ const data = option("data", join("data", preset))!;
 const out = option("out", join("runs", `${model}-${preset}`))!;
 const steps = option("steps");
 const init = option("init");
+const seed = option("seed");
+const distillFlags = [
+  "distill-from",
+  "kd-weight",
+  "kd-filter",
+  "kd-loss",
+  "kd-class-kl",
+  "kd-layers",
+  "fair-aug",
+].flatMap((name) => (option(name) === undefined ? [] : [`--${name}`, option(name)!]));
 const evaluator = preset === "ovis" ? "ovis" : "ytvis";
 
 /** Runs a vidseg command (printed first); returns its stdout when `capture` (then it is not shown). */
@@ -56,7 +68,7 @@ if (!args.includes("--skip-train")) {
   vidseg([
     "train", "vis", "--model", model, "--data", data, "--config", config, "--out", out,
     "--val-every", "1000", "--val-videos", "20", ...(steps ? ["--steps", steps] : []),
-    ...(init ? ["--init", init] : []), ...resume,
+    ...(init ? ["--init", init] : []), ...(seed ? ["--seed", seed] : []), ...distillFlags, ...resume,
   ]); // prettier-ignore
 }
 const inferred = join(out, "valid");

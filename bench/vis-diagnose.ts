@@ -5,7 +5,8 @@
  *
  * On every 6th frame of the first N videos of the train and valid splits:
  * - best-query mask IoU: for each GT instance, the query whose mask (at the model input) overlaps it most;
- * - class accuracy of that query (after the crop classifier, as at inference);
+ * - class accuracy of that query (after the crop classifier, as at inference), and of the query's own
+ *   class head alone (models with a crop classifier: what the queries learned without it);
  * - crop accuracy on GT boxes: the crop classifier alone, on the GT instance's box (models with one).
  */
 import * as tf from "@tensorflow/tfjs";
@@ -38,6 +39,7 @@ for (const split of ["train", "valid"]) {
   let instances = 0;
   let iouSum = 0;
   let classHits = 0;
+  let queryClassHits = 0;
   let cropHits = 0;
   for (let v = 0; v < Math.min(videos, dataset.videos.length); v++) {
     for (let f = 0; f < dataset.videos[v].file_names.length; f += 6) {
@@ -47,6 +49,7 @@ for (const split of ["train", "valid"]) {
       const output = segmenter.forward(input);
       const prediction = readFramePrediction(output, 0);
       disposeSegmenterOutput(output);
+      const queryProbs = prediction.classProbs.slice();
       if (segmenter.cropClassifier) classifyCrops(prediction, input, segmenter.cropClassifier);
       const masks = Array.from({ length: prediction.numQueries }, (_, q) =>
         upsampleQueryMask(prediction, q, height, width),
@@ -68,6 +71,8 @@ for (const split of ["train", "valid"]) {
         instances++;
         iouSum += best.iou;
         if (probs.indexOf(Math.max(...probs)) === instance.label) classHits++;
+        const own = Array.from(queryProbs.subarray(best.q * numClasses, (best.q + 1) * numClasses));
+        if (own.indexOf(Math.max(...own)) === instance.label) queryClassHits++;
         gtBoxes.push(maskBox(instance.mask, height, width)!);
       }
       if (segmenter.cropClassifier) {
@@ -87,7 +92,9 @@ for (const split of ["train", "valid"]) {
   process.stdout.write(
     `${split}: ${instances} GT instances; best-query mask IoU ${share(iouSum)}, its class accuracy ` +
       `${share(classHits)}` +
-      (segmenter.cropClassifier ? `; crop classifier on GT boxes ${share(cropHits)}` : "") +
+      (segmenter.cropClassifier
+        ? ` (query class head alone ${share(queryClassHits)}); crop classifier on GT boxes ${share(cropHits)}`
+        : "") +
       "\n",
   );
 }

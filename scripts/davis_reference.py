@@ -12,6 +12,9 @@ Usage (run with /usr/bin/python3; it needs numpy, scipy, scikit-image, opencv, p
   davis_reference.py evaluate --davis-root R --results D --task T [--set val] --out JSON [--csv-dir DIR]
   # Every case under OUT, both tasks: writes OUT/<case>/official-<task>.json
   davis_reference.py evaluate-all OUT
+  # N random cases (void bands, predictions over void, missing objects included), both tasks, scored by
+  # the official code and by `<cli> eval davis --json`; prints the largest absolute difference:
+  davis_reference.py random --cases N --seed S [--cli "node dist/cli/main.js"]
   # Referring protocols: small MeViS-style, Ref-YouTube-VOS-style and Ref-DAVIS17 splits, and the
   # official numbers (MeViS tools/eval_mevis.py logic with the DAVIS metrics; Ref-DAVIS17: 4 runs of
   # the DAVIS unsupervised evaluation, averaged) in OUT/<kind>/official.json:
@@ -89,6 +92,28 @@ def paint(masks):
 
 NOISE_LEVELS = [0.0, 0.01, 0.05]
 VOID_DENSITY = [0.3]
+QUIRKS = [True]  # void bands, predictions over void, missing objects (--no-quirks: the older cases)
+
+
+def border_band(labels, width):
+    """Pixels within `width` of a change of label (4-neighbourhood), as DAVIS marks object borders void."""
+    band = np.zeros(labels.shape, dtype=bool)
+    for axis in (1, 2):
+        for shift in range(1, width + 1):
+            for sign in (1, -1):
+                band |= labels != np.roll(labels, sign * shift, axis=axis)
+    return band
+
+
+def grown_into_void(gt, gt_clean):
+    """GT labels whose objects spread into the neighbouring void pixels (a prediction that covers void)."""
+    out = gt_clean.copy()
+    void = gt == 255
+    for shift in [(0, 1), (1, 0), (0, -1), (-1, 0), (0, 2), (2, 0), (0, -2), (-2, 0)]:
+        rolled = np.roll(gt_clean, shift, axis=(1, 2))
+        fill = void & (out == 0) & (rolled > 0)
+        out[fill] = rolled[fill]
+    return out
 
 
 def perturb(labels, rng, n_labels):
@@ -135,10 +160,12 @@ def generate_case(root, rng, h, w, frames, case_kind, plain_images=False):
         # The first frame defines the object count: make sure object n is in it.
         if n > 0 and not (gt[0] == n).any():
             gt[0, 0, 0] = n
-        # Void pixels.
+        # Void pixels: a (sparse) region, or, as in DAVIS, a band along the objects' borders.
         if rng.random() < 0.5:
             void = blob(h, w, rng, 0, (0, 0)) & (rng.random((h, w)) < VOID_DENSITY[0])
             gt[:, void] = 255
+        if QUIRKS[0] and n > 0 and rng.random() < 0.5:
+            gt[border_band(gt, int(rng.integers(1, 3)))] = 255
         n_gt = int(gt[0][gt[0] != 255].max()) if (gt[0] != 255).any() else 0
         for k in range(t):
             name = f"{k:05d}"
@@ -153,12 +180,17 @@ def generate_case(root, rng, h, w, frames, case_kind, plain_images=False):
         # Predictions. Semi-supervised: labels 1..n_gt with n_gt present in a scored frame.
         gt_clean = np.where(gt == 255, 0, gt)
         gt_clean[gt_clean > n_gt] = 0
-        semi = perturb(gt_clean, rng, n_gt) if case_kind != "empty-pred" else np.zeros_like(gt_clean)
+        # Quirk cases: predictions that also cover void pixels (objects grown into the void), and
+        # semi-supervised predictions that lack the last objects (the reference pads them with empty masks).
+        source = grown_into_void(gt, gt_clean) if QUIRKS[0] and rng.random() < 0.6 else gt_clean
+        semi = perturb(source, rng, n_gt) if case_kind != "empty-pred" else np.zeros_like(gt_clean)
         if n_gt > 0 and t >= 3 and not (semi[1:-1] == n_gt).any():
             semi[1, -1, -1] = n_gt
+        if QUIRKS[0] and n_gt > 0 and rng.random() < 0.35:
+            semi[semi > int(rng.integers(0, n_gt))] = 0
         if n_gt == 0:
             semi[:] = 0
-        unsup = unsupervised_prediction(gt_clean, n_gt, rng, h, w, case_kind)
+        unsup = unsupervised_prediction(source, n_gt, rng, h, w, case_kind)
         for k in range(t):
             name = f"{k:05d}"
             save_png(unsup[k], os.path.join(root, "results-unsupervised", seq, name + ".png"))
@@ -174,6 +206,7 @@ def generate(args):
     if args.no_noise:
         NOISE_LEVELS[:] = [0.0]
         VOID_DENSITY[:] = [1.0]
+    QUIRKS[0] = not args.no_quirks
     for c in range(args.cases):
         name = f"{args.prefix}{c:03d}"
         generate_case(os.path.join(args.out, name), rng, h, w, frames, kinds[c % len(kinds)], args.plain_images)
@@ -258,6 +291,50 @@ def evaluate_all(args):
             write_csvs(J, F, os.path.join(root, f"csv-{task}"), "val")
 
 
+def compare_random(args):
+    """Random cases (quirks included), each task scored by the official code and by the vidseg CLI."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    cli = shlex.split(args.cli)
+    repo = os.path.join(HERE, "..")
+    worst, worst_case, compared = 0.0, None, 0
+    sizes = ["48x64", "40x40", "24x80"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in range(args.cases):
+            rng = np.random.default_rng([args.seed, c])
+            h, w = (int(x) for x in sizes[c % len(sizes)].split("x"))
+            kind = ["normal", "normal", "normal", "empty-pred", "empty-gt"][c % 5]
+            root = os.path.join(tmp, f"case{c:04d}")
+            generate_case(root, rng, h, w, (3, 8), kind, plain_images=True)
+            for task in ["semi-supervised", "unsupervised"]:
+                results = os.path.join(root, f"results-{task}")
+                _, _, official = run_official(os.path.join(root, "DAVIS"), results, task, "val")
+                official = finite(official)
+                run = subprocess.run(cli + ["eval", "davis", "--davis-root", os.path.join(root, "DAVIS"),
+                                            "--results", results, "--task", task, "--json"],
+                                     capture_output=True, text=True, cwd=repo, timeout=300)
+                if run.returncode != 0:
+                    print(f"case {c} {task}: CLI failed: {run.stderr.strip()}", file=sys.stderr)
+                    sys.exit(1)
+                ours = json.loads(run.stdout)
+                assert list(ours["per_object"]) == list(official["per_object"]), f"case {c} {task}: objects differ"
+                pairs = [(official["global"][k], ours["global"][k], k) for k in official["global"]]
+                for name, stats in official["per_object"].items():
+                    pairs += [(v, ours["per_object"][name][k], f"{name}.{k}") for k, v in stats.items()]
+                for e, o, name in pairs:
+                    if e is None or o is None:
+                        assert e is None and o is None, f"case {c} {task} {name}: {e} vs {o}"
+                        continue
+                    if abs(e - o) > worst:
+                        worst, worst_case = abs(e - o), (c, task, name, e, o)
+                compared += 1
+            if (c + 1) % 25 == 0:
+                print(f"{c + 1} cases, max abs diff so far {worst!r}", file=sys.stderr)
+    print(json.dumps({"cases": args.cases, "evaluations": compared, "max_abs_diff": worst, "worst": worst_case}))
+
+
 # ------------------------------------------------------------------------------------------------
 # Referring protocols
 
@@ -268,6 +345,7 @@ def binary_png(mask, path):
 
 def generate_refer(args):
     """Three small referring splits under OUT: mevis/, refytvos/ (each with pred/), refdavis/."""
+    QUIRKS[0] = not args.no_quirks
     sys.path.insert(0, os.path.join(REF, ".."))
     from pycocotools import mask as cocomask
 
@@ -342,7 +420,8 @@ def generate_refer(args):
             gt_clean[gt_clean > n_gt] = 0
             # One proposal per object (labels permuted, perturbed), sometimes an extra one.
             perm = np.concatenate([[0], 1 + rng.permutation(n_gt)]).astype(np.uint8)
-            pred = perm[perturb(gt_clean, rng, n_gt)]
+            source = grown_into_void(gt, gt_clean) if QUIRKS[0] and rng.random() < 0.6 else gt_clean
+            pred = perm[perturb(source, rng, n_gt)]
             if rng.random() < 0.5:
                 fr = rng.integers(len(names))
                 pred[fr][blob(32, 40, rng, fr, (1, 1))] = n_gt + 1
@@ -422,6 +501,8 @@ def main():
     g.add_argument("--prefix", default="case", help="case folder name prefix")
     g.add_argument("--plain-images", action="store_true", help="uniform JPEGs (small files)")
     g.add_argument("--no-noise", action="store_true", help="no pixel noise in predictions, solid void regions (small PNGs)")
+    g.add_argument("--no-quirks", action="store_true",
+                   help="no void bands, no predictions over void, no missing objects (the generator before them)")
     e = sub.add_parser("evaluate")
     e.add_argument("--davis-root", required=True)
     e.add_argument("--results", required=True)
@@ -431,13 +512,18 @@ def main():
     e.add_argument("--csv-dir")
     a = sub.add_parser("evaluate-all")
     a.add_argument("out")
+    c = sub.add_parser("random")
+    c.add_argument("--cases", type=int, default=100)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--cli", default="node dist/cli/main.js")
     r = sub.add_parser("generate-refer")
     r.add_argument("out")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-quirks", action="store_true", help="Ref-DAVIS17 without void bands or predictions over void")
     q = sub.add_parser("evaluate-refer")
     q.add_argument("out")
     args = parser.parse_args()
-    commands = {"generate": generate, "evaluate": evaluate, "evaluate-all": evaluate_all,
+    commands = {"generate": generate, "evaluate": evaluate, "evaluate-all": evaluate_all, "random": compare_random,
                 "generate-refer": generate_refer, "evaluate-refer": evaluate_refer}
     commands[args.command](args)
 

@@ -3,19 +3,25 @@
 
 This script is ours; the official code it calls is not part of the repository. It expects a
 `pycocotools` package holding the official `ytvos.py`, `ytvoseval.py` (youtubevos/cocoapi),
-`oviseval.py` (qjy981010/cocoapi) and the compiled `_mask` extension (cocodataset/cocoapi), in the
-folder named by $VIDSEG_REFS (default: <repo>/.refs). Use /usr/bin/python3 (numpy needed).
+`oviseval.py` (qjy981010/cocoapi) and the compiled `_mask` extension (cocodataset/cocoapi, or the
+identical `_mask.pyx` + `common/maskApi.c` of youtubevos/cocoapi: `python3 setup.py build_ext --inplace`
+in its PythonAPI), in the folder named by $VIDSEG_REFS (default: <repo>/.refs). With NumPy >= 1.18 the
+evaluators need two numeric no-op fixes: `int(...)` around linspace's float `num` in `Params`, and
+`np.float` -> `float`. Use /usr/bin/python3 (numpy needed).
 
 Commands:
   eval   --gt GT.json --results RESULTS.json [--ovis] [--per-category]
          prints {"stats": {...}, "per_category": [...]} as the official evaluator computes them.
   random --cases N [--seed S] [--cli "node dist/cli/main.js"] [--golden-dir DIR --goldens K]
          generates N random cases (null frames, empty masks, crowd GT, ties, >100 detections,
-         polygon / uncompressed GT, categories without GT, GT id 0, OVIS occlusion labels), evaluates
+         polygon / uncompressed GT, categories without GT, results of categories that are not in the
+         GT (accepted and never scored by the official evaluator), GT id 0, OVIS occlusion labels), evaluates
          each with the official evaluator and with `<cli> eval ytvis|ovis --json --per-category`,
          and prints the largest absolute difference. With --golden-dir, the first K small cases (and
          larger ones that reach the medium/large area ranges or have >100 detections, up to
-         --golden-max-bytes) are saved there as golden files for test/ytvis-eval.test.ts.
+         --golden-max-bytes) are saved there as golden files for test/ytvis-eval.test.ts, named
+         <ytvis|ovis>-random-<tag><case>.json (--golden-tag); --golden-need-unknown saves only cases that
+         hold results of a category not in the GT.
   rle    --out test/golden/rle.json [--seed S]
          golden values of the official mask API (encode, decode, strings, area, toBbox, merge, iou,
          frPoly, frBbox) for test/rle.test.ts.
@@ -233,6 +239,8 @@ def random_case(rng, ovis, small):
                     q = rng.random()
                     segs.append(None if q < 0.2 else compressed(
                         random_shape(rng, h, w) if q > 0.3 else np.zeros((h, w), bool)))
+            if rng.random() < 0.08:  # a category the GT does not have: accepted, never scored
+                cat = int(rng.integers(40, 60))
             score = float(np.round(rng.random(), 1)) if rng.random() < 0.5 else float(rng.random())
             results.append({"video_id": int(vid), "category_id": cat, "score": score, "segmentations": segs})
     if not results:  # the official loadRes needs at least one result
@@ -266,7 +274,7 @@ def run_random(args):
             expected = official_eval(gt_file, res_file, ovis, per_category=True)
             command = cli + ["eval", "ovis" if ovis else "ytvis", "--gt", gt_file, "--results", res_file,
                              "--json", "--per-category"]
-            run = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+            run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
             if run.returncode != 0:
                 print(f"case {case}: CLI failed: {run.stderr.strip()}", file=sys.stderr)
                 sys.exit(1)
@@ -286,8 +294,12 @@ def run_random(args):
                 stats = expected["stats"]
                 # Small cases, plus a few larger ones that reach the medium/large ranges or >100 detections.
                 interesting = stats["APm"] != -1 or stats["APl"] != -1 or len(results) > 100
-                if len(golden) <= (20000 if small else args.golden_max_bytes) and (small or interesting):
-                    path = os.path.join(args.golden_dir, f"{'ovis' if ovis else 'ytvis'}-random-{case}.json")
+                known = {c["id"] for c in dataset["categories"]}
+                unknown = any(r["category_id"] not in known for r in results)
+                if (len(golden) <= (20000 if small else args.golden_max_bytes) and (small or interesting)
+                        and (unknown or not args.golden_need_unknown)):
+                    name = f"{'ovis' if ovis else 'ytvis'}-random-{args.golden_tag}{case}.json"
+                    path = os.path.join(args.golden_dir, name)
                     with open(path, "w") as f:
                         f.write(golden + "\n")
                     saved += 1
@@ -394,6 +406,8 @@ def main():
     rnd.add_argument("--golden-dir")
     rnd.add_argument("--goldens", type=int, default=0)
     rnd.add_argument("--golden-max-bytes", type=int, default=60000)
+    rnd.add_argument("--golden-tag", default="")
+    rnd.add_argument("--golden-need-unknown", action="store_true")
     rl = sub.add_parser("rle")
     rl.add_argument("--out", required=True)
     rl.add_argument("--seed", type=int, default=7)

@@ -27,6 +27,9 @@ export {
   type InferenceConfig,
   type OfflineConfig,
   type OfflineHeadOptions,
+  type DistillConfig,
+  type FairAugConfig,
+  type ReferConfig,
 } from "./models/config.js";
 export { loadVisConfig } from "./models/config-file.js";
 export {
@@ -41,6 +44,14 @@ export {
 export { MODEL_KINDS, buildModel, instantiateModel, type ModelKindName } from "./models/registry.js";
 export { FrameSegmenter, type SegmenterOutput } from "./models/segmenter.js";
 export { OfflineVisModel } from "./models/vis/offline.js";
+export { ReferModel, type ReferModelOptions } from "./models/refer/model.js";
+export type { ReferTextEncoder, TextFeatures } from "./models/refer/text-encoder.js";
+export {
+  WordTokenizer,
+  buildVocabulary,
+  type TextTokenizer,
+  type Tokenized,
+} from "./models/refer/tokenizer.js";
 export { hungarianMatch, type MatcherOptions, type Match } from "./models/matcher.js";
 
 // Training: the task registry and the one loop
@@ -48,7 +59,9 @@ export {
   trainModel,
   trainOnlineVis,
   trainOfflineVis,
+  trainReferModel,
   TRAIN_TASKS,
+  type TrainTaskName,
   type TrainModelOptions,
   type TrainModelResult,
 } from "./train/run.js";
@@ -76,6 +89,12 @@ export {
   type OfflineVideoResult,
   type OfflineInstance,
 } from "./infer/offline-segmenter.js";
+export {
+  ReferringSegmenter,
+  ReferringTarget,
+  type ReferringSegmenterOptions,
+  type ReferringFrameResult,
+} from "./infer/referring-segmenter.js";
 export { Tracker, type TrackerOptions, type TrackedInstance, type QueryOutput } from "./infer/tracker.js";
 export { openVideo, openFrameFolder, rawFrames, openYtvisSplit, type FrameSource } from "./infer/sources.js";
 
@@ -88,4 +107,52 @@ export {
   type InferVideoSummary,
   type AnimationChoice,
 } from "./jobs/infer-vis.js";
-export { trainVis, type TrainVisOptions, type TrainVisSummary } from "./jobs/train-vis.js";
+export {
+  trainVis,
+  type TrainVisOptions,
+  type TrainVisSummary,
+  type DistillOverrides,
+} from "./jobs/train-vis.js";
+
+// Batch runner: manifests of jobs on a BullMQ queue (Redis), run by workers on any number of machines
+export {
+  submitBatch,
+  submitSummaryText,
+  batchStatus,
+  batchStatusText,
+  progressText,
+  DEFAULT_ATTEMPTS,
+  DEFAULT_BACKOFF_MS,
+  type BatchQueueOptions,
+  type SubmitOptions,
+  type SubmitSummary,
+  type BatchStatusOptions,
+  type BatchStatus,
+} from "./batch/queue.js";
+export {
+  startBatchWorker,
+  type BatchWorker,
+  type BatchWorkerOptions,
+  type BatchWorkerEvent,
+} from "./batch/worker.js";
+export {
+  checkCommandLineRedisUrl,
+  DEFAULT_REDIS_URL,
+  REDIS_URL_VARIABLE,
+  REDIS_PASSWORD_VARIABLE,
+} from "./batch/redis.js";
+export { runBatchJob, type BatchJobResult, type RunBatchJobOptions } from "./batch/run-job.js";
+export { readManifest, checkEntry, type ManifestEntry, type BatchJobData } from "./batch/manifest.js";
+export { BATCH_TASKS, BATCH_TASK_NAMES, type BatchTask, type BatchTaskName } from "./batch/tasks.js";
+export {
+  trainRefer,
+  validateRefer,
+  type TrainReferOptions,
+  type TrainReferSummary,
+} from "./jobs/train-refer.js";
+export {
+  inferRefer,
+  segmentExpressions,
+  type InferReferOptions,
+  type InferReferSummary,
+} from "./jobs/infer-refer.js";

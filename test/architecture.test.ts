@@ -106,7 +106,7 @@ describe("architecture", () => {
       .filter((file) => layerOf(file) === "cli")
       .flatMap((file) => importsOf(file).map((i) => i.specifier))
       .filter((specifier) => specifier.startsWith("../"));
-    expect(new Set(cliImports)).toEqual(new Set(["../index.js", "../data.js"]));
+    expect(new Set(cliImports)).toEqual(new Set(["../index.js", "../data.js", "../evaluate.js"]));
   });
 
   it("infer/ does not reach train/", () => {
@@ -117,9 +117,11 @@ describe("architecture", () => {
     expect(reached.filter((file) => layerOf(file) === "train")).toEqual([]);
   });
 
-  it("the data API does not load TensorFlow.js", () => {
+  it("the data API does not load TensorFlow.js; the evaluation API loads only formats and metrics", () => {
     const { packages } = closure(join(SRC, "data.ts"));
     expect([...packages].filter((name) => name.startsWith("@tensorflow/"))).toEqual([]);
+    const evaluation = new Set([...closure(join(SRC, "evaluate.ts")).files].map(layerOf));
+    expect([...evaluation].sort()).toEqual(["(entry)", "core", "eval", "formats", "jobs", "mask", "math"]);
   });
 
   it("the browser entry reaches nothing that needs Node (node:*, sharp, ffmpeg)", () => {

@@ -18,7 +18,8 @@ import {
   scoreSequence,
   type DavisResult,
 } from "../src/eval/davis.js";
-import { writeResultMask } from "../src/formats/davis.js";
+import { readImageSet, readSequenceGt, resultMaskPath, writeResultMask } from "../src/formats/davis.js";
+import { readIndexedPng } from "../src/formats/png.js";
 import { numpyMean } from "../src/math/numpy.js";
 
 const GOLDEN = fileURLToPath(new URL("golden/davis-cases/", import.meta.url));
@@ -54,6 +55,39 @@ describe("DAVIS evaluation against the official davis2017-evaluation (golden cas
   it("has small cases and a 480×854 case", () => {
     expect(cases.filter((c) => c.startsWith("small")).length).toBe(5);
     expect(cases).toContain("large000");
+  });
+
+  it("has quirk cases: predictions over void (unsupervised) and missing objects (semi-supervised)", async () => {
+    const quirks = cases.filter((c) => c.startsWith("quirk"));
+    expect(quirks.length).toBe(3);
+    let voidPredicted = 0;
+    let missingObjects = 0;
+    for (const name of quirks) {
+      const root = join(GOLDEN, name);
+      for (const sequence of await readImageSet(join(root, "DAVIS"), "val")) {
+        const gt = await readSequenceGt(join(root, "DAVIS"), "unsupervised", sequence);
+        const objects = Math.max(0, ...Array.from(gt.masks[0]!.data).filter((v) => v !== 255));
+        for (const [t, frame] of gt.frames.entries()) {
+          const pred = await readIndexedPng(
+            resultMaskPath(join(root, "results-unsupervised"), sequence, frame),
+          );
+          pred.data.forEach((label, i) => {
+            if (label !== 0 && gt.masks[t]!.data[i] === 255) voidPredicted++;
+          });
+        }
+        const semi = gt.frames.slice(1, -1);
+        let predicted = 0;
+        for (const frame of semi) {
+          const pred = await readIndexedPng(
+            resultMaskPath(join(root, "results-semi-supervised"), sequence, frame),
+          );
+          predicted = Math.max(predicted, ...pred.data);
+        }
+        if (semi.length > 0 && predicted < objects) missingObjects++;
+      }
+    }
+    expect(voidPredicted).toBeGreaterThan(100);
+    expect(missingObjects).toBeGreaterThanOrEqual(2);
   });
 
   for (const name of cases) {
@@ -163,15 +197,24 @@ describe("DAVIS statistics", () => {
 describe("DAVIS sequence scoring rules", () => {
   const gt = [mask(["11..", "..22"]), mask(["11..", "..22"]), mask(["1...", "..2."])];
 
-  it("semi-supervised: the predicted object count must equal the GT count", () => {
-    expect(() => scoreSequence("semi-supervised", "s", gt, [mask(["111.", "...."])])).toThrow(
-      "s: the predictions have 1 object(s) (highest label) but the first GT frame has 2",
+  it("semi-supervised: more predicted objects than GT objects is an error; fewer are padded and scored", () => {
+    expect(() => scoreSequence("semi-supervised", "s", gt, [mask(["113.", "...."])])).toThrow(
+      "s: the predictions have label 3, more than the 2 object(s) of the first GT frame",
     );
     const series = scoreSequence("semi-supervised", "s", gt, [mask(["11..", "..22"])]);
     expect(series.map((o) => [o.name, Array.from(o.j), Array.from(o.f)])).toEqual([
       ["s_1", [1], [1]],
       ["s_2", [1], [1]],
     ]);
+    // Object 2 missing from the predictions: an empty mask, J = F = 0 where the GT has it.
+    const padded = scoreSequence("semi-supervised", "s", gt, [mask(["11..", "...."])]);
+    expect(padded.map((o) => [o.name, Array.from(o.j), Array.from(o.f)])).toEqual([
+      ["s_1", [1], [1]],
+      ["s_2", [0], [0]],
+    ]);
+    // No predicted object at all.
+    const none = scoreSequence("semi-supervised", "s", gt, [mask(["....", "...."])]);
+    expect(none.map((o) => Array.from(o.j))).toEqual([[0], [0]]);
   });
 
   it("unsupervised: more than 20 proposals is an error; fewer are padded; proposals are matched", () => {
@@ -199,15 +242,32 @@ describe("DAVIS sequence scoring rules", () => {
     ]);
   });
 
-  it("GT 255 is background and GT labels above the first frame's maximum are ignored", () => {
-    const voidGt = [mask(["1...", "...."]), mask(["1...", "...."])];
-    voidGt[1]!.data[3] = 255;
-    voidGt[1]!.data[7] = 9;
-    const series = scoreSequence("unsupervised", "v", voidGt, [
+  it("GT labels above the first frame's maximum are ignored", () => {
+    const gtFrames = [mask(["1...", "...."]), mask(["1...", "...."])];
+    gtFrames[1]!.data[7] = 9;
+    const series = scoreSequence("unsupervised", "v", gtFrames, [
       mask(["1...", "...."]),
       mask(["1...", "...."]),
     ]);
     expect(Array.from(series[0]!.j)).toEqual([1, 1]);
+  });
+
+  it("void (255): left out of J and F in the unsupervised task, background in the semi-supervised one", () => {
+    // The prediction covers the GT object and one void pixel.
+    const withVoid = () => {
+      const frame = mask(["11..", "...."]);
+      frame.data[2] = 255;
+      return frame;
+    };
+    const pred = mask(["111.", "...."]);
+    const unsupervised = scoreSequence("unsupervised", "v", [withVoid()], [pred]);
+    expect([Array.from(unsupervised[0]!.j), Array.from(unsupervised[0]!.f)]).toEqual([[1], [1]]);
+    const semi = scoreSequence("semi-supervised", "v", [withVoid(), withVoid(), withVoid()], [pred]);
+    expect(Array.from(semi[0]!.j)).toEqual([2 / 3]);
+    // Without the void pixel the unsupervised J is 2/3 as well.
+    expect(Array.from(scoreSequence("unsupervised", "v", [mask(["11..", "...."])], [pred])[0]!.j)).toEqual([
+      2 / 3,
+    ]);
   });
 });
 

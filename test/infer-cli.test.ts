@@ -18,6 +18,8 @@ import { readResults, type YtvisDataset, type YtvisResult } from "../src/formats
 import { decode, fromCoco } from "../src/mask/rle.js";
 import { presetConfig } from "../src/models/config.js";
 import { OFFLINE_HEAD_PRESETS, OfflineVisModel } from "../src/models/vis/offline.js";
+import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
+import { openFrameFolder } from "../src/infer/sources.js";
 import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
@@ -109,6 +111,7 @@ describe("vidseg infer vis", () => {
       checkpoint: modelFile,
       input: videoFolder,
       out,
+      animation: "gif",
       png: true,
     });
     expect(summary.model).toBe("online");
@@ -152,6 +155,7 @@ describe("vidseg infer vis", () => {
       checkpoint: modelFile,
       input: join(dataDir, "valid.json"),
       out,
+      animation: "gif",
       maxFrames: 5,
     });
     expect(summary.inputKind).toBe("split");
@@ -184,6 +188,7 @@ describe("vidseg infer vis", () => {
       checkpoint: offlineFile,
       input: videoFolder,
       out,
+      animation: "gif",
       png: true,
       scoreThreshold: 1e-6,
     });
@@ -196,6 +201,122 @@ describe("vidseg infer vis", () => {
     await expectPngsCoverResults(join(out, "Annotations", summary.videos[0].name), names, results);
     expect(gifFrames(readFileSync(join(out, "overlay.gif"))).frames).toBe(FRAMES);
   }, 60_000);
+
+  it("runs an offline model with the clip window and top-k stored in its model file", async () => {
+    const offlineFile = join(root, "offline-settings.safetensors");
+    const segmenter = { ...presetConfig("tiny").model, numClasses: synthCategories().length };
+    seedParameters(3);
+    const model = new OfflineVisModel({ segmenter, head: OFFLINE_HEAD_PRESETS.tiny });
+    const ids = synthCategories().map((c) => c.id);
+    await saveOfflineModelFile(offlineFile, model, ids, (config) => {
+      config.offline.inferenceClipLength = 5;
+      config.offline.inferenceClipOverlap = 1;
+      config.inference.topK = 3;
+    });
+    model.dispose();
+    const summary = await inferVis({
+      checkpoint: offlineFile,
+      input: videoFolder,
+      out: join(root, "out-stored"),
+    });
+    const results = await readResults(summary.results, gt);
+    expect(results.length).toBe(3); // the stored top-k, not the default 10
+    // The same as the segmenter run with those settings explicitly, and not as with the defaults.
+    const explicit = await OfflineSegmenter.load(offlineFile, { clipLength: 5, clipOverlap: 1, topK: 3 });
+    expect([explicit.clipLength, explicit.clipOverlap, explicit.topK]).toEqual([5, 1, 3]);
+    const stored = await OfflineSegmenter.load(offlineFile);
+    expect([stored.clipLength, stored.clipOverlap, stored.topK]).toEqual([5, 1, 3]);
+    const source = await openFrameFolder(videoFolder);
+    const video = await explicit.segmentVideo(source);
+    expect(results).toEqual(toYtvisResults(video, 1).map((r) => ({ ...r, segmentations: r.segmentations })));
+    explicit.dispose();
+    stored.dispose();
+  }, 60_000);
+
+  it("says once when a synthetic-only model runs on other input, and not on a synthetic split", async () => {
+    const synthetic = join(root, "synthetic-only.safetensors");
+    await writeRandomOnlineModel(synthetic, 4, {
+      data: "synthetic ytvis preset (vidseg synth vis), seed 1",
+      synthetic: true,
+    });
+    const warnings: string[] = [];
+    await inferVis({
+      checkpoint: synthetic,
+      input: videoFolder,
+      out: join(root, "out-notice"),
+      animation: "none",
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(warnings).toEqual([
+      "this model was trained only on synthetic data (synthetic ytvis preset (vidseg synth vis), seed 1); on real footage its classes and masks are not meaningful",
+    ]);
+    warnings.length = 0;
+    await inferVis({
+      checkpoint: synthetic,
+      input: join(dataDir, "valid.json"),
+      out: join(root, "out-notice-split"),
+      animation: "none",
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(warnings).toEqual([]);
+  }, 60_000);
+
+  it.skipIf(!hasFfmpeg)(
+    "a truncated video: a warning naming the decoded and stated frames; --strict makes it an error",
+    async () => {
+      const video = join(root, "whole.mp4");
+      const encode = spawnSync("ffmpeg", [
+        ...["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=6"],
+        ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", "-movflags", "+faststart", video],
+      ]);
+      expect(encode.status).toBe(0);
+      const truncated = join(root, "truncated.mp4");
+      const bytes = readFileSync(video);
+      writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+      const warnings: string[] = [];
+      const summary = await inferVis({
+        checkpoint: modelFile,
+        input: truncated,
+        out: join(root, "out-truncated"),
+        animation: "none",
+        onWarning: (message) => warnings.push(message),
+      });
+      expect(summary.frames).toBeGreaterThan(0);
+      expect(summary.frames).toBeLessThan(60);
+      expect(
+        warnings.some((w) => w.startsWith(`${truncated}: video ends after`) && w.includes("of 60 frames")),
+      ).toBe(true);
+      await expect(
+        inferVis({ checkpoint: modelFile, input: truncated, out: join(root, "out-strict"), strict: true }),
+      ).rejects.toThrow(`${truncated}: video ends after`);
+      expect(existsSync(join(root, "out-strict", "results.json"))).toBe(false);
+      // The intact file gives no warning.
+      warnings.length = 0;
+      await inferVis({
+        checkpoint: modelFile,
+        input: video,
+        out: join(root, "out-whole"),
+        animation: "none",
+        onWarning: (m) => warnings.push(m),
+      });
+      expect(warnings).toEqual([]);
+    },
+    60_000,
+  );
+
+  it.skipIf(!hasFfmpeg)(
+    "chooses an MP4 animation by default when ffmpeg can encode one",
+    async () => {
+      const summary = await inferVis({
+        checkpoint: modelFile,
+        input: videoFolder,
+        out: join(root, "out-auto"),
+      });
+      expect(summary.videos[0].animation).toBe(join(root, "out-auto", "overlay.mp4"));
+      expect(summary.animationNote).toBe("MP4: ffmpeg is installed");
+    },
+    60_000,
+  );
 
   it.skipIf(!hasFfmpeg)(
     "segments an ffmpeg-encoded video, with an MP4 animation",
@@ -314,7 +435,7 @@ describe("vidseg infer vis: bad input", () => {
     r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--animation", "avi"]);
     expect([r.exitCode, r.stderr]).toEqual([
       1,
-      `vidseg: error: --animation: expected gif, mp4 or none, got "avi"\n`,
+      `vidseg: error: --animation: expected auto, gif, mp4 or none, got "avi"\n`,
     ]);
   });
 });

@@ -12,18 +12,30 @@ import * as tf from "@tensorflow/tfjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
 import { WHOLE_BATCH, type BatchShares } from "../src/models/batch-shares.js";
+import { resolveReferSplit } from "../src/formats/refytvos.js";
 import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
 import { presetConfig, type VisConfig } from "../src/models/config.js";
 import { readModelFile, disposeModelFile } from "../src/models/model-file.js";
+import { OfflineVisModel } from "../src/models/vis/offline.js";
+import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
-import { generateVisDataset } from "../src/synth/vis.js";
+import { generateReferDataset } from "../src/synth/refer.js";
+import { generateVisDataset, synthCategories } from "../src/synth/vis.js";
 import { latestCheckpoint, loadCheckpoint, disposeCheckpoint } from "../src/train/checkpoint.js";
 import { WorkerPool } from "../src/train/parallel/pool.js";
-import { TRAIN_TASKS, trainModel, visOptimizer } from "../src/train/run.js";
+import {
+  taskParameters,
+  TRAIN_TASKS,
+  trainModel,
+  visOptimizer,
+  type TrainTaskName,
+} from "../src/train/run.js";
+import type { TaskOptions } from "../src/train/task.js";
 import { assignBalanced, computeGradients } from "../src/train/trainer.js";
 import { VisFrameData } from "../src/train/vis-data.js";
 import { createOnlineTask } from "../src/train/tasks/online.js";
+import { saveOfflineModelFile } from "./helpers/models.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-parallel-"));
 
@@ -34,6 +46,41 @@ beforeAll(async () => {
   });
 }, 60_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** What each task is built from here: two units (pairs of frames or clips) per batch. */
+const TASK_OPTIONS: Record<TrainTaskName, () => Promise<TaskOptions>> = {
+  online: async () => ({ config: config(1), data: resolveVisSplit(join(root, "data"), "train"), seed: 2 }),
+  offline: async () => {
+    const c = config(1);
+    c.offline.clipsPerBatch = 2;
+    return { config: c, data: resolveVisSplit(join(root, "data"), "train"), seed: 2 };
+  },
+  distill: async () => {
+    // The teacher's quality does not matter here: a random tiny offline model.
+    const c = config(1);
+    c.distill.clipsPerBatch = 2;
+    const teacher = join(root, "teacher.safetensors");
+    const categories = synthCategories();
+    const teacherConfig = presetConfig("tiny");
+    teacherConfig.model.numClasses = categories.length;
+    seedParameters(11);
+    const model = new OfflineVisModel({ segmenter: teacherConfig.model, head: teacherConfig.offline.head });
+    await saveOfflineModelFile(
+      teacher,
+      model,
+      categories.map((category) => category.id),
+    );
+    model.dispose();
+    return { config: c, data: resolveVisSplit(join(root, "data"), "train"), seed: 2, teacher };
+  },
+  refer: async () => {
+    const c = config(1);
+    c.refer.clipsPerBatch = 2;
+    await generateReferDataset(resolveOptions("tiny", 3), join(root, "refer"), { splits: ["train"] });
+    const split = resolveReferSplit(join(root, "refer"), "train");
+    return { config: c, data: { annotationFile: split.annotationFile, imagesDir: split.imagesDir }, seed: 2 };
+  },
+};
 
 /** The tiny preset with two pairs of frames per batch (one pair per worker with two workers). */
 function config(steps: number): VisConfig {
@@ -141,16 +188,10 @@ describe("a task's step on shares of a batch", () => {
     };
   }
 
-  for (const kind of Object.keys(TRAIN_TASKS) as (keyof typeof TRAIN_TASKS)[]) {
-    it(`${kind}: the shares' losses, metrics and gradients add up to the whole batch's`, async () => {
-      const c = config(1);
-      c.offline.clipsPerBatch = 2;
-      const task = await TRAIN_TASKS[kind]({
-        config: c,
-        data: resolveVisSplit(join(root, "data"), "train"),
-        seed: 2,
-      });
-      const params = task.model.namedParameters();
+  for (const name of Object.keys(TRAIN_TASKS) as TrainTaskName[]) {
+    it(`${name}: the shares' losses, metrics and gradients add up to the whole batch's`, async () => {
+      const task = await TRAIN_TASKS[name](await TASK_OPTIONS[name]());
+      const params = taskParameters(task);
       const plan = task.data.draw(new Rng(3));
       const batches = [plan, ...task.data.share(plan, 2)].map((p) => task.data.load(p));
       const [whole, ...parts] = await Promise.all(batches);
@@ -182,6 +223,7 @@ describe("a task's step on shares of a batch", () => {
       tf.dispose([...expected.grads.values()]);
       [whole, ...parts].forEach((batch) => task.data.release?.(batch as never));
       task.model.dispose();
+      task.trainingOnly?.dispose();
       task.dispose?.();
     }, 120_000);
   }
@@ -302,8 +344,8 @@ describe("a failing worker", () => {
     const params = task.model.namedParameters();
     const optimizer = visOptimizer(params, task.info.config.optim, task.backbonePrefix);
     const pool = await WorkerPool.start({
-      kind: "online",
-      task: taskOptions,
+      task: "online",
+      taskOptions,
       workers: 2,
       params,
       buffers: new Map([...task.model.stateDict()].filter(([name]) => !params.has(name))),

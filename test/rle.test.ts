@@ -5,14 +5,17 @@ import {
   countsFromString,
   countsToString,
   decode,
+  decodeCountsInto,
   encode,
   fromBbox,
   fromCoco,
   fromPolygon,
   fromSegmentation,
   iou,
+  MAX_RUN_LENGTH,
   measureCountsString,
   merge,
+  sumRunList,
   toBbox,
   toCoco,
   type Rle,
@@ -169,5 +172,136 @@ describe("COCO RLE against pycocotools goldens", () => {
       expect(decode(back)).toEqual(mask);
       expect(area(rle)).toBe(mask.reduce((a, b) => a + b, 0));
     }
+  });
+});
+
+/**
+ * The rule, written independently with BigInt: 5-bit groups low first, '0'..'o', at most 13 a number,
+ * sign-extended, runs past the third relative to the run two before, each in [0, 2^32 − 1].
+ */
+function referenceDecode(s: string): number[] | "error" {
+  const runs: bigint[] = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0n;
+    let k = 0n;
+    let c = 0;
+    do {
+      if (p >= s.length || k >= 13n) return "error";
+      c = s.charCodeAt(p) - 48;
+      if (c < 0 || c > 63) return "error";
+      x |= BigInt(c & 0x1f) << (5n * k);
+      p++;
+      k++;
+    } while (c & 0x20);
+    if (c & 0x10) x -= 1n << (5n * k);
+    if (runs.length > 2) x += runs[runs.length - 2];
+    if (x < 0n || x > 0xffffffffn) return "error";
+    runs.push(x);
+  }
+  return runs.map(Number);
+}
+
+describe("one RLE codec, one rule (what pycocotools holds: uint32 counts)", () => {
+  const where = "[3].segmentations[1].counts";
+  const file = "res.json";
+
+  it("rejects a number longer than 13 groups, naming file and field (never NaN)", () => {
+    const long = "P".repeat(205) + "0"; // 206 groups of value 0
+    for (const read of [countsFromString, measureCountsString]) {
+      expect(() => read(long, where, file)).toThrow(
+        "res.json: [3].segmentations[1].counts: malformed RLE counts: the number at character 0 is longer than 13 5-bit groups",
+      );
+    }
+    expect(() => fromCoco({ size: [1, 1], counts: "1" + long }, "seg", file)).toThrow(
+      "res.json: seg.counts: malformed RLE counts: the number at character 1 is longer than 13",
+    );
+  });
+
+  it("reads long but exact numbers: 13 groups of 0, and −2 written in 13 groups", () => {
+    expect(countsFromString("P".repeat(12) + "0")).toEqual([0]);
+    // "231N" is [2, 3, 1, 1]; the last delta −2 spelled with 13 groups (doubles alone would round it).
+    const minusTwo = "n" + "o".repeat(11) + "O";
+    expect(countsFromString("231" + minusTwo)).toEqual([2, 3, 1, 1]);
+  });
+
+  it("accepts a run of 2.2e9 (a 50000×50000 mask) and rejects runs past 2^32 − 1", () => {
+    const counts = [7, 2_200_000_000, 50000 * 50000 - 2_200_000_007];
+    const s = countsToString(counts);
+    expect(countsFromString(s)).toEqual(counts);
+    const into = new Uint32Array(s.length + 2);
+    expect(decodeCountsInto(s, into, 2)).toBe(counts.length);
+    expect(Array.from(into.subarray(2, 2 + counts.length))).toEqual(counts);
+    expect(measureCountsString(s)).toEqual({ total: 2.5e9, area: 2.2e9, first: 7, last: 2_200_000_007 });
+    expect(fromCoco({ size: [50000, 50000], counts: s }).counts).toEqual(counts);
+    expect(countsFromString(countsToString([MAX_RUN_LENGTH]))).toEqual([MAX_RUN_LENGTH]);
+    expect(() => countsFromString(countsToString([2 ** 32]), where, file)).toThrow(
+      `res.json: ${where}: malformed RLE counts: run 0 exceeds 4294967295`,
+    );
+    // The fourth run is its delta plus the second: 4294967295 + 1 overflows.
+    expect(() => countsFromString(countsToString([1, MAX_RUN_LENGTH, 1, 2 ** 32]), where, file)).toThrow(
+      /run 3 exceeds 4294967295/,
+    );
+    // "L" is −4: the fourth run would be 3 − 4.
+    expect(() => countsFromString("231L", where, file)).toThrow(/negative run length at run 3/);
+    expect(() => countsFromString("2 3", where, file)).toThrow(/character " " at 1 is not in '0'..'o'/);
+  });
+
+  it("reads strings of any number of runs (the shared buffer grows)", () => {
+    const counts = Array.from({ length: 30001 }, (_, j) => 1 + ((j * 7919) % 1000));
+    const s = countsToString(counts);
+    const total = counts.reduce((a, b) => a + b, 0);
+    expect(measureCountsString(s).total).toBe(total);
+    expect(countsFromString(s)).toEqual(counts);
+    const into = new Uint32Array(s.length + 2);
+    expect(decodeCountsInto(s, into, 2)).toBe(counts.length);
+    expect(Array.from(into.subarray(2, 2 + counts.length))).toEqual(counts);
+  });
+
+  it("the uncompressed form follows the same rule", () => {
+    expect(sumRunList([1, MAX_RUN_LENGTH, 0])).toBe(1 + MAX_RUN_LENGTH);
+    for (const [bad, shown] of [
+      [2 ** 32, "4294967296"],
+      [-1, "-1"],
+      [1.5, "1.5"],
+      [Infinity, "Infinity"],
+      ["3", '"3"'],
+      [null, "null"],
+    ] as const) {
+      expect(() => sumRunList([0, bad], where, file)).toThrow(
+        `res.json: ${where}[1]: malformed RLE counts: ${shown} is not a run length`,
+      );
+    }
+    expect(() => fromCoco({ size: [1, 2], counts: [1, -1, 2] }, "seg", file)).toThrow(
+      "res.json: seg.counts[1]: malformed RLE counts: -1 is not a run length",
+    );
+  });
+
+  it("agrees with an independent BigInt reading of the rule on random strings", () => {
+    let seed = 99;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    // Mostly '0'..'o', biased to continuation groups so that long numbers occur; now and then a stray char.
+    const alphabet = "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmno";
+    let accepted = 0;
+    for (let trial = 0; trial < 5000; trial++) {
+      const length = 1 + Math.floor(random() * 12);
+      let s = "";
+      for (let i = 0; i < length; i++) {
+        const r = random();
+        if (r < 0.01) s += " ";
+        else if (r < 0.45)
+          s += alphabet[32 + Math.floor(random() * 32)]; // continuation
+        else s += alphabet[Math.floor(random() * 32)];
+      }
+      const expected = referenceDecode(s);
+      if (expected === "error") {
+        expect(() => countsFromString(s, "c", "f.json"), s).toThrow(/^f\.json: c: malformed RLE counts: /);
+        continue;
+      }
+      accepted++;
+      expect(countsFromString(s), s).toEqual(expected);
+      expect(measureCountsString(s).total, s).toBe(expected.reduce((a, b) => a + b, 0));
+    }
+    expect(accepted).toBeGreaterThan(300);
   });
 });

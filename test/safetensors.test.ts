@@ -97,7 +97,7 @@ describe("safetensors", () => {
     const cases: [Uint8Array, RegExp][] = [
       [new Uint8Array(5), /shorter than the 8-byte header length/],
       [rawFile({}, new Uint8Array(0), 1000), /header length 1000 exceeds the file size/],
-      [rawFile("{not json"), /malformed JSON header/],
+      [rawFile("{not json"), /JSON header: malformed JSON/],
       [rawFile("[1, 2]"), /header is not a JSON object/],
       [
         rawFile({ w: { dtype: "Q8", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)),

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
@@ -220,7 +220,7 @@ describe.skipIf(!hasFfmpeg)("video file (ffmpeg; skipped when ffmpeg/ffprobe are
 
   it("decodes every frame with its size, timestamps and colours", async () => {
     const source = await openVideo(clip);
-    expect(source.info).toEqual({ width: 32, height: 16, fps: 10, frameCount: 10 });
+    expect(source.info).toEqual({ width: 32, height: 16, fps: 10, frameCount: 10, statedFrames: 10 });
     expect([source.width, source.height, source.frameCount]).toEqual([32, 16, 10]);
     const frames = await collect(source);
     expect(frames).toHaveLength(10);
@@ -306,7 +306,12 @@ describe.skipIf(!hasFfmpeg)("video file (ffmpeg; skipped when ffmpeg/ffprobe are
 
     const garbage = join(dir, "garbage.mp4");
     writeFileSync(garbage, "this is not a video");
-    await expectVidsegError(openVideo(garbage), /garbage\.mp4: cannot read video: .*Invalid data/);
+    const unreadable = await expectVidsegError(
+      openVideo(garbage),
+      /garbage\.mp4: cannot read video: .*Invalid data/,
+    );
+    // The path is said once, by the VidsegError, not again by ffprobe's own message.
+    expect(unreadable.message.split("garbage.mp4")).toHaveLength(2);
 
     await expectVidsegError(
       openVideo(clip, { ffprobePath: join(dir, "no-ffprobe") }),
@@ -314,6 +319,129 @@ describe.skipIf(!hasFfmpeg)("video file (ffmpeg; skipped when ffmpeg/ffprobe are
     );
     const noFfmpeg = await openVideo(clip, { ffmpegPath: join(dir, "no-ffmpeg") });
     await expectVidsegError(collect(noFfmpeg), /clip\.mp4: ffmpeg not found .*apt-get install ffmpeg/);
+  });
+});
+
+describe.skipIf(!hasFfmpeg)("damaged and variable-rate videos (skipped without ffmpeg/ffprobe)", () => {
+  /** 60 frames of ffmpeg's test pattern, 160×120 at 30 fps, H.264 with the index first (faststart). */
+  function encodeTestClip(file: string): void {
+    execFileSync("ffmpeg", [
+      ...["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=30", "-frames:v", "60"],
+      ...["-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", file],
+    ]);
+  }
+
+  /** Decodes a source to the end, collecting its warnings. */
+  async function decodeAll(source: FrameSource, warnings: VidsegError[]): Promise<number> {
+    let frames = 0;
+    for await (const frame of source) {
+      expect(frame.index).toBe(frames);
+      frames++;
+    }
+    expect(warnings.every((w) => w instanceof VidsegError)).toBe(true);
+    return frames;
+  }
+
+  it("a complete clip has no truncation and no warning", async () => {
+    const file = join(dir, "whole.mp4");
+    encodeTestClip(file);
+    const warnings: VidsegError[] = [];
+    const source = await openVideo(file, { onWarning: (w) => warnings.push(w), strict: false });
+    expect(source.info).toEqual({ width: 160, height: 120, fps: 30, frameCount: 60, statedFrames: 60 });
+    expect(await decodeAll(source, warnings)).toBe(60);
+    expect(warnings).toEqual([]);
+  });
+
+  it("reports a video that ends before its stated length, and strict makes it an error", async () => {
+    const file = join(dir, "truncated.mp4");
+    encodeTestClip(file);
+    const bytes = readFileSync(file).length;
+    truncateSync(file, Math.floor(bytes / 2));
+
+    const warnings: VidsegError[] = [];
+    const source = await openVideo(file, { onWarning: (w) => warnings.push(w) });
+    const truncation = source.info.truncation!;
+    expect(truncation.statedFrames).toBe(60);
+    expect(truncation.statedSeconds).toBe(2);
+    expect(truncation.readableFrames).toBeGreaterThan(0);
+    expect(truncation.readableFrames).toBeLessThan(50);
+    expect(truncation.readableSeconds).toBeCloseTo(truncation.readableFrames / 30, 5);
+    // The progress total is what is there, not what the header promised.
+    expect(source.frameCount).toBe(truncation.readableFrames);
+    expect(warnings).toEqual([]); // nothing said before decoding
+
+    const decoded = await decodeAll(source, warnings);
+    expect(decoded).toBeGreaterThan(0);
+    expect(decoded).toBeLessThanOrEqual(truncation.readableFrames);
+    expect(warnings.map((w) => [w.file, w.message])).toEqual([
+      [
+        file,
+        `${file}: video ends after ${decoded} of 60 frames ` +
+          `(${truncation.readableSeconds.toFixed(2)} s of 2.00 s): the file is truncated or damaged`,
+      ],
+    ]);
+    // A second pass reports again (each pass is a full decode).
+    await decodeAll(source, warnings);
+    expect(warnings).toHaveLength(2);
+
+    // strict: an error when opened, before any decoding.
+    const error = await expectVidsegError(
+      openVideo(file, { strict: true }),
+      new RegExp(`truncated\\.mp4: video ends after ${truncation.readableFrames} of 60 frames`),
+    );
+    expect(error.file).toBe(file);
+
+    // Asking only for frames that are there is no problem, strict or not.
+    const head = await openVideo(file, { maxFrames: 5, strict: true, onWarning: (w) => warnings.push(w) });
+    expect(head.frameCount).toBe(5);
+    expect(await decodeAll(head, warnings)).toBe(5);
+    expect(warnings).toHaveLength(2);
+  });
+
+  it("reports ffmpeg's decode errors on a damaged video, and strict makes them an error", async () => {
+    const file = join(dir, "damaged.mp4");
+    encodeTestClip(file);
+    const bytes = readFileSync(file);
+    // Overwrite 200 bytes of frame data (the index is at the start: faststart).
+    bytes.fill(0x5a, Math.floor(bytes.length * 0.6), Math.floor(bytes.length * 0.6) + 200);
+    writeFileSync(file, bytes);
+
+    const warnings: VidsegError[] = [];
+    const source = await openVideo(file, { onWarning: (w) => warnings.push(w) });
+    expect(source.info.truncation).toBeUndefined();
+    const decoded = await decodeAll(source, warnings);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].file).toBe(file);
+    expect(warnings[0].message).toMatch(
+      new RegExp(`^${file}: ffmpeg reported decode errors \\(${decoded} frames decoded\\), .*: \\S`),
+    );
+    // ffmpeg's component prefixes ("[h264 @ 0x…]") are not part of the message.
+    expect(warnings[0].message).not.toMatch(/@ 0x/);
+
+    const strict = await openVideo(file, { strict: true });
+    await expectVidsegError(decodeAll(strict, []), /damaged\.mp4: ffmpeg reported decode errors/);
+  });
+
+  it("counts the frames of a variable-rate AVI, not its nominal-rate slots", async () => {
+    // 68 frames at irregular times (pairs 0.1 s apart, 1.2 s between pairs) in an AVI at a nominal
+    // 10 fps: the AVI states 431 slots (43.1 s × 10), most of them empty "dropped frames".
+    const file = join(dir, "vfr.avi");
+    execFileSync("ffmpeg", [
+      ...["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "68"],
+      ...["-vf", "setpts='(N+floor(N/2)*11)/(10*TB)'", "-fps_mode", "vfr", "-c:v", "mjpeg", file],
+    ]);
+    const warnings: VidsegError[] = [];
+    const source = await openVideo(file, { onWarning: (w) => warnings.push(w), strict: true });
+    expect(source.info.statedFrames).toBe(431);
+    expect(source.frameCount).toBe(68);
+    expect(source.info.truncation).toBeUndefined();
+    // The average rate of the real frames, so that timestamps span the video's 43.1 s.
+    expect(source.fps).toBeCloseTo(68 / 43.1, 10);
+    expect(await decodeAll(source, warnings)).toBe(68);
+    expect(warnings).toEqual([]);
+    // Resampled to 2 fps: the total follows the real duration.
+    const resampled = await openVideo(file, { fps: 2 });
+    expect(resampled.frameCount).toBe(Math.round(43.1 * 2));
   });
 });
 

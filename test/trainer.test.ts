@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -20,16 +20,20 @@ import {
 const faults = vi.hoisted(() => ({ failWriteMatching: undefined as RegExp | undefined }));
 vi.mock("node:fs/promises", async (importOriginal) => {
   const actual = await importOriginal<typeof import("node:fs/promises")>();
-  const writeFile: typeof actual.writeFile = async (path, data, options) => {
+  // The atomic writer writes through a file handle: the handle of a matching path writes half its bytes.
+  const open: typeof actual.open = async (path, flags, mode) => {
+    const handle = await actual.open(path, flags, mode);
     if (faults.failWriteMatching && typeof path === "string" && faults.failWriteMatching.test(path)) {
       faults.failWriteMatching = undefined;
-      const bytes = data as Uint8Array;
-      await actual.writeFile(path, bytes.subarray(0, bytes.length >> 1), options);
-      throw new Error("ENOSPC: no space left on device (simulated)");
+      handle.writeFile = async (data) => {
+        const bytes = data as Uint8Array;
+        await actual.writeFile(path, bytes.subarray(0, bytes.length >> 1));
+        throw new Error("ENOSPC: no space left on device (simulated)");
+      };
     }
-    return actual.writeFile(path, data, options);
+    return handle;
   };
-  return { ...actual, writeFile, default: { ...actual, writeFile } };
+  return { ...actual, open, default: { ...actual, open } };
 });
 
 const INPUTS = 4;
@@ -271,6 +275,48 @@ describe("trainer", () => {
     opts.optimizer.dispose();
     opts2.optimizer.dispose();
     tf.dispose([...params.values(), ...again.values()]);
+  });
+
+  it("resumes from the previous complete checkpoint when the newest is unreadable, and says so", async () => {
+    const dir = newRunDir();
+    const params = makeParams(7);
+    const first = options(dir, params, { totalSteps: 10, checkpointEvery: 5, keepCheckpoints: 3 });
+    // Stop after step 7: checkpoints at 5 and (on abort) 7.
+    const controller = new AbortController();
+    first.onStep = (entry) => entry.step === 7 && controller.abort();
+    first.signal = controller.signal;
+    await train(first);
+    const newest = join(dir, "checkpoints", "ckpt-00000007.safetensors");
+    // What a power loss can leave without fsync: the file renamed in place but its bytes cut short.
+    const bytes = readFileSync(newest);
+    writeFileSync(newest, bytes.subarray(0, bytes.length >> 1));
+    // And what a kill between write and rename leaves: a temporary file.
+    writeFileSync(join(dir, "checkpoints", ".ckpt-00000010.safetensors.0123456789ab.tmp"), "half");
+
+    const again = makeParams(1);
+    const warnings: string[] = [];
+    const second = options(dir, again, { resume: true, onWarning: (message) => warnings.push(message) });
+    const result = await train(second);
+    expect(result.startStep).toBe(5);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /ckpt-00000007\.safetensors: .*: moved to .*ckpt-00000007\.safetensors\.unreadable; resuming from the previous complete checkpoint .*ckpt-00000005\.safetensors$/,
+    );
+    expect(readLog(dir).filter((entry) => entry.type === "warning")).toHaveLength(1);
+    expect(weightsOf(again)).toEqual(reference.weights);
+    expect(readdirSync(join(dir, "checkpoints")).sort()).toEqual([
+      "ckpt-00000005.safetensors",
+      "ckpt-00000007.safetensors.unreadable",
+      "ckpt-00000010.safetensors",
+    ]);
+    // With no readable checkpoint at all, resume is the newest one's clear error.
+    const broken = newRunDir();
+    mkdirSync(join(broken, "checkpoints"));
+    writeFileSync(join(broken, "checkpoints", "ckpt-00000003.safetensors"), "");
+    const third = options(broken, makeParams(1), { resume: true });
+    await expect(train(third)).rejects.toThrow(/ckpt-00000003\.safetensors: not a vidseg model file/);
+    for (const o of [first, second, third]) o.optimizer.dispose();
+    tf.dispose([...params.values(), ...again.values(), ...third.params.values()]);
   });
 
   it("rejects a checkpoint that does not fit the model", async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { textWidth } from "../src/viz/font.js";
 import { encodeGif } from "../src/viz/gif.js";
 import { blankImage, drawText, readRgb, scaleImage, writePng, type RgbImage } from "../src/viz/image.js";
-import { idColour, overlayMasks } from "../src/viz/overlay.js";
+import { idColour, layoutLabels, overlayMasks, type LabelRect } from "../src/viz/overlay.js";
 import { contactSheet } from "../src/viz/sheet.js";
 
 function pixel(image: RgbImage, x: number, y: number): number[] {
@@ -39,6 +39,96 @@ describe("viz", () => {
     // A label map gives the same picture as the equivalent mask list.
     const labelled = overlayMasks(frame, { data: mask }, { colours: [undefined, colour], alpha: 0.5 });
     expect(Buffer.from(labelled.data)).toEqual(Buffer.from(out.data));
+  });
+
+  it("places labels whole inside the frame, clear of each other", () => {
+    const inside = (r: LabelRect, width: number, height: number) =>
+      r.x >= 0 && r.y >= 0 && r.x + r.width <= width && r.y + r.height <= height;
+    const overlap = (a: LabelRect, b: LabelRect) =>
+      a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+    const text = "1 square 0.91"; // 13 characters: 51 px of text + 2 px of margin at scale 1
+    const [right, corner, full] = layoutLabels(
+      [
+        { text, box: { x0: 90, y0: 20, x1: 99, y1: 30 } }, // at the right border
+        { text, box: { x0: 0, y0: 0, x1: 10, y1: 5 } }, // top-left corner: no room above
+        { text, box: { x0: 60, y0: 0, x1: 99, y1: 49 } }, // full height: no room above or below
+      ],
+      100,
+      50,
+    );
+    expect(right).toEqual({ x: 47, y: 13, width: 53, height: 7, text }); // above, pushed left
+    expect(corner).toEqual({ x: 0, y: 6, width: 53, height: 7, text }); // below
+    // Inside its box's top would touch the corner label: the nearest free slot, under the first label.
+    expect(full).toMatchObject({ x: 47, y: 20 });
+    // Touching boxes: the second label goes below its box instead of over the first label.
+    const [a, b] = layoutLabels(
+      [
+        { text, box: { x0: 10, y0: 20, x1: 29, y1: 40 } },
+        { text, box: { x0: 30, y0: 20, x1: 49, y1: 40 } },
+      ],
+      100,
+      50,
+    );
+    expect([a.x, a.y, b.x, b.y]).toEqual([10, 13, 30, 41]);
+    expect(overlap(a, b)).toBe(false);
+    // At scale 2, many labels in a small frame: all inside, none overlapping, while there is room.
+    const crowd = layoutLabels(
+      Array.from({ length: 6 }, (_, i) => ({
+        text: `${i + 1} triangle 0.5`,
+        box: { x0: 20 * i, y0: 30, x1: 20 * i + 19, y1: 50 },
+      })),
+      200,
+      120,
+      2,
+    );
+    for (const [i, r] of crowd.entries()) {
+      expect(inside(r, 200, 120)).toBe(true);
+      for (const other of crowd.slice(0, i)) expect(overlap(r, other)).toBe(false);
+    }
+    // A label wider than the frame is shortened to fit.
+    const [narrow] = layoutLabels([{ text, box: { x0: 0, y0: 10, x1: 5, y1: 15 } }], 30, 30);
+    expect(narrow).toEqual({ x: 0, y: 3, width: 29, height: 7, text: "1 squar" });
+  });
+
+  it("draws each label inside the rectangle the layout gives, on its mask's darkened colour", () => {
+    const [width, height] = [60, 30];
+    const box = (x0: number, y0: number, x1: number, y1: number) =>
+      Uint8Array.from({ length: width * height }, (_, p) => {
+        const [x, y] = [p % width, Math.floor(p / width)];
+        return x >= x0 && x <= x1 && y >= y0 && y <= y1 ? 1 : 0;
+      });
+    const masks = [box(0, 0, 9, 9), box(50, 10, 59, 29)]; // touching the top-left and right borders
+    const labels = ["1 a", "22 b"];
+    const frame = blankImage(width, height, [100, 100, 100]);
+    const plain = overlayMasks(frame, masks);
+    const out = overlayMasks(frame, masks, { labels });
+    // Later masks are labelled first (they are drawn on top).
+    const rects = layoutLabels(
+      [
+        { text: "22 b", box: { x0: 50, y0: 10, x1: 59, y1: 29 } },
+        { text: "1 a", box: { x0: 0, y0: 0, x1: 9, y1: 9 } },
+      ],
+      width,
+      height,
+    );
+    expect(rects.map((r) => [r.x, r.y])).toEqual([
+      [43, 3], // above its box, pushed left of the border
+      [0, 10], // below its box: no room above
+    ]);
+    const inRect = (x: number, y: number) =>
+      rects.findIndex((r) => x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const r = inRect(x, y);
+        if (r < 0) expect(pixel(out, x, y)).toEqual(pixel(plain, x, y));
+        else if (pixel(out, x, y)[0] !== 255)
+          expect(pixel(out, x, y)).toEqual(idColour(2 - r).map((v) => Math.round(v * 0.45)));
+      }
+    }
+    // The margins are background, the text white.
+    expect(pixel(out, 43, 3)).toEqual(idColour(2).map((v) => Math.round(v * 0.45)));
+    expect(pixel(out, 0, 16)).toEqual(idColour(1).map((v) => Math.round(v * 0.45)));
+    expect(pixel(out, 44, 4)).toEqual([255, 255, 255]); // top-left pixel of "2"
   });
 
   it("draws bitmap text and lays out contact sheets", () => {

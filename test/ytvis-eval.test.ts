@@ -10,10 +10,13 @@ import {
   type CategoryAp,
   type YtvisEvalOptions,
 } from "../src/eval/ytvis.js";
+import { countsToString } from "../src/mask/rle.js";
 import { numpyMean, numpySum, pairwiseSum } from "../src/math/numpy.js";
 import {
   annotationFromMasks,
   resultFromMasks,
+  validateResults,
+  validateYtvis,
   writeResults,
   writeYtvis,
   type OcclusionLabel,
@@ -404,12 +407,72 @@ describe("OVIS occlusion ranges", () => {
   });
 });
 
+describe("results of a category that is not in the GT", () => {
+  it("are accepted, never scored, and counted in droppedResults", () => {
+    const gt = dataset(4, 1, [{ frames: [strip(4, 0, 1)] }]);
+    const scored = results(4, [{ score: 0.5, frames: [strip(4, 0, 1)] }]);
+    const unknown = results(4, [
+      { score: 0.9, frames: [strip(4, 0, 1)], category: 77 },
+      { score: 0.1, frames: [strip(4, 2)], category: 78 },
+    ]);
+    const plain = evaluate(gt, scored);
+    expect(plain.droppedResults).toBe(0);
+    const mixed = evaluate(gt, [unknown[0]!, ...scored, unknown[1]!]);
+    expect(mixed.stats).toEqual(plain.stats);
+    expect(mixed.droppedResults).toBe(2);
+  });
+});
+
+describe("a 50000×50000 video (runs of 2.2e9, past the int32 range)", () => {
+  it("validates and evaluates: a detection equal to the GT scores as on a small video", () => {
+    const size = 50000;
+    const counts = [7, 2_200_000_000, size * size - 2_200_000_007];
+    const segmentation = { size: [size, size] as [number, number], counts: countsToString(counts) };
+    const gt = validateYtvis(
+      {
+        videos: [{ id: 1, width: size, height: size, length: 1, file_names: ["a.jpg"] }],
+        categories: [{ id: 1, name: "class1" }],
+        annotations: [
+          {
+            id: 1,
+            video_id: 1,
+            category_id: 1,
+            segmentations: [segmentation],
+            areas: [2_200_000_000],
+            bboxes: [[0, 0, size, size]],
+            iscrowd: 0,
+          },
+        ],
+      },
+      "gt.json",
+    );
+    const res = validateResults(
+      [{ video_id: 1, category_id: 1, score: 0.9, segmentations: [segmentation] }],
+      "res.json",
+      gt,
+    );
+    const small = evaluate(
+      dataset(4, 1, [{ frames: [strip(4, 0, 1)] }]),
+      results(4, [{ score: 0.9, frames: [strip(4, 0, 1)] }]),
+    );
+    // All areas are "large" here and "small" there; the all-area stats must agree.
+    const { stats } = evaluate(gt, res);
+    for (const name of ["AP", "AP50", "AP75", "AR1", "AR10", "AR100"])
+      expect(stats[name], name).toBe(small.stats[name]);
+    expect(stats.APl).toBe(small.stats.APs);
+  });
+});
+
 describe("randomized cases checked against the official evaluators", () => {
   // Written by `scripts/vis_reference.py random` with the official YTVOSeval / OVISeval figures.
   const goldenDir = new URL("./golden/", import.meta.url);
-  const files = readdirSync(goldenDir).filter((f) => /^(ytvis|ovis)-random-\d+\.json$/.test(f));
+  // -u<case>: cases with results of categories that are not in the GT (dropped, never scored).
+  const files = readdirSync(goldenDir).filter((f) => /^(ytvis|ovis)-random-u?\d+\.json$/.test(f));
 
-  it("has golden cases", () => expect(files.length).toBeGreaterThanOrEqual(4));
+  it("has golden cases, some with results of categories that are not in the GT", () => {
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    expect(files.filter((f) => f.includes("-random-u")).length).toBeGreaterThanOrEqual(4);
+  });
 
   for (const file of files) {
     it(file, () => {
@@ -420,6 +483,7 @@ describe("randomized cases checked against the official evaluators", () => {
         expected: { stats: Record<string, number>; per_category: CategoryAp[] };
       };
       const ours = evaluateYtvis(golden.gt, golden.results, { occlusion: golden.ovis, perCategory: true });
+      if (file.includes("-random-u")) expect(ours.droppedResults, "dropped results").toBeGreaterThan(0);
       expect(Object.keys(ours.stats)).toEqual(Object.keys(golden.expected.stats));
       for (const [name, value] of Object.entries(golden.expected.stats))
         expect(Math.abs(ours.stats[name] - value), name).toBeLessThanOrEqual(1e-12);
@@ -474,6 +538,28 @@ describe("vidseg eval ytvis / ovis", () => {
     expect(output.per_category).toEqual([
       { id: 1, name: "class1", AP: P, AP50: P_MEAN_101, AP75: P_MEAN_101 },
     ]);
+  });
+
+  it("a result of a category not in the GT: dropped with one warning line; --strict makes it an error", async () => {
+    const res = results(4, [
+      { score: 0.9, frames: [strip(4, 0, 1)] },
+      { score: 0.8, frames: [strip(4, 0, 1)], category: 5 },
+    ]);
+    await writeResults(join(dir, "unknown.json"), res);
+    const args = ["--gt", join(dir, "gt.json"), "--results", join(dir, "unknown.json"), "--json"];
+    const run = cli("ytvis", ...args);
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout).stats.AP).toBe(P);
+    expect(run.stderr).toBe(
+      `vidseg: warning: ${join(dir, "unknown.json")}: 1 result(s) of a category that is not in the GT, ` +
+        "not scored (as the official evaluator); --strict makes this an error\n",
+    );
+    const strict = cli("ytvis", ...args, "--strict");
+    expect(strict.status).toBe(1);
+    expect(strict.stdout).toBe("");
+    expect(strict.stderr).toBe(
+      `vidseg: error: ${join(dir, "unknown.json")}: [1].category_id: result for category 5, which is not in the GT\n`,
+    );
   });
 
   it("a result for a video that is not in the GT: one line on stderr, exit code 1", async () => {

@@ -44,8 +44,8 @@ export function warn(message: string): void {
 
 /** Bad command-line input: the same one-line error as the library's. */
 export class OptionError extends Error {
-  constructor(flag: string, message: string) {
-    super(`${flag}: ${message}`);
+  constructor(flag: string | undefined, message: string) {
+    super(flag === undefined ? message : `${flag}: ${message}`);
     this.name = "VidsegError";
   }
 }
@@ -99,8 +99,8 @@ export function progressBar(
   let bar: Progress | undefined;
   return {
     // The bar measures the rate itself (over a window, with the ETA).
-    onProgress: ({ done, total }) => {
-      bar ??= new ProgressClass({ total: total ?? 0, label, silent });
+    onProgress: ({ done, total, unit }) => {
+      bar ??= new ProgressClass({ total: total ?? 0, label, silent, unit: unit.replace(/s$/, "") });
       bar.update(done);
     },
     stop: () => bar?.stop(),

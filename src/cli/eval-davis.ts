@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import type { DavisResult, DavisTask, ReferProtocol } from "../data.js";
+import type { DavisResult, DavisTask, ReferProtocol } from "../evaluate.js";
 import { action, OptionError, printJson } from "./common.js";
 
 /** The choices the flags offer (src/formats/davis.ts, src/eval/refer.ts). */
@@ -20,7 +20,7 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
-type DataApi = typeof import("../data.js");
+type DataApi = typeof import("../evaluate.js");
 
 function davisTable(api: DataApi, result: DavisResult, title: string): string {
   const { DAVIS_GLOBAL_STATS, DAVIS_OBJECT_STATS, formatFixed } = api;
@@ -84,7 +84,7 @@ ascending proposal order.`,
     )
     .action(
       action(async (options: DavisOptions) => {
-        const api = await import("../data.js");
+        const api = await import("../evaluate.js");
         const result = await api.evaluateDavis({
           davisRoot: options.davisRoot,
           resultsDir: options.results,
@@ -139,10 +139,10 @@ Protocols:
     )
     .action(
       action(async (options: ReferOptions) => {
-        const api = await import("../data.js");
+        const api = await import("../evaluate.js");
         if (options.protocol === "ref-davis") {
           if (options.davisRoot === undefined)
-            throw new OptionError("--davis-root", "ref-davis needs --davis-root");
+            throw new OptionError(undefined, "ref-davis needs --davis-root");
           const result = await api.evaluateRefDavis({
             davisRoot: options.davisRoot,
             resultsDir: options.results,
@@ -160,7 +160,7 @@ Protocols:
           return;
         }
         if (options.splitRoot === undefined && options.meta === undefined) {
-          throw new OptionError("--split-root", `${options.protocol} needs --split-root (or --meta)`);
+          throw new OptionError(undefined, `${options.protocol} needs --split-root (or --meta)`);
         }
         const result = await api.evaluatePerExpression({
           protocol: options.protocol,

@@ -6,6 +6,7 @@ interface EvalVisOptions {
   results: string;
   json?: boolean;
   perCategory?: boolean;
+  strict?: boolean;
 }
 
 /** `vidseg eval ytvis` and `vidseg eval ovis`: AP/AR as the official YTVOSeval / OVISeval print them. */
@@ -22,15 +23,26 @@ export function registerEvalVis(parent: Command): void {
       .requiredOption("--results <file>", "results JSON: [{video_id, category_id, score, segmentations}]")
       .option("--json", "print one JSON document on stdout: {stats, per_category?}")
       .option("--per-category", "also report AP, AP50 and AP75 per category")
+      .option(
+        "--strict",
+        "reject results whose category is not in the GT (by default they are dropped with a warning, " +
+          "as the official evaluator never scores them)",
+      )
       .action(
         action(async (options: EvalVisOptions) => {
-          const { evaluateVisFiles, perCategoryLines, summaryLines } = await import("../data.js");
+          const { evaluateVisFiles, perCategoryLines, summaryLines } = await import("../evaluate.js");
           const evaluation = await evaluateVisFiles({
             gt: options.gt,
             results: options.results,
             occlusion,
             perCategory: options.perCategory,
+            strict: options.strict,
           });
+          if (evaluation.droppedResults > 0)
+            process.stderr.write(
+              `vidseg: warning: ${options.results}: ${evaluation.droppedResults} result(s) of a category that ` +
+                "is not in the GT, not scored (as the official evaluator); --strict makes this an error\n",
+            );
           if (options.json) {
             printJson({
               stats: evaluation.stats,

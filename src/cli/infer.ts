@@ -16,6 +16,7 @@ interface InferCliOptions {
   scoreThreshold?: string;
   quiet?: boolean;
   json?: boolean;
+  strict?: boolean;
 }
 
 const INFER_HELP = `
@@ -30,10 +31,40 @@ Written to --out:
   overlay.gif | overlay.mp4          one video: masks with one colour per track id, "id class score"
   overlays/<video>.gif | .mp4        a split: one animation per video
 
-Memory stays bounded on long videos: frames are streamed and the animation is encoded frame by frame
-(small videos are enlarged to at least 256 px, large ones reduced to 640 px on the longer side).`;
+Animation: by default an MP4 when ffmpeg with libx264 is present (longest side up to 640 px); without
+ffmpeg a GIF only for videos of up to 150 frames (up to 320 px; a GIF of a long video runs to tens of
+MB), else none, and the summary says why. Small videos are enlarged to at least 256 px.
 
-/** `vidseg infer vis`. */
+Memory stays bounded on long videos: frames are streamed and the animation is encoded frame by frame.
+A video that ends before its stated length is reported on stderr (--strict: an error).`;
+
+interface InferReferCliOptions {
+  checkpoint: string;
+  out: string;
+  split?: string;
+  input?: string;
+  text: string[];
+  fps?: string;
+  maxFrames?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+const INFER_REFER_HELP = `
+Input, one of:
+  --split <dir>            a Ref-YouTube-VOS split folder (meta_expressions.json, JPEGImages/), or a root
+                           holding valid/: every expression of every video
+  --input <video|folder>   a video file (decoded by the system's ffmpeg) or a folder of .jpg/.png frames,
+                           with one --text per expression (several follow the same stream at once)
+
+Written to --out (binary 0/1 palette PNGs, what vidseg eval refer --protocol ref-youtube-vos reads):
+  Annotations/<video>/<exp_id>/<frame>.png   a split
+  Annotations/<name>/<k>/<frame>.png         an input: expression k of the --text list (from 0)
+  expressions.json                           an input: [{id, text, unknownWords}]
+
+Each expression has its own bounded memory: memory and time per frame stay constant on long videos.`;
+
+/** `vidseg infer vis` and `vidseg infer refer`. */
 export function registerInfer(program: Command): void {
   const infer = program.command("infer").description("run a trained model");
   infer
@@ -46,7 +77,15 @@ export function registerInfer(program: Command): void {
     .option("--split <name>", "split of a YouTube-VIS root (default valid)")
     .option("--images <dir>", "frames folder of an annotation JSON")
     .option("--png", "write per-frame indexed PNGs")
-    .option("--animation <format>", "gif, mp4 (needs ffmpeg with libx264) or none", "gif")
+    .option(
+      "--animation <format>",
+      "auto (MP4 with ffmpeg, else a GIF for videos up to 150 frames, else none), gif, mp4 (needs ffmpeg with libx264) or none",
+      "auto",
+    )
+    .option(
+      "--strict",
+      "a video that ends before its stated length, or that ffmpeg reports errors on, is an error",
+    )
     .option("--fps <n>", "frame rate (resamples videos; timestamps and animation rate)")
     .option("--max-frames <n>", "at most n frames per video")
     .option(
@@ -69,7 +108,8 @@ export function registerInfer(program: Command): void {
           split: cli.split,
           images: cli.images,
           png: cli.png,
-          animation: choiceOption(cli.animation, "--animation", ["gif", "mp4", "none"] as const),
+          animation: choiceOption(cli.animation, "--animation", ["auto", "gif", "mp4", "none"] as const),
+          strict: cli.strict,
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
           scoreThreshold: numberOption(cli.scoreThreshold, "--score-threshold", { above: 0 }),
@@ -81,6 +121,51 @@ export function registerInfer(program: Command): void {
           bar.stop();
           if (cli.json) printJson(summary);
           else process.stdout.write(inferVisSummaryText(summary).join("\n") + "\n");
+        } finally {
+          bar.stop();
+        }
+      }),
+    );
+  infer
+    .command("refer")
+    .description("referring segmentation: binary PNG masks per expression, streamed frame by frame")
+    .requiredOption("--checkpoint <path>", "referring model file, run folder or training checkpoint")
+    .requiredOption("--out <dir>", "output folder")
+    .option("--split <dir>", "Ref-YouTube-VOS split folder (or a root holding valid/)")
+    .option("--input <path>", "video file or frame folder")
+    .option(
+      "--text <expression>",
+      "an expression to follow in --input (repeat for several)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("--fps <n>", "frame rate (resamples videos; timestamps)")
+    .option("--max-frames <n>", "at most n frames per video")
+    .option("--quiet", "no progress display")
+    .option("--json", "print a JSON summary on stdout")
+    .addHelpText("after", INFER_REFER_HELP)
+    .action(
+      action(async (cli: InferReferCliOptions) => {
+        const options = {
+          checkpoint: cli.checkpoint,
+          out: cli.out,
+          split: cli.split,
+          input: cli.input,
+          texts: cli.text,
+          fps: numberOption(cli.fps, "--fps", { above: 0 }),
+          maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
+        };
+        const { inferRefer, Progress } = await import("../index.js");
+        const bar = progressBar(Progress, "infer refer", cli.quiet || cli.json);
+        try {
+          const summary = await inferRefer({ ...options, onProgress: bar.onProgress, onWarning: warn });
+          bar.stop();
+          if (cli.json) printJson(summary);
+          else
+            process.stdout.write(
+              `${summary.expressions} expressions in ${summary.videos} video(s), ${summary.frames} frames ` +
+                `(${summary.framesPerSecond.toFixed(1)} frames/s); masks in ${summary.annotations}\n`,
+            );
         } finally {
           bar.stop();
         }

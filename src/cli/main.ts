@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerBatch } from "./batch.js";
 import { registerEvalDavis } from "./eval-davis.js";
 import { registerEvalVis } from "./eval-vis.js";
 import { registerInfer } from "./infer.js";
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerTrain(program);
   registerInfer(program);
+  registerBatch(program);
   return program;
 }
 

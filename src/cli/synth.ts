@@ -1,6 +1,6 @@
 /** `vidseg synth vis|refer`: flags → the synth jobs (src/jobs/synth.ts). */
 import type { Command } from "commander";
-import type { ReferSplitStats, Split, SynthOverrides } from "../data.js";
+import type { ReferSplitStats, Split, SynthJobOptions, SynthOverrides } from "../data.js";
 import { action, choiceOption, numberOption, printJson, progressBar } from "./common.js";
 
 /** Synthetic presets (src/synth/options.ts), for the help text. */
@@ -132,6 +132,52 @@ function referStatsLines(split: string, s: ReferSplitStats): string[] {
   ];
 }
 
+type DataApi = typeof import("../data.js");
+
+/**
+ * The action of a generator command: flags → job options, the job with a progress bar, then the
+ * statistics (one line group per split) or, with --json, one document.
+ */
+function generatorAction<S>(
+  label: string,
+  run: (
+    api: DataApi,
+    options: SynthJobOptions,
+    cli: SynthCliOptions,
+  ) => Promise<{ stats: Partial<Record<Split, S>>; previews: string[] }>,
+  lines: (api: DataApi, split: string, stats: S) => string[],
+) {
+  return action(async (cli: SynthCliOptions) => {
+    const api = await import("../data.js");
+    const splits = splitsOption(cli.split);
+    const bar = progressBar(api.Progress, label, cli.quiet || cli.json);
+    let result;
+    try {
+      const options: SynthJobOptions = {
+        preset: cli.preset,
+        seed: numberOption(cli.seed, "--seed")!,
+        out: cli.out,
+        splits,
+        overrides: overridesFrom(cli, api.parseSize),
+        preview: cli.preview,
+        onProgress: bar.onProgress,
+      };
+      result = await run(api, options, cli);
+    } finally {
+      bar.stop();
+    }
+    if (cli.json) {
+      printJson(result);
+      return;
+    }
+    const out: string[] = [];
+    for (const split of splits) out.push(...lines(api, split, result.stats[split]!));
+    out.push(`wrote ${cli.out} (statistics in stats.json)`);
+    for (const path of result.previews) out.push(`preview: ${path}`);
+    process.stdout.write(out.join("\n") + "\n");
+  });
+}
+
 /** `vidseg synth vis` and `vidseg synth refer`. */
 export function registerSynth(parent: Command): void {
   const synth = parent
@@ -144,34 +190,11 @@ export function registerSynth(parent: Command): void {
   )
     .addHelpText("after", VIS_HELP)
     .action(
-      action(async (cli: SynthCliOptions) => {
-        const { synthVis, statsLines, parseSize, Progress } = await import("../data.js");
-        const splits = splitsOption(cli.split);
-        const bar = progressBar(Progress, "synth vis", cli.quiet || cli.json);
-        let result;
-        try {
-          result = await synthVis({
-            preset: cli.preset,
-            seed: numberOption(cli.seed, "--seed")!,
-            out: cli.out,
-            splits,
-            overrides: overridesFrom(cli, parseSize),
-            preview: cli.preview,
-            onProgress: bar.onProgress,
-          });
-        } finally {
-          bar.stop();
-        }
-        if (cli.json) {
-          printJson(result);
-          return;
-        }
-        const lines: string[] = [];
-        for (const split of splits) lines.push(...statsLines(split, result.stats[split]!));
-        lines.push(`wrote ${cli.out} (statistics in stats.json)`);
-        for (const path of result.previews) lines.push(`preview: ${path}`);
-        process.stdout.write(lines.join("\n") + "\n");
-      }),
+      generatorAction(
+        "synth vis",
+        (api, options) => api.synthVis(options),
+        (api, split, stats) => api.statsLines(split, stats),
+      ),
     );
 
   addGeneratorOptions(
@@ -182,34 +205,10 @@ export function registerSynth(parent: Command): void {
     .option("--ref-davis", "also write the Ref-DAVIS17 form")
     .addHelpText("after", REFER_HELP)
     .action(
-      action(async (cli: SynthCliOptions) => {
-        const { synthRefer, parseSize, Progress } = await import("../data.js");
-        const splits = splitsOption(cli.split);
-        const bar = progressBar(Progress, "synth refer", cli.quiet || cli.json);
-        let result;
-        try {
-          result = await synthRefer({
-            preset: cli.preset,
-            seed: numberOption(cli.seed, "--seed")!,
-            out: cli.out,
-            splits,
-            overrides: overridesFrom(cli, parseSize),
-            preview: cli.preview,
-            refDavis: cli.refDavis,
-            onProgress: bar.onProgress,
-          });
-        } finally {
-          bar.stop();
-        }
-        if (cli.json) {
-          printJson(result);
-          return;
-        }
-        const lines: string[] = [];
-        for (const split of splits) lines.push(...referStatsLines(split, result.stats[split]!));
-        lines.push(`wrote ${cli.out} (statistics in stats.json)`);
-        for (const path of result.previews) lines.push(`preview: ${path}`);
-        process.stdout.write(lines.join("\n") + "\n");
-      }),
+      generatorAction(
+        "synth refer",
+        (api, options, cli) => api.synthRefer({ ...options, refDavis: cli.refDavis }),
+        (_api, split, stats) => referStatsLines(split, stats),
+      ),
     );
 }

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { action, choiceOption, numberOption, printJson } from "./common.js";
+import { action, choiceOption, numberOption, printJson, warn } from "./common.js";
 
-/** The options of `vidseg train vis`, as commander passes them (strings). */
-interface TrainVisCliOptions {
-  model: string;
+/** What every training command takes, as commander passes it (strings). */
+interface RunCliOptions {
   data: string;
   config: string;
   out: string;
@@ -11,7 +10,6 @@ interface TrainVisCliOptions {
   seed: string;
   steps?: string;
   backboneWeights?: string;
-  init?: string;
   valSplit: string;
   valEvery?: string;
   valVideos?: string;
@@ -21,28 +19,29 @@ interface TrainVisCliOptions {
   quiet?: boolean;
 }
 
-/** `vidseg train vis`: flags → the train-vis job. */
-export function registerTrain(parent: Command): void {
-  const trainCommand = parent.command("train").description("train a model");
-  trainCommand
-    .command("vis")
-    .description("train a video instance segmentation model (logs, checkpoints, resume, validation AP)")
-    .option(
-      "--model <kind>",
-      "online (MinVIS-style, trained on frames) or offline (VITA-style, trained on clips)",
-      "online",
-    )
-    .requiredOption("--data <root>", "YouTube-VIS-layout root: <root>/train.json + <root>/train/JPEGImages")
-    .option("--config <preset|file>", "tiny, cpu-small, r50, or a JSON config file", "cpu-small")
+/** The options of `vidseg train vis` beyond the shared ones. */
+interface TrainVisCliOptions extends RunCliOptions {
+  model: string;
+  init?: string;
+  distillFrom?: string;
+  kdWeight?: string;
+  kdFilter?: string;
+  kdLoss?: string;
+  kdClassKl?: string;
+  kdLayers?: string;
+  fairAug?: string;
+}
+
+/** The flags every training command has: data, config, run folder, resume, seed, validation, output. */
+function addRunOptions(command: Command, dataHelp: string, configHelp: string): Command {
+  return command
+    .requiredOption("--data <root>", dataHelp)
+    .option("--config <preset|file>", configHelp, "cpu-small")
     .requiredOption("--out <dir>", "run folder: log.jsonl, checkpoints/, model.safetensors, plot.html")
     .option("--resume", "continue from the newest checkpoint in --out")
     .option("--seed <n>", "seed of the weights, data order and sampling", "0")
     .option("--steps <n>", "override the config's total steps")
     .option("--backbone-weights <file>", "torchvision ResNet weights (safetensors) for the backbone")
-    .option(
-      "--init <model file>",
-      "offline only: start the frame segmenter from a trained online model file (its architecture and categories; give it again with --resume)",
-    )
     .option("--val-split <name>", "split evaluated during training (skipped when absent)", "valid")
     .option("--val-every <n>", "validate every n steps (and at the end)")
     .option("--val-videos <n>", "evaluate only the first n validation videos")
@@ -52,33 +51,109 @@ export function registerTrain(parent: Command): void {
       "data-parallel worker threads, each computing its share of every batch (default: the cores, capped by the pairs of frames or clips in a batch)",
     )
     .option("--quiet", "no progress display")
-    .option("--json", "print the final result as JSON on stdout")
+    .option("--json", "print the final result as JSON on stdout");
+}
+
+/** The shared flags parsed into the jobs' options. */
+function runOptions(cli: RunCliOptions) {
+  return {
+    data: cli.data,
+    config: cli.config,
+    out: cli.out,
+    resume: cli.resume,
+    seed: numberOption(cli.seed, "--seed", { integer: true, min: 0 }),
+    steps: numberOption(cli.steps, "--steps", { integer: true, min: 1 }),
+    backboneWeights: cli.backboneWeights,
+    valSplit: cli.valSplit,
+    valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
+    valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
+    checkpointEvery: numberOption(cli.checkpointEvery, "--checkpoint-every", { integer: true, min: 0 }),
+    workers: numberOption(cli.workers, "--workers", { integer: true, min: 1 }),
+    progress: cli.quiet || cli.json ? (false as const) : undefined,
+  };
+}
+
+/** A finished run: JSON on stdout, or one line on stderr. */
+function reportTrained(
+  cli: RunCliOptions,
+  summary: { step: number; model: string | null; plot: string },
+): void {
+  if (cli.json) printJson(summary);
+  else
+    process.stderr.write(`trained ${summary.step} steps; model: ${summary.model}; plot: ${summary.plot}\n`);
+}
+
+/** `vidseg train vis` and `vidseg train refer`: flags → the train-vis and train-refer jobs. */
+export function registerTrain(parent: Command): void {
+  const trainCommand = parent.command("train").description("train a model");
+  addRunOptions(
+    trainCommand
+      .command("vis")
+      .description("train a video instance segmentation model (logs, checkpoints, resume, validation AP)"),
+    "YouTube-VIS-layout root: <root>/train.json + <root>/train/JPEGImages",
+    "tiny, cpu-small, r50, or a JSON config file",
+  )
+    .option(
+      "--model <kind>",
+      "online (MinVIS-style, trained on frames) or offline (VITA-style, trained on clips)",
+      "online",
+    )
+    .option(
+      "--init <model file>",
+      "offline or distilled: start the frame segmenter (the student) from a trained online model file (its architecture and categories; give it again with --resume)",
+    )
+    .option(
+      "--distill-from <teacher file>",
+      "online only: distil this offline model into the online student on clips (OOKD; give it again with --resume)",
+    )
+    .option("--kd-weight <λ>", "distillation: total loss = student loss + λ·KD (config distill.kdWeight)")
+    .option("--kd-filter <kind>", "distillation: qfa, none (Hungarian on embeddings) or position")
+    .option("--kd-loss <kind>", "distillation: mse or cosine (1 − cos)")
+    .option("--kd-class-kl <T>", "distillation: KL on class distributions at temperature T (0 = off)")
+    .option("--kd-layers <which>", "distillation: last or all decoder layers")
+    .option("--fair-aug <α>", "distillation: class-fair tube pasting, tubes drawn ∝ 1/frequency^α")
     .action(
       action(async (cli: TrainVisCliOptions) => {
         const options = {
+          ...runOptions(cli),
           model: choiceOption(cli.model, "--model", ["online", "offline"] as const),
-          data: cli.data,
-          config: cli.config,
-          out: cli.out,
-          resume: cli.resume,
-          seed: numberOption(cli.seed, "--seed", { integer: true, min: 0 }),
-          steps: numberOption(cli.steps, "--steps", { integer: true, min: 1 }),
-          backboneWeights: cli.backboneWeights,
           init: cli.init,
-          valSplit: cli.valSplit,
-          valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
-          valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
-          checkpointEvery: numberOption(cli.checkpointEvery, "--checkpoint-every", { integer: true, min: 0 }),
-          workers: numberOption(cli.workers, "--workers", { integer: true, min: 1 }),
-          progress: cli.quiet || cli.json ? (false as const) : undefined,
+          distillFrom: cli.distillFrom,
+          distill: definedOnly({
+            kdWeight: numberOption(cli.kdWeight, "--kd-weight", { min: 0 }),
+            kdFilter: optionalChoice(cli.kdFilter, "--kd-filter", ["qfa", "none", "position"] as const),
+            kdLoss: optionalChoice(cli.kdLoss, "--kd-loss", ["mse", "cosine"] as const),
+            kdClassKl: numberOption(cli.kdClassKl, "--kd-class-kl", { min: 0 }),
+            kdLayers: optionalChoice(cli.kdLayers, "--kd-layers", ["last", "all"] as const),
+            fairAug: numberOption(cli.fairAug, "--fair-aug", { min: 0 }),
+          }),
         };
         const { trainVis } = await import("../index.js");
-        const summary = await trainVis(options);
-        if (cli.json) printJson(summary);
-        else
-          process.stderr.write(
-            `trained ${summary.step} steps; model: ${summary.model}; plot: ${summary.plot}\n`,
-          );
+        reportTrained(cli, await trainVis({ ...options, onWarning: warn }));
       }),
     );
+  addRunOptions(
+    trainCommand
+      .command("refer")
+      .description(
+        "train the referring model (YOFO: feature mining + meta-transfer memory; logs, checkpoints, resume, validation J&F)",
+      ),
+    "Ref-YouTube-VOS-layout root holding train/ (and valid/): meta_expressions.json, JPEGImages, Annotations",
+    "tiny, cpu-small, r50, or a JSON config file (its refer section)",
+  ).action(
+    action(async (cli: RunCliOptions) => {
+      const options = runOptions(cli);
+      const { trainRefer } = await import("../index.js");
+      reportTrained(cli, await trainRefer(options));
+    }),
+  );
+}
+
+function optionalChoice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]) {
+  return text === undefined ? undefined : choiceOption(text, flag, choices);
+}
+
+/** The object without its undefined fields. */
+function definedOnly<T extends object>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

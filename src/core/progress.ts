@@ -8,6 +8,11 @@ export interface ProgressOptions {
   total: number;
   /** Shown first on every line, e.g. "train". */
   label?: string;
+  /**
+   * What one step is, for the rate: "frame" shows "12.50 frame/s" (or "2.00 s/frame"). Default "it".
+   * The rate is always shown: a caller should not pass its own rate as a field as well.
+   */
+  unit?: string;
   /** The value the bar starts from (e.g. the step a resumed run starts at); rates count from here. */
   start?: number;
   /** Where to draw; stderr by default, so stdout stays clean for JSON output. */
@@ -33,6 +38,7 @@ const RATE_WINDOW_MS = 30_000;
 export class Progress {
   private readonly total: number;
   private readonly label: string;
+  private readonly unit: string;
   private readonly stream: NodeJS.WritableStream;
   private readonly intervalMs: number;
   private readonly silent: boolean;
@@ -48,6 +54,7 @@ export class Progress {
   constructor(options: ProgressOptions) {
     this.total = options.total;
     this.label = options.label ?? "";
+    this.unit = options.unit ?? "it";
     this.stream = options.stream ?? process.stderr;
     this.intervalMs = options.intervalMs ?? 10_000;
     this.silent = options.silent ?? false;
@@ -139,7 +146,8 @@ export class Progress {
     const parts = [`${String(this.value).padStart(width)}/${this.total}`, `${String(percent).padStart(3)}%`];
     for (const [name, value] of Object.entries(this.fields)) parts.push(`${name}=${formatValue(value)}`);
     const rate = this.rate();
-    if (rate > 0) parts.push(rate >= 1 ? `${rate.toFixed(2)} it/s` : `${(1 / rate).toFixed(2)} s/it`);
+    if (rate > 0)
+      parts.push(rate >= 1 ? `${rate.toFixed(2)} ${this.unit}/s` : `${(1 / rate).toFixed(2)} s/${this.unit}`);
     const eta = this.eta();
     parts.push(`eta ${eta === undefined ? "?" : formatDuration(eta)}`);
     return parts.join(" ");

@@ -1,4 +1,5 @@
 import { VidsegError } from "./errors.js";
+import { showValue } from "./json.js";
 
 /** The complete state of an {@link Rng}: four 32-bit words, JSON-serialisable (checkpoints store it). */
 export type RngState = [number, number, number, number];
@@ -149,8 +150,7 @@ export class Rng {
       state.length === 4 &&
       state.every((word) => Number.isInteger(word) && word >= 0 && word < TWO_POW_32) &&
       state.some((word) => word !== 0);
-    if (!valid)
-      throw new VidsegError(`invalid RNG state ${JSON.stringify(state)}: expected four uint32 words`);
+    if (!valid) throw new VidsegError(`invalid RNG state ${showValue(state)}: expected four uint32 words`);
     [this.s0, this.s1, this.s2, this.s3] = state.map((word) => word | 0);
   }
 }

@@ -1,13 +1,16 @@
 /**
  * DAVIS-2017 J (region) and F (boundary) evaluation, number for number what the official
  * davis2017-evaluation computes (semi-supervised and unsupervised tasks), quirks included:
- * - 255 in GT is turned into background before anything else, so "void" excludes nothing;
+ * - void (255 in GT) is read before 255 is turned into background; the unsupervised task (so Ref-DAVIS17
+ *   too) masks both label maps by ¬void, which leaves void pixels out of J's intersection and union and
+ *   out of both boundaries of F; the semi-supervised task passes no void map, so there void is background;
  * - GT objects are 1..max(label in the first GT frame); predicted objects are 1..max(label over the
  *   scored frames of the prediction);
  * - J = |S∧G| / |S∨G|, 1 when the union is empty;
  * - F: one-pixel boundaries (seg2bmap), each dilated by a disk of radius ceil(0.008·‖(H, W)‖), with
  *   the reference's empty cases;
- * - semi-supervised: first and last frames dropped; predicted object count must equal the GT count;
+ * - semi-supervised: first and last frames dropped; more predicted objects than GT objects is an error,
+ *   fewer are padded with empty masks (and scored);
  * - unsupervised: at most 20 proposals, padded with empty ones up to the GT count; all frames; one
  *   proposal per object by linear sum assignment on −(mean J + mean F)/2; as in the reference, the
  *   k-th per-object entry of a sequence is the k-th matched pair in ascending proposal order;
@@ -21,8 +24,15 @@
  * to the nearest boundary pixel.
  */
 import { check, VidsegError } from "../core/errors.js";
-import type { DavisTask } from "../formats/davis.js";
-import { imageSize, listSequenceFrames, readImageSet, readMasks, resultMaskPath } from "../formats/davis.js";
+import {
+  DAVIS_VOID_LABEL,
+  imageSize,
+  listSequenceFrames,
+  readImageSet,
+  readMasks,
+  resultMaskPath,
+  type DavisTask,
+} from "../formats/davis.js";
 import type { LabelMap } from "../formats/png.js";
 import { linearSumAssignment } from "../math/hungarian.js";
 import { numpyMean, numpyNanMean } from "../math/numpy.js";
@@ -373,11 +383,31 @@ function maxLabel(masks: readonly LabelMap[]): number {
   return max;
 }
 
-/** GT labels with 255 turned into background, as the reference reads them. */
+/** GT labels with void (255) turned into background, as the reference reads them. */
 function gtLabels(mask: LabelMap): Uint8Array {
   const data = new Uint8Array(mask.data);
-  for (let i = 0; i < data.length; i++) if (data[i] === 255) data[i] = 0;
+  for (let i = 0; i < data.length; i++) if (data[i] === DAVIS_VOID_LABEL) data[i] = 0;
   return data;
+}
+
+/** The void map of a GT frame (255), or null when it has no void pixel. */
+function voidMap(mask: LabelMap): Uint8Array | null {
+  let found = false;
+  const map = new Uint8Array(mask.data.length);
+  for (let i = 0; i < map.length; i++) {
+    if (mask.data[i] === DAVIS_VOID_LABEL) {
+      map[i] = 1;
+      found = true;
+    }
+  }
+  return found ? map : null;
+}
+
+/** Labels times ¬void: void pixels become background (a copy; `labels` is left as it is). */
+function withoutVoid(labels: Uint8Array, voidPixels: Uint8Array): Uint8Array {
+  const out = new Uint8Array(labels);
+  for (let i = 0; i < out.length; i++) if (voidPixels[i]) out[i] = 0;
+  return out;
 }
 
 /**
@@ -411,8 +441,8 @@ export function scoreSequence(
   let proposalCount = maxLabel(pred);
   if (task === "semi-supervised") {
     check(
-      proposalCount === objectCount,
-      `the predictions have ${proposalCount} object(s) (highest label) but the first GT frame has ${objectCount}`,
+      proposalCount <= objectCount,
+      `the predictions have label ${proposalCount}, more than the ${objectCount} object(s) of the first GT frame`,
       where,
     );
   } else {
@@ -421,8 +451,9 @@ export function scoreSequence(
       `the predictions have label ${proposalCount}, more than the ${DAVIS_MAX_PROPOSALS} proposals allowed`,
       where,
     );
-    proposalCount = Math.max(proposalCount, objectCount);
   }
+  // Missing objects (or proposals, up to the GT count) are empty masks, scored like the others.
+  proposalCount = Math.max(proposalCount, objectCount);
   const frames = gtScored.length;
   // Per pair (proposal p, object g) and frame t: index ((p * objectCount) + g) * frames + t.
   const jAll = new Float64Array(proposalCount * objectCount * frames);
@@ -436,8 +467,11 @@ export function scoreSequence(
       `predicted frame ${t} is ${p.width}×${p.height}, GT is ${width}×${height}`,
       where,
     );
+    // J leaves void out of intersection and union, F out of both boundaries: both are the measures of
+    // the label maps times ¬void (unsupervised task only).
+    const voidPixels = task === "unsupervised" ? voidMap(g) : null;
     const measures = framePairMeasures(
-      p.data,
+      voidPixels ? withoutVoid(p.data, voidPixels) : p.data,
       gtLabels(g),
       width,
       height,

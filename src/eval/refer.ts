@@ -251,8 +251,16 @@ export async function evaluatePerExpression(options: PerExpressionOptions): Prom
     }
     per_expression[key] = scoreExpression(predictions, truths, width, height);
   }
-  const values = Object.values(per_expression);
-  const J = numpyMean(values.map((v) => v.J));
-  const F = numpyMean(values.map((v) => v.F));
-  return { J, F, "J&F": (J + F) / 2, per_expression };
+  return { ...averageExpressions(Object.values(per_expression)), per_expression };
+}
+
+/** J and F averaged over expressions (NumPy's mean), J&F their mean. */
+export function averageExpressions(scores: readonly { J: number; F: number }[]): {
+  J: number;
+  F: number;
+  "J&F": number;
+} {
+  const J = numpyMean(scores.map((v) => v.J));
+  const F = numpyMean(scores.map((v) => v.F));
+  return { J, F, "J&F": (J + F) / 2 };
 }

@@ -15,14 +15,23 @@
  * - OVIS: a GT's occlusion score is the mean of its highest ⌈n/2⌉ labelled frames (no/slight/severe =
  *   0/0.25/0.75); GTs outside an occlusion range are ignored, unmatched detections never are.
  *
- * Speed: an IoU needs only Σ|d∩g| (the union is Σ|d| + Σ|g| − Σ|d∩g|, exact in integers); intersections
- * are taken on the runs directly, skipped when the foreground spans of the two frames do not overlap,
- * and RLE strings are decoded only for (video, category) pairs that have both GT and detections.
+ * - Results of a category that is not in the GT are accepted and never scored (`droppedResults`).
+ *
+ * The stages: `planEvaluation` groups the tracks by (video, category) without reading a mask;
+ * `shardJobs` + `runShard` (ytvis-shard.ts) read the masks and compute the IoUs, shard by shard, in any
+ * thread (`evaluateYtvisFiles` uses the cores); `finishEvaluation` matches, accumulates and summarises.
  */
 import { VidsegError } from "../core/errors.js";
-import type { YtvisAnnotation, YtvisDataset, YtvisResult, YtvisSegmentation } from "../formats/ytvis.js";
-import { fromSegmentation, measureCountsString } from "../mask/rle.js";
+import type { YtvisAnnotation, YtvisDataset, YtvisResult } from "../formats/ytvis.js";
 import { numpyMean } from "../math/numpy.js";
+import {
+  packShard,
+  runShard,
+  type GroupSources,
+  type ShardJob,
+  type ShardOutput,
+  type TrackSource,
+} from "./ytvis-shard.js";
 
 export const YTVIS_STAT_NAMES = [
   "AP",
@@ -75,6 +84,11 @@ export interface CategoryAp {
 export interface YtvisEvaluation {
   /** Stat name → value (raw float64, -1 where the official evaluator gives -1), in the official order. */
   stats: Record<string, number>;
+  /**
+   * Results whose category is not in the GT: the official evaluators accept them and never score them,
+   * and so does this one (the CLI says how many on stderr).
+   */
+  droppedResults: number;
   /** Per category, by ascending category id (only with `perCategory`). */
   perCategory?: CategoryAp[];
 }
@@ -121,153 +135,17 @@ const OCCLUSION_SCORES: Record<string, number> = {
   severe_occlusion: 0.75,
 };
 
-// Numerics -------------------------------------------------------------------------------------------
-
-// Frames ---------------------------------------------------------------------------------------------
-
-/**
- * One present frame of a track: its area, the column-major span [first, last) of its foreground, and its
- * runs, decoded on first use (most result frames never need them).
- */
-interface Frame {
-  area: number;
-  first: number;
-  last: number;
-  counts: ArrayLike<number> | null;
-  text: string | null;
-}
-
-let scratch = new Int32Array(4096);
-const GROUP_SCALE = Array.from({ length: 14 }, (_, k) => 2 ** (5 * k));
-
-/** Decodes a compressed counts string (`rleFrString`) into a fresh Int32Array. */
-function decodeCountsString(s: string, where: string, file?: string): Int32Array {
-  let m = 0;
-  let p = 0;
-  while (p < s.length) {
-    let x = 0;
-    let k = 0;
-    let c: number;
-    do {
-      c = s.charCodeAt(p) - 48; // NaN past the end
-      if (!(c >= 0 && c <= 63) || k >= GROUP_SCALE.length - 1)
-        throw new VidsegError("malformed RLE counts", file, where);
-      x += (c & 0x1f) * GROUP_SCALE[k];
-      p++;
-      k++;
-    } while (c & 0x20);
-    if (c & 0x10) x -= GROUP_SCALE[k];
-    if (m > 2) x += scratch[m - 2];
-    if (x < 0 || x > 0x7fffffff) throw new VidsegError("malformed RLE counts", file, where);
-    if (m === scratch.length) {
-      const bigger = new Int32Array(scratch.length * 2);
-      bigger.set(scratch);
-      scratch = bigger;
-    }
-    scratch[m++] = x;
-  }
-  return scratch.slice(0, m);
-}
-
-/** Area and foreground span of runs. */
-function measure(counts: ArrayLike<number>, h: number, w: number, where: string, file?: string): Frame {
-  let position = 0;
-  let area = 0;
-  let first = -1;
-  let last = -1;
-  for (let j = 0; j < counts.length; j++) {
-    const run = counts[j];
-    if (j & 1 && run > 0) {
-      if (first < 0) first = position;
-      last = position + run;
-      area += run;
-    }
-    position += run;
-  }
-  if (position !== h * w)
-    throw new VidsegError(`malformed RLE counts: runs cover ${position} pixels, not ${h}×${w}`, file, where);
-  return { area, first, last, counts, text: null };
-}
-
-function frameOf(
-  segm: YtvisSegmentation | undefined,
-  h: number,
-  w: number,
-  where: string,
-  file?: string,
-): Frame | null {
-  // Python truthiness: null and an empty polygon list are absent; any RLE object is present.
-  if (segm === null || segm === undefined || (Array.isArray(segm) && segm.length === 0)) return null;
-  if (!Array.isArray(segm) && typeof segm.counts === "string") {
-    const [sh, sw] = segm.size;
-    if (sh !== h || sw !== w)
-      throw new VidsegError(
-        `mask size ${sh}×${sw} disagrees with the video's ${h}×${w}`,
-        file,
-        `${where}.size`,
-      );
-    // Keep the string, not the runs: they are decoded only if an IoU needs them.
-    let summary;
-    try {
-      summary = measureCountsString(segm.counts, `${where}.counts`);
-    } catch (error) {
-      if (error instanceof VidsegError) throw new VidsegError(error.message, file);
-      throw error;
-    }
-    if (summary.total !== h * w)
-      throw new VidsegError(
-        `malformed RLE counts: runs cover ${summary.total} pixels, not ${h}×${w}`,
-        file,
-        `${where}.counts`,
-      );
-    return { area: summary.area, first: summary.first, last: summary.last, counts: null, text: segm.counts };
-  }
-  let rle;
-  try {
-    rle = fromSegmentation(segm, h, w, where);
-  } catch (error) {
-    if (error instanceof VidsegError) throw new VidsegError(error.message, file);
-    throw error;
-  }
-  if (rle.h !== h || rle.w !== w)
-    throw new VidsegError(`mask size ${rle.h}×${rle.w} disagrees with the video's ${h}×${w}`, file, where);
-  return measure(rle.counts, h, w, where, file);
-}
-
-function runsOf(frame: Frame): ArrayLike<number> {
-  if (!frame.counts) frame.counts = decodeCountsString(frame.text!, "counts");
-  return frame.counts;
-}
-
-/** |a ∩ b| of two run-length masks of the same size, by walking both run lists. */
-function intersectionArea(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let i = 0;
-  let j = 0;
-  let endA = a[0];
-  let endB = b[0];
-  let position = 0;
-  let inter = 0;
-  while (i < a.length && j < b.length) {
-    const end = endA < endB ? endA : endB;
-    if (i & 1 && j & 1) inter += end - position;
-    position = end;
-    if (endA === end && ++i < a.length) endA += a[i];
-    if (endB === end && ++j < b.length) endB += b[j];
-  }
-  return inter;
-}
-
-// Tracks ---------------------------------------------------------------------------------------------
+// Tracks and groups ----------------------------------------------------------------------------------
 
 interface Track {
   /** GT: the annotation id (its truthiness matters, see above); results: index + 1. */
   id: number;
   score: number;
   iscrowd: boolean;
+  /** GT: from the JSON `areas`; detections: from their masks, once read. */
   avgArea: number;
   occlusionScore: number;
-  frames: (Frame | null)[];
-  totalArea: number;
+  source: TrackSource;
 }
 
 /** Mean of the truthy areas (`np.array([a for a in areas if a]).mean()`), 0 if none. */
@@ -296,20 +174,141 @@ function occlusionScore(annotation: YtvisAnnotation, where: string, file?: strin
   return sum / top.length;
 }
 
-function buildFrames(
-  segmentations: readonly YtvisSegmentation[],
-  h: number,
-  w: number,
-  where: string,
-  file?: string,
-): { frames: (Frame | null)[]; totalArea: number; areas: (number | null)[] } {
-  const frames = segmentations.map((segm, f) => frameOf(segm, h, w, `${where}[${f}]`, file));
-  let totalArea = 0;
-  for (const frame of frames) if (frame) totalArea += frame.area;
-  return { frames, totalArea, areas: frames.map((frame) => (frame ? frame.area : null)) };
+/**
+ * An evaluation before any mask is read: the sorted video and category ids (`Params.vidIds`, `catIds`)
+ * and the tracks of each (video, category) group, group index = video index · K + category index.
+ */
+export interface EvaluationPlan {
+  videoIds: number[];
+  categoryIds: number[];
+  /** GT tracks in file order. */
+  gts: Track[][];
+  /** Detections stably sorted by score, the best 100 (what `evaluateVid` keeps). */
+  dts: Track[][];
+  /** Masks read for their checks only: detections past the best 100, results of unknown categories. */
+  unread: TrackSource[];
+  /** Results of categories that are not in the GT: accepted and never scored. */
+  droppedResults: number;
 }
 
-// The evaluation -------------------------------------------------------------------------------------
+/** Groups the tracks, as `YTVOSeval` selects them (`getAnnIds(vidIds, catIds)`, `_prepare`). */
+export function planEvaluation(
+  gt: YtvisDataset,
+  results: readonly YtvisResult[],
+  options: YtvisEvalOptions = {},
+): EvaluationPlan {
+  const { gtFile, resultsFile } = options;
+  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
+  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
+  const videoIndex = new Map(videoIds.map((id, i) => [id, i]));
+  const categoryIndex = new Map(categoryIds.map((id, i) => [id, i]));
+  const videoById = new Map(gt.videos.map((v) => [v.id, v]));
+  const K = categoryIds.length;
+  const gts: Track[][] = Array.from({ length: videoIds.length * K }, () => []);
+  const dts: Track[][] = Array.from({ length: videoIds.length * K }, () => []);
+  const unread: TrackSource[] = [];
+
+  gt.annotations.forEach((annotation, i) => {
+    const where = `annotations[${i}]`;
+    const vi = videoIndex.get(annotation.video_id);
+    const ci = categoryIndex.get(annotation.category_id);
+    if (vi === undefined || ci === undefined) return; // not selected by getAnnIds(vidIds, catIds)
+    gts[vi * K + ci].push({
+      id: annotation.id,
+      score: 0,
+      iscrowd: !!annotation.iscrowd,
+      avgArea: averageArea(annotation.areas),
+      occlusionScore: options.occlusion ? occlusionScore(annotation, `${where}.occlusion`, gtFile) : 0,
+      source: {
+        segmentations: annotation.segmentations,
+        video: videoById.get(annotation.video_id)!,
+        where: `${where}.segmentations`,
+        file: gtFile,
+        polygons: true,
+      },
+    });
+  });
+
+  let droppedResults = 0;
+  results.forEach((result, i) => {
+    const where = `[${i}]`;
+    const vi = videoIndex.get(result.video_id);
+    if (vi === undefined)
+      throw new VidsegError(
+        `result for video ${result.video_id}, which is not in the GT`,
+        resultsFile,
+        `${where}.video_id`,
+      );
+    const source: TrackSource = {
+      segmentations: result.segmentations,
+      video: videoById.get(result.video_id)!,
+      where: `${where}.segmentations`,
+      file: resultsFile,
+      polygons: false,
+    };
+    const ci = categoryIndex.get(result.category_id);
+    if (ci === undefined) {
+      droppedResults++; // evaluation loops over the GT's categories only
+      unread.push(source);
+      return;
+    }
+    dts[vi * K + ci].push({
+      id: i + 1,
+      score: result.score,
+      iscrowd: false,
+      avgArea: 0,
+      occlusionScore: 0,
+      source,
+    });
+  });
+  const maxDet = MAX_DETS[MAX_DETS.length - 1];
+  for (let group = 0; group < dts.length; group++) {
+    if (dts[group].length === 0) continue;
+    const sorted = stableSortByScore(dts[group]);
+    for (const track of sorted.slice(maxDet)) unread.push(track.source);
+    dts[group] = sorted.slice(0, maxDet);
+  }
+  return { videoIds, categoryIds, gts, dts, unread, droppedResults };
+}
+
+/**
+ * The shard jobs of a plan: videos by ascending id dealt in turn to `shards` shards, each job holding its
+ * videos' groups (with detections or GT) and, last, the unread tracks to check. `check`: the readers ran
+ * with `masks: false`, so the jobs check every mask.
+ */
+export function shardJobs(plan: EvaluationPlan, shards: number, check: boolean): ShardJob[] {
+  const K = plan.categoryIds.length;
+  const videoIndex = new Map(plan.videoIds.map((id, i) => [id, i]));
+  return Array.from({ length: shards }, (_, shard) => {
+    const groups: GroupSources[] = [];
+    for (let group = 0; group < plan.dts.length; group++) {
+      if (Math.floor(group / K) % shards !== shard) continue;
+      const dts = plan.dts[group];
+      const gts = plan.gts[group];
+      if (dts.length > 0 || gts.length > 0)
+        groups.push({ dts: dts.map((t) => t.source), gts: gts.map((t) => t.source) });
+    }
+    const unread = plan.unread.filter((source) => videoIndex.get(source.video.id)! % shards === shard);
+    if (unread.length > 0) groups.push({ dts: unread, gts: [] });
+    return packShard(groups, check);
+  });
+}
+
+/**
+ * Evaluates results against GT as `YTVOSeval` (or, with `occlusion`, `OVISeval`) with iouType 'segm'.
+ * Inputs are expected to be valid (see `validateYtvis` / `validateResults`); results for videos that are
+ * not in the GT and mask sizes that disagree with the video are still reported as VidsegErrors.
+ * (`evaluateYtvisFiles` computes the same numbers from files, on several threads.)
+ */
+export function evaluateYtvis(
+  gt: YtvisDataset,
+  results: readonly YtvisResult[],
+  options: YtvisEvalOptions = {},
+): YtvisEvaluation {
+  const plan = planEvaluation(gt, results, options);
+  const [job] = shardJobs(plan, 1, false);
+  return finishEvaluation(plan, [runShard(job)], gt, options);
+}
 
 /** Result of matching one (video, category) for one (area range, occlusion range). */
 interface Matching {
@@ -324,96 +323,46 @@ interface Matching {
 }
 
 /**
- * Evaluates results against GT as `YTVOSeval` (or, with `occlusion`, `OVISeval`) with iouType 'segm'.
- * Inputs are expected to be valid (see `validateYtvis` / `validateResults`); results for videos that are
- * not in the GT and mask sizes that disagree with the video are still reported as VidsegErrors.
+ * Matches, accumulates and summarises, from the outputs of the plan's shard jobs (`shardJobs` order):
+ * `evaluateVid` for every group, then `accumulate` and `summarize`, in the official order.
  */
-export function evaluateYtvis(
+export function finishEvaluation(
+  plan: EvaluationPlan,
+  outputs: readonly ShardOutput[],
   gt: YtvisDataset,
-  results: readonly YtvisResult[],
-  options: YtvisEvalOptions = {},
+  options: YtvisEvalOptions,
 ): YtvisEvaluation {
-  const { gtFile, resultsFile } = options;
-  const videoIds = [...new Set(gt.videos.map((v) => v.id))].sort((a, b) => a - b);
-  const categoryIds = [...new Set(gt.categories.map((c) => c.id))].sort((a, b) => a - b);
-  const videoIndex = new Map(videoIds.map((id, i) => [id, i]));
-  const categoryIndex = new Map(categoryIds.map((id, i) => [id, i]));
-  const videoById = new Map(gt.videos.map((v) => [v.id, v]));
-  const V = videoIds.length;
+  const { categoryIds, gts: gtGroups, dts: dtGroups, droppedResults } = plan;
+  const V = plan.videoIds.length;
   const K = categoryIds.length;
   const occlusionRanges = options.occlusion ? OCCLUSION_RANGES : [null];
   const O = occlusionRanges.length;
-
-  // Tracks grouped by (video, category): group index = video index · K + category index.
-  const gtGroups: Track[][] = Array.from({ length: V * K }, () => []);
-  const dtGroups: Track[][] = Array.from({ length: V * K }, () => []);
-
-  gt.annotations.forEach((annotation, i) => {
-    const where = `annotations[${i}]`;
-    const vi = videoIndex.get(annotation.video_id);
-    const ci = categoryIndex.get(annotation.category_id);
-    if (vi === undefined || ci === undefined) return; // not selected by getAnnIds(vidIds, catIds)
-    const video = videoById.get(annotation.video_id)!;
-    const { frames, totalArea } = buildFrames(
-      annotation.segmentations,
-      video.height,
-      video.width,
-      `${where}.segmentations`,
-      gtFile,
-    );
-    gtGroups[vi * K + ci].push({
-      id: annotation.id,
-      score: 0,
-      iscrowd: !!annotation.iscrowd,
-      avgArea: averageArea(annotation.areas),
-      occlusionScore: options.occlusion ? occlusionScore(annotation, `${where}.occlusion`, gtFile) : 0,
-      frames,
-      totalArea,
-    });
-  });
-
-  results.forEach((result, i) => {
-    const where = `[${i}]`;
-    const vi = videoIndex.get(result.video_id);
-    if (vi === undefined)
-      throw new VidsegError(
-        `result for video ${result.video_id}, which is not in the GT`,
-        resultsFile,
-        `${where}.video_id`,
-      );
-    const ci = categoryIndex.get(result.category_id);
-    if (ci === undefined) return; // the reference drops categories it does not evaluate
-    const video = videoById.get(result.video_id)!;
-    const { frames, totalArea, areas } = buildFrames(
-      result.segmentations,
-      video.height,
-      video.width,
-      `${where}.segmentations`,
-      resultsFile,
-    );
-    dtGroups[vi * K + ci].push({
-      id: i + 1,
-      score: result.score,
-      iscrowd: false,
-      avgArea: averageArea(areas),
-      occlusionScore: 0,
-      frames,
-      totalArea,
-    });
-  });
-
   const T = IOU_THRESHOLDS.length;
   const A = AREA_RANGES.length;
-  const maxDet = MAX_DETS[MAX_DETS.length - 1];
+
+  // The outputs follow the jobs: per shard, its groups in order, each with D·G IoUs and D areas.
+  const iousOf: Float64Array[] = new Array(V * K);
+  outputs.forEach((output, shard) => {
+    let iou = 0;
+    let area = 0;
+    for (let group = 0; group < V * K; group++) {
+      if (Math.floor(group / K) % outputs.length !== shard) continue;
+      const dts = dtGroups[group];
+      const G = gtGroups[group].length;
+      if (dts.length === 0 && G === 0) continue;
+      iousOf[group] = output.ious.subarray(iou, iou + dts.length * G);
+      iou += dts.length * G;
+      for (const dt of dts) dt.avgArea = output.dtAreas[area++];
+    }
+  });
 
   // evaluateVid for every group and (area, occlusion) range; null where the group has no GT and no dt.
   const matchings: (Matching[] | null)[] = new Array(V * K).fill(null);
   for (let group = 0; group < V * K; group++) {
     const gts = gtGroups[group];
-    const allDts = dtGroups[group];
-    if (gts.length === 0 && allDts.length === 0) continue;
-    const dts = stableSortByScore(allDts).slice(0, maxDet);
-    const ious = trackIous(dts, gts);
+    const dts = dtGroups[group];
+    if (gts.length === 0 && dts.length === 0) continue;
+    const ious = iousOf[group];
     const perRange: Matching[] = [];
     for (let a = 0; a < A; a++)
       for (let o = 0; o < O; o++)
@@ -494,7 +443,7 @@ export function evaluateYtvis(
     stats[name] = summarize(spec.ap, spec.iouThr, spec.area, spec.occ, spec.maxDets);
   }
 
-  const evaluation: YtvisEvaluation = { stats };
+  const evaluation: YtvisEvaluation = { stats, droppedResults };
   if (options.perCategory) {
     const nameById = new Map(gt.categories.map((c) => [c.id, c.name]));
     evaluation.perCategory = categoryIds.map((id, k) => ({
@@ -555,35 +504,6 @@ function stableSortByScore<T extends { score: number }>(items: readonly T[]): T[
     .map((item, i) => ({ item, i }))
     .sort((x, y) => y.item.score - x.item.score || x.i - y.i)
     .map(({ item }) => item);
-}
-
-/** IoU matrix [d·G + g] of tracks (`computeIoU` / `iou_seq`). */
-function trackIous(dts: readonly Track[], gts: readonly Track[]): Float64Array {
-  const G = gts.length;
-  const ious = new Float64Array(dts.length * G);
-  dts.forEach((dt, d) => {
-    gts.forEach((gtTrack, g) => {
-      let inter = 0;
-      const frames = Math.min(dt.frames.length, gtTrack.frames.length); // zip() stops at the shorter
-      for (let f = 0; f < frames; f++) {
-        const a = dt.frames[f];
-        const b = gtTrack.frames[f];
-        if (!a || !b || a.area === 0 || b.area === 0 || a.last <= b.first || b.last <= a.first) continue;
-        inter += intersectionArea(runsOf(a), runsOf(b));
-      }
-      // Σ|d ∪ g| over frames = Σ|d| + Σ|g| − Σ|d ∩ g| (an absent frame counts 0 on its side).
-      const union = sumAreas(dt, frames) + sumAreas(gtTrack, frames) - inter;
-      ious[d * G + g] = union > 0 ? inter / union : 0;
-    });
-  });
-  return ious;
-}
-
-function sumAreas(track: Track, frames: number): number {
-  if (frames === track.frames.length) return track.totalArea;
-  let total = 0;
-  for (let f = 0; f < frames; f++) total += track.frames[f]?.area ?? 0;
-  return total;
 }
 
 /** `evaluateVid` for one (video, category) and one (area range, occlusion range). */

@@ -11,11 +11,11 @@
  * sequence needs at least one image and a mask for every image.
  */
 import { existsSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import sharp from "sharp";
 import { check, VidsegError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/fs.js";
+import { readTextFile, writeFileAtomic } from "../core/fs.js";
+import { checkRelativePath, resolveInside } from "../core/paths.js";
 import { readIndexedPng, writeIndexedPng, type LabelMap } from "./png.js";
 
 export type DavisTask = "semi-supervised" | "unsupervised";
@@ -35,27 +35,47 @@ export function annotationsFolder(task: DavisTask): string {
   return task === "semi-supervised" ? "Annotations" : "Annotations_unsupervised";
 }
 
+/** `<root>/JPEGImages/480p/<sequence>` (the sequence name must stay inside that folder). */
+export function davisImageFolder(root: string, sequence: string): string {
+  return resolveInside(join(root, "JPEGImages", DAVIS_RESOLUTION), sequence, undefined, "sequence");
+}
+
+/** `<root>/<Annotations folder>/480p/<sequence>`. */
+export function davisMaskFolder(root: string, task: DavisTask, sequence: string): string {
+  return resolveInside(
+    join(root, annotationsFolder(task), DAVIS_RESOLUTION),
+    sequence,
+    undefined,
+    "sequence",
+  );
+}
+
 export function davisImagePath(root: string, sequence: string, frame: string): string {
-  return join(root, "JPEGImages", DAVIS_RESOLUTION, sequence, `${frame}.jpg`);
+  return resolveInside(davisImageFolder(root, sequence), `${frame}.jpg`, undefined, "frame");
 }
 
 export function davisMaskPath(root: string, task: DavisTask, sequence: string, frame: string): string {
-  return join(root, annotationsFolder(task), DAVIS_RESOLUTION, sequence, `${frame}.png`);
+  return resolveInside(davisMaskFolder(root, task, sequence), `${frame}.png`, undefined, "frame");
 }
 
 export function resultMaskPath(resultsDir: string, sequence: string, frame: string): string {
-  return join(resultsDir, sequence, `${frame}.png`);
+  return resolveInside(resultsDir, join(sequence, `${frame}.png`), undefined, "sequence");
 }
 
-/** Reads `ImageSets/2017/<set>.txt`: sequence names, trimmed, blank lines and repeats dropped. */
+/**
+ * Reads `ImageSets/2017/<set>.txt`: sequence names, trimmed, blank lines and repeats dropped. A name that
+ * would lead outside the sequence folders (`..`, absolute) is an error naming its line.
+ */
 export async function readImageSet(root: string, set: string): Promise<string[]> {
   const file = imageSetPath(root, set);
   if (!existsSync(file)) throw new VidsegError(`image set "${set}" not found`, file);
-  const text = await readFile(file, "utf8");
-  const names = text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => line !== "");
+  const names: string[] = [];
+  (await readTextFile(file)).split("\n").forEach((line, k) => {
+    const name = line.trim();
+    if (name === "") return;
+    checkRelativePath(name, file, `line ${k + 1}`);
+    names.push(name);
+  });
   return [...new Set(names)];
 }
 
@@ -96,8 +116,8 @@ export async function listSequenceFrames(
   task: DavisTask,
   sequence: string,
 ): Promise<DavisSequenceFrames> {
-  const imageDir = join(root, "JPEGImages", DAVIS_RESOLUTION, sequence);
-  const maskDir = join(root, annotationsFolder(task), DAVIS_RESOLUTION, sequence);
+  const imageDir = davisImageFolder(root, sequence);
+  const maskDir = davisMaskFolder(root, task, sequence);
   const images = await listFiles(imageDir, ".jpg");
   if (images.length === 0) throw new VidsegError(`no images for sequence "${sequence}"`, imageDir);
   const masks = await listFiles(maskDir, ".png");
@@ -121,6 +141,7 @@ export async function listSequenceFrames(
 export async function imageSize(file: string): Promise<{ width: number; height: number }> {
   if (!existsSync(file)) throw new VidsegError("missing frame: file not found", file);
   try {
+    const { default: sharp } = await import("sharp"); // loaded on use: `vidseg eval ytvis` never needs it
     const meta = await sharp(file).metadata();
     return { width: meta.width!, height: meta.height! };
   } catch (error) {
@@ -135,15 +156,7 @@ export async function readMasks(
   what = "the video",
 ): Promise<LabelMap[]> {
   const masks: LabelMap[] = [];
-  for (const file of files) {
-    const mask = await readIndexedPng(file);
-    check(
-      mask.width === expected.width && mask.height === expected.height,
-      `mask is ${mask.width}×${mask.height} but ${what} is ${expected.width}×${expected.height}`,
-      file,
-    );
-    masks.push(mask);
-  }
+  for (const file of files) masks.push(await readIndexedPng(file, { ...expected, what }));
   return masks;
 }
 
@@ -198,6 +211,7 @@ export async function writeDavisImage(
     rgb.length === width * height * 3,
     `RGB buffer has ${rgb.length} bytes, expected ${width}×${height}×3`,
   );
+  const { default: sharp } = await import("sharp");
   const jpeg = await sharp(rgb, { raw: { width, height, channels: 3 } })
     .jpeg({ quality })
     .toBuffer();

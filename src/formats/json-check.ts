@@ -3,12 +3,10 @@
  * every format reader so that all of them word their errors the same way.
  */
 import { VidsegError } from "../core/errors.js";
+import { showValue } from "../core/json.js";
+import { checkRelativePath } from "../core/paths.js";
 
-/** Shows a JSON value briefly in an error message. */
-export function showValue(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
+export { showValue };
 
 export class JsonChecker {
   constructor(readonly file?: string) {}
@@ -53,8 +51,11 @@ export class JsonChecker {
 
   number(value: unknown, where: string): number {
     if (value === undefined) throw this.error("missing field", where);
-    if (typeof value !== "number" || !Number.isFinite(value))
+    if (typeof value !== "number")
       throw this.error(`expected a finite number, got ${showValue(value)}`, where);
+    // JSON.parse reads a literal too large for a double, such as 1e999, as Infinity.
+    if (!Number.isFinite(value))
+      throw this.error(`number is not finite (${showValue(value)}: too large for a double)`, where);
     return value;
   }
 
@@ -79,5 +80,15 @@ export class JsonChecker {
         where,
       );
     return value as number | string;
+  }
+
+  /**
+   * A name that becomes one file or folder name (a video, an expression id, a frame): a single path
+   * component, not "." or "..", so no path built from it leaves its folder.
+   */
+  pathName(name: string, where: string): string {
+    if (checkRelativePath(name, this.file, where) !== name || /[/\\]/.test(name))
+      throw this.error(`name ${showValue(name)} must be a single file or folder name`, where);
+    return name;
   }
 }

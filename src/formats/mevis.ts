@@ -50,12 +50,15 @@ export function parseMevisMetaExpressions(
   const videos: Record<string, MevisVideo> = {};
   for (const [video, videoJson] of Object.entries(videosJson)) {
     const at = `$.videos[${JSON.stringify(video)}]`;
+    v.pathName(video, at);
     const entry = v.object(videoJson, at);
     const frames = v.stringArray(entry.frames, `${at}.frames`);
+    frames.forEach((frame, k) => v.pathName(frame, `${at}.frames[${k}]`));
     const expressionsJson = v.object(entry.expressions, `${at}.expressions`);
     const expressions: Record<string, MevisExpression> = {};
     for (const [expId, expJson] of Object.entries(expressionsJson)) {
       const expAt = `${at}.expressions[${JSON.stringify(expId)}]`;
+      v.pathName(expId, expAt);
       const expression = v.object(expJson, expAt);
       const parsed: MevisExpression = {
         exp: v.string(expression.exp, `${expAt}.exp`),
@@ -120,7 +123,7 @@ export function mevisExpressionMask(
 ): Uint8Array {
   const union = new Uint8Array(height * width);
   for (const annoId of annoIds) {
-    const frames = masks[annoId];
+    const frames = Object.hasOwn(masks, annoId) ? masks[annoId] : undefined;
     if (frames === undefined) throw new VidsegError(`anno_id ${annoId} is not in the mask dictionary`, file);
     const where = `$[${JSON.stringify(annoId)}][${frameIndex}]`;
     check(
@@ -131,20 +134,14 @@ export function mevisExpressionMask(
     );
     const coco = frames[frameIndex];
     if (!coco) continue;
-    let mask: Uint8Array;
-    try {
-      const rle = fromCoco(coco, where);
-      check(
-        rle.h === height && rle.w === width,
-        `mask is ${rle.w}×${rle.h} but the video is ${width}×${height}`,
-        undefined,
-        where,
-      );
-      mask = decode(rle);
-    } catch (error) {
-      if (error instanceof VidsegError) throw new VidsegError(error.message, file);
-      throw error;
-    }
+    const rle = fromCoco(coco, where, file);
+    check(
+      rle.h === height && rle.w === width,
+      `mask is ${rle.w}×${rle.h} but the video is ${width}×${height}`,
+      file,
+      where,
+    );
+    const mask = decode(rle);
     for (let i = 0; i < mask.length; i++) if (mask[i]) union[i] = 1;
   }
   return union;

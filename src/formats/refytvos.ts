@@ -17,6 +17,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { check, VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
+import { resolveInside } from "../core/paths.js";
 import { JsonChecker } from "./json-check.js";
 import { readIndexedPng, writeIndexedPng, type LabelMap } from "./png.js";
 
@@ -56,17 +57,49 @@ export function metaExpressionsPath(splitRoot: string): string {
   return join(splitRoot, "meta_expressions.json");
 }
 
+// Video names, expression ids and frame names come from the meta files: each path built from them must
+// stay inside its folder (they are also checked when the meta is read).
+
 export function imagePath(splitRoot: string, video: string, frame: string): string {
-  return join(splitRoot, "JPEGImages", video, `${frame}.jpg`);
+  return resolveInside(join(splitRoot, "JPEGImages"), join(video, `${frame}.jpg`), undefined, "video");
 }
 
 export function objectMaskPath(splitRoot: string, video: string, frame: string): string {
-  return join(splitRoot, "Annotations", video, `${frame}.png`);
+  return resolveInside(join(splitRoot, "Annotations"), join(video, `${frame}.png`), undefined, "video");
 }
 
 /** A prediction (or per-expression ground truth): `<root>/Annotations/<video>/<exp_id>/<frame>.png`. */
 export function expressionMaskPath(root: string, video: string, expId: string, frame: string): string {
-  return join(root, "Annotations", video, expId, `${frame}.png`);
+  return resolveInside(join(root, "Annotations"), join(video, expId, `${frame}.png`), undefined, "video");
+}
+
+/** Where a Ref-YouTube-VOS split's files are. */
+export interface ReferSplitPaths {
+  /** The split folder. */
+  splitRoot: string;
+  /** `<split>/meta_expressions.json`. */
+  annotationFile: string;
+  /** `<split>/JPEGImages`. */
+  imagesDir: string;
+}
+
+/**
+ * The split folder a path stands for: `<path>` itself when it holds meta_expressions.json, else
+ * `<path>/<split>` (a root holding several splits). A clear error when neither has one.
+ */
+export function resolveReferSplit(path: string, split?: string): ReferSplitPaths {
+  const candidates = existsSync(metaExpressionsPath(path)) || split === undefined ? [path] : [];
+  if (split !== undefined) candidates.push(join(path, split));
+  const splitRoot = candidates.find((dir) => existsSync(metaExpressionsPath(dir)));
+  if (splitRoot === undefined) {
+    throw new VidsegError(
+      `no Ref-YouTube-VOS split (looked for ${candidates.map(metaExpressionsPath).join(", ")})`,
+      path,
+    );
+  }
+  const imagesDir = join(splitRoot, "JPEGImages");
+  if (!existsSync(imagesDir)) throw new VidsegError("no frames folder in the split", imagesDir);
+  return { splitRoot, annotationFile: metaExpressionsPath(splitRoot), imagesDir };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -83,10 +116,12 @@ export function parseRefMetaExpressions(json: unknown, file = "meta_expressions.
   const videos: Record<string, RefVideo> = {};
   for (const [video, videoJson] of Object.entries(videosJson)) {
     const at = `$.videos[${JSON.stringify(video)}]`;
+    v.pathName(video, at);
     const entry = v.object(videoJson, at);
     const frames = v.stringArray(entry.frames, `${at}.frames`);
     const seen = new Set<string>();
     for (const [k, frame] of frames.entries()) {
+      v.pathName(frame, `${at}.frames[${k}]`);
       check(!seen.has(frame), `frame "${frame}" is listed twice`, file, `${at}.frames[${k}]`);
       seen.add(frame);
     }
@@ -94,6 +129,7 @@ export function parseRefMetaExpressions(json: unknown, file = "meta_expressions.
     const expressions: Record<string, RefExpression> = {};
     for (const [expId, expJson] of Object.entries(expressionsJson)) {
       const expAt = `${at}.expressions[${JSON.stringify(expId)}]`;
+      v.pathName(expId, expAt);
       const expression = v.object(expJson, expAt);
       expressions[expId] = {
         exp: v.string(expression.exp, `${expAt}.exp`),
@@ -124,6 +160,7 @@ export function parseRefMeta(json: unknown, file = "meta.json"): RefMeta {
   const videos: RefMeta["videos"] = {};
   for (const [video, videoJson] of Object.entries(videosJson)) {
     const at = `$.videos[${JSON.stringify(video)}]`;
+    v.pathName(video, at);
     const objectsJson = v.object(v.object(videoJson, at).objects, `${at}.objects`);
     const objects: Record<string, RefObjectMeta> = {};
     for (const [objId, objJson] of Object.entries(objectsJson)) {
@@ -186,13 +223,8 @@ export async function readMaskSequence(
   let size = expected;
   for (const file of files) {
     if (!existsSync(file)) throw new VidsegError("missing frame: file not found", file);
-    const mask = await readIndexedPng(file);
-    if (size === undefined) size = { width: mask.width, height: mask.height };
-    check(
-      mask.width === size.width && mask.height === size.height,
-      `mask is ${mask.width}×${mask.height} but the video is ${size.width}×${size.height}`,
-      file,
-    );
+    const mask = await readIndexedPng(file, size && { ...size, what: "the video" });
+    size ??= { width: mask.width, height: mask.height };
     masks.push(mask);
   }
   return masks;

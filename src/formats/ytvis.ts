@@ -7,9 +7,17 @@
  * RLE or polygons), an area (null where absent) and a box (null where absent). OVIS adds per-frame
  * occlusion labels. Results JSON: [{video_id, category_id, score, segmentations}].
  */
-import { VidsegError } from "../core/errors.js";
 import { readJson, writeJsonAtomic } from "../core/fs.js";
-import { area, encode, measureCountsString, toBbox, toCoco, type Bbox, type CocoRle } from "../mask/rle.js";
+import {
+  area,
+  encode,
+  measureCountsString,
+  sumRunList,
+  toBbox,
+  toCoco,
+  type Bbox,
+  type CocoRle,
+} from "../mask/rle.js";
 import { JsonChecker, showValue } from "./json-check.js";
 
 /** Polygons of one frame: a list of parts, each [x0, y0, x1, y1, …]. */
@@ -183,19 +191,43 @@ export async function readYtvis(path: string): Promise<YtvisDataset> {
   return validateYtvis(await readJson(path), path);
 }
 
+/** What the readers check. */
+export interface CheckOptions {
+  /**
+   * Check every frame's mask (default). Without, only the per-frame lists are checked (their length),
+   * and each mask must be checked before it is used (`checkSegmentation`; the evaluator does, in
+   * parallel).
+   */
+  masks?: boolean;
+}
+
+/** How strictly results are checked against the GT. */
+export interface ResultsCheckOptions extends CheckOptions {
+  /**
+   * Reject results whose category is not in the GT. By default they are accepted, as the official
+   * evaluators accept them (and never score them: `evaluateYtvis` counts them in `droppedResults`).
+   */
+  strict?: boolean;
+}
+
 /**
- * Reads and validates a results file. With `gt`, every result must name a video and a category of the
- * GT, and its segmentations must match the video's length and size.
+ * Reads and validates a results file. With `gt`, every result must name a video of the GT (and, with
+ * `strict`, a category of the GT), and its segmentations must match the video's length and size.
  */
-export async function readResults(path: string, gt?: YtvisDataset): Promise<YtvisResult[]> {
-  return validateResults(await readJson(path), path, gt);
+export async function readResults(
+  path: string,
+  gt?: YtvisDataset,
+  options: ResultsCheckOptions = {},
+): Promise<YtvisResult[]> {
+  return validateResults(await readJson(path), path, gt, options);
 }
 
 /**
  * Checks that a parsed JSON document is a well-formed annotation file and returns it typed. Every problem
  * is one VidsegError naming `file` and the JSON path (e.g. `annotations[3].segmentations[7].counts`).
  */
-export function validateYtvis(json: unknown, file?: string): YtvisDataset {
+export function validateYtvis(json: unknown, file?: string, options: CheckOptions = {}): YtvisDataset {
+  const masks = options.masks ?? true;
   const v = new Validator(file);
   const root = v.object(json, "");
   const videos = v.array(root.videos, "videos");
@@ -273,7 +305,8 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
         );
     }
     const segmentations = v.frames(annotation.segmentations, `${where}.segmentations`, video.length);
-    segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, true));
+    if (masks)
+      segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, true));
     const areas = v.frames(annotation.areas, `${where}.areas`, video.length);
     areas.forEach((a, f) => {
       if (a !== null) v.number(a, `${where}.areas[${f}]`);
@@ -305,7 +338,12 @@ export function validateYtvis(json: unknown, file?: string): YtvisDataset {
 }
 
 /** Checks a parsed results document (see `readResults`). */
-export function validateResults(json: unknown, file?: string, gt?: YtvisDataset): YtvisResult[] {
+export function validateResults(
+  json: unknown,
+  file?: string,
+  gt?: YtvisDataset,
+  options: ResultsCheckOptions = {},
+): YtvisResult[] {
   const v = new Validator(file);
   const results = v.array(json, "");
   const videoById = new Map(gt?.videos.map((video) => [video.id, video]));
@@ -320,15 +358,28 @@ export function validateResults(json: unknown, file?: string, gt?: YtvisDataset)
     if (gt) {
       if (!video) throw v.error(`result for video ${videoId}, which is not in the GT`, `${where}.video_id`);
       v.fail(
-        !categoryIds.has(categoryId),
+        options.strict === true && !categoryIds.has(categoryId),
         `result for category ${categoryId}, which is not in the GT`,
         `${where}.category_id`,
       );
     }
     const segmentations = v.frames(result.segmentations, `${where}.segmentations`, video?.length);
-    segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, false));
+    if (options.masks ?? true)
+      segmentations.forEach((segm, f) => v.segmentation(segm, `${where}.segmentations[${f}]`, video, false));
   });
   return results as unknown as YtvisResult[];
+}
+
+/**
+ * The check of one frame's mask (GT annotation or result) that the readers skip with `masks: false`;
+ * `where` names it (e.g. `annotations[3].segmentations[7]`).
+ */
+export function checkSegmentation(
+  segm: unknown,
+  video: YtvisVideo,
+  { where, file, polygons }: { where: string; file?: string; polygons: boolean },
+): void {
+  new Validator(file).segmentation(segm, where, video, polygons);
 }
 
 /** The generic checks plus the YouTube-VIS per-frame ones. */
@@ -376,24 +427,11 @@ class Validator extends JsonChecker {
         () => `mask size ${h}×${w} disagrees with the video's ${video.height}×${video.width}`,
         () => `${where}.size`,
       );
-    let total = 0;
-    if (typeof rle.counts === "string") {
-      try {
-        total = measureCountsString(rle.counts, `${where}.counts`).total;
-      } catch (error) {
-        if (error instanceof VidsegError) throw new VidsegError(error.message, this.file);
-        throw error;
-      }
-    } else if (Array.isArray(rle.counts)) {
-      rle.counts.forEach((run, j) => {
-        if (!Number.isInteger(run) || (run as number) < 0)
-          throw this.error(
-            `malformed RLE counts: ${showValue(run)} is not a run length`,
-            `${where}.counts[${j}]`,
-          );
-        total += run as number;
-      });
-    } else {
+    let total: number;
+    if (typeof rle.counts === "string")
+      total = measureCountsString(rle.counts, `${where}.counts`, this.file).total;
+    else if (Array.isArray(rle.counts)) total = sumRunList(rle.counts, `${where}.counts`, this.file);
+    else {
       throw this.error(
         rle.counts === undefined ? "missing field" : "RLE counts must be a string or a list of run lengths",
         `${where}.counts`,

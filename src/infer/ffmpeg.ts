@@ -1,6 +1,12 @@
 /**
- * Video decoding with the system's ffmpeg (Debian's `ffmpeg` package): ffprobe for the stream's size
- * and frame rate, ffmpeg for raw RGB frames over a pipe, read one frame at a time.
+ * Video decoding with the system's ffmpeg (Debian's `ffmpeg` package): ffprobe for the stream's size,
+ * frame rate and frame count, ffmpeg for raw RGB frames over a pipe, read one frame at a time.
+ *
+ * The frame count is counted, not estimated: ffprobe lists the stream's packets (a demux pass without
+ * decoding, about 10 ms per 1,000 frames). A container's own figures can be far off: an AVI with a
+ * variable frame rate states its nominal-rate slot count (hundreds of "frames" for a few dozen real
+ * ones), and a truncated file states the length it was meant to have. Comparing the packets' time span
+ * with the stated duration is what tells a truncated file from a variable-rate one.
  *
  * Memory is bounded: the pipe is read only as fast as the consumer takes frames (the stream pauses and
  * ffmpeg blocks on a full pipe), so at most one frame plus the pipe's buffers are in memory. When the
@@ -8,7 +14,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { parseJson } from "../core/json.js";
+import { ffmpegFileArgument } from "../core/paths.js";
 
 export interface FfmpegPaths {
   /** ffmpeg executable. Default: $VIDSEG_FFMPEG, else `ffmpeg` on the PATH. */
@@ -22,10 +31,28 @@ export interface VideoInfo {
   /** Displayed size (after the rotation ffmpeg applies by default). */
   width: number;
   height: number;
-  /** Average frame rate (frames per second). */
+  /**
+   * Average frame rate (frames per second): the stream's stated average, unless the counted frames
+   * disagree with it (a variable-rate AVI's nominal rate); then frames per second of the packets' span.
+   */
   fps: number;
-  /** Number of frames when the container says, else estimated from the duration; undefined if neither. */
+  /** Frames that decoding gives: the counted packets (else the stated count); undefined if unknown. */
   frameCount: number | undefined;
+  /** The frame count the container states (its frame count, else its duration × rate), if it says. */
+  statedFrames: number | undefined;
+  /** Set when the packets end before the stream's stated duration: the file is truncated or damaged. */
+  truncation: Truncation | undefined;
+}
+
+/** A stream that ends before its stated length. */
+export interface Truncation {
+  /** The container's frame count (or its duration × rate). */
+  statedFrames: number;
+  /** Readable frames (packets) in the file. */
+  readableFrames: number;
+  /** Seconds the container states, and seconds the readable packets span. */
+  statedSeconds: number;
+  readableSeconds: number;
 }
 
 export interface DecodeOptions extends FfmpegPaths {
@@ -35,6 +62,19 @@ export interface DecodeOptions extends FfmpegPaths {
   fps?: number;
   /** Stop after this many frames. */
   maxFrames?: number;
+  /**
+   * Called once when ffmpeg has decoded to the end (not when the consumer stops early or decoding
+   * fails), with the frames given and ffmpeg's decode errors: ffmpeg conceals a damaged frame or skips
+   * it and still exits 0, so these lines are the only sign.
+   */
+  onFinished?: (report: DecodeReport) => void;
+}
+
+/** How a decode that ran to the end went. */
+export interface DecodeReport {
+  frames: number;
+  /** ffmpeg's error lines (its `[decoder @ 0x…]` prefixes and the file name removed), distinct, in order. */
+  errors: string[];
 }
 
 /** One decoded frame: RGB bytes, row-major. */
@@ -62,21 +102,38 @@ function spawnError(tool: string, path: string, error: NodeJS.ErrnoException, fi
   return new VidsegError(`cannot run ${tool} ("${path}"): ${error.message}`, file);
 }
 
-/** The last non-empty line of a tool's stderr, for error messages. */
-function lastLine(stderr: string): string {
-  const lines = stderr
-    .trim()
-    .split("\n")
-    .filter((line) => line.trim() !== "");
-  return lines.length > 0 ? lines[lines.length - 1].trim() : "no message";
+/**
+ * A tool's stderr as distinct message lines, without what the VidsegError says already: the
+ * `[h264 @ 0x55d8…]` component prefixes and the input file's name (however it was passed).
+ */
+function stderrLines(stderr: string, file: string): string[] {
+  const names = [file, resolve(file), `file:${file}`, `file:${resolve(file)}`];
+  const lines = new Set<string>();
+  for (const raw of stderr.split("\n")) {
+    let line = raw.trim().replace(/^(\[[^\]]* @ 0x[0-9a-f]+\]\s*)+/, "");
+    const name = names.find((n) => line.startsWith(`${n}: `));
+    if (name !== undefined) line = line.slice(name.length + 2);
+    if (line !== "") lines.add(line);
+  }
+  return [...lines];
 }
 
-/** Keeps the tail of a child's stderr (bounded, for error messages). */
+/** The last message line of a tool's stderr (see `stderrLines`), for error messages. */
+function lastLine(stderr: string, file: string): string {
+  const lines = stderrLines(stderr, file);
+  return lines.length > 0 ? lines[lines.length - 1] : "no message";
+}
+
+/** Keeps the tail of a child's stderr (bounded, for error messages), from a line start. */
 function collectStderr(child: ChildProcess, limit = 8192): () => string {
   let text = "";
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => {
-    text = (text + chunk).slice(-limit);
+    text += chunk;
+    if (text.length > limit) {
+      const lineStart = text.indexOf("\n", text.length - limit) + 1;
+      text = text.slice(lineStart > 0 ? lineStart : text.length - limit);
+    }
   });
   return () => text;
 }
@@ -114,9 +171,9 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
   const args = [
     ...["-v", "error", "-select_streams", "v:0", "-of", "json"],
     "-show_entries",
-    "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate:" +
+    "stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_tags=rotate,DURATION:" +
       "stream_side_data=rotation:format=duration",
-    file,
+    ffmpegFileArgument(file),
   ];
   const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
   const stderr = collectStderr(child);
@@ -125,7 +182,7 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
   child.stdout!.on("data", (chunk: string) => (stdout += chunk));
   const exit = await exitOf(child);
   if (exit.error) throw spawnError("ffprobe", tool, exit.error, file);
-  if (exit.code !== 0) throw new VidsegError(`cannot read video: ${lastLine(stderr())}`, file);
+  if (exit.code !== 0) throw new VidsegError(`cannot read video: ${lastLine(stderr(), file)}`, file);
 
   let parsed: {
     streams?: {
@@ -135,13 +192,13 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
       r_frame_rate?: string;
       nb_frames?: string;
       duration?: string;
-      tags?: { rotate?: string };
+      tags?: { rotate?: string; DURATION?: string };
       side_data_list?: { rotation?: number }[];
     }[];
     format?: { duration?: string };
   };
   try {
-    parsed = JSON.parse(stdout);
+    parsed = parseJson(stdout, file) as typeof parsed;
   } catch {
     throw new VidsegError("ffprobe printed malformed JSON", file);
   }
@@ -162,14 +219,103 @@ export async function probeVideo(file: string, paths: FfmpegPaths = {}): Promise
   const swap = Math.abs(rotation) % 180 === 90;
 
   const nbFrames = Number(stream.nb_frames);
-  const duration = Number(stream.duration ?? parsed.format?.duration);
-  const frameCount =
-    Number.isInteger(nbFrames) && nbFrames > 0
-      ? nbFrames
-      : Number.isFinite(duration) && duration > 0
-        ? Math.round(duration * fps)
-        : undefined;
-  return { width: swap ? height! : width!, height: swap ? width! : height!, fps, frameCount };
+  const statedCount = Number.isInteger(nbFrames) && nbFrames > 0 ? nbFrames : undefined;
+  // The stream's own duration (Matroska keeps it in a tag); the format's may include longer audio.
+  const streamSeconds = positive(Number(stream.duration ?? parseClock(stream.tags?.DURATION)));
+  const formatSeconds = positive(Number(parsed.format?.duration));
+  const statedFrames = statedCount ?? roundOrUndefined((streamSeconds ?? formatSeconds ?? Number.NaN) * fps);
+
+  const packets = await scanPackets(file, paths);
+  const frameCount = packets.count > 0 ? packets.count : statedFrames;
+  const span = packets.count > 0 ? packets.endSeconds - packets.startSeconds : 0;
+  // A stated rate the counted frames do not fit (more than a frame or 1 % off) is a nominal rate.
+  if (span > 0 && Math.abs(packets.count - fps * span) > Math.max(1, 0.01 * packets.count))
+    fps = packets.count / span;
+
+  let truncation: Truncation | undefined;
+  const statedSeconds = streamSeconds ?? (statedCount !== undefined ? statedCount / fps : undefined);
+  const slack = Math.max(2 / fps, 0.01 * (statedSeconds ?? 0));
+  if (
+    statedSeconds !== undefined &&
+    span < statedSeconds - slack &&
+    (statedCount === undefined || packets.count < statedCount)
+  ) {
+    truncation = {
+      statedFrames: statedFrames ?? Math.round(statedSeconds * fps),
+      readableFrames: packets.count,
+      statedSeconds,
+      readableSeconds: span,
+    };
+  }
+  return {
+    width: swap ? height! : width!,
+    height: swap ? width! : height!,
+    fps,
+    frameCount,
+    statedFrames,
+    truncation,
+  };
+}
+
+function positive(value: number): number | undefined {
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
+function roundOrUndefined(value: number): number | undefined {
+  return Number.isFinite(value) && value > 0 ? Math.round(value) : undefined;
+}
+
+/** Seconds of a Matroska DURATION tag ("00:01:02.500000000"); NaN if absent or malformed. */
+function parseClock(clock: string | undefined): number {
+  const match = /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(clock ?? "");
+  return match ? Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]) : Number.NaN;
+}
+
+/** The video stream's packets: how many, and the time they span (first start to last end), in seconds. */
+interface PacketScan {
+  count: number;
+  startSeconds: number;
+  endSeconds: number;
+}
+
+/**
+ * Counts the first video stream's packets with ffprobe (demuxing only; lines are parsed as they come,
+ * so memory stays constant). Each packet is one frame; a variable-rate AVI's empty "dropped frame"
+ * chunks are not packets. Bytes missing from a truncated file are missing packets.
+ */
+async function scanPackets(file: string, paths: FfmpegPaths): Promise<PacketScan> {
+  const tool = ffprobePath(paths);
+  const args = [
+    ...["-v", "error", "-select_streams", "v:0", "-of", "compact=p=0"],
+    ...["-show_entries", "packet=pts_time,dts_time,duration_time", ffmpegFileArgument(file)],
+  ];
+  const child = spawn(tool, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const stderr = collectStderr(child);
+  const scan: PacketScan = { count: 0, startSeconds: Infinity, endSeconds: -Infinity };
+  const addLine = (line: string) => {
+    if (line.trim() === "") return;
+    const fields = Object.fromEntries(line.split("|").map((field) => field.split("=")));
+    const pts = Number(fields.pts_time);
+    const time = Number.isFinite(pts) ? pts : Number(fields.dts_time);
+    const duration = Number(fields.duration_time);
+    scan.count++;
+    if (!Number.isFinite(time)) return;
+    scan.startSeconds = Math.min(scan.startSeconds, time);
+    scan.endSeconds = Math.max(scan.endSeconds, time + (Number.isFinite(duration) ? duration : 0));
+  };
+  let partial = "";
+  child.stdout!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    lines.forEach(addLine);
+  });
+  const exit = await exitOf(child);
+  addLine(partial);
+  if (exit.error) throw spawnError("ffprobe", tool, exit.error, file);
+  if (exit.code !== 0) throw new VidsegError(`cannot read video: ${lastLine(stderr(), file)}`, file);
+  if (scan.startSeconds > scan.endSeconds) return { count: scan.count, startSeconds: 0, endSeconds: 0 };
+  return scan;
 }
 
 /** Asks a child to stop (SIGTERM, then SIGKILL after `graceMs`) and waits until it is reaped. */
@@ -201,7 +347,7 @@ export async function* decodeVideo(
   if (options.resize) filters.push(`scale=${width}:${height}`);
   const tool = ffmpegPath(options);
   const args = [
-    ...["-v", "error", "-nostdin", "-i", file, "-map", "0:v:0"],
+    ...["-v", "error", "-nostdin", "-i", ffmpegFileArgument(file), "-map", "0:v:0"],
     // Every decoded frame once: no duplication or dropping to force a constant rate.
     ...["-fps_mode", "passthrough"],
     ...(filters.length > 0 ? ["-vf", filters.join(",")] : []),
@@ -237,11 +383,12 @@ export async function* decodeVideo(
     if (result.error) throw spawnError("ffmpeg", tool, result.error, file);
     if (result.code !== 0) {
       throw new VidsegError(
-        `ffmpeg failed (exit ${result.code ?? result.signal}): ${lastLine(stderr())}`,
+        `ffmpeg failed (exit ${result.code ?? result.signal}): ${lastLine(stderr(), file)}`,
         file,
       );
     }
     if (filled !== 0) throw new VidsegError(`ffmpeg output ends inside frame ${index}`, file);
+    options.onFinished?.({ frames: index, errors: stderrLines(stderr(), file) });
   } finally {
     if (!finished) await stopProcess(child, exit);
   }

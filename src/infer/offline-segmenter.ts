@@ -26,6 +26,7 @@ import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.
 import { disposeModelFile, readModelFile, type ModelFile } from "../models/model-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { OfflineVisModel } from "../models/vis/offline.js";
+import { upsampleMask } from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 
@@ -386,30 +387,18 @@ class VideoRun {
       const needFull = t >= newFrom;
       if (!needLow && !needFull) continue;
       const [h, w] = this.entries[t].maskFeatures.shape;
-      const { low, full } = tf.tidy(() => {
-        const features = this.entries[t].maskFeatures.reshape([h * w, -1]);
-        const logits = tf.matMul(features, tf.transpose(head.maskEmbed)).reshape([1, h, w, numQueries]);
-        return {
-          low: needLow ? tf.greater(logits, 0).squeeze([0]) : undefined,
-          full: needFull
-            ? tf
-                .greater(tf.image.resizeBilinear(logits as tf.Tensor4D, [height, width], false, true), 0)
-                .squeeze([0])
-            : undefined,
-        };
-      });
-      if (low) {
-        const data = low.dataSync() as Uint8Array;
-        for (let q = 0; q < numQueries; q++) lowRes[q][t] = strided(data, q, numQueries);
-      }
-      if (full) {
-        const data = full.dataSync() as Uint8Array;
-        for (let q = 0; q < numQueries; q++) {
-          const mask = strided(data, q, numQueries);
+      // [Nv, h·w] mask logits of this frame, read back once.
+      const logits = tf.tidy(() =>
+        tf.matMul(head.maskEmbed, this.entries[t].maskFeatures.reshape([h * w, -1]), false, true).dataSync(),
+      ) as Float32Array;
+      for (let q = 0; q < numQueries; q++) {
+        if (needLow)
+          lowRes[q][t] = Uint8Array.from(logits.subarray(q * h * w, (q + 1) * h * w), (v) => (v > 0 ? 1 : 0));
+        if (needFull) {
+          const mask = upsampleMask(logits, q * h * w, h, w, height, width);
           fullRes[q].push(mask.some((v) => v !== 0) ? toCoco(encode(mask, height, width)) : null);
         }
       }
-      tf.dispose([low, full]);
     }
     tf.dispose([head.probs, head.embed, head.maskEmbed]);
 

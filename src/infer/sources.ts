@@ -12,8 +12,9 @@ import { extname, join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
 import type { Frame } from "../core/image.js";
+import { resolveInside } from "../core/paths.js";
 import { readYtvis, type YtvisDataset, type YtvisVideo } from "../formats/ytvis.js";
-import { decodeVideo, probeVideo, type FfmpegPaths, type VideoInfo } from "./ffmpeg.js";
+import { decodeVideo, probeVideo, type DecodeReport, type FfmpegPaths, type VideoInfo } from "./ffmpeg.js";
 
 export type { Frame };
 
@@ -181,6 +182,17 @@ export interface VideoSourceOptions extends FfmpegPaths {
   fps?: number;
   /** Stop after this many frames. */
   maxFrames?: number;
+  /**
+   * Called with a video's problems that still leave frames to work on: it ends before its stated
+   * length (truncated or damaged), or ffmpeg reported decode errors. Each is a VidsegError naming the
+   * file, not thrown; the library prints nothing itself.
+   */
+  onWarning?: (warning: VidsegError) => void;
+  /**
+   * Make those problems errors: a video the probe already shows truncated throws when opened (before
+   * any frame is decoded), a decode that ends early or with errors throws at its end.
+   */
+  strict?: boolean;
 }
 
 /** A video file's frames; `info` is what ffprobe reported (source size and rate). */
@@ -192,24 +204,58 @@ export interface VideoSource extends FrameSource {
  * Frames of a video file decoded by ffmpeg over a pipe. Throws a VidsegError naming the file if it is
  * missing or unreadable, or if ffmpeg/ffprobe are not installed. Timestamps are index / fps (the
  * average frame rate): exact for constant-rate video, approximate for variable-rate video.
+ *
+ * `frameCount` is the counted number of frames (see `probeVideo`), so progress totals are right for
+ * variable-rate and truncated files too. A file that ends before its stated length, or that ffmpeg
+ * reports errors on, is reported through `onWarning` after a pass that reached the end of the video,
+ * or thrown with `strict` (see the options).
  */
 export async function openVideo(file: string, options: VideoSourceOptions = {}): Promise<VideoSource> {
   checkSize(options.resize, file);
   if (options.fps !== undefined) checkFps(options.fps, file);
-  if (options.maxFrames !== undefined) {
-    check(
-      Number.isInteger(options.maxFrames) && options.maxFrames >= 0,
-      "maxFrames must be an integer ≥ 0",
-      file,
-    );
+  const { maxFrames } = options;
+  if (maxFrames !== undefined) {
+    check(Number.isInteger(maxFrames) && maxFrames >= 0, "maxFrames must be an integer ≥ 0", file);
   }
   const info = await probeVideo(file, options);
   const fps = options.fps ?? info.fps;
-  let frameCount = info.frameCount;
-  if (frameCount !== undefined && options.fps !== undefined)
-    frameCount = Math.round((frameCount * options.fps) / info.fps);
-  if (frameCount !== undefined && options.maxFrames !== undefined)
-    frameCount = Math.min(frameCount, options.maxFrames);
+  /** A count of the video's frames at the output rate, up to maxFrames. */
+  const outputFrames = (count: number) =>
+    Math.min(maxFrames ?? Infinity, options.fps !== undefined ? Math.round((count * fps) / info.fps) : count);
+  const frameCount = info.frameCount === undefined ? undefined : outputFrames(info.frameCount);
+  const truncation = info.truncation;
+  /** The truncation as an error, when it cuts into the frames asked for; `frames` is how many came. */
+  const truncationError = (frames: number) => {
+    if (!truncation || frames >= outputFrames(truncation.statedFrames)) return undefined;
+    const seconds = `${truncation.readableSeconds.toFixed(2)} s of ${truncation.statedSeconds.toFixed(2)} s`;
+    return new VidsegError(
+      `video ends after ${frames} of ${outputFrames(truncation.statedFrames)} frames (${seconds}): ` +
+        "the file is truncated or damaged",
+      file,
+    );
+  };
+  if (options.strict && truncation) {
+    const error = truncationError(outputFrames(truncation.readableFrames));
+    if (error) throw error;
+  }
+  const report = (warning: VidsegError) => {
+    if (options.strict) throw warning;
+    options.onWarning?.(warning);
+  };
+  const onFinished = ({ frames, errors }: DecodeReport) => {
+    const truncated = truncationError(frames);
+    if (truncated) return report(truncated);
+    if (errors.length > 0) {
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more error lines)` : "";
+      report(
+        new VidsegError(
+          `ffmpeg reported decode errors (${frames} frames decoded), the video may be damaged: ` +
+            `${errors[0]}${more}`,
+          file,
+        ),
+      );
+    }
+  };
   const size = options.resize ?? { width: info.width, height: info.height };
   return {
     name: file,
@@ -220,7 +266,7 @@ export async function openVideo(file: string, options: VideoSourceOptions = {}):
     fps,
     frameCount,
     async *[Symbol.asyncIterator]() {
-      for await (const frame of decodeVideo(file, info, options)) {
+      for await (const frame of decodeVideo(file, info, { ...options, onFinished })) {
         yield { ...frame, timestampMs: (frame.index * 1000) / fps };
       }
     },
@@ -317,18 +363,20 @@ export async function openYtvisSplit(annotationFile: string, imagesDir: string):
       imagesDir,
     );
   }
-  const videos = dataset.videos.map((video) => ({
-    video,
-    frames: (options: ImageSourceOptions = {}) =>
-      imageFrames(
-        video.file_names.map((file) => join(imagesDir, file)),
-        {
+  const videos = dataset.videos.map((video, v) => {
+    const files = video.file_names.map((name, f) =>
+      resolveInside(imagesDir, name, annotationFile, `videos[${v}].file_names[${f}]`),
+    );
+    return {
+      video,
+      frames: (options: ImageSourceOptions = {}) =>
+        imageFrames(files, {
           fps: 6,
           ...options,
           name: `${annotationFile}: video ${video.id}`,
           size: { width: video.width, height: video.height },
-        },
-      ),
-  }));
+        }),
+    };
+  });
   return { dataset, videos };
 }

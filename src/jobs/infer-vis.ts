@@ -16,6 +16,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { VidsegError, check } from "../core/errors.js";
+import { resolveInside } from "../core/paths.js";
 import type { Frame } from "../core/image.js";
 import { writeIndexedPng } from "../formats/png.js";
 import { writeResults, type YtvisResult } from "../formats/ytvis.js";
@@ -33,13 +34,22 @@ import { decode, fromCoco } from "../mask/rle.js";
 import { readModelFile } from "../models/model-file.js";
 import { isModelKind } from "../models/registry.js";
 import { initRuntime } from "../runtime/backend.js";
-import { checkMp4Encoder, createAnimationWriter, type AnimationWriter } from "../viz/animation.js";
+import {
+  checkMp4Encoder,
+  createAnimationWriter,
+  defaultAnimationFormat,
+  MP4_MAX_SIDE,
+  mp4EncoderAvailable,
+  type AnimationFormat,
+  type AnimationWriter,
+} from "../viz/animation.js";
 import type { RgbImage } from "../viz/image.js";
 import { idColour, overlayMasks } from "../viz/overlay.js";
 import type { JobProgress } from "./progress.js";
 
 export type ModelKind = "online" | "offline";
-export type AnimationChoice = "gif" | "mp4" | "none";
+/** "auto": MP4 when ffmpeg can encode it, else a GIF for short videos, else none (viz/animation.ts). */
+export type AnimationChoice = "auto" | "gif" | "mp4" | "none";
 
 export interface InferVisOptions {
   /** Model file, run folder or training checkpoint. */
@@ -54,8 +64,10 @@ export interface InferVisOptions {
   /** Frames folder of an annotation JSON, when it is not next to it. */
   images?: string;
   png?: boolean;
-  /** Default "gif". */
+  /** Default "auto". */
   animation?: AnimationChoice;
+  /** A video that ends before its stated length, or that ffmpeg reports errors on, is an error. */
+  strict?: boolean;
   /** Frame rate: resampling for videos, timestamps for frames, and the animation's rate. */
   fps?: number;
   /** At most this many frames per video. */
@@ -88,6 +100,8 @@ export interface InferVisSummary {
   frames: number;
   seconds: number;
   framesPerSecond: number;
+  /** Why an animation was or was not written, when the format was chosen automatically. */
+  animationNote?: string;
 }
 
 /** One video to segment. */
@@ -109,6 +123,10 @@ interface InputPlan {
   totalFrames: number | undefined;
   /** The input is a benchmark made by `vidseg synth` (its annotation info says so). */
   synthetic: boolean;
+  /** Frames of the longest video, when known, and the (first) video's size: to choose the animation. */
+  longestVideo: number | undefined;
+  width: number;
+  height: number;
 }
 
 const stem = (file: string) => basename(file, extname(file));
@@ -146,24 +164,58 @@ async function planInput(options: InferVisOptions): Promise<InputPlan> {
       open: () => frames(fps === undefined ? {} : { fps }),
       frameName: (index: number) => stem(video.file_names[index]),
     }));
-    const totalFrames = dataset.videos.reduce((n, v) => n + Math.min(v.length, max ?? Infinity), 0);
-    return { kind: "split", videos: jobs, totalFrames, synthetic };
+    const lengths = dataset.videos.map((v) => Math.min(v.length, max ?? Infinity));
+    const { width, height } = dataset.videos[0];
+    const totalFrames = lengths.reduce((n, length) => n + length, 0);
+    return {
+      kind: "split",
+      videos: jobs,
+      totalFrames,
+      synthetic,
+      longestVideo: Math.max(...lengths),
+      width,
+      height,
+    };
   }
   if (statSync(input).isDirectory()) {
     const files = (await listFrameFiles(input)).slice(0, max);
     check(files.length > 0, "no frames to process (--max-frames 0)", input);
+    const open = () => imageFrames(files, { name: input, ...(fps === undefined ? {} : { fps }) });
     const job: VideoJob = {
       id: 1,
       name: basename(resolve(input)),
-      open: () => imageFrames(files, { name: input, ...(fps === undefined ? {} : { fps }) }),
+      open,
       frameName: (index) => stem(files[index]),
     };
-    return { kind: "frames", videos: [job], totalFrames: files.length, synthetic: false };
+    const { width, height } = await open();
+    return {
+      kind: "frames",
+      videos: [job],
+      totalFrames: files.length,
+      synthetic: false,
+      longestVideo: files.length,
+      width,
+      height,
+    };
   }
   // Anything else is a video for ffmpeg; probing now reports an unreadable file before the model loads.
-  const source = await openVideo(input, { fps, maxFrames: max });
+  const source = await openVideo(input, {
+    fps,
+    maxFrames: max,
+    strict: options.strict,
+    onWarning: (warning) => options.onWarning?.(warning.message),
+  });
   const job: VideoJob = { id: 1, name: stem(input), open: async () => source, frameName: padded };
-  return { kind: "video", videos: [job], totalFrames: source.frameCount, synthetic: false };
+  const frames = source.frameCount;
+  return {
+    kind: "video",
+    videos: [job],
+    totalFrames: frames,
+    synthetic: false,
+    longestVideo: frames,
+    width: source.width,
+    height: source.height,
+  };
 }
 
 /** One instance to draw on a frame. */
@@ -176,20 +228,18 @@ interface DrawnInstance {
 /** Palette of the indexed PNGs: index k has track k's overlay colour, so PNGs and animation agree. */
 const TRACK_PALETTE: [number, number, number][] = Array.from({ length: 256 }, (_, k) => [...idColour(k)]);
 
-/** Longest side of an animation: small videos are enlarged by an integer factor, large ones reduced. */
+/** Small videos are enlarged by an integer factor to at least this side in the animation. */
 const ANIMATION_MIN_SIDE = 256;
-const ANIMATION_MAX_SIDE = 640;
 
 /** Animation size and nearest-neighbour source indices for a frame size. */
-function animationGeometry(width: number, height: number) {
+function animationGeometry(width: number, height: number, maxSide: number) {
   const side = Math.max(width, height);
   // Small videos: an integer factor (crisp pixels) reaching at least the minimum side, 1.5× it if possible.
   const enlarge = Math.max(
     Math.ceil(ANIMATION_MIN_SIDE / side),
     Math.floor((1.5 * ANIMATION_MIN_SIDE) / side),
   );
-  const scale =
-    side < ANIMATION_MIN_SIDE ? enlarge : side > ANIMATION_MAX_SIDE ? ANIMATION_MAX_SIDE / side : 1;
+  const scale = side < ANIMATION_MIN_SIDE ? enlarge : side > maxSide ? maxSide / side : 1;
   const outWidth = Math.max(1, Math.round(width * scale));
   const outHeight = Math.max(1, Math.round(height * scale));
   const xs = Int32Array.from({ length: outWidth }, (_, x) =>
@@ -231,8 +281,9 @@ class VideoOutputs {
     private readonly job: VideoJob,
     private readonly pngDir: string | undefined,
     animationPath: string | undefined,
-    animation: AnimationChoice,
+    animation: AnimationFormat | "none",
     fps: number,
+    private readonly maxSide: number,
   ) {
     if (animationPath && animation !== "none")
       this.writer = createAnimationWriter(animation, animationPath, fps);
@@ -256,11 +307,11 @@ class VideoOutputs {
         const mask = instances[i].mask;
         for (let p = 0; p < labels.length; p++) if (mask[p]) labels[p] = value;
       }
-      const file = join(this.pngDir, this.job.name, `${this.job.frameName(frame.index)}.png`);
+      const file = resolveInside(this.pngDir, join(this.job.name, `${this.job.frameName(frame.index)}.png`));
       await writeIndexedPng(file, { width, height, data: labels }, TRACK_PALETTE);
     }
     if (this.writer) {
-      const g = (this.geometry ??= animationGeometry(width, height));
+      const g = (this.geometry ??= animationGeometry(width, height, this.maxSide));
       const image: RgbImage = { width: g.width, height: g.height, data: resample(frame.data, width, g, 3) };
       const drawOrder = [...instances].reverse(); // overlayMasks draws later instances on top
       const overlaid = overlayMasks(
@@ -374,10 +425,10 @@ async function segmentOffline(
 
 /** Runs `vidseg infer vis` (see the module comment) and returns what it wrote. */
 export async function inferVis(options: InferVisOptions): Promise<InferVisSummary> {
-  const animation = options.animation ?? "gif";
+  const requested = options.animation ?? "auto";
   check(
-    ["gif", "mp4", "none"].includes(animation),
-    `expected gif, mp4 or none, got "${animation}"`,
+    ["auto", "gif", "mp4", "none"].includes(requested),
+    `expected auto, gif, mp4 or none, got "${requested}"`,
     undefined,
     "--animation",
   );
@@ -391,15 +442,26 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
   if (!existsSync(options.checkpoint)) throw new VidsegError("checkpoint not found", options.checkpoint);
   if (existsSync(options.out) && !statSync(options.out).isDirectory())
     throw new VidsegError("output exists and is not a folder", options.out);
-  if (animation === "mp4") await checkMp4Encoder();
+  if (requested === "mp4") await checkMp4Encoder();
   const plan = await planInput(options);
+  const policy =
+    requested === "auto"
+      ? defaultAnimationFormat({
+          frames: plan.longestVideo,
+          width: plan.width,
+          height: plan.height,
+          ffmpegAvailable: await mp4EncoderAvailable(),
+        })
+      : undefined;
+  const animation = policy?.format ?? (requested as AnimationFormat | "none");
+  const maxSide = policy?.maxSide ?? MP4_MAX_SIDE;
   await initRuntime();
   const modelFile = await readModelFile(options.checkpoint);
   const model = modelFile.info.kind;
-  if (!isModelKind(model) || (options.model !== undefined && options.model !== model)) {
+  if (!isModelKind(model) || model === "refer" || (options.model !== undefined && options.model !== model)) {
     const expected = options.model ?? "online or offline";
     throw new VidsegError(
-      `holds a model of kind "${model}", expected ${expected}`,
+      `holds a model of kind "${model}", expected ${expected}${model === "refer" ? " (vidseg infer refer runs it)" : ""}`,
       modelFile.file,
       "__metadata__.info.kind",
     );
@@ -445,7 +507,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
           : plan.kind === "split"
             ? join(options.out, "overlays", `${job.name.replace(/[/\\]/g, "_")}.${animation}`)
             : join(options.out, `overlay.${animation}`);
-      const outputs = new VideoOutputs(job, pngDir, animationPath, animation, fps);
+      const outputs = new VideoOutputs(job, pngDir, animationPath, animation, fps, maxSide);
       let frames = done;
       try {
         const videoResults = segmenters.online
@@ -498,6 +560,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     frames: done,
     seconds,
     framesPerSecond: seconds > 0 ? done / seconds : 0,
+    ...(policy ? { animationNote: policy.reason } : {}),
   };
 }
 
@@ -516,6 +579,7 @@ export function inferVisSummaryText(summary: InferVisSummary): string[] {
     );
   }
   const animations = summary.videos.flatMap((v) => (v.animation ? [v.animation] : []));
+  if (animations.length === 0 && summary.animationNote) lines.push(summary.animationNote);
   if (animations.length === 1) lines.push(`animation: ${animations[0]}`);
   else if (animations.length > 1)
     lines.push(`animations: ${dirname(animations[0])}/ (${animations.length} files)`);

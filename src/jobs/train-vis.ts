@@ -1,6 +1,6 @@
 /**
- * The train-vis job (`vidseg train vis`): trains the online or the offline VIS model on a
- * YouTube-VIS-layout root, validating on its valid split (YouTube-VIS AP of the streaming or clip-window
+ * The train-vis job (`vidseg train vis`): trains the online or the offline VIS model, or distils an
+ * offline teacher into an online student (`distillFrom`), on a YouTube-VIS-layout root, validating on its valid split (YouTube-VIS AP of the streaming or clip-window
  * inference that `vidseg infer vis` runs), and writes the run folder: log.jsonl, checkpoints/,
  * model.safetensors, plot.html.
  */
@@ -12,7 +12,7 @@ import { resolveVisSplit } from "../formats/ytvis-layout.js";
 import { OfflineSegmenter, toYtvisResults } from "../infer/offline-segmenter.js";
 import { OnlineSegmenter } from "../infer/online-segmenter.js";
 import { openYtvisSplit, type YtvisSplitVideo } from "../infer/sources.js";
-import type { VisConfig } from "../models/config.js";
+import { validateVisConfig, type DistillConfig, type VisConfig } from "../models/config.js";
 import { loadVisConfig } from "../models/config-file.js";
 import type { ModelInfo, TrainedOn } from "../models/model-file.js";
 import type { ModelKindName, ModelOf } from "../models/registry.js";
@@ -37,8 +37,15 @@ export interface TrainVisOptions {
   steps?: number;
   /** torchvision ResNet weights (safetensors) for the backbone. */
   backboneWeights?: string;
-  /** The offline model: an online model file whose segmenter starts the frame segmenter. */
+  /**
+   * An online model file the model starts from: the offline model's frame segmenter, or the distilled
+   * student.
+   */
   init?: string;
+  /** Distillation (online model only): the offline teacher's model file. */
+  distillFrom?: string;
+  /** Overrides of the config's `distill` section (the CLI's --kd-* flags). */
+  distill?: DistillOverrides;
   /** Split evaluated during training, when the root has it. Default "valid". */
   valSplit?: string;
   /** Validate every n steps (and at the end). */
@@ -53,7 +60,14 @@ export interface TrainVisOptions {
   progress?: false | { silent?: boolean };
   signal?: AbortSignal;
   onStep?: (entry: StepLogEntry) => void;
+  /** Told what the run worked around (e.g. an unreadable newest checkpoint on --resume). */
+  onWarning?: (message: string) => void;
 }
+
+/** The distillation settings a command line sets; `fairAug` is α and turns the augmentation on. */
+export type DistillOverrides = Partial<
+  Pick<DistillConfig, "kdWeight" | "kdFilter" | "kdLoss" | "kdClassKl" | "kdLayers">
+> & { fairAug?: number };
 
 /** What the job returns (and `vidseg train vis --json` prints). */
 export interface TrainVisSummary {
@@ -75,8 +89,21 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
       "--model",
     );
   }
-  if (options.init !== undefined && kind !== "offline") {
-    throw new VidsegError("only the offline model starts from an online model", undefined, "--init");
+  const distill = options.distillFrom !== undefined;
+  if (distill && kind !== "online")
+    throw new VidsegError(
+      "the distilled student is an online model (--model online)",
+      undefined,
+      "--distill-from",
+    );
+  if (options.distill && Object.keys(options.distill).length > 0 && !distill)
+    throw new VidsegError("distillation settings need a teacher", undefined, "--distill-from");
+  if (options.init !== undefined && kind !== "offline" && !distill) {
+    throw new VidsegError(
+      "only the offline model and a distilled student (--distill-from) start from an online model",
+      undefined,
+      "--init",
+    );
   }
   await initRuntime();
   const config =
@@ -84,6 +111,12 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
       ? structuredClone(options.config)
       : await loadVisConfig(options.config ?? "cpu-small");
   if (options.steps !== undefined) config.optim.totalSteps = options.steps;
+  if (options.distill) {
+    const { fairAug, ...settings } = options.distill;
+    Object.assign(config.distill, settings);
+    if (fairAug !== undefined) Object.assign(config.distill.fairAug, { enabled: true, alpha: fairAug });
+    validateVisConfig(config);
+  }
   const data = resolveVisSplit(options.data, "train");
   const validation = await openValidation(options.data, options.valSplit ?? "valid", options.valVideos);
   const common = {
@@ -94,6 +127,7 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     seed: options.seed,
     backboneWeights: options.backboneWeights,
     init: options.init,
+    teacher: options.distillFrom,
     trainedOn: await describeData(data.annotationFile, options.data),
     validateEvery: options.valEvery,
     checkpointEvery: options.checkpointEvery,
@@ -101,10 +135,11 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     progress: options.progress,
     signal: options.signal,
     onStep: options.onStep,
+    onWarning: options.onWarning,
   };
   const result =
     kind === "online"
-      ? await trainModel("online", {
+      ? await trainModel(distill ? "distill" : "online", {
           ...common,
           validate: validation && ((model, info) => validation.evaluate(onlineResults(model, info))),
         })

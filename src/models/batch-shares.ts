@@ -12,6 +12,7 @@
  * Every share must make the same calls in the same order: the calls are synchronous meeting points of
  * all workers.
  */
+import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../core/rng.js";
 import type { Random } from "../nn/sampling.js";
 
@@ -36,6 +37,15 @@ export function batchSum(shares: BatchShares, values: readonly number[]): number
   if (shares.count === 1) return Array.from(values);
   const all = shares.gather(values);
   return values.map((_, i) => all.reduce((sum, share) => sum + share[i], 0));
+}
+
+/**
+ * A share's part of a weighted mean over the batch: its own weighted mean (over weight `shareWeight`)
+ * rescaled to the batch's total weight. Exact (no rescaling) for the whole batch.
+ */
+export function shareOfMean(mean: tf.Scalar, shareWeight: number, batchWeight: number): tf.Scalar {
+  if (shareWeight === batchWeight) return mean;
+  return tf.mul(mean, shareWeight / batchWeight) as tf.Scalar;
 }
 
 /**

@@ -4,15 +4,22 @@
  * and override fields. Every field is validated with an error naming the file and the field.
  */
 import { VidsegError } from "../core/errors.js";
-import { RESNET_CONFIGS, type ResnetName, type ResnetNorm } from "../nn/resnet.js";
+import { showValue } from "../core/json.js";
+import type { ResnetNorm } from "../nn/resnet.js";
+import { BACKBONE_NAMES, type BackboneName } from "../nn/backbone.js";
 
 /** The architecture of {@link FrameSegmenter} (everything needed to rebuild it before loading weights). */
 export interface SegmenterConfig {
-  /** Backbone (torchvision layout); resnet50 can load torchvision weights. */
-  backbone: ResnetName;
   /**
-   * "GN": GroupNorm (from scratch); "BN": trainable affine on fixed statistics (no normalisation: slow
-   * from scratch); "FrozenBN": detectron2 (pretrained weights).
+   * Backbone: a ResNet (torchvision layout; resnet50 can load torchvision weights) or "centernet-mbv3",
+   * the frozen COCO-pretrained CenterNet MobileNetV3 shipped in weights/backbones/ (no parameters: a
+   * model file holds none of its weights, this name refers to them).
+   */
+  backbone: BackboneName;
+  /**
+   * ResNet norm: "GN": GroupNorm (from scratch); "BN": trainable affine on fixed statistics (no
+   * normalisation: slow from scratch); "FrozenBN": detectron2 (pretrained weights). Unused by
+   * "centernet-mbv3".
    */
   backboneNorm: ResnetNorm;
   /** Transformer width D (also the pixel decoder's width). */
@@ -155,6 +162,110 @@ export interface OfflineConfig {
 }
 
 /**
+ * Class-fair augmentation for distillation (src/train/fair-aug.ts): instance tubes of other training
+ * videos pasted onto a clip, each tube drawn with probability ∝ 1/frequency(class)^alpha, where a
+ * class's frequency is its number of instance tracks in the training split.
+ */
+export interface FairAugConfig {
+  enabled: boolean;
+  /** 0 = tubes drawn uniformly; 1 = every class equally often; in between, rare classes favoured. */
+  alpha: number;
+  /** Tubes pasted on an augmented clip. */
+  tubesPerClip: number;
+  /** Probability that a clip is augmented. */
+  probability: number;
+  /** The tube's scale is uniform in [minScale, maxScale] (one affine for the whole tube). */
+  minScale: number;
+  maxScale: number;
+  /**
+   * An instance hidden by pasted pixels (or a pasted tube hidden by a later one) whose visible area in
+   * a frame is below this fraction of the frame is dropped from that frame's GT.
+   */
+  minVisibleArea: number;
+}
+
+/**
+ * Offline-to-online distillation (OOKD, `vidseg train vis --model online --distill-from <teacher>`):
+ * an online student trained on clips, its queries pulled towards the frozen offline teacher's video
+ * queries (src/models/distill/). Recorded in the student's model file; unused by other tasks.
+ */
+export interface DistillConfig {
+  /** λ: total loss = the student's own loss + λ·KD. */
+  kdWeight: number;
+  /**
+   * Which student query learns from which teacher query: "qfa" (query filtering and association: the
+   * queries matched to the same GT instance), "none" (all queries, teacher–student Hungarian on the
+   * embeddings), "position" (query i ↔ video query i).
+   */
+  kdFilter: "qfa" | "none" | "position";
+  /** Distance between the projected student query and the teacher's video query: MSE or 1 − cos. */
+  kdLoss: "mse" | "cosine";
+  /** Temperature of a KL term on the paired class distributions; 0 = no class KL. */
+  kdClassKl: number;
+  /** Distil the last decoder layer's queries, or every decoder layer's (each with its own matching). */
+  kdLayers: "last" | "all";
+  /** QFA: a teacher query is kept only if its clip mask IoU with its GT instance reaches this. */
+  qfaMinMaskIou: number;
+  /** QFA: … and its probability of the GT class reaches this. */
+  qfaMinClassProb: number;
+  /** Frames per student clip T (the teacher sees the same clip). */
+  clipLength: number;
+  /** Largest distance between consecutive frames of a clip. */
+  clipMaxStride: number;
+  /** Clips per training step (optim.batchSize is unused). */
+  clipsPerBatch: number;
+  fairAug: FairAugConfig;
+}
+
+/**
+ * The referring model's own settings (YOFO, src/models/refer/): its text encoder, feature mining,
+ * meta-transfer memory, training clips and loss. It takes the backbone, its norm, the width
+ * (`hiddenDim`), attention heads, GroupNorm groups and the input size from the `model` section.
+ */
+export interface ReferConfig {
+  /** Words kept per expression (longer ones are cut). */
+  maxWords: number;
+  /** Transformer layers of the text encoder (width model.hiddenDim, model.numHeads heads). */
+  textLayers: number;
+  textFeedforward: number;
+  /**
+   * Multi-scale cross-modal feature mining: text fused at 1/32, 1/16 and 1/8, coarse to fine, each
+   * scale seeing the previous fused result. false: text fused at 1/8 only (the ablation's "base").
+   */
+  featureMining: boolean;
+  /** The meta-transfer memory: θ ∗ X(t) goes to the decoder next to Y(t). false: Y(t) alone. */
+  metaTransfer: boolean;
+  /** Channels of the transfer input X (image features at 1/8). */
+  transferDim: number;
+  /** Side of the transfer kernel θ (odd). */
+  transferKernel: number;
+  /** Steepest-descent steps on a target's first frame (θ from 0). */
+  solverInitSteps: number;
+  /** Steps on every later frame (warm-started from the previous θ). */
+  solverSteps: number;
+  /** Initial value of the learnable ridge weight λ. */
+  initialLambda: number;
+  /** Memory slots K (the first frame plus the newest). */
+  memorySlots: number;
+  /** Weight of a new sample; older ones decay by (1 − this). */
+  memoryLearningRate: number;
+  /** The first frame's weight never falls below this. */
+  firstFrameMinWeight: number;
+  /** Frames per training clip. */
+  clipLength: number;
+  /** Largest distance between consecutive frames of a training clip. */
+  clipMaxStride: number;
+  /** Clips per training step (optim.batchSize is unused). */
+  clipsPerBatch: number;
+  /** Loss weights on the mask: Lovász hinge, binary cross-entropy, dice. */
+  lovaszWeight: number;
+  bceWeight: number;
+  diceWeight: number;
+  /** Weight of the cross-entropy between the weight map W(t) and the mask at 1/8. */
+  weightMapWeight: number;
+}
+
+/**
  * A model's whole configuration, one section per concern. Sections are composable: a preset or a
  * config file names only the fields it changes (see {@link resolveVisConfig}); a new model kind adds
  * its own section here (as `offline` did) with defaults and checks.
@@ -165,6 +276,8 @@ export interface VisConfig {
   optim: OptimConfig;
   inference: InferenceConfig;
   offline: OfflineConfig;
+  distill: DistillConfig;
+  refer: ReferConfig;
 }
 
 export const PRESET_NAMES = ["tiny", "cpu-small", "r50"] as const;
@@ -242,6 +355,49 @@ const DEFAULTS: VisConfig = {
     inferenceClipLength: 36,
     inferenceClipOverlap: 4,
   },
+  distill: {
+    kdWeight: 1,
+    kdFilter: "qfa",
+    kdLoss: "mse",
+    kdClassKl: 0,
+    kdLayers: "last",
+    qfaMinMaskIou: 0,
+    qfaMinClassProb: 0,
+    clipLength: 5,
+    clipMaxStride: 3,
+    clipsPerBatch: 1,
+    fairAug: {
+      enabled: false,
+      alpha: 1,
+      tubesPerClip: 1,
+      probability: 0.5,
+      minScale: 0.5,
+      maxScale: 1,
+      minVisibleArea: 0.002,
+    },
+  },
+  refer: {
+    maxWords: 16,
+    textLayers: 2,
+    textFeedforward: 128,
+    featureMining: true,
+    metaTransfer: true,
+    transferDim: 32,
+    transferKernel: 3,
+    solverInitSteps: 5,
+    solverSteps: 2,
+    initialLambda: 1,
+    memorySlots: 8,
+    memoryLearningRate: 0.2,
+    firstFrameMinWeight: 0.2,
+    clipLength: 4,
+    clipMaxStride: 3,
+    clipsPerBatch: 2,
+    lovaszWeight: 1,
+    bceWeight: 0,
+    diceWeight: 0,
+    weightMapWeight: 0.5,
+  },
 };
 
 /** Each preset names only what differs from {@link DEFAULTS}. */
@@ -277,6 +433,18 @@ const PRESETS: Record<PresetName, Overrides<VisConfig>> = {
       clipMaxStride: 2,
       inferenceClipLength: 8,
       inferenceClipOverlap: 2,
+    },
+    distill: { clipLength: 3, clipMaxStride: 2 },
+    refer: {
+      maxWords: 12,
+      textLayers: 1,
+      textFeedforward: 64,
+      transferDim: 16,
+      solverInitSteps: 3,
+      memorySlots: 4,
+      clipLength: 3,
+      clipMaxStride: 2,
+      clipsPerBatch: 1,
     },
   },
   "cpu-small": {},
@@ -321,6 +489,7 @@ const PRESETS: Record<PresetName, Overrides<VisConfig>> = {
       clipMaxStride: 5,
       inferenceClipLength: 64,
     },
+    refer: { maxWords: 20, textLayers: 4, textFeedforward: 1024, transferDim: 64, memorySlots: 16 },
   },
 };
 
@@ -376,7 +545,7 @@ export function resolveVisConfig(json: unknown, file?: string): VisConfig {
   const { preset = "cpu-small", ...sections } = json as Record<string, unknown>;
   if (!(PRESET_NAMES as readonly unknown[]).includes(preset)) {
     throw new VidsegError(
-      `unknown preset ${JSON.stringify(preset)} (expected ${PRESET_NAMES.join(", ")})`,
+      `unknown preset ${showValue(preset)} (expected ${PRESET_NAMES.join(", ")})`,
       file,
       "preset",
     );
@@ -430,7 +599,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
       fail(where, `must be one of ${options.map((o) => JSON.stringify(o)).join(", ")}`);
   };
   const m = config.model;
-  oneOf("model.backbone", m.backbone, Object.keys(RESNET_CONFIGS));
+  oneOf("model.backbone", m.backbone, BACKBONE_NAMES);
   oneOf("model.backboneNorm", m.backboneNorm, ["GN", "BN", "FrozenBN"]);
   oneOf("model.trackEmbedding", m.trackEmbedding, ["query", "head"]);
   for (const field of [
@@ -492,22 +661,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("inference.scoreThreshold", config.inference.scoreThreshold, 0, 1);
   integer("inference.topK", config.inference.topK);
   const off = config.offline;
-  const head = off.head;
-  for (const field of [
-    "hiddenDim",
-    "numVideoQueries",
-    "numHeads",
-    "dimFeedforward",
-    "decoderLayers",
-    "embedDim",
-  ] as const) {
-    integer(`offline.head.${field}`, head[field]);
-  }
-  integer("offline.head.encoderLayers", head.encoderLayers, 0);
-  integer("offline.head.windowSize", head.windowSize, 0);
-  number("offline.head.dropout", head.dropout, 0, 1);
-  if (head.hiddenDim % head.numHeads !== 0)
-    fail("offline.head.numHeads", `must divide offline.head.hiddenDim ${head.hiddenDim}`);
+  validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
     integer(`offline.${field}`, off[field]);
   integer("offline.inferenceClipOverlap", off.inferenceClipOverlap, 0);
@@ -516,4 +670,77 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   for (const field of ["frameWeight", "videoWeight", "simWeight"] as const)
     number(`offline.${field}`, off[field]);
   if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
+  const kd = config.distill;
+  number("distill.kdWeight", kd.kdWeight);
+  oneOf("distill.kdFilter", kd.kdFilter, ["qfa", "none", "position"]);
+  oneOf("distill.kdLoss", kd.kdLoss, ["mse", "cosine"]);
+  number("distill.kdClassKl", kd.kdClassKl);
+  oneOf("distill.kdLayers", kd.kdLayers, ["last", "all"]);
+  number("distill.qfaMinMaskIou", kd.qfaMinMaskIou, 0, 1);
+  number("distill.qfaMinClassProb", kd.qfaMinClassProb, 0, 1);
+  for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch"] as const)
+    integer(`distill.${field}`, kd[field]);
+  if (kd.kdLayers === "all" && kd.kdFilter === "qfa" && !c.deepSupervision)
+    fail(
+      "distill.kdLayers",
+      `"all" with QFA pairs each layer by its own matching: needs criterion.deepSupervision`,
+    );
+  const aug = kd.fairAug;
+  if (typeof aug.enabled !== "boolean") fail("distill.fairAug.enabled", "must be true or false");
+  number("distill.fairAug.alpha", aug.alpha, 0, 4);
+  integer("distill.fairAug.tubesPerClip", aug.tubesPerClip);
+  number("distill.fairAug.probability", aug.probability, 0, 1);
+  number("distill.fairAug.minScale", aug.minScale, 0.05, 4);
+  number("distill.fairAug.maxScale", aug.maxScale, aug.minScale, 4);
+  number("distill.fairAug.minVisibleArea", aug.minVisibleArea, 0, 1);
+  const r = config.refer;
+  for (const field of [
+    "maxWords",
+    "textFeedforward",
+    "transferDim",
+    "transferKernel",
+    "solverInitSteps",
+    "memorySlots",
+    "clipLength",
+    "clipMaxStride",
+    "clipsPerBatch",
+  ] as const) {
+    integer(`refer.${field}`, r[field]);
+  }
+  integer("refer.textLayers", r.textLayers, 0);
+  integer("refer.solverSteps", r.solverSteps, 0);
+  if (r.transferKernel % 2 !== 1) fail("refer.transferKernel", "must be odd");
+  if (r.memorySlots < 2) fail("refer.memorySlots", "must be at least 2 (the first frame and the newest)");
+  number("refer.initialLambda", r.initialLambda, 1e-6);
+  number("refer.memoryLearningRate", r.memoryLearningRate, 0, 1);
+  number("refer.firstFrameMinWeight", r.firstFrameMinWeight, 0, 1);
+  for (const field of ["lovaszWeight", "bceWeight", "diceWeight", "weightMapWeight"] as const)
+    number(`refer.${field}`, r[field]);
+  if (r.lovaszWeight + r.bceWeight + r.diceWeight === 0)
+    fail("refer.lovaszWeight", "one of lovaszWeight, bceWeight and diceWeight must be positive");
+  for (const field of ["featureMining", "metaTransfer"] as const)
+    if (typeof r[field] !== "boolean") fail(`refer.${field}`, "must be true or false");
+}
+
+/** Checks the offline head's settings (also when a head is built directly); errors name `prefix.field`. */
+export function validateHeadOptions(head: OfflineHeadOptions, file?: string, prefix = "head"): void {
+  const fail = (field: string, message: string): never => {
+    throw new VidsegError(message, file, `${prefix}.${field}`);
+  };
+  for (const field of [
+    "hiddenDim",
+    "numVideoQueries",
+    "numHeads",
+    "dimFeedforward",
+    "decoderLayers",
+    "embedDim",
+  ] as const)
+    if (!Number.isInteger(head[field]) || head[field] < 1)
+      fail(field, `must be an integer ≥ 1, got ${head[field]}`);
+  for (const field of ["encoderLayers", "windowSize"] as const)
+    if (!Number.isInteger(head[field]) || head[field] < 0)
+      fail(field, `must be an integer ≥ 0, got ${head[field]}`);
+  if (typeof head.dropout !== "number" || !(head.dropout >= 0 && head.dropout <= 1))
+    fail("dropout", "must be a number in [0, 1]");
+  if (head.hiddenDim % head.numHeads !== 0) fail("numHeads", `must divide hiddenDim ${head.hiddenDim}`);
 }

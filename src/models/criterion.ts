@@ -17,7 +17,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { pointMaskLosses, weightedCrossEntropy } from "../nn/losses.js";
-import { batchSum, randomOf, WHOLE_BATCH, type BatchShares, type Randoms } from "./batch-shares.js";
+import {
+  batchSum,
+  randomOf,
+  shareOfMean,
+  WHOLE_BATCH,
+  type BatchShares,
+  type Randoms,
+} from "./batch-shares.js";
 import { hungarianMatch, type Match } from "./matcher.js";
 import type { CriterionConfig } from "./config.js";
 import type { LayerPrediction } from "./segmenter.js";
@@ -167,15 +174,6 @@ function layerLoss(
   });
   if (masks.length === 0) return { matches, ce, mask: tf.scalar(0), dice: tf.scalar(0) };
   return { matches, ce, mask: tf.addN(masks) as tf.Scalar, dice: tf.addN(dices) as tf.Scalar };
-}
-
-/**
- * A share's part of a weighted mean over the batch: its own weighted mean (over weight `shareWeight`)
- * rescaled to the batch's total weight. Exact (no rescaling) for the whole batch.
- */
-export function shareOfMean(mean: tf.Scalar, shareWeight: number, batchWeight: number): tf.Scalar {
-  if (shareWeight === batchWeight) return mean;
-  return tf.mul(mean, shareWeight / batchWeight) as tf.Scalar;
 }
 
 /**

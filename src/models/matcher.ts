@@ -78,28 +78,51 @@ export function matchingCost(
     const outMask = sampleAll(predMasks); // [Q, P] logits
     const tgtMask = sampleAll(target.masks.cast("float32") as tf.Tensor3D); // [T, P]
 
-    const probs = tf.softmax(predLogits, -1);
-    const classCost = tf.neg(tf.gather(probs, tf.tensor1d(Array.from(target.labels), "int32"), 1)); // [Q, T]
-
-    // batch_sigmoid_ce_loss: (BCE(x, 1)·tᵀ + BCE(x, 0)·(1 − t)ᵀ) / P, BCE(x, 1) = softplus(−x).
-    const pos = tf.softplus(tf.neg(outMask));
-    const neg = tf.softplus(outMask);
-    const maskCost = tf.div(
-      tf.add(tf.matMul(pos, tgtMask, false, true), tf.matMul(neg, tf.sub(1, tgtMask), false, true)),
-      p,
-    );
-
-    // batch_dice_loss: 1 − (2·p·tᵀ + 1) / (Σp + Σt + 1).
-    const sig = tf.sigmoid(outMask);
-    const numerator = tf.add(tf.mul(tf.matMul(sig, tgtMask, false, true), 2), 1);
-    const denominator = tf.add(tf.add(tf.sum(sig, -1, true), tf.sum(tgtMask, -1).expandDims(0)), 1);
-    const diceCost = tf.sub(1, tf.div(numerator, denominator));
-
-    return tf.addN([tf.mul(classCost, costClass), tf.mul(maskCost, costMask), tf.mul(diceCost, costDice)]);
+    return pairwiseCost(predLogits, outMask, target.labels, tgtMask, {
+      classWeight: costClass,
+      maskWeight: costMask,
+      diceWeight: costDice,
+    });
   });
   const values = cost.arraySync() as number[][];
   cost.dispose();
   return values;
+}
+
+/**
+ * The matching cost of every prediction × target pair, written once for the frame matcher and the
+ * clip matcher (src/models/vis/video-criterion.ts): weights · [−p(class), sigmoid BCE, dice] with
+ * Mask2Former's batch_sigmoid_ce_loss and batch_dice_loss over the N sampled points.
+ * predLogits [Q, C+1], outMask [Q, N] logits, tgtMask [T, N] in {0, 1}; returns [Q, T] (call in a tidy).
+ */
+export function pairwiseCost(
+  predLogits: tf.Tensor2D,
+  outMask: tf.Tensor2D,
+  labels: ArrayLike<number>,
+  tgtMask: tf.Tensor2D,
+  weights: { classWeight?: number; maskWeight?: number; diceWeight?: number } = {},
+): tf.Tensor2D {
+  const n = outMask.shape[1];
+  const probs = tf.softmax(predLogits, -1);
+  const classCost = tf.neg(tf.gather(probs, tf.tensor1d(Array.from(labels), "int32"), 1)); // [Q, T]
+  // batch_sigmoid_ce_loss: (BCE(x, 1)·tᵀ + BCE(x, 0)·(1 − t)ᵀ) / N, BCE(x, 1) = softplus(−x).
+  const maskCost = tf.div(
+    tf.add(
+      tf.matMul(tf.softplus(tf.neg(outMask)), tgtMask, false, true),
+      tf.matMul(tf.softplus(outMask), tf.sub(1, tgtMask), false, true),
+    ),
+    n,
+  );
+  // batch_dice_loss: 1 − (2·p·tᵀ + 1) / (Σp + Σt + 1).
+  const sig = tf.sigmoid(outMask);
+  const numerator = tf.add(tf.mul(tf.matMul(sig, tgtMask, false, true), 2), 1);
+  const denominator = tf.add(tf.add(tf.sum(sig, -1, true), tf.sum(tgtMask, -1).expandDims(0)), 1);
+  const diceCost = tf.sub(1, tf.div(numerator, denominator));
+  return tf.addN([
+    tf.mul(classCost, weights.classWeight ?? 2),
+    tf.mul(maskCost, weights.maskWeight ?? 5),
+    tf.mul(diceCost, weights.diceWeight ?? 5),
+  ]) as tf.Tensor2D;
 }
 
 /**

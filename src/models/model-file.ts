@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { isDirectory, readBytes } from "../core/bytes.js";
 import { VidsegError } from "../core/errors.js";
+import { parseJson, showValue } from "../core/json.js";
 import type { RngState } from "../core/rng.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsContent } from "../nn/safetensors.js";
 import { resolveVisConfig, type VisConfig } from "./config.js";
@@ -22,6 +23,11 @@ import { resolveVisConfig, type VisConfig } from "./config.js";
 export const MODEL_FORMAT = "vidseg-vis-model";
 export const CHECKPOINT_FORMAT = "vidseg-checkpoint";
 export const CHECKPOINT_VERSION = 1;
+/**
+ * Checkpoint weights under this prefix train with the model but are not part of it (the distillation
+ * projection): a checkpoint read as a model leaves them out.
+ */
+export const TRAINING_ONLY_PREFIX = "training_only.";
 /** The model file a completed training run writes into its folder. */
 export const MODEL_FILE_NAME = "model.safetensors";
 
@@ -43,7 +49,12 @@ export interface ModelInfo {
   /** Category names, when known (for labels). */
   categoryNames?: string[];
   trainedOn?: TrainedOn;
+  /** The referring model's tokenizer vocabulary (models/refer/tokenizer.ts): word k has id k + 2. */
+  vocabulary?: string[];
 }
+
+/** Model kinds that segment what a sentence refers to: no classes, a vocabulary instead. */
+const REFERRING_KINDS = new Set(["refer"]);
 
 /** A loaded model file or checkpoint: its info and weights (the caller disposes the weights). */
 export interface ModelFile {
@@ -113,6 +124,11 @@ export function decodeModelFile(bytes: Uint8Array, file: string): ModelFile {
         "__metadata__.state.config.modelInfo",
         legacyHead,
       );
+      for (const [name, tensor] of checkpoint.weights) {
+        if (!name.startsWith(TRAINING_ONLY_PREFIX)) continue;
+        tensor.dispose();
+        checkpoint.weights.delete(name);
+      }
       return { file, info, weights: checkpoint.weights, step: checkpoint.step };
     } catch (error) {
       tf.dispose([...checkpoint.weights.values()]);
@@ -134,35 +150,27 @@ export function disposeModelFile(model: ModelFile): void {
  * written before the offline head's settings moved into the config.
  */
 export function parseModelInfo(json: unknown, file?: string, where = "info", legacyHead?: string): ModelInfo {
-  let value = json;
-  if (typeof json === "string") {
-    try {
-      value = JSON.parse(json);
-    } catch {
-      throw new VidsegError("malformed model info JSON", file, where);
-    }
-  }
+  const value = typeof json === "string" ? parseJson(json, file, where) : json;
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new VidsegError("missing model info", file, where);
   const info = value as Record<string, unknown>;
   if (typeof info.kind !== "string") throw new VidsegError("missing model kind", file, `${where}.kind`);
   let configJson = info.config;
   if (legacyHead !== undefined && typeof configJson === "object" && configJson !== null) {
-    let head: unknown;
-    try {
-      head = JSON.parse(legacyHead);
-    } catch {
-      throw new VidsegError("malformed JSON", file, "__metadata__.offline_head");
-    }
+    const head = parseJson(legacyHead, file, "__metadata__.offline_head");
     const config = configJson as { offline?: Record<string, unknown> };
     configJson = { ...config, offline: { ...config.offline, head } };
     delete (configJson as { offline: Record<string, unknown> }).offline.headPreset;
   }
   const config = resolveVisConfig(configJson, file);
   const ids = info.categoryIds;
-  if (!Array.isArray(ids) || ids.length !== config.model.numClasses || !ids.every(Number.isInteger)) {
+  const referring = REFERRING_KINDS.has(info.kind);
+  const classes = referring ? 0 : config.model.numClasses;
+  if (!Array.isArray(ids) || ids.length !== classes || !ids.every(Number.isInteger)) {
     throw new VidsegError(
-      `must be ${config.model.numClasses} integer category ids`,
+      referring
+        ? "must be empty (a referring model has no classes)"
+        : `must be ${classes} integer category ids`,
       file,
       `${where}.categoryIds`,
     );
@@ -180,12 +188,24 @@ export function parseModelInfo(json: unknown, file?: string, where = "info", leg
   ) {
     throw new VidsegError("must be {data: string, synthetic: boolean}", file, `${where}.trainedOn`);
   }
+  const vocabulary = info.vocabulary;
+  if (referring || vocabulary !== undefined) {
+    if (
+      !Array.isArray(vocabulary) ||
+      vocabulary.length === 0 ||
+      !vocabulary.every((word) => typeof word === "string") ||
+      new Set(vocabulary).size !== vocabulary.length
+    ) {
+      throw new VidsegError("must be a non-empty list of distinct words", file, `${where}.vocabulary`);
+    }
+  }
   return {
     kind: info.kind,
     config,
     categoryIds: ids as number[],
     ...(names ? { categoryNames: names as string[] } : {}),
     ...(trainedOn ? { trainedOn: { data: trainedOn.data!, synthetic: trainedOn.synthetic! } } : {}),
+    ...(vocabulary ? { vocabulary: vocabulary as string[] } : {}),
   };
 }
 
@@ -230,7 +250,11 @@ function decodeVidsegSafetensors(bytes: Uint8Array, file: string): SafetensorsCo
     content = decodeSafetensors(bytes, file);
   } catch (error) {
     if (!(error instanceof VidsegError)) throw error;
-    throw new VidsegError(`not a vidseg model file (${error.message.slice(file.length + 2)})`, file);
+    // The details of a broken header mean nothing to someone who passed the wrong file.
+    throw new VidsegError(
+      "not a vidseg model file (a model file is a safetensors file written by vidseg train)",
+      file,
+    );
   }
   const format = content.metadata.format;
   if (format !== MODEL_FORMAT && format !== CHECKPOINT_FORMAT) {
@@ -260,7 +284,10 @@ function parseCheckpoint(
         "__metadata__.version",
       );
     }
-    let state: {
+    const parsed = parseJson(metadata.state ?? "", file, "__metadata__.state");
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw new VidsegError("checkpoint state must be a JSON object", file, "__metadata__.state");
+    const state = parsed as {
       step?: unknown;
       optimizer_steps?: Record<string, number>;
       rng?: RngState;
@@ -268,14 +295,9 @@ function parseCheckpoint(
       config?: unknown;
       elapsed?: number;
     };
-    try {
-      state = JSON.parse(metadata.state ?? "");
-    } catch {
-      throw new VidsegError("malformed checkpoint state JSON", file, "__metadata__.state");
-    }
     const step = state.step;
     if (typeof step !== "number" || !Number.isInteger(step) || step < 0) {
-      throw new VidsegError(`invalid step ${JSON.stringify(step)}`, file, "__metadata__.state.step");
+      throw new VidsegError(`invalid step ${showValue(step)}`, file, "__metadata__.state.step");
     }
     const weights = new Map<string, tf.Tensor>();
     const optimizerTensors = new Map<string, tf.Tensor>();

@@ -9,6 +9,7 @@ import type { Module } from "../nn/module.js";
 import type { VisConfig } from "./config.js";
 import type { ModelFile, ModelInfo } from "./model-file.js";
 import { FrameSegmenter } from "./segmenter.js";
+import { ReferModel } from "./refer/model.js";
 import { OfflineVisModel } from "./vis/offline.js";
 
 interface ModelKind<M extends Module> {
@@ -29,6 +30,18 @@ export const MODEL_KINDS = {
     section: "offline",
     build: (info) => new OfflineVisModel({ segmenter: info.config.model, head: info.config.offline.head }),
   } satisfies ModelKind<OfflineVisModel>,
+  refer: {
+    description:
+      "YOFO-style referring model: text + frame → the referred object's mask, streamed with a memory",
+    section: "refer",
+    build: (info) =>
+      new ReferModel({
+        model: info.config.model,
+        refer: info.config.refer,
+        // parseModelInfo guarantees a vocabulary for this kind; +2 for PAD and UNK.
+        vocabularySize: (info.vocabulary?.length ?? 0) + 2,
+      }),
+  } satisfies ModelKind<ReferModel>,
 };
 
 export type ModelKindName = keyof typeof MODEL_KINDS;

@@ -1,7 +1,8 @@
 /**
  * The per-frame segmenter shared by the online and offline VIS models: a Mask2Former-style network.
  *
- *   image → ResNet (res2..res5) → FPN pixel decoder (mask features at 1/4, memory at 1/32, 1/16, 1/8)
+ *   image → backbone (res2..res5: a ResNet, or the frozen pretrained CenterNet MobileNetV3; see
+ *           src/nn/backbone.ts) → FPN pixel decoder (mask features at 1/4, memory at 1/32, 1/16, 1/8)
  *         → masked-attention transformer decoder with N learned queries
  *         → per query: class logits (K + 1, last = no object), mask embedding (mask logits = its dot
  *           product with the mask features), and an L2-normalised embedding for association.
@@ -15,11 +16,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { MaskedAttentionDecoderLayer, maskedAttentionMask } from "../nn/decoder.js";
+import { createBackbone, type Backbone } from "../nn/backbone.js";
 import { Embedding, LayerNorm, Linear, Mlp } from "../nn/layers.js";
 import { Module, ModuleList } from "../nn/module.js";
 import { FpnPixelDecoder } from "../nn/pixel-decoder.js";
 import { sinePositionEncoding } from "../nn/position.js";
-import { createResnet, imagenetNormalize, type ResNet } from "../nn/resnet.js";
 import type { SegmenterConfig } from "./config.js";
 import { CropClassifier } from "./crop-classifier.js";
 
@@ -33,6 +34,12 @@ export interface LayerPrediction {
   predMasks: tf.Tensor4D;
 }
 
+/** An earlier layer's predictions and its queries (the distillation of every decoder layer reads them). */
+export interface AuxPrediction extends LayerPrediction {
+  /** [B, N, D] that layer's output after the final LayerNorm. */
+  queryFeatures: tf.Tensor3D;
+}
+
 export interface SegmenterOutput extends LayerPrediction {
   /** [B, N, D] the last decoder layer's output after the final LayerNorm: the frame queries. */
   queryFeatures: tf.Tensor3D;
@@ -44,12 +51,12 @@ export interface SegmenterOutput extends LayerPrediction {
    * Predictions before the last: from the learned queries alone, then after decoder layers
    * 1..L−1 (L entries, Mask2Former's aux_outputs order).
    */
-  aux: LayerPrediction[];
+  aux: AuxPrediction[];
 }
 
 /** The Mask2Former-style per-frame segmenter; see the module comment. */
 export class FrameSegmenter extends Module {
-  readonly backbone: ResNet;
+  readonly backbone: Backbone;
   readonly pixelDecoder: FpnPixelDecoder;
   readonly queryFeat: Embedding;
   readonly queryEmbedTable: Embedding;
@@ -65,11 +72,14 @@ export class FrameSegmenter extends Module {
   constructor(readonly config: SegmenterConfig) {
     super();
     const d = config.hiddenDim;
-    this.backbone = this.addModule("backbone", createResnet(config.backbone, { norm: config.backboneNorm }));
+    this.backbone = this.addModule(
+      "backbone",
+      createBackbone(config.backbone, { norm: config.backboneNorm }),
+    );
     this.pixelDecoder = this.addModule(
       "pixel_decoder",
       new FpnPixelDecoder({
-        inChannels: this.backbone.outChannels,
+        inChannels: [...this.backbone.outChannels],
         convDim: d,
         maskDim: config.maskDim,
         normGroups: config.normGroups,
@@ -108,8 +118,7 @@ export class FrameSegmenter extends Module {
   }
 
   /**
-   * images: [B, H, W, 3] RGB in 0..1 (not normalised: the model subtracts the ImageNet mean and divides
-   * by the std itself). H and W must be multiples of 32 (normally `config.inputSize`).
+   * images: [B, H, W, 3] RGB in 0..1 (not normalised: the backbone applies its own input normalisation). H and W must be multiples of 32 (normally `config.inputSize`).
    */
   forward(images: tf.Tensor4D): SegmenterOutput {
     const [, height, width, channels] = images.shape;
@@ -120,10 +129,7 @@ export class FrameSegmenter extends Module {
     }
     // tidy keeps every tensor of the returned (nested) object and frees the intermediates.
     return tf.tidy(() => {
-      const normalised = imagenetNormalize(images); // inside the model: inputs are plain 0..1 RGB
-      const { maskFeatures, multiScaleFeatures } = this.pixelDecoder.forward(
-        this.backbone.forward(normalised),
-      );
+      const { maskFeatures, multiScaleFeatures } = this.pixelDecoder.forward(this.backbone.features(images));
       return this.decode(maskFeatures, multiScaleFeatures) as unknown as tf.TensorContainer;
     }) as unknown as SegmenterOutput;
   }
@@ -145,7 +151,7 @@ export class FrameSegmenter extends Module {
     const queryPos = this.queryEmbedTable.weight.expandDims(0); // [1, N, D], broadcast over the batch
     let output = tf.tile(this.queryFeat.weight.expandDims(0), [batch, 1, 1]) as tf.Tensor3D;
 
-    const predictions: LayerPrediction[] = [];
+    const predictions: AuxPrediction[] = [];
     let heads = this.heads(output, maskFeatures);
     predictions.push(heads);
     this.layers.items.forEach((layer, i) => {
@@ -155,18 +161,19 @@ export class FrameSegmenter extends Module {
       heads = this.heads(output, maskFeatures);
       predictions.push(heads);
     });
-    const last = predictions.pop()!;
+    const { predLogits, predMasks } = predictions.pop()!;
+    // Normalised again rather than reusing the last layer's: the same gradients, bit for bit, as before.
     const queryFeatures = this.decoderNorm.forward(output) as tf.Tensor3D;
     const embedding = this.trackEmbed ? this.trackEmbed.forward(queryFeatures) : queryFeatures;
     const queryEmbed = tf.div(
       embedding,
       tf.maximum(tf.norm(embedding, "euclidean", -1, true), 1e-12),
     ) as tf.Tensor3D;
-    return { ...last, queryFeatures, queryEmbed, maskFeatures, aux: predictions };
+    return { predLogits, predMasks, queryFeatures, queryEmbed, maskFeatures, aux: predictions };
   }
 
   /** Mask2Former's forward_prediction_heads: class logits and mask logits from the normed queries. */
-  private heads(output: tf.Tensor3D, maskFeatures: tf.Tensor4D): LayerPrediction {
+  private heads(output: tf.Tensor3D, maskFeatures: tf.Tensor4D): AuxPrediction {
     const [batch, h, w, c] = maskFeatures.shape;
     const normed = this.decoderNorm.forward(output) as tf.Tensor3D;
     const predLogits = this.classEmbed.forward(normed) as tf.Tensor3D;
@@ -174,7 +181,7 @@ export class FrameSegmenter extends Module {
     const predMasks = tf
       .matMul(embeds, maskFeatures.reshape([batch, h * w, c]), false, true)
       .reshape([batch, this.config.numQueries, h, w]) as tf.Tensor4D;
-    return { predLogits, predMasks };
+    return { predLogits, predMasks, queryFeatures: normed };
   }
 }
 
@@ -186,6 +193,6 @@ export function disposeSegmenterOutput(output: SegmenterOutput): void {
     output.queryFeatures,
     output.queryEmbed,
     output.maskFeatures,
-    ...output.aux.flatMap((a) => [a.predLogits, a.predMasks]),
+    ...output.aux.flatMap((a) => [a.predLogits, a.predMasks, a.queryFeatures]),
   ]);
 }

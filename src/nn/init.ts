@@ -14,8 +14,14 @@ export function seedParameters(seed: number): void {
   nextParameterSeed = Math.floor(seed) * 100_003;
 }
 
+/**
+ * The next parameter's seed, as tfjs must be given it. tfjs's normal generator treats a falsy seed as
+ * no seed at all (`seed ? seed : Math.random()`), so seed 0, the first of the default sequence, gave
+ * fresh random weights in every run. Both of its generators seed alea with the seed's string form, so
+ * passing that string keeps every other seed's values and makes 0 a seed like the others.
+ */
 function drawSeed(): number {
-  return nextParameterSeed++;
+  return String(nextParameterSeed++) as unknown as number;
 }
 
 /** Uniform values in [-bound, bound]. */

@@ -215,6 +215,16 @@ export class ResNet extends Module {
     });
   }
 
+  /** RGB images in 0..1 → C2–C5: ImageNet-normalised first, as torchvision's ResNets are trained. */
+  features(images: tf.Tensor4D): ResnetFeatures {
+    const normalised = imagenetNormalize(images);
+    try {
+      return this.forward(normalised);
+    } finally {
+      normalised.dispose();
+    }
+  }
+
   /** Classifier logits (requires numClasses): global average pool of res5, then fc. */
   classify(res5: tf.Tensor4D): tf.Tensor2D {
     if (!this.fc) throw new VidsegError("this ResNet has no classifier (numClasses not set)");

@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { readBytes } from "../core/bytes.js";
 import { VidsegError } from "../core/errors.js";
+import { parseJson, showValue } from "../core/json.js";
 import "../runtime/quiet.js";
 
 const DTYPE_BYTES: Record<string, number> = {
@@ -96,12 +97,7 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
     fail(`header length ${headerLength} exceeds the file size (${bytes.length} bytes)`);
   }
   const dataStart = 8 + Number(headerLength);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, dataStart)));
-  } catch (error) {
-    fail(`malformed JSON header (${(error as Error).message})`);
-  }
+  const header = parseJson(new TextDecoder().decode(bytes.subarray(8, dataStart)), file, "JSON header");
   if (typeof header !== "object" || header === null || Array.isArray(header))
     fail("header is not a JSON object");
   const dataLength = bytes.length - dataStart;
@@ -121,8 +117,8 @@ export function decodeSafetensors(bytes: Uint8Array, file?: string): Safetensors
     }
     if (typeof entry !== "object" || entry === null) fail("tensor entry is not an object", name);
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-    if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES))
-      fail(`unsupported dtype ${JSON.stringify(dtype)}`, `${name}.dtype`);
+    if (typeof dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, dtype))
+      fail(`unsupported dtype ${showValue(dtype)}`, `${name}.dtype`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
       fail("shape must be an array of non-negative integers", `${name}.shape`);
     }

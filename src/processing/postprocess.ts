@@ -132,10 +132,7 @@ export function duplicateQueries(prediction: FramePrediction, maxIou: number): S
   return duplicates;
 }
 
-/**
- * Query q's mask at height × width: its logits bilinearly upsampled (PyTorch's interpolate,
- * align_corners=False) and thresholded at 0 (sigmoid 0.5). Plain JavaScript: no tensors, O(H·W).
- */
+/** Query q's mask at height × width (see {@link upsampleMask}). */
 export function upsampleQueryMask(
   prediction: FramePrediction,
   q: number,
@@ -143,7 +140,22 @@ export function upsampleQueryMask(
   width: number,
 ): Uint8Array {
   const { maskHeight: h, maskWidth: w, maskLogits } = prediction;
-  const base = q * h * w;
+  return upsampleMask(maskLogits, q * h * w, h, w, height, width);
+}
+
+/**
+ * A mask at height × width from h × w mask logits (starting at `base` in `maskLogits`, row-major):
+ * the logits bilinearly upsampled (PyTorch's interpolate, align_corners=False) and thresholded at 0
+ * (sigmoid 0.5). The one mask upsampling of the online and offline paths; plain JavaScript, O(H·W).
+ */
+export function upsampleMask(
+  maskLogits: Float32Array,
+  base: number,
+  h: number,
+  w: number,
+  height: number,
+  width: number,
+): Uint8Array {
   const out = new Uint8Array(height * width);
   const xs = axisTaps(w, width);
   const ys = axisTaps(h, height);

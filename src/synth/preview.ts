@@ -4,6 +4,7 @@
  * JSON's RLEs), so they show what a loader will see, not what the generator meant to write.
  */
 import { join } from "node:path";
+import { resolveInside } from "../core/paths.js";
 import { readIndexedPng } from "../formats/png.js";
 import {
   imagePath,
@@ -42,7 +43,7 @@ async function annotatedFrame(
   zoom: number,
 ): Promise<RgbImage> {
   const video = dataset.videos[videoIndex];
-  const image = await readRgb(join(imagesDir, video.file_names[t]));
+  const image = await readRgb(resolveInside(imagesDir, video.file_names[t]));
   const tracks = dataset.annotations.filter((a) => a.video_id === video.id);
   const names = new Map(dataset.categories.map((c) => [c.id, c.name]));
   const masks = tracks.map((a) => frameMask(a, t));

@@ -14,7 +14,7 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { readBytes } from "../core/bytes.js";
 import { VidsegError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/fs.js";
+import { removeTempFiles, writeFileAtomic } from "../core/fs.js";
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -53,6 +53,15 @@ export async function listCheckpoints(runDir: string): Promise<{ step: number; p
 /** The newest checkpoint of a run, if any. */
 export async function latestCheckpoint(runDir: string): Promise<{ step: number; path: string } | undefined> {
   return (await listCheckpoints(runDir)).at(-1);
+}
+
+/**
+ * Deletes the temporary files that writes killed mid-way left in a run folder and its checkpoints (the
+ * run's own files; call it when the run starts, before anything writes there).
+ */
+export async function removeInterruptedWrites(runDir: string): Promise<void> {
+  await removeTempFiles(runDir);
+  await removeTempFiles(join(runDir, CHECKPOINT_DIR));
 }
 
 /** Deletes all but the newest `keep` checkpoints (at least one is always kept). */

@@ -12,7 +12,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { VidsegError } from "../core/errors.js";
 import { WHOLE_BATCH } from "../models/batch-shares.js";
-import { MODEL_FILE_NAME, type ModelInfo } from "../models/model-file.js";
+import { MODEL_FILE_NAME, TRAINING_ONLY_PREFIX, type ModelInfo } from "../models/model-file.js";
 import type { ModelKindName, ModelOf } from "../models/registry.js";
 import type { OptimConfig } from "../models/config.js";
 import type { Module } from "../nn/module.js";
@@ -23,8 +23,10 @@ import type { UpdateMode } from "./parallel/shared.js";
 import { writePlot } from "./plot.js";
 import { cosineLr, withWarmup, type Schedule } from "./schedule.js";
 import type { TaskOptions, TrainTask } from "./task.js";
+import { createDistillTask } from "./tasks/distill.js";
 import { createOfflineTask } from "./tasks/offline.js";
 import { createOnlineTask } from "./tasks/online.js";
+import { createReferTask } from "./tasks/refer.js";
 import {
   train,
   type DataSource,
@@ -33,13 +35,19 @@ import {
   type TrainResult,
 } from "./trainer.js";
 
-/** Model kind → its training task. */
-export const TRAIN_TASKS: {
-  [K in ModelKindName]: (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<K>>>;
-} = {
-  online: createOnlineTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"online">>>,
-  offline: createOfflineTask as (options: TaskOptions) => Promise<TrainTask<unknown, ModelOf<"offline">>>,
-};
+type TaskFactory<M extends Module> = (options: TaskOptions) => Promise<TrainTask<unknown, M>>;
+
+/** The training tasks: each model kind's own, and distillation (its student is an online model). */
+export const TRAIN_TASKS = {
+  online: createOnlineTask as TaskFactory<ModelOf<"online">>,
+  offline: createOfflineTask as TaskFactory<ModelOf<"offline">>,
+  refer: createReferTask as TaskFactory<ModelOf<"refer">>,
+  distill: createDistillTask as TaskFactory<ModelOf<"online">>,
+} satisfies { [K in ModelKindName]: TaskFactory<ModelOf<K>> } & Record<string, TaskFactory<Module>>;
+
+export type TrainTaskName = keyof typeof TRAIN_TASKS;
+/** The model a task trains. */
+export type TaskModel<K extends TrainTaskName> = Awaited<ReturnType<(typeof TRAIN_TASKS)[K]>>["model"];
 
 /** How to run a task: the run folder, resume, validation, checkpoints and progress. */
 export interface RunOptions<M> {
@@ -57,6 +65,7 @@ export interface RunOptions<M> {
   progress?: TrainerOptions<unknown>["progress"];
   signal?: AbortSignal;
   onStep?: (entry: StepLogEntry) => void;
+  onWarning?: (message: string) => void;
   /**
    * Data-parallel worker threads, each computing the gradients of its share of every batch. Default:
    * the machine's cores, capped by the units of a batch (frames, pairs of frames, clips); 1 trains on
@@ -77,11 +86,11 @@ export interface TrainModelResult<M> extends TrainResult {
   model: M;
 }
 
-/** Trains (or resumes) a model of kind `kind`. */
-export async function trainModel<K extends ModelKindName>(
-  kind: K,
-  options: TrainModelOptions<ModelOf<K>>,
-): Promise<TrainModelResult<ModelOf<K>>> {
+/** Trains (or resumes) a model with the task `name` (a model kind, or "distill"). */
+export async function trainModel<K extends TrainTaskName>(
+  name: K,
+  options: TrainModelOptions<TaskModel<K>>,
+): Promise<TrainModelResult<TaskModel<K>>> {
   const seed = options.seed ?? 0;
   // Only what a task is built from (JSON), so that workers build the same task.
   const taskOptions: TaskOptions = {
@@ -90,24 +99,25 @@ export async function trainModel<K extends ModelKindName>(
     seed,
     backboneWeights: options.backboneWeights,
     init: options.init,
+    teacher: options.teacher,
     trainedOn: options.trainedOn,
   };
-  const task = await TRAIN_TASKS[kind](taskOptions);
+  const task = (await TRAIN_TASKS[name](taskOptions)) as TrainTask<unknown, TaskModel<K>>;
   const { model, info } = task;
   const optim = info.config.optim;
   let optimizer: AdamW | undefined;
   let pool: WorkerPool | undefined;
   try {
     const workers = workerCount(options.workers, task.data.unitsPerBatch);
-    const params = model.namedParameters();
+    const params = taskParameters(task);
     // Frozen parameters travel with the buffers, so checkpoints hold the whole model.
     const buffers = new Map([...model.stateDict()].filter(([name]) => !params.has(name)));
     optimizer = visOptimizer(params, optim, task.backbonePrefix);
     const clipNorm = optim.clipNorm > 0 ? optim.clipNorm : undefined;
     if (workers > 1) {
       pool = await WorkerPool.start({
-        kind,
-        task: taskOptions,
+        task: name,
+        taskOptions,
         workers,
         params,
         buffers,
@@ -143,6 +153,7 @@ export async function trainModel<K extends ModelKindName>(
       progress: options.progress,
       signal: options.signal,
       onStep: options.onStep,
+      onWarning: options.onWarning,
       ...(pool
         ? { updater: pool as TrainerOptions<unknown>["updater"] }
         : { step: (batch: unknown, _rng: unknown, step: number) => task.step(batch, WHOLE_BATCH, step) }),
@@ -160,8 +171,20 @@ export async function trainModel<K extends ModelKindName>(
   } finally {
     await pool?.close();
     optimizer?.dispose();
+    task.trainingOnly?.dispose();
     task.dispose?.();
   }
+}
+
+/**
+ * What a task trains: its model's parameters, then those that train with it but stay out of the model
+ * file (under TRAINING_ONLY_PREFIX), in that order (the data-parallel workers' shared layout).
+ */
+export function taskParameters(task: TrainTask<unknown>): ParamMap {
+  const params = task.model.namedParameters();
+  for (const [param, variable] of task.trainingOnly?.namedParameters() ?? [])
+    params.set(`${TRAINING_ONLY_PREFIX}${param}`, variable);
+  return params;
 }
 
 /** The number of workers: `requested`, or the cores capped by the units of a batch. */
@@ -224,6 +247,14 @@ export async function inEvalMode<T>(module: Module, fn: () => T | Promise<T>): P
 /** Trains (or resumes) the online VIS model (MinVIS-style). */
 export function trainOnlineVis(options: TrainModelOptions<ModelOf<"online">>) {
   return trainModel("online", options);
+}
+
+/**
+ * Trains (or resumes) the referring model (YOFO); `data` is a Ref-YouTube-VOS split: its
+ * meta_expressions.json and JPEGImages folder.
+ */
+export function trainReferModel(options: TrainModelOptions<ModelOf<"refer">>) {
+  return trainModel("refer", options);
 }
 
 /** Trains (or resumes) the offline VIS model (VITA-style). */

@@ -1,8 +1,8 @@
 /**
  * A training task: what one kind of model brings to the one training loop (src/train/trainer.ts).
  * The loop owns the optimiser, the schedule, checkpoints, resume, validation and the log; a task owns
- * its model, its data and its loss. Online and offline VIS are tasks (src/train/tasks/); distillation
- * and the referring model will be too, registered in {@link TRAIN_TASKS} under their model kind.
+ * its model, its data and its loss. Online and offline VIS, distillation and the referring model are
+ * tasks (src/train/tasks/), registered in {@link TRAIN_TASKS}.
  *
  * A task is built from plain options (a config, data paths, a seed), so that data-parallel workers can
  * each build the same task from the same options (src/train/parallel/). Each worker then computes the
@@ -26,8 +26,10 @@ export interface TaskOptions {
   seed: number;
   /** torchvision ResNet weights (safetensors) for the backbone. */
   backboneWeights?: string;
-  /** A model file the task starts from (the offline task: an online model's segmenter). */
+  /** A model file the task starts from (an online model: the offline task's segmenter, the distilled student). */
   init?: string;
+  /** A model file the task learns from (distillation: the offline teacher). */
+  teacher?: string;
   /** What the data is, recorded in the model file. */
   trainedOn?: TrainedOn;
 }
@@ -46,6 +48,11 @@ export interface TrainTask<Batch, M extends Module = Module> {
    * values add up to the batch's.
    */
   step(batch: Batch, shares: BatchShares, step: number): StepOutput;
+  /**
+   * Parameters that train with the model but are not part of it (the distillation projection): they
+   * are optimised and checkpointed under TRAINING_ONLY_PREFIX, and left out of the model file.
+   */
+  trainingOnly?: Module;
   /** Extra JSON kept in checkpoints' run config (e.g. the init model file). */
   runConfig?: Record<string, unknown>;
   /** Frees what the task holds besides the model (the caller owns the model). */

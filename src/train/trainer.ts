@@ -13,20 +13,23 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { VidsegError } from "../core/errors.js";
+import { showValue } from "../core/json.js";
 import { writeFileAtomic } from "../core/fs.js";
 import { Progress, type ProgressOptions } from "../core/progress.js";
 import { Rng } from "../core/rng.js";
 import {
   checkpointPath,
   disposeCheckpoint,
-  latestCheckpoint,
+  listCheckpoints,
   loadCheckpoint,
   pruneCheckpoints,
+  removeInterruptedWrites,
   saveCheckpoint,
   saveWeights,
+  type CheckpointContent,
 } from "./checkpoint.js";
 import { AdamW, clipByGlobalNorm, globalNorm, type GradMap, type ParamMap } from "./optim.js";
 import type { Schedule } from "./schedule.js";
@@ -137,6 +140,8 @@ export interface TrainerOptions<B> {
   signal?: AbortSignal;
   /** Called after every step with the values that are logged (e.g. for tests or custom displays). */
   onStep?: (entry: StepLogEntry) => void;
+  /** Told what the run worked around, e.g. resuming from an older checkpoint than the newest. */
+  onWarning?: (message: string) => void;
 }
 
 /** What one update reports: the batch's loss, the gradient norm before clipping, metrics, phase times. */
@@ -198,6 +203,7 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
   const { runDir, params, optimizer, schedule, totalSteps, data } = options;
   validateOptions(options);
   await mkdir(runDir, { recursive: true });
+  await removeInterruptedWrites(runDir);
   const logPath = join(runDir, LOG_FILE);
   const rng = new Rng(options.seed ?? 0);
   const weights = new Map<string, tf.Tensor>([...params, ...(options.buffers ?? [])]);
@@ -209,10 +215,11 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
   let elapsedBefore = 0;
   let lastCheckpoint: string | undefined;
   let resumedFrom: number | undefined;
+  const warnings: string[] = [];
   if (options.resume) {
-    const latest = await latestCheckpoint(runDir);
+    const latest = await newestReadableCheckpoint(runDir, (message) => warnings.push(message));
     if (latest) {
-      const restored = await restore(latest.path, weights, optimizer, rng, data);
+      const restored = restore(latest.path, latest.content, weights, optimizer, rng, data);
       step = restored.step;
       elapsedBefore = restored.elapsed;
       lastCheckpoint = latest.path;
@@ -236,6 +243,10 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
     backend: tf.getBackend(),
     config: options.config ?? null,
   });
+  for (const message of warnings) {
+    options.onWarning?.(message);
+    await appendLog({ type: "warning", step, message });
+  }
 
   const progress =
     options.progress === false
@@ -396,15 +407,47 @@ export function computeGradients(
   }
 }
 
-/** Restores weights, optimiser, RNG and data position from a checkpoint; returns its step and time. */
-async function restore<B>(
+/**
+ * The newest checkpoint that loads, and its content. A newer one that does not (cut short by a power
+ * loss, damaged on disk) is renamed to `<name>.unreadable`, so that it is no longer listed, and `warn`
+ * says so; if none loads, the newest one's error is thrown.
+ */
+async function newestReadableCheckpoint(
+  runDir: string,
+  warn: (message: string) => void,
+): Promise<{ path: string; content: CheckpointContent } | undefined> {
+  const unreadable: { path: string; error: VidsegError }[] = [];
+  for (const { path } of (await listCheckpoints(runDir)).reverse()) {
+    let content: CheckpointContent;
+    try {
+      content = await loadCheckpoint(path);
+    } catch (error) {
+      if (!(error instanceof VidsegError)) throw error;
+      unreadable.push({ path, error });
+      continue;
+    }
+    for (const bad of unreadable) {
+      await rename(bad.path, `${bad.path}.unreadable`);
+      warn(
+        `${bad.error.message}: moved to ${bad.path}.unreadable; resuming from the previous complete ` +
+          `checkpoint ${path}`,
+      );
+    }
+    return { path, content };
+  }
+  if (unreadable.length > 0) throw unreadable[0].error;
+  return undefined;
+}
+
+/** Restores weights, optimiser, RNG and data position from a loaded checkpoint (then freed). */
+function restore<B>(
   path: string,
+  checkpoint: CheckpointContent,
   weights: Map<string, tf.Tensor>,
   optimizer: AdamW,
   rng: Rng,
   data: DataSource<B>,
-): Promise<{ step: number; elapsed: number }> {
-  const checkpoint = await loadCheckpoint(path);
+): { step: number; elapsed: number } {
   try {
     const missing = [...weights.keys()].filter((name) => !checkpoint.weights.has(name));
     const unexpected = [...checkpoint.weights.keys()].filter((name) => !weights.has(name));
@@ -540,7 +583,7 @@ export class EpochSampler {
     const { epoch, cursor } = (state ?? {}) as { epoch?: unknown; cursor?: unknown };
     const order = Number.isInteger(epoch) && (epoch as number) >= 0 ? this.permutation(epoch as number) : [];
     if (!Number.isInteger(cursor) || (cursor as number) < 0 || (cursor as number) > order.length) {
-      throw new VidsegError(`invalid sampler state ${JSON.stringify(state)}`);
+      throw new VidsegError(`invalid sampler state ${showValue(state)}`);
     }
     this.epoch = epoch as number;
     this.cursor = cursor as number;

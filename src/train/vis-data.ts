@@ -10,10 +10,10 @@
  * does not grow with the dataset.
  */
 import * as tf from "@tensorflow/tfjs";
-import { join } from "node:path";
 import sharp from "sharp";
 import { VidsegError, check } from "../core/errors.js";
-import { Rng } from "../core/rng.js";
+import { resolveInside } from "../core/paths.js";
+import { Rng, type RngState } from "../core/rng.js";
 import { readYtvis, type YtvisDataset } from "../formats/ytvis.js";
 import type { VisSplitPaths } from "../formats/ytvis-layout.js";
 import { decode, fromSegmentation } from "../mask/rle.js";
@@ -21,6 +21,16 @@ import { cropImages, jitteredInstanceBoxes, type LabelledCrops } from "../models
 import type { CriterionTarget } from "../models/criterion.js";
 import type { ClipTarget } from "../models/vis/video-criterion.js";
 import { resizeFrame, resizeMaskNearest } from "../processing/preprocess.js";
+import {
+  drawTubePastes,
+  FairTubeSampler,
+  pasteTube,
+  tubeAffine,
+  type FairAugOptions,
+  type TubeAffine,
+  type TubeFrame,
+  type TubePaste,
+} from "./fair-aug.js";
 import { assignBalanced, EpochSampler, shareUnits, type SharedDataSource } from "./trainer.js";
 
 export type { VisSplitPaths };
@@ -128,7 +138,7 @@ export class VisSplitReader {
   async readFrame(videoIndex: number, frame: number, flip: boolean): Promise<TrainingFrame> {
     const video = this.dataset.videos[videoIndex];
     const [height, width] = this.inputSize;
-    const file = join(this.paths.imagesDir, video.file_names[frame]);
+    const file = resolveInside(this.paths.imagesDir, video.file_names[frame], this.paths.annotationFile);
     let rgb: Buffer;
     try {
       rgb = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer();
@@ -401,15 +411,38 @@ export interface VisClipBatch {
    */
   targets: ClipTarget[];
   /** Per clip: its video, frame indices, flip and the annotation id of each track (for logs and tests). */
-  clips: { videoId: number; frames: number[]; flip: boolean; trackIds: number[] }[];
+  clips: {
+    videoId: number;
+    frames: number[];
+    flip: boolean;
+    trackIds: number[];
+    /** The tubes pasted by the class-fair augmentation, in paste order (absent without it). */
+    pasted?: PastedTube[];
+  }[];
   /** Seed of each clip's random draws in the step (see {@link VisClipPlan}). */
   seeds: number[];
 }
 
-/** A drawn batch of {@link VisClipData}, before loading (JSON): per clip, its frames, flip and seed. */
+/**
+ * A drawn batch of {@link VisClipData}, before loading (JSON): per clip, its frames, flip, the
+ * class-fair augmentation's pastes and the seed of the clip's random draws in the step.
+ */
 export interface VisClipPlan {
-  clips: { video: number; frames: number[]; flip: boolean; seed: number }[];
+  clips: { video: number; frames: number[]; flip: boolean; pastes: TubePaste[]; seed: number }[];
 }
+
+/** A tube pasted onto a clip (src/train/fair-aug.ts). */
+export interface PastedTube {
+  videoId: number;
+  annotationId: number;
+  label: number;
+  /** The source frame shown in each clip frame. */
+  frames: number[];
+  flip: boolean;
+  affine: TubeAffine;
+}
+
+export type { FairAugOptions };
 
 export interface VisClipDataOptions extends VisSplitPaths {
   /** Model input [height, width]. */
@@ -426,6 +459,8 @@ export interface VisClipDataOptions extends VisSplitPaths {
   seed?: number;
   /** Repeat-factor sampling threshold of the anchor frames ({@link frameRepeatFactors}); 0 = off. */
   repeatThreshold?: number;
+  /** Class-fair augmentation (src/train/fair-aug.ts): tubes of other videos pasted onto the clips. */
+  fairAug?: FairAugOptions;
 }
 
 /**
@@ -435,6 +470,8 @@ export interface VisClipDataOptions extends VisSplitPaths {
  */
 export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> {
   readonly reader: VisSplitReader;
+  /** The class-fair augmentation's tubes and its own random stream (part of the state). */
+  readonly fairAug?: { sampler: FairTubeSampler; rng: Rng; options: FairAugOptions };
   private readonly items: { video: number; frame: number }[];
   private readonly sampler: EpochSampler;
 
@@ -460,6 +497,14 @@ export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> 
       options.seed ?? 0,
       options.repeatThreshold ? frameRepeatFactors(dataset, this.items, options.repeatThreshold) : undefined,
     );
+    if (options.fairAug) {
+      // A stream of its own: the clips drawn do not depend on whether they are augmented.
+      this.fairAug = {
+        sampler: new FairTubeSampler(dataset, this.reader.classOfCategory, options.fairAug.alpha),
+        rng: new Rng(options.seed ?? 0).fork(),
+        options: options.fairAug,
+      };
+    }
   }
 
   /** Reads and validates the split's annotations. */
@@ -490,7 +535,8 @@ export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> 
       );
       return { video, frames, flip, seed: rng.seed() };
     });
-    return { clips };
+    // After the clips, from the augmentation's own stream: the clips do not depend on it.
+    return { clips: clips.map((clip) => ({ ...clip, pastes: this.drawPastes(clip.video) })) };
   }
 
   share(plan: VisClipPlan, count: number): VisClipPlan[] {
@@ -506,6 +552,8 @@ export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> 
         Promise.all(pick.frames.map((frame) => this.reader.readFrame(pick.video, frame, pick.flip))),
       ),
     );
+    const pasted: PastedTube[][] = [];
+    for (const [b, frames] of loaded.entries()) pasted.push(await this.applyPastes(frames, picks[b].pastes));
     const [height, width] = inputSize;
     const frameSize = height * width;
     const targets: ClipTarget[] = [];
@@ -534,6 +582,7 @@ export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> 
         frames: frameIndices,
         flip,
         trackIds: [...trackOf.keys()],
+        ...(this.fairAug ? { pasted: pasted[b] } : {}),
       });
     });
     return {
@@ -546,11 +595,65 @@ export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> 
   }
 
   getState(): unknown {
-    return this.sampler.getState();
+    const position = this.sampler.getState();
+    return this.fairAug ? { ...position, fairAugRng: this.fairAug.rng.getState() } : position;
   }
 
   setState(state: unknown): void {
+    if (this.fairAug) {
+      const rng = (state as { fairAugRng?: unknown } | null)?.fairAugRng;
+      if (rng === undefined)
+        throw new VidsegError("the data state has no fair augmentation stream (fairAugRng)");
+      this.fairAug.rng.setState(rng as RngState);
+    }
     this.sampler.setState(state);
+  }
+
+  /** The class-fair augmentation's random choices for a clip of video `video` (none without it). */
+  private drawPastes(video: number): TubePaste[] {
+    if (!this.fairAug) return [];
+    const { sampler, rng, options } = this.fairAug;
+    const clipFrames = (tube: { video: number }, anchor: number) =>
+      sampleClipFrames(
+        this.dataset.videos[tube.video].file_names.length,
+        this.options.clipLength,
+        this.options.maxStride ?? 1,
+        anchor,
+        rng,
+      );
+    return drawTubePastes(sampler, video, options, clipFrames, rng);
+  }
+
+  /** Reads the pasted tubes' frames and pastes them onto the clip's frames, in place. */
+  private async applyPastes(frames: TrainingFrame[], pastes: readonly TubePaste[]): Promise<PastedTube[]> {
+    const pasted: PastedTube[] = [];
+    if (!this.fairAug) return pasted;
+    const [height, width] = this.options.inputSize;
+    for (const paste of pastes) {
+      const tube = this.fairAug.sampler.tubes[paste.tube];
+      const tubeFrames: TubeFrame[] = await Promise.all(
+        paste.frames.map(async (frame) => {
+          const read = await this.reader.readFrame(tube.video, frame, paste.flip);
+          const own = read.instances.find((instance) => instance.annotationId === tube.annotationId);
+          return { image: read.image, mask: own?.mask ?? null };
+        }),
+      );
+      const masks = tubeFrames.map((f) => f.mask);
+      const affine = tubeAffine(masks, width, height, paste.scale, paste.target);
+      if (!affine) continue;
+      const minPixels = this.fairAug.options.minVisibleArea * width * height;
+      const instance = { annotationId: tube.annotationId, label: tube.label };
+      pasteTube(frames, tubeFrames, affine, instance, width, height, minPixels);
+      pasted.push({
+        videoId: this.dataset.videos[tube.video].id,
+        annotationId: tube.annotationId,
+        label: tube.label,
+        frames: paste.frames,
+        flip: paste.flip,
+        affine,
+      });
+    }
+    return pasted;
   }
 
   release(batch: VisClipBatch): void {

@@ -1,8 +1,10 @@
 /**
  * Draws instance masks over a frame: each id gets a stable colour (the same id has the same colour in
  * every frame and every video), a translucent fill, a solid outline, and an optional text label.
+ *
+ * Labels stay whole inside the frame and do not cover each other (see `layoutLabels`).
  */
-import { GLYPH_HEIGHT, textWidth } from "./font.js";
+import { GLYPH_ADVANCE, GLYPH_HEIGHT, textWidth } from "./font.js";
 import { drawText, type Rgb, type RgbImage } from "./image.js";
 
 /** A stable, well-spread colour per id (golden-ratio hues); id 0 (background) is black. */
@@ -33,7 +35,7 @@ export type OverlayMasks = readonly (ArrayLike<number> | null)[] | { data: Array
 export interface OverlayOptions {
   /** Colour per instance (array input: by position; label map: by id). Default: idColour. */
   colours?: readonly (Rgb | undefined)[];
-  /** Text per instance (same indexing as colours), drawn at the top-left of its mask. */
+  /** Text per instance (same indexing as colours), drawn by its mask (see `layoutLabels`). */
   labels?: readonly (string | null | undefined)[];
   /** Fill opacity, 0..1 (default 0.45). */
   alpha?: number;
@@ -80,7 +82,7 @@ export function overlayMasks(frame: RgbImage, masks: OverlayMasks, options: Over
   const alpha = options.alpha ?? 0.45;
   const outline = options.outline ?? true;
   const out = new Uint8Array(frame.data);
-  const boxes = colours.map(() => ({ x0: Infinity, y0: Infinity }));
+  const boxes: Box[] = colours.map(() => ({ x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity }));
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const p = y * width + x;
@@ -88,7 +90,9 @@ export function overlayMasks(frame: RgbImage, masks: OverlayMasks, options: Over
       if (id === 0) continue;
       const box = boxes[id];
       if (x < box.x0) box.x0 = x;
+      if (x > box.x1) box.x1 = x;
       if (y < box.y0) box.y0 = y;
+      if (y > box.y1) box.y1 = y;
       const edge =
         outline &&
         (x === 0 ||
@@ -106,18 +110,96 @@ export function overlayMasks(frame: RgbImage, masks: OverlayMasks, options: Over
   }
   const image: RgbImage = { width, height, data: out };
   const scale = options.textScale ?? 1;
-  for (let id = 1; id < colours.length; id++) {
+  // Later ids are drawn on top: they are the more important ones, so their labels are placed first.
+  const labelled: { id: number; text: string; box: Box }[] = [];
+  for (let id = colours.length - 1; id >= 1; id--) {
     const text = texts[id];
-    const box = boxes[id];
-    if (!text || box.x0 === Infinity) continue;
-    const x = Math.max(scale, Math.min(width - textWidth(text, scale) - scale, box.x0));
-    const y = Math.max(
+    if (text && boxes[id].x0 !== Infinity) labelled.push({ id, text, box: boxes[id] });
+  }
+  const rects = layoutLabels(labelled, width, height, scale);
+  for (let i = labelled.length - 1; i >= 0; i--) {
+    const { text, x, y } = rects[i];
+    drawText(image, text, x + scale, y + scale, [255, 255, 255], {
       scale,
-      Math.min(height - (GLYPH_HEIGHT + 1) * scale, box.y0 - (GLYPH_HEIGHT + 2) * scale),
-    );
-    drawText(image, text, x, y, [255, 255, 255], { scale, background: darken(colours[id]) });
+      background: darken(colours[labelled[i].id]),
+    });
   }
   return image;
+}
+
+/** A mask's bounding box, inclusive pixel coordinates. */
+export interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** Where a label goes: its background rectangle (the text sits `scale` pixels inside) and its text. */
+export interface LabelRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** The label, shortened from the end when the frame is narrower than it. */
+  text: string;
+}
+
+function overlaps(a: LabelRect, b: LabelRect): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+}
+
+/**
+ * Places labels greedily, in the given order (most important first), each whole inside the
+ * `width`×`height` frame and, where the frame has room, clear of the labels placed before it:
+ *
+ * 1. the first free one of: above its box, below its box (each where the frame has room for it),
+ *    inside its box's top; left-aligned with the box, pushed inside the frame at the side borders;
+ * 2. else the free slot nearest to "above its box" among those touching an earlier label (beside,
+ *    above or below it);
+ * 3. else (a frame full of labels) above its box, overlapping.
+ */
+export function layoutLabels(
+  labels: readonly { text: string; box: Box }[],
+  width: number,
+  height: number,
+  scale = 1,
+): LabelRect[] {
+  const rectHeight = (GLYPH_HEIGHT + 2) * scale;
+  const placed: LabelRect[] = [];
+  for (const { text: fullText, box } of labels) {
+    // Characters that fit the frame's width with the background's margins (one pixel of scale each).
+    const fitting = Math.max(0, Math.floor((width - scale) / (GLYPH_ADVANCE * scale)));
+    const text = fullText.slice(0, fitting);
+    const rectWidth = textWidth(text, scale) + 2 * scale;
+    const at = (x: number, y: number): LabelRect => ({
+      x: Math.max(0, Math.min(width - rectWidth, x)),
+      y: Math.max(0, Math.min(height - rectHeight, y)),
+      width: rectWidth,
+      height: rectHeight,
+      text,
+    });
+    const free = (rect: LabelRect) => placed.every((other) => !overlaps(rect, other));
+    const above = at(box.x0, box.y0 - rectHeight);
+    const preferred = [
+      ...(box.y0 - rectHeight >= 0 ? [above] : []),
+      ...(box.y1 + 1 + rectHeight <= height ? [at(box.x0, box.y1 + 1)] : []),
+      at(box.x0, box.y0),
+    ];
+    let choice = preferred.find(free);
+    if (!choice) {
+      const slots = placed.flatMap((other) => [
+        at(above.x, other.y + other.height),
+        at(above.x, other.y - rectHeight),
+        at(other.x + other.width, above.y),
+        at(other.x - rectWidth, above.y),
+      ]);
+      const distance = (r: LabelRect) => Math.hypot(r.x - above.x, r.y - above.y);
+      choice = slots.filter(free).sort((a, b) => distance(a) - distance(b))[0] ?? above;
+    }
+    placed.push(choice);
+  }
+  return placed;
 }
 
 function darken(c: Rgb): Rgb {

@@ -1,4 +1,5 @@
 import { presetConfig, type VisConfig } from "../../src/models/config.js";
+import type { TrainedOn } from "../../src/models/model-file.js";
 import type { OfflineVisModel } from "../../src/models/vis/offline.js";
 import { FrameSegmenter } from "../../src/models/segmenter.js";
 import { saveModelFile } from "../../src/train/checkpoint.js";
@@ -9,7 +10,11 @@ import { synthCategories } from "../../src/synth/vis.js";
  * Writes a tiny online model with random weights (seeded) for the synthetic categories, whose every
  * query counts as a detection: enough to exercise inference end to end in tests.
  */
-export async function writeRandomOnlineModel(file: string, seed: number): Promise<void> {
+export async function writeRandomOnlineModel(
+  file: string,
+  seed: number,
+  trainedOn?: TrainedOn,
+): Promise<void> {
   const config = presetConfig("tiny");
   const categories = synthCategories();
   config.model.numClasses = categories.length;
@@ -21,6 +26,7 @@ export async function writeRandomOnlineModel(file: string, seed: number): Promis
     config,
     categoryIds: categories.map((c) => c.id),
     categoryNames: categories.map((c) => c.name),
+    ...(trainedOn ? { trainedOn } : {}),
   });
   segmenter.dispose();
 }

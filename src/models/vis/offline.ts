@@ -28,6 +28,7 @@ import { Module, ModuleList } from "../../nn/module.js";
 import {
   PRESET_NAMES,
   presetConfig,
+  validateHeadOptions,
   type OfflineHeadOptions,
   type PresetName,
   type SegmenterConfig,
@@ -354,7 +355,7 @@ export function disposeOfflineOutput(output: OfflineOutput): void {
     frame.queryFeatures,
     frame.queryEmbed,
     frame.maskFeatures,
-    ...frame.aux.flatMap((a) => [a.predLogits, a.predMasks]),
+    ...frame.aux.flatMap((a) => [a.predLogits, a.predMasks, a.queryFeatures]),
     video.predLogits,
     video.predMaskEmbed,
     video.videoQueries,
@@ -365,34 +366,12 @@ export function disposeOfflineOutput(output: OfflineOutput): void {
   ]);
 }
 
+/** The head's own settings, then what it takes from the segmenter. */
 function validateHeadConfig(config: OfflineHeadConfig): void {
-  const positive = [
-    "hiddenDim",
-    "numVideoQueries",
-    "numHeads",
-    "dimFeedforward",
-    "decoderLayers",
-    "embedDim",
-    "numClasses",
-    "numFrameQueries",
-    "frameQueryDim",
-    "maskDim",
-  ] as const;
-  for (const field of positive) {
+  validateHeadOptions({ ...config, dropout: config.dropout ?? 0 });
+  for (const field of ["numClasses", "numFrameQueries", "frameQueryDim", "maskDim"] as const) {
     if (!Number.isInteger(config[field]) || config[field] < 1) {
       throw new VidsegError(`must be a positive integer, got ${config[field]}`, undefined, `head.${field}`);
     }
-  }
-  for (const field of ["encoderLayers", "windowSize"] as const) {
-    if (!Number.isInteger(config[field]) || config[field] < 0) {
-      throw new VidsegError(
-        `must be a non-negative integer, got ${config[field]}`,
-        undefined,
-        `head.${field}`,
-      );
-    }
-  }
-  if (config.hiddenDim % config.numHeads !== 0) {
-    throw new VidsegError(`must divide hiddenDim ${config.hiddenDim}`, undefined, "head.numHeads");
   }
 }

@@ -35,12 +35,14 @@ import {
   batchSum,
   childRandoms,
   randomOf,
+  shareOfMean,
   WHOLE_BATCH,
   type BatchShares,
   type Randoms,
 } from "../batch-shares.js";
 import type { CriterionConfig } from "../config.js";
-import { criterion as frameCriterion, shareOfMean, type CriterionTarget, type Match } from "../criterion.js";
+import { criterion as frameCriterion, type CriterionTarget, type Match } from "../criterion.js";
+import { pairwiseCost } from "../matcher.js";
 import { tidyObject, videoMaskLogits, type OfflineOutput, type VideoPrediction } from "./offline.js";
 
 /** Ground truth of one clip: its instance tracks. */
@@ -100,25 +102,7 @@ export function clipMatchingCost(
     const points = tf.tensor3d(coords, [1, p, 2]);
     const outMask = sampleClip(predMasks, points); // [Nv, T·P] logits
     const tgtMask = sampleClip(target.masks.cast("float32") as tf.Tensor4D, points); // [M, T·P]
-    const n = frames * p;
-    const classCost = tf.neg(tf.gather(tf.softmax(predLogits, -1), target.labels, 1));
-    // Mask2Former's batch_sigmoid_ce_loss and batch_dice_loss over the clip's points.
-    const bceCost = tf.div(
-      tf.add(
-        tf.matMul(tf.softplus(tf.neg(outMask)), tgtMask, false, true),
-        tf.matMul(tf.softplus(outMask), tf.sub(1, tgtMask), false, true),
-      ),
-      n,
-    );
-    const sig = tf.sigmoid(outMask);
-    const numerator = tf.add(tf.mul(tf.matMul(sig, tgtMask, false, true), 2), 1);
-    const denominator = tf.add(tf.add(tf.sum(sig, -1, true), tf.sum(tgtMask, -1).expandDims(0)), 1);
-    const diceCost = tf.sub(1, tf.div(numerator, denominator));
-    return tf.addN([
-      tf.mul(classCost, weights.classWeight ?? 2),
-      tf.mul(bceCost, weights.maskWeight ?? 5),
-      tf.mul(diceCost, weights.diceWeight ?? 5),
-    ]);
+    return pairwiseCost(predLogits, outMask, target.labels, tgtMask, weights);
   });
   const values = cost.arraySync() as number[][];
   cost.dispose();

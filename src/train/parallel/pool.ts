@@ -16,8 +16,8 @@ import { dirname, extname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { VidsegError } from "../../core/errors.js";
-import type { ModelKindName } from "../../models/registry.js";
 import type { AdamW, ParamMap } from "../optim.js";
+import type { TrainTaskName } from "../run.js";
 import type { TaskOptions } from "../task.js";
 import type { StepValues, Updater } from "../trainer.js";
 import {
@@ -32,9 +32,9 @@ import {
 import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
 
 export interface PoolOptions {
-  kind: ModelKindName;
-  /** What every worker builds its task from: the options the main thread's task was built from. */
-  task: TaskOptions;
+  /** The task (TRAIN_TASKS) every worker builds, from the options the main thread's task was built from. */
+  task: TrainTaskName;
+  taskOptions: TaskOptions;
   workers: number;
   /** The main thread's parameters (layout order), buffers and optimiser: the copy checkpoints read. */
   params: ParamMap;
@@ -167,8 +167,8 @@ export class WorkerPool implements Updater<unknown[]> {
       const init: WorkerInit = {
         rank,
         workers: options.workers,
-        kind: options.kind,
         task: options.task,
+        taskOptions: options.taskOptions,
         backend: tf.getBackend(),
         memory: this.memory,
         mode: options.mode ?? "sharded",

@@ -19,10 +19,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { parentPort, workerData } from "node:worker_threads";
 import { batchSum } from "../../models/batch-shares.js";
-import type { ModelKindName } from "../../models/registry.js";
 import { initRuntime, type BackendName } from "../../runtime/backend.js";
 import { adamWUpdateArrays } from "../../runtime/optimizer-kernels.js";
-import { TRAIN_TASKS } from "../run.js";
+import { taskParameters, TRAIN_TASKS, type TrainTaskName } from "../run.js";
 import type { ParamMap } from "../optim.js";
 import type { TaskOptions, TrainTask } from "../task.js";
 import { computeGradients } from "../trainer.js";
@@ -42,8 +41,8 @@ import {
 export interface WorkerInit {
   rank: number;
   workers: number;
-  kind: ModelKindName;
-  task: TaskOptions;
+  task: TrainTaskName;
+  taskOptions: TaskOptions;
   backend: string;
   memory: SharedMemory;
   mode: UpdateMode;
@@ -97,7 +96,7 @@ class WorkerTrainer {
     private readonly task: TrainTask<unknown>,
     private readonly init: WorkerInit,
   ) {
-    this.params = task.model.namedParameters();
+    this.params = taskParameters(task);
     this.layout = paramLayout(this.params);
     this.variables = [...this.params.values()];
     const { memory, workers, rank, mode } = init;
@@ -290,7 +289,7 @@ function report(error: unknown): void {
 
 const ready = (async () => {
   await initRuntime({ backend: init.backend as BackendName });
-  const task = await TRAIN_TASKS[init.kind](init.task);
+  const task = await TRAIN_TASKS[init.task](init.taskOptions);
   return new WorkerTrainer(task as TrainTask<unknown>, init);
 })();
 ready.then((trainer) => {

@@ -132,7 +132,7 @@ export async function createOfflineTask(
  * The crop classifier's loss on one random frame of each clip of the batch (src/models/vis/online.ts);
  * `rng`: one stream per clip, continued after the criterion's draws.
  */
-function clipFrameCropLoss(
+export function clipFrameCropLoss(
   classifier: CropClassifier,
   batch: VisClipBatch,
   perInstance: number,
@@ -158,7 +158,7 @@ function clipFrameCropLoss(
 }
 
 /** An init model must be an online model over the same categories as the training data. */
-function checkInitModel({ info, file }: ModelFile, categoryIds: number[]): void {
+export function checkInitModel({ info, file }: ModelFile, categoryIds: number[]): void {
   if (info.kind !== "online") {
     throw new VidsegError(
       `holds a${info.kind === "offline" ? "n" : ""} ${info.kind} model; --init takes an online model file`,

@@ -1,0 +1,166 @@
+/**
+ * The train-refer job (`vidseg train refer`): trains the referring model (YOFO) on the train split of
+ * a Ref-YouTube-VOS-layout root (or on a split folder), validating on its valid split — every
+ * expression streamed through ReferringSegmenter as `vidseg infer refer` runs it, scored with the
+ * per-expression J and F of `vidseg eval refer --protocol ref-youtube-vos` — and writes the run
+ * folder: log.jsonl, checkpoints/, model.safetensors, plot.html.
+ */
+import { basename, join, resolve } from "node:path";
+import { check } from "../core/errors.js";
+import { averageExpressions, scoreExpression } from "../eval/refer.js";
+import { readIndexedPng } from "../formats/png.js";
+import {
+  imagePath,
+  objectMaskPath,
+  readRefMetaExpressions,
+  resolveReferSplit,
+  type ReferSplitPaths,
+} from "../formats/refytvos.js";
+import { ReferringSegmenter } from "../infer/referring-segmenter.js";
+import { imageFrames } from "../infer/sources.js";
+import type { VisConfig } from "../models/config.js";
+import { loadVisConfig } from "../models/config-file.js";
+import type { ModelInfo } from "../models/model-file.js";
+import type { ReferModel } from "../models/refer/model.js";
+import { initRuntime } from "../runtime/backend.js";
+import { trainModel } from "../train/run.js";
+import type { StepLogEntry } from "../train/trainer.js";
+import { segmentExpressions } from "./infer-refer.js";
+
+export interface TrainReferOptions {
+  /** A Ref-YouTube-VOS-layout root holding `train/` (and `valid/`), or a split folder. */
+  data: string;
+  /** A preset name, a config file, or a config. Default "cpu-small". */
+  config?: string | VisConfig;
+  /** Run folder. */
+  out: string;
+  resume?: boolean;
+  /** Default 0. */
+  seed?: number;
+  /** Overrides the config's total steps. */
+  steps?: number;
+  /** torchvision ResNet weights (safetensors) for the backbone. */
+  backboneWeights?: string;
+  /** Split evaluated during training, when the root has it. Default "valid". */
+  valSplit?: string;
+  /** Validate every n steps (and at the end). */
+  valEvery?: number;
+  /** Evaluate only the first n validation videos. */
+  valVideos?: number;
+  /** Default 500. */
+  checkpointEvery?: number;
+  /** Data-parallel worker threads; default: the cores, capped by a batch's clips (src/train/run.ts). */
+  workers?: number;
+  /** Progress bar options for the trainer, or false for none. */
+  progress?: false | { silent?: boolean };
+  signal?: AbortSignal;
+  onStep?: (entry: StepLogEntry) => void;
+}
+
+/** What the job returns (and `vidseg train refer --json` prints). */
+export interface TrainReferSummary {
+  step: number;
+  last_loss: number;
+  model: string | null;
+  checkpoint: string;
+  plot: string;
+}
+
+/** Trains (see the module comment). */
+export async function trainRefer(options: TrainReferOptions): Promise<TrainReferSummary> {
+  await initRuntime();
+  const config =
+    typeof options.config === "object"
+      ? structuredClone(options.config)
+      : await loadVisConfig(options.config ?? "cpu-small");
+  if (options.steps !== undefined) config.optim.totalSteps = options.steps;
+  const train = resolveReferSplit(options.data, "train");
+  let valid: ReferSplitPaths | undefined;
+  try {
+    valid = resolveReferSplit(join(options.data, options.valSplit ?? "valid"));
+  } catch {
+    valid = undefined;
+  }
+  const result = await trainModel("refer", {
+    config,
+    data: { annotationFile: train.annotationFile, imagesDir: train.imagesDir },
+    runDir: options.out,
+    resume: options.resume,
+    seed: options.seed,
+    backboneWeights: options.backboneWeights,
+    trainedOn: {
+      data: `${basename(resolve(options.data))} (Ref-YouTube-VOS layout, ${basename(train.splitRoot)} split)`,
+      synthetic: false,
+    },
+    validateEvery: options.valEvery,
+    checkpointEvery: options.checkpointEvery,
+    workers: options.workers,
+    progress: options.progress,
+    signal: options.signal,
+    onStep: options.onStep,
+    validate: valid && ((model, info) => validateRefer(model, info, valid, options.valVideos)),
+  });
+  result.model.dispose();
+  return {
+    step: result.step,
+    last_loss: result.lastLoss,
+    model: result.modelFile ?? null,
+    checkpoint: result.checkpoint,
+    plot: join(options.out, "plot.html"),
+  };
+}
+
+/**
+ * J, F and J&F of a model on a Ref-YouTube-VOS split with ground truth (its first `maxVideos`
+ * videos): each expression streamed from its first frame, its masks scored against its object's
+ * (pixels equal to obj_id), J and F averaged over expressions — the numbers `vidseg infer refer` +
+ * `vidseg eval refer --protocol ref-youtube-vos` give on the same videos.
+ */
+export async function validateRefer(
+  model: ReferModel,
+  info: ModelInfo,
+  split: ReferSplitPaths,
+  maxVideos?: number,
+): Promise<{ J: number; F: number; "J&F": number }> {
+  const meta = await readRefMetaExpressions(split.annotationFile);
+  const segmenter = new ReferringSegmenter(model, info, { syntheticInput: true });
+  const scores: { J: number; F: number }[] = [];
+  try {
+    for (const [video, entry] of Object.entries(meta.videos).slice(0, maxVideos)) {
+      const expressions = Object.values(entry.expressions);
+      if (expressions.length === 0 || entry.frames.length === 0) continue;
+      const frames = await imageFrames(
+        entry.frames.map((frame) => imagePath(split.splitRoot, video, frame)),
+        { name: `${split.splitRoot}: video ${video}` },
+      );
+      const predictions: Uint8Array[][] = expressions.map(() => []);
+      const truths: Uint8Array[][] = expressions.map(() => []);
+      let t = 0;
+      await segmentExpressions(
+        segmenter,
+        frames,
+        expressions.map((e) => e.exp),
+        async (frame, results) => {
+          const file = objectMaskPath(split.splitRoot, video, entry.frames[t++]);
+          const labels = await readIndexedPng(file);
+          check(
+            labels.width === frame.width && labels.height === frame.height,
+            `mask is ${labels.width}×${labels.height} but the frame is ${frame.width}×${frame.height}`,
+            file,
+          );
+          for (const [k, result] of results.entries()) {
+            const objId = Number(expressions[k].obj_id);
+            predictions[k].push(result.mask);
+            truths[k].push(Uint8Array.from(labels.data, (v) => (v === objId ? 1 : 0)));
+          }
+        },
+      );
+      for (let k = 0; k < expressions.length; k++) {
+        scores.push(scoreExpression(predictions[k], truths[k], frames.width, frames.height));
+      }
+    }
+  } finally {
+    segmenter.close();
+  }
+  return averageExpressions(scores);
+}

@@ -1,0 +1,305 @@
+/**
+ * The referring model (YOFO, one stage): for a video and an expression, the referred object's mask in
+ * every frame, frame by frame at a constant cost per frame.
+ *
+ *   text   → tokenizer → text encoder → word features, sentence feature
+ *   frame  → ResNet (res2..res5)
+ *   FM     res3..res5 + text → Y(t), W(t) at 1/8                        (feature-mining.ts)
+ *   MT     X(t) = 1×1 conv of res3; (X, Y, W) into the memory; θ fitted over the memory by a few
+ *          warm-started steepest-descent steps; θ ∗ X(t)                 (meta-transfer.ts)
+ *   decoder  [Y(t), θ ∗ X(t)] → 3×3 conv, up to 1/4 + the res2 skip → mask logits at 1/4
+ *
+ * Training runs clips through the same per-frame path ({@link ReferModel.forwardClips}); streaming
+ * inference (src/infer/referring-segmenter.ts) calls the pieces one frame at a time.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { VidsegError } from "../../core/errors.js";
+import { Conv2d } from "../../nn/layers.js";
+import { Module } from "../../nn/module.js";
+import { createBackbone, type Backbone } from "../../nn/backbone.js";
+import type { ResnetFeatures } from "../../nn/resnet.js";
+import { resizeBilinear } from "../../nn/sampling.js";
+import type { ReferConfig, SegmenterConfig } from "../config.js";
+import { FeatureMining } from "./feature-mining.js";
+import { im2col, memorySample, steepestDescent, TransferMemory, type MemorySample } from "./meta-transfer.js";
+import { TransformerTextEncoder, type ReferTextEncoder, type TextFeatures } from "./text-encoder.js";
+import { padTokens } from "./tokenizer.js";
+
+/** A frame's image features (res2..res5), shared by the targets that segment it. */
+export type FrameFeatures = ResnetFeatures;
+
+export interface ReferModelOptions {
+  /** Backbone, its norm, width (hiddenDim), heads, GroupNorm groups and input size. */
+  model: Pick<
+    SegmenterConfig,
+    "backbone" | "backboneNorm" | "hiddenDim" | "numHeads" | "normGroups" | "inputSize"
+  >;
+  refer: ReferConfig;
+  /** Size of the tokenizer's id space (vocabulary + PAD + UNK). */
+  vocabularySize: number;
+  /** A replacement for the built-in text encoder (the seam for a pretrained one), width hiddenDim. */
+  textEncoder?: ReferTextEncoder;
+}
+
+/** The meta-transfer's own parameters: the transfer input X and λ = exp(log_lambda). */
+export class TransferHead extends Module {
+  readonly input: Conv2d;
+  readonly logLambda: tf.Variable;
+
+  constructor(inChannels: number, refer: ReferConfig, normGroups: number) {
+    super();
+    const groups = Math.min(normGroups, refer.transferDim);
+    this.input = this.addModule(
+      "input",
+      new Conv2d(inChannels, refer.transferDim, 1, {
+        norm: "GN",
+        normGroups: refer.transferDim % groups === 0 ? groups : 1,
+      }),
+    );
+    this.logLambda = this.addParameter("log_lambda", tf.fill([1], Math.log(refer.initialLambda)));
+  }
+
+  lambda(): tf.Scalar {
+    return tf.tidy(() => tf.exp(this.logLambda).reshape([]) as tf.Scalar);
+  }
+}
+
+/** mask decoder: fuse (3×3), lateral (1×1 on res2), refine (3×3), predict (1×1 → one logit). */
+export class MaskDecoder extends Module {
+  readonly fuse: Conv2d;
+  readonly lateral: Conv2d;
+  readonly refine: Conv2d;
+  readonly predict: Conv2d;
+
+  constructor(inChannels: number, skipChannels: number, dim: number, normGroups: number) {
+    super();
+    const conv = { norm: "GN" as const, normGroups };
+    this.fuse = this.addModule(
+      "fuse",
+      new Conv2d(inChannels, dim, 3, { ...conv, padding: 1, activation: "relu" }),
+    );
+    this.lateral = this.addModule("lateral", new Conv2d(skipChannels, dim, 1, conv));
+    this.refine = this.addModule(
+      "refine",
+      new Conv2d(dim, dim, 3, { ...conv, padding: 1, activation: "relu" }),
+    );
+    this.predict = this.addModule("predict", new Conv2d(dim, 1, 1));
+  }
+
+  /** features at 1/8 [N, h, w, C], res2 [N, 2h, 2w, C2] → mask logits at 1/4 [N, 2h, 2w, 1]. */
+  forward(features: tf.Tensor4D, res2: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const x = this.fuse.forward(features);
+      const [, h, w] = res2.shape;
+      const merged = tf.add(resizeBilinear(x, h, w), this.lateral.forward(res2)) as tf.Tensor4D;
+      return this.predict.forward(this.refine.forward(merged));
+    });
+  }
+}
+
+/** One frame of N targets after feature mining. */
+export type FrameStep = {
+  y: tf.Tensor4D;
+  weightLogits: tf.Tensor4D;
+  /** [N, h·w, k²·transferDim] im2col patches of X(t) (with meta-transfer). */
+  patches?: tf.Tensor3D;
+};
+
+/** What the model outputs for clips (training) or frames. */
+export type ReferOutput = {
+  /** [N, H/4, W/4, 1] mask logits. */
+  maskLogits: tf.Tensor4D;
+  /** [N, H/8, W/8, 1] weight-map logits. */
+  weightLogits: tf.Tensor4D;
+};
+
+export class ReferModel extends Module {
+  readonly backbone: Backbone;
+  readonly text: ReferTextEncoder;
+  readonly mining: FeatureMining;
+  readonly transfer?: TransferHead;
+  readonly decoder: MaskDecoder;
+
+  constructor(readonly options: ReferModelOptions) {
+    super();
+    const { model, refer } = options;
+    const dim = model.hiddenDim;
+    if (options.vocabularySize < 3)
+      throw new VidsegError("a referring model needs a vocabulary of at least one word");
+    this.backbone = this.addModule("backbone", createBackbone(model.backbone, { norm: model.backboneNorm }));
+    this.text = this.addModule(
+      "text",
+      options.textEncoder ??
+        new TransformerTextEncoder({
+          vocabularySize: options.vocabularySize,
+          maxWords: refer.maxWords,
+          dim,
+          heads: model.numHeads,
+          layers: refer.textLayers,
+          feedforward: refer.textFeedforward,
+        }),
+    );
+    const [c2, c3, c4, c5] = this.backbone.outChannels;
+    this.mining = this.addModule(
+      "mining",
+      new FeatureMining({
+        inChannels: [c3, c4, c5],
+        dim,
+        heads: model.numHeads,
+        normGroups: model.normGroups,
+        multiScale: refer.featureMining,
+      }),
+    );
+    if (refer.metaTransfer)
+      this.transfer = this.addModule("transfer", new TransferHead(c3, refer, model.normGroups));
+    this.decoder = this.addModule(
+      "decoder",
+      new MaskDecoder(refer.metaTransfer ? 2 * dim : dim, c2, dim, model.normGroups),
+    );
+  }
+
+  get refer(): ReferConfig {
+    return this.options.refer;
+  }
+
+  /** Token ids of B expressions → text features [B, L] (cut to maxWords, padded to the longest). */
+  encodeText(tokens: readonly number[][]): TextFeatures {
+    const length = Math.min(this.refer.maxWords, Math.max(1, ...tokens.map((t) => t.length)));
+    const { ids, padding } = padTokens(tokens, length);
+    return tf.tidy(() =>
+      this.text.forward(
+        tf.tensor2d(ids, [tokens.length, length], "int32"),
+        tf.tensor2d(padding, [tokens.length, length]),
+      ),
+    );
+  }
+
+  /** Frames [N, H, W, 3] in 0..1 at the model's input size → res2..res5 (the backbone normalises). */
+  encodeFrames(images: tf.Tensor4D): ResnetFeatures {
+    return this.backbone.features(images);
+  }
+
+  /** Feature mining (and the transfer input's patches) for N frames, `text` holding N rows. */
+  mine(features: ResnetFeatures, text: TextFeatures): FrameStep {
+    return tf.tidy(() => {
+      const { y, weightLogits } = this.mining.forward(features, text);
+      if (!this.transfer) return { y, weightLogits };
+      const x = this.transfer.input.forward(features.res3);
+      return { y, weightLogits, patches: im2col(x, this.refer.transferKernel) };
+    });
+  }
+
+  /**
+   * The meta-transfer for one frame of the memory's B problems: the frame joins the memory, θ is
+   * refitted (from zero on the first frame, `solverInitSteps` steps; else warm-started from
+   * `theta`, `solverSteps` steps) and applied. Returns θ and θ ∗ X(t) [B, h, w, D].
+   */
+  transferFrame(
+    memory: TransferMemory,
+    step: FrameStep,
+    theta: tf.Tensor3D | undefined,
+  ): { theta: tf.Tensor3D; transferred: tf.Tensor4D } {
+    if (!this.transfer || !step.patches) throw new VidsegError("this model has no meta-transfer");
+    const [b, h, w, d] = step.y.shape;
+    const sample: MemorySample = tf.tidy(() =>
+      memorySample(
+        step.patches!,
+        step.y.reshape([b, h * w, d]),
+        tf.sigmoid(step.weightLogits).reshape([b, h * w, 1]),
+      ),
+    );
+    memory.add(sample);
+    return tf.tidy(() => {
+      const lambda = this.transfer!.lambda();
+      const first = theta === undefined;
+      const start = theta ?? tf.zeros([b, step.patches!.shape[2], d]);
+      const next = steepestDescent(
+        memory.problem(lambda),
+        start as tf.Tensor3D,
+        first ? this.refer.solverInitSteps : this.refer.solverSteps,
+      );
+      const transferred = tf.matMul(step.patches!, next).reshape([b, h, w, d]) as tf.Tensor4D;
+      return { theta: next, transferred };
+    });
+  }
+
+  /** Mask logits at 1/4 from Y(t) (and θ ∗ X(t) with meta-transfer) and the res2 skip. */
+  decode(y: tf.Tensor4D, transferred: tf.Tensor4D | undefined, res2: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() =>
+      this.decoder.forward(transferred ? (tf.concat([y, transferred], 3) as tf.Tensor4D) : y, res2),
+    );
+  }
+
+  /** A fresh memory for a batch of targets or clips, with the config's slots and weights. */
+  newMemory(ownsTensors: boolean): TransferMemory {
+    const r = this.refer;
+    return new TransferMemory(
+      {
+        slots: r.memorySlots,
+        learningRate: r.memoryLearningRate,
+        firstFrameMinWeight: r.firstFrameMinWeight,
+      },
+      ownsTensors,
+    );
+  }
+
+  /**
+   * B clips of T frames, frame-major within each clip (row b·T + t), and each clip's expression: the
+   * frames are encoded in one batch, then the meta-transfer runs frame by frame as in streaming.
+   */
+  forwardClips(images: tf.Tensor4D, tokens: readonly number[][], clipLength: number): ReferOutput {
+    const clips = tokens.length;
+    if (images.shape[0] !== clips * clipLength) {
+      throw new VidsegError(`forwardClips: ${images.shape[0]} frames for ${clips} clips of ${clipLength}`);
+    }
+    return tf.tidy(() => {
+      const text = this.encodeText(tokens);
+      const perFrame = (t: tf.Tensor) => {
+        const shape = t.shape;
+        return tf
+          .tile(t.expandDims(1), [1, clipLength, ...shape.slice(1).map(() => 1)])
+          .reshape([clips * clipLength, ...shape.slice(1)]);
+      };
+      const frameText: TextFeatures = {
+        words: perFrame(text.words) as tf.Tensor3D,
+        padding: perFrame(text.padding) as tf.Tensor2D,
+        sentence: perFrame(text.sentence) as tf.Tensor2D,
+      };
+      const features = this.encodeFrames(images);
+      const step = this.mine(features, frameText);
+      let decoderInput: tf.Tensor4D | undefined;
+      if (this.transfer) {
+        const memory = this.newMemory(false);
+        const [, h, w, d] = step.y.shape;
+        const frame = (x: tf.Tensor, t: number) => {
+          const rest = x.shape.slice(1);
+          return x
+            .reshape([clips, clipLength, ...rest])
+            .slice([0, t, ...rest.map(() => 0)], [clips, 1, ...rest])
+            .reshape([clips, ...rest]);
+        };
+        let theta: tf.Tensor3D | undefined;
+        const transferred: tf.Tensor4D[] = [];
+        for (let t = 0; t < clipLength; t++) {
+          const result = this.transferFrame(
+            memory,
+            {
+              y: frame(step.y, t) as tf.Tensor4D,
+              weightLogits: frame(step.weightLogits, t) as tf.Tensor4D,
+              patches: frame(step.patches!, t) as tf.Tensor3D,
+            },
+            theta,
+          );
+          theta = result.theta;
+          transferred.push(result.transferred);
+        }
+        // [T][B, h, w, D] → rows b·T + t.
+        decoderInput = tf.stack(transferred, 1).reshape([clips * clipLength, h, w, d]) as tf.Tensor4D;
+      }
+      return {
+        maskLogits: this.decode(step.y, decoderInput, features.res2),
+        weightLogits: step.weightLogits,
+      };
+    });
+  }
+}

@@ -1,0 +1,486 @@
+/**
+ * The referring model (YOFO) end to end on a synthetic Ref-YouTube-VOS split (synth tiny preset, tiny
+ * model, wasm): a few steps on one batch lower the loss; `vidseg train refer` writes the log with
+ * validation J&F, checkpoints and the model file, and an interrupted run resumed gives the same
+ * weights as an uninterrupted one; the model file reloads to identical outputs; the streaming
+ * segmenter follows several expressions at once exactly as one at a time, at constant memory per
+ * frame, and names unknown words once; `vidseg infer refer --split` writes exactly the layout that
+ * `vidseg eval refer --protocol ref-youtube-vos` reads (where the ground truth written the same way
+ * scores J&F = 1) and scores what training validation logged; `--input --text` writes binary PNGs per
+ * expression.
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Command } from "commander";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { registerInfer } from "../src/cli/infer.js";
+import { registerTrain } from "../src/cli/train.js";
+import { Rng } from "../src/core/rng.js";
+import { evaluatePerExpression } from "../src/eval/refer.js";
+import { WHOLE_BATCH } from "../src/models/batch-shares.js";
+import { readIndexedPng } from "../src/formats/png.js";
+import {
+  readObjectMasks,
+  readRefMetaExpressions,
+  resolveReferSplit,
+  writeExpressionMask,
+  type RefMetaExpressions,
+} from "../src/formats/refytvos.js";
+import { ReferringSegmenter, type ReferringFrameResult } from "../src/infer/referring-segmenter.js";
+import { openFrameFolder, type FrameSource } from "../src/infer/sources.js";
+import { inferRefer } from "../src/jobs/infer-refer.js";
+import { validateRefer } from "../src/jobs/train-refer.js";
+import { presetConfig, type VisConfig } from "../src/models/config.js";
+import { readModelFile } from "../src/models/model-file.js";
+import { initRuntime } from "../src/runtime/backend.js";
+import { resolveOptions } from "../src/synth/options.js";
+import { generateReferDataset } from "../src/synth/refer.js";
+import { AdamW } from "../src/train/optim.js";
+import { TRAIN_TASKS, trainReferModel } from "../src/train/run.js";
+import { ReferClipData, type ReferBatch } from "../src/train/refer-data.js";
+import { writeRandomOnlineModel } from "./helpers/models.js";
+
+const root = mkdtempSync(join(tmpdir(), "vidseg-refer-"));
+const data = join(root, "data");
+let valid: RefMetaExpressions;
+
+/** The tiny preset for `steps` steps. */
+function tinyConfig(steps: number): VisConfig {
+  const config = presetConfig("tiny");
+  config.optim.totalSteps = steps;
+  config.optim.warmupSteps = 1;
+  config.optim.lr = 2e-3;
+  return config;
+}
+
+async function runCli(register: (program: Command) => void, args: string[]) {
+  const program = new Command().exitOverride();
+  register(program);
+  const stdout = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+  const stderr = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+  const before = process.exitCode;
+  try {
+    await program.parseAsync(["node", "vidseg", ...args]);
+    return {
+      code: process.exitCode ?? 0,
+      stdout: stdout.mock.calls.map((c) => String(c[0])).join(""),
+      stderr: stderr.mock.calls.map((c) => String(c[0])).join(""),
+    };
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+    process.exitCode = before;
+  }
+}
+
+/** Every frame of a split video, as a frame source. */
+async function videoFrames(video: string): Promise<FrameSource> {
+  return openFrameFolder(join(data, "valid", "JPEGImages", video));
+}
+
+beforeAll(async () => {
+  await initRuntime({ backend: "wasm" });
+  // 2 videos of 8 frames at 64×64 per split, 2–3 objects each.
+  await generateReferDataset(resolveOptions("tiny", 3), data);
+  valid = await readRefMetaExpressions(join(data, "valid", "meta_expressions.json"));
+}, 60_000);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("training", () => {
+  it("lowers the loss of a batch in a few steps", async () => {
+    const split = resolveReferSplit(data, "train");
+    const task = await TRAIN_TASKS.refer({
+      config: tinyConfig(10),
+      data: { annotationFile: split.annotationFile, imagesDir: split.imagesDir },
+      seed: 1,
+    });
+    const batch = (await task.data.next(new Rng(4))) as ReferBatch;
+    expect(batch.images.shape).toEqual([3, 64, 64, 3]);
+    expect(batch.masks.shape).toEqual([3, 64, 64]);
+    expect(batch.masks.sum().dataSync()[0]).toBeGreaterThan(0);
+    const params = task.model.namedParameters();
+    const optimizer = new AdamW(params, { lr: 2e-3, weightDecay: 0 });
+    const lossOf = () => tf.tidy(() => task.step(batch, WHOLE_BATCH, 0));
+    const losses: number[] = [];
+    for (let step = 0; step < 8; step++) {
+      const { value, grads } = tf.variableGrads(() => {
+        const out = lossOf();
+        return "loss" in out ? out.loss : out;
+      });
+      losses.push(value.dataSync()[0]);
+      optimizer.step(new Map([...params].map(([name, v]) => [name, grads[v.name]])), 2e-3);
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(0.8 * losses[0]);
+    // Every parameter (λ included) gets a gradient through the solver.
+    const { grads } = tf.variableGrads(() => {
+      const out = lossOf();
+      return "loss" in out ? out.loss : out;
+    });
+    const missing = [...params.keys()].filter((name) => !(params.get(name)!.name in grads));
+    expect(missing).toEqual([]);
+    expect(Math.abs(grads[params.get("transfer.log_lambda")!.name].dataSync()[0])).toBeGreaterThan(0);
+    tf.dispose(Object.values(grads));
+    task.data.release!(batch);
+    optimizer.dispose();
+    task.model.dispose();
+  });
+
+  it("rejects an expression without words, naming the file and the field", async () => {
+    const dir = join(root, "wordless");
+    const meta = JSON.parse(readFileSync(join(data, "train", "meta_expressions.json"), "utf8"));
+    const [video] = Object.keys(meta.videos);
+    meta.videos[video].expressions["0"].exp = "?!";
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "meta_expressions.json"), JSON.stringify(meta));
+    const open = ReferClipData.open({
+      annotationFile: join(dir, "meta_expressions.json"),
+      imagesDir: join(data, "train", "JPEGImages"),
+      inputSize: [64, 64],
+      clipLength: 2,
+      clipMaxStride: 1,
+      clipsPerBatch: 1,
+    });
+    await expect(open).rejects.toThrow(
+      `${join(dir, "meta_expressions.json")}: $.videos["${video}"].expressions["0"].exp: expression "?!" has no words`,
+    );
+  });
+
+  it(
+    "trains through the CLI with validation J&F, checkpoints, exact resume and a model file",
+    { timeout: 300_000 },
+    async () => {
+      const configFile = join(root, "tiny.json");
+      writeFileSync(configFile, JSON.stringify({ preset: "tiny", optim: { warmupSteps: 1, lr: 2e-3 } }));
+      const args = (out: string) => [
+        "train",
+        "refer",
+        "--data",
+        data,
+        "--config",
+        configFile,
+        "--out",
+        out,
+        "--steps",
+        "4",
+        "--val-every",
+        "2",
+        "--val-videos",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "2",
+        "--quiet",
+      ];
+      const straight = join(root, "run-straight");
+      const result = await runCli(registerTrain, [...args(straight), "--json"]);
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const summary = JSON.parse(result.stdout);
+      expect(summary).toMatchObject({ step: 4, model: join(straight, "model.safetensors") });
+      const log = readFileSync(join(straight, "log.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      const validations = log.filter((e) => e.type === "val");
+      expect(validations.map((e) => e.step)).toEqual([2, 4]);
+      for (const v of validations) {
+        for (const key of ["J", "F", "J&F"]) {
+          expect(v[key]).toBeGreaterThanOrEqual(0);
+          expect(v[key]).toBeLessThanOrEqual(1);
+        }
+        expect(v["J&F"]).toBeCloseTo((v.J + v.F) / 2, 12);
+      }
+      expect(log.filter((e) => e.type === "train").every((e) => Number.isFinite(e.loss_lovasz))).toBe(true);
+      expect(existsSync(join(straight, "plot.html"))).toBe(true);
+      const stored = await readModelFile(straight);
+      const info = stored.info;
+      tf.dispose([...stored.weights.values()]);
+      expect(info.kind).toBe("refer");
+      expect(info.categoryIds).toEqual([]);
+      expect(info.vocabulary!.length).toBeGreaterThan(3);
+
+      // Interrupted after 2 steps (like Ctrl-C), then resumed: the same weights as the straight run.
+      const resumed = join(root, "run-resumed");
+      const { trainRefer } = await import("../src/jobs/train-refer.js");
+      const controller = new AbortController();
+      await trainRefer({
+        data,
+        config: configFile,
+        out: resumed,
+        steps: 4,
+        seed: 2,
+        valEvery: 2,
+        valVideos: 1,
+        checkpointEvery: 2,
+        progress: false,
+        signal: controller.signal,
+        onStep: (e) => e.step === 2 && controller.abort(),
+      });
+      expect(existsSync(join(resumed, "model.safetensors"))).toBe(false);
+      expect((await runCli(registerTrain, [...args(resumed), "--resume"])).code).toBe(0);
+      // (Buffer.equals: a deep toEqual over megabytes takes most of a minute.)
+      const weights = (run: string) => readFileSync(join(run, "model.safetensors"));
+      expect(weights(resumed).equals(weights(straight))).toBe(true);
+
+      // The validation J&F logged at the end is validateRefer's on the model file (the first video).
+      const reloaded = await ReferringSegmenter.createFromPath(straight);
+      try {
+        const again = await validateRefer(
+          reloaded.model,
+          reloaded.info,
+          resolveReferSplit(join(data, "valid")),
+          1,
+        );
+        expect(again).toEqual({ J: validations[1].J, F: validations[1].F, "J&F": validations[1]["J&F"] });
+      } finally {
+        reloaded.close();
+      }
+    },
+  );
+});
+
+describe("streaming", () => {
+  let modelFile: string;
+  let segmenter: ReferringSegmenter;
+  const firstVideo = () => Object.entries(valid.videos)[0];
+
+  beforeAll(async () => {
+    const split = resolveReferSplit(data, "train");
+    const run = await trainReferModel({
+      config: tinyConfig(3),
+      data: { annotationFile: split.annotationFile, imagesDir: split.imagesDir },
+      runDir: join(root, "run-stream"),
+      progress: false,
+      seed: 5,
+    });
+    modelFile = run.modelFile!;
+    segmenter = new ReferringSegmenter(run.model, run.info, { syntheticInput: true });
+  }, 120_000);
+  afterAll(() => {
+    segmenter.close();
+    segmenter.model.dispose();
+  });
+
+  async function follow(seg: ReferringSegmenter, video: string, texts: string[]) {
+    const results: ReferringFrameResult[][] = texts.map(() => []);
+    const targets = texts.map((text) => seg.track(text));
+    for await (const frame of await videoFrames(video)) {
+      targets.forEach((target, k) => results[k].push(target.segmentForVideo(frame, frame.timestampMs)));
+    }
+    for (const target of targets) target.close();
+    return results;
+  }
+
+  it("reloads from its model file to identical outputs", async () => {
+    const [video, entry] = firstVideo();
+    const texts = Object.values(entry.expressions).map((e) => e.exp);
+    const inMemory = await follow(segmenter, video, texts);
+    const reloaded = await ReferringSegmenter.createFromPath(modelFile, { syntheticInput: true });
+    try {
+      const fromFile = await follow(reloaded, video, texts);
+      expect(fromFile).toEqual(inMemory);
+      expect(inMemory[0][0].mask.length).toBe(64 * 64);
+      expect(inMemory.flat().every((r) => r.score >= 0 && r.score <= 1)).toBe(true);
+    } finally {
+      reloaded.close();
+    }
+  });
+
+  it("follows several expressions at once exactly as one at a time", async () => {
+    const [video, entry] = firstVideo();
+    const texts = Object.values(entry.expressions)
+      .map((e) => e.exp)
+      .slice(0, 2);
+    if (texts.length < 2) texts.push(segmenter.info.vocabulary!.slice(0, 2).join(" "));
+    const together = await follow(segmenter, video, texts);
+    for (const [k, text] of texts.entries())
+      expect(together[k]).toEqual((await follow(segmenter, video, [text]))[0]);
+    expect(segmenter.openTargets).toBe(0);
+  });
+
+  it("keeps memory constant per frame on a long stream", () => {
+    const target = segmenter.track(segmenter.info.vocabulary!.slice(0, 3).join(" "));
+    const slots = segmenter.model.refer.memorySlots;
+    const random = new Rng(1);
+    const counts: number[] = [];
+    const bytes: number[] = [];
+    for (let t = 0; t < 3 * slots; t++) {
+      const frame = {
+        width: 48,
+        height: 40,
+        data: Uint8Array.from({ length: 48 * 40 * 3 }, () => random.int(256)),
+      };
+      const result = target.segmentForVideo(frame, t * 40);
+      expect(result.mask.length).toBe(48 * 40);
+      expect(target.memorySize).toBe(Math.min(t + 1, slots));
+      counts.push(tf.memory().numTensors);
+      bytes.push(tf.memory().numBytes);
+    }
+    expect(new Set(counts.slice(slots)).size).toBe(1);
+    expect(new Set(bytes.slice(slots)).size).toBe(1);
+    const before = tf.memory().numTensors;
+    target.close();
+    expect(tf.memory().numTensors).toBeLessThan(before);
+  });
+
+  it("reads unknown words as UNK and names them once per expression", () => {
+    const warnings: string[] = [];
+    const seg = new ReferringSegmenter(segmenter.model, segmenter.info, {
+      onWarning: (m) => warnings.push(m),
+      syntheticInput: true,
+    });
+    const [a, b] = segmenter.info.vocabulary!;
+    const target = seg.track(`${a} zorblax ${b} zorblax widdershins`);
+    expect(target.unknownWords).toEqual(["zorblax", "widdershins"]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/zorblax, widdershins/);
+    seg.track(`${b} ${a}`).close();
+    expect(warnings).toHaveLength(1);
+    expect(() => seg.track("?!")).toThrow(/no words/);
+    seg.close();
+    expect(segmenter.model.backbone.namedParameters().values().next().value!.isDisposed).toBe(false); // the caller's model stays
+  });
+
+  it("infer refer --split writes exactly the layout eval refer reads; the ground truth in it scores 1", async () => {
+    // Ground truth written as predictions: J&F = 1.
+    const gtDir = join(root, "gt-as-results");
+    for (const [video, entry] of Object.entries(valid.videos)) {
+      const masks = await readObjectMasks(join(data, "valid"), video, entry.frames);
+      for (const [expId, expression] of Object.entries(entry.expressions)) {
+        for (const [t, frame] of entry.frames.entries()) {
+          const object = Number(expression.obj_id);
+          await writeExpressionMask(gtDir, video, expId, frame, {
+            width: masks[t].width,
+            height: masks[t].height,
+            data: masks[t].data.map((v) => (v === object ? 1 : 0)),
+          });
+        }
+      }
+    }
+    const perfect = await evaluatePerExpression({
+      protocol: "ref-youtube-vos",
+      splitRoot: join(data, "valid"),
+      resultsDir: gtDir,
+    });
+    expect(perfect).toMatchObject({ J: 1, F: 1, "J&F": 1 });
+
+    const out = join(root, "infer-layout");
+    const summary = await inferRefer({ checkpoint: modelFile, split: join(data, "valid"), out });
+    const list = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? list(join(dir, e.name)).map((f) => `${e.name}/${f}`) : [e.name],
+      );
+    expect(list(join(out, "Annotations")).sort()).toEqual(list(join(gtDir, "Annotations")).sort());
+    expect(summary.frames).toBe(Object.values(valid.videos).reduce((n, v) => n + v.frames.length, 0));
+    const [video, entry] = firstVideo();
+    const png = await readIndexedPng(join(out, "Annotations", video, "0", `${entry.frames[0]}.png`));
+    expect([png.width, png.height]).toEqual([64, 64]);
+    expect(png.data.every((v) => v === 0 || v === 1)).toBe(true);
+    const scored = await evaluatePerExpression({
+      protocol: "ref-youtube-vos",
+      splitRoot: join(data, "valid"),
+      resultsDir: out,
+    });
+    const validated = await validateRefer(
+      segmenter.model,
+      segmenter.info,
+      resolveReferSplit(join(data, "valid")),
+    );
+    expect(scored["J&F"]).toBe(validated["J&F"]);
+  });
+
+  it("infer refer --input --text writes binary PNGs per expression", async () => {
+    const [video] = firstVideo();
+    const [a, b, c] = segmenter.info.vocabulary!;
+    const known = `${a} ${b}`;
+    const input = join(data, "valid", "JPEGImages", video);
+    const out = join(root, "infer-input");
+    const result = await runCli(registerInfer, [
+      "infer",
+      "refer",
+      "--checkpoint",
+      modelFile,
+      "--input",
+      input,
+      "--text",
+      known,
+      "--text",
+      `${c} blorp`,
+      "--out",
+      out,
+      "--quiet",
+      "--json",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe(
+      `vidseg: warning: unknown words in "${c} blorp": blorp (read as UNK; the model's vocabulary has ${segmenter.info.vocabulary!.length} words)\n`,
+    );
+    expect(JSON.parse(result.stdout)).toMatchObject({ inputKind: "frames", expressions: 2, frames: 8 });
+    expect(JSON.parse(readFileSync(join(out, "expressions.json"), "utf8"))).toEqual([
+      { id: 0, text: known, unknownWords: [] },
+      { id: 1, text: `${c} blorp`, unknownWords: ["blorp"] },
+    ]);
+    const names = readdirSync(input)
+      .map((f) => f.replace(/\.jpg$/, ".png"))
+      .sort();
+    for (const k of ["0", "1"]) expect(readdirSync(join(out, "Annotations", video, k)).sort()).toEqual(names);
+    // The same masks as the library's stream.
+    const expected = await follow(segmenter, video, [known]);
+    const png = await readIndexedPng(join(out, "Annotations", video, "0", names[3]));
+    expect(png.data).toEqual(expected[0][3].mask);
+  });
+
+  it("rejects a model of another kind and bad options with one error line", async () => {
+    const online = join(root, "online.safetensors");
+    await writeRandomOnlineModel(online, 1);
+    const split = join(data, "valid");
+    const wrongKind = await runCli(registerInfer, [
+      "infer",
+      "refer",
+      "--checkpoint",
+      online,
+      "--split",
+      split,
+      "--out",
+      join(root, "x"),
+    ]);
+    expect(wrongKind.code).toBe(1);
+    expect(wrongKind.stderr).toMatch(
+      /^vidseg: error: .*online\.safetensors.*holds an online model, not a refer one\n$/,
+    );
+    const both = await runCli(registerInfer, [
+      "infer",
+      "refer",
+      "--checkpoint",
+      modelFile,
+      "--out",
+      join(root, "y"),
+    ]);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/^vidseg: error: give either a split/);
+    const noText = await runCli(registerInfer, [
+      "infer",
+      "refer",
+      "--checkpoint",
+      modelFile,
+      "--input",
+      split,
+      "--out",
+      join(root, "z"),
+    ]);
+    expect(noText.stderr).toMatch(/--text: give at least one expression/);
+  });
+});
