@@ -12,10 +12,17 @@
  * the last step, whether a second 2-worker run gives bit-identical weights, and the mean time of each
  * phase of a step (load, compute, wait, reduce, update, assign; see src/train/parallel/worker.ts).
  * The data (`vidseg synth vis --preset ytvis`, 16 train videos) is generated once into --data.
+ *
+ * A control, measured before and after the runs: the same wasm workload (256×256 matrix products) in
+ * one worker thread alone and in two at once. Its ratio is what the machine gives a second thread at
+ * that moment (2.0 on two free cores); other sessions' load, shared caches and memory bandwidth lower it.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
 import { synthVis } from "../src/jobs/synth.js";
 import { presetConfig } from "../src/models/config.js";
@@ -113,11 +120,63 @@ async function weightsOf(file: string): Promise<Map<string, Float32Array>> {
   return weights;
 }
 
+/** Seconds for `threads` worker threads to run the same wasm workload each, at once. */
+async function control(threads: number): Promise<number> {
+  const require = createRequire(import.meta.url);
+  const modules = ["@tensorflow/tfjs", "@tensorflow/tfjs-backend-wasm"].map(
+    (name) => pathToFileURL(require.resolve(name)).href,
+  );
+  const code = `
+    const { parentPort, workerData } = require("node:worker_threads");
+    (async () => {
+      const tf = await import(workerData.modules[0]);
+      await import(workerData.modules[1]);
+      await tf.setBackend("wasm");
+      await tf.ready();
+      const a = tf.randomNormal([256, 256], 0, 1, "float32", 1);
+      const run = (n) => { for (let i = 0; i < n; i++) tf.tidy(() => tf.matMul(a, a).dataSync()); };
+      run(20);
+      parentPort.postMessage("ready");
+      parentPort.once("message", () => {
+        const start = performance.now();
+        run(400);
+        parentPort.postMessage(performance.now() - start);
+      });
+    })();`;
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(code, { eval: true, workerData: { modules } }),
+  );
+  const reply = (worker: Worker) =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  try {
+    await Promise.all(workers.map(reply));
+    const times = workers.map(reply);
+    const start = performance.now();
+    workers.forEach((worker) => worker.postMessage("go"));
+    await Promise.all(times);
+    return (performance.now() - start) / 1000;
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+/** What the machine gives a second thread now: 2 × (one thread's time) / (two threads' time). */
+async function parallelCapacity(): Promise<number> {
+  const one = await control(1);
+  const two = await control(2);
+  return round((2 * one) / two, 3);
+}
+
 function round(value: number, digits: number): number {
   return Math.round(value * 10 ** digits) / 10 ** digits;
 }
 
 try {
+  const capacityBefore = await parallelCapacity();
   const runs: Run[] = [];
   for (const workers of workerCounts) runs.push(await train(workers, `workers-${workers}`));
   const rerun = await train(2, "workers-2-again");
@@ -132,6 +191,7 @@ try {
     }
     return max;
   };
+  const capacityAfter = await parallelCapacity();
   const result = {
     workers: runs.map((run) => run.workers),
     steps_per_s: runs.map((run) => round(run.stepsPerSecond, 4)),
@@ -147,6 +207,8 @@ try {
     speedup_cpu_estimate: round(one.threadCpuMs / two.threadCpuMs, 3),
     phases_ms: runs.map((run) => run.phases),
     rerun_steps_per_s: round(rerun.stepsPerSecond, 4),
+    // The control: two threads' throughput over one thread's on the same wasm work, before and after.
+    machine_two_thread_capacity: [capacityBefore, capacityAfter],
     batch_size: batchSize,
     steps: measured,
     warmup_steps: warmup,
@@ -168,7 +230,7 @@ try {
       );
     }
     process.stdout.write(
-      `speedup ×${result.speedup} (CPU-time estimate ×${result.speedup_cpu_estimate}); max |Δw| vs 1 worker ${result.max_abs_weight_diff_vs_1_worker}; ` +
+      `speedup ×${result.speedup} (CPU-time estimate ×${result.speedup_cpu_estimate}; the machine gave two threads ×${capacityBefore}/×${capacityAfter}); max |Δw| vs 1 worker ${result.max_abs_weight_diff_vs_1_worker}; ` +
         `bit-identical reruns: ${result.bit_identical_reruns}\n`,
     );
   }
