@@ -46,8 +46,8 @@ export interface TrainVisOptions {
   distillFrom?: string;
   /** Overrides of the config's `distill` section (the CLI's --kd-* flags). */
   distill?: DistillOverrides;
-  /** Split evaluated during training, when the root has it. Default "valid". */
-  valSplit?: string;
+  /** Split evaluated during training, when the root has it. Default "valid"; false: none. */
+  valSplit?: string | false;
   /** Validate every n steps (and at the end). */
   valEvery?: number;
   /** Evaluate only the first n validation videos. */
@@ -118,7 +118,10 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     validateVisConfig(config);
   }
   const data = resolveVisSplit(options.data, "train");
-  const validation = await openValidation(options.data, options.valSplit ?? "valid", options.valVideos);
+  const validation =
+    options.valSplit === false
+      ? undefined
+      : await openValidation(options.data, options.valSplit ?? "valid", options.valVideos);
   const common = {
     config,
     data,
