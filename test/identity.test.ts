@@ -233,6 +233,9 @@ describe("vidseg eval ytvis|ovis --identity --train-gt", () => {
     result(joined(during(B, 0, 3), during(A, 3, 6)), 0.8, 2),
   ];
   writeFileSync(files.results, JSON.stringify(swapped));
+  /** `vidseg eval ytvis` of the files, with more flags. */
+  const evalCli = (extra: string[]) =>
+    runCli(["eval", "ytvis", "--gt", files.gt, "--results", files.results, ...extra]);
   const args = ["--gt", files.gt, "--results", files.results, "--identity", "--train-gt", files.train];
 
   it("--json adds identity and category_halves", async () => {
@@ -263,32 +266,13 @@ describe("vidseg eval ytvis|ovis --identity --train-gt", () => {
     expect(run.stdout).toContain("2 switches over 2 GT tracks (1.000 per track, 2 tracks with a switch)");
     expect(run.stdout).toContain("100.0 % of 12 GT frames matched; class flicker: n/a");
     // Above the second track's score: A and B are each matched to the first track in half the frames.
-    const strict = await runCli([
-      "eval",
-      "ytvis",
-      "--gt",
-      files.gt,
-      "--results",
-      files.results,
-      "--identity-score",
-      "0.85",
-      "--json",
-    ]);
+    const strict = await evalCli(["--identity-score", "0.85", "--json"]);
     expect(JSON.parse(strict.stdout).identity).toMatchObject({
       resultTracks: 1,
       switches: 0,
       matchedFrames: 6,
     });
-    const bad = await runCli([
-      "eval",
-      "ytvis",
-      "--gt",
-      files.gt,
-      "--results",
-      files.results,
-      "--identity-score",
-      "x",
-    ]);
+    const bad = await evalCli(["--identity-score", "x"]);
     expect(bad).toMatchObject({
       exitCode: 1,
       stderr: 'vidseg: error: --identity-score: expected a non-negative number, got "x"\n',
@@ -298,16 +282,7 @@ describe("vidseg eval ytvis|ovis --identity --train-gt", () => {
   it("a bad train file: one line naming it", async () => {
     const broken = join(dir, "broken.json");
     writeFileSync(broken, JSON.stringify({ videos: [], categories: [{ id: "x" }], annotations: [] }));
-    const run = await runCli([
-      "eval",
-      "ytvis",
-      "--gt",
-      files.gt,
-      "--results",
-      files.results,
-      "--train-gt",
-      broken,
-    ]);
+    const run = await evalCli(["--train-gt", broken]);
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`^vidseg: error: ${broken}: categories\\[0\\]`));
   });
