@@ -4,12 +4,12 @@
  *
  *   npm run -s bench:distill -- --data <root> --teacher <offline model> --student <online model>
  *       [--steps N] [--seeds 1,2,3] [--out runs/ookd] [--config bench/configs/distill-ovis.json]
- *       [--arms A,B,C,D,E,T] [--kd-class-kl 2] [--fair-aug 1] [--split valid] [--workers n]
- *       [--checkpoint-every 100]
+ *       [--arms A,B,C,D,E,T] [--kd-class-kl 2] [--fair-aug 1] [--eval-data <root>] [--split valid]
+ *       [--workers n] [--checkpoint-every 100]
  *
  * <root> holds the train split (what the students train on, and the category frequencies of the rare
- * and frequent halves) and the split that is scored (`--split`, default valid: generate it with a seed
- * not used in training or tuning). Every student arm fine-tunes the same `--student` for the same steps
+ * and frequent halves); the scored split (`--split`, default valid) is in `--eval-data` (default <root>)
+ * and must come from a seed not used in training or tuning. Every student arm fine-tunes the same `--student` for the same steps
  * of clip training with the teacher running on the same clips; only the distillation settings differ:
  *
  *   A  --kd-weight 0                               clip training, no KD (the teacher runs, unused)
@@ -65,8 +65,10 @@ export const METRICS = [
 export type MetricName = (typeof METRICS)[number];
 
 export interface AblationOptions {
-  /** Root with the train split and the scored split. */
+  /** Root with the train split (and, without `evalData`, the scored split). */
   data: string;
+  /** Root with the scored split (default `data`). */
+  evalData?: string;
   /** The offline teacher's model file. */
   teacher: string;
   /** The online model every student arm starts from. */
@@ -166,7 +168,8 @@ export function armFlags(arm: Exclude<ArmName, "T">, kdClassKl = 2, fairAug = 1)
 export async function runDistillAblation(options: AblationOptions): Promise<AblationSummary> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const split = options.split ?? "valid";
-  const scored = resolveVisSplit(options.data, split);
+  const evalData = options.evalData ?? options.data;
+  const scored = resolveVisSplit(evalData, split);
   const trainGt = resolveVisSplit(options.data, "train").annotationFile;
   for (const [file, flag] of [
     [options.teacher, "--teacher"],
@@ -177,6 +180,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
   const occlusion = gt.annotations.length > 0 && gt.annotations.every((a) => a.occlusion !== undefined);
   const settings = {
     data: resolve(options.data),
+    evalData: resolve(evalData),
     split,
     teacher: resolve(options.teacher),
     student: resolve(options.student),
@@ -213,7 +217,16 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
         (perJob === undefined ? "" : `, ETA ${duration(perJob * left)} for ${left} student runs`),
     );
     const jobStart = performance.now();
-    const run = await runArm(arm, seed, { ...options, split, occlusion, trainGt, settings, log, tag });
+    const run = await runArm(arm, seed, {
+      ...options,
+      evalData,
+      split,
+      occlusion,
+      trainGt,
+      settings,
+      log,
+      tag,
+    });
     await writeJsonAtomic(file, run);
     runs.push(run);
     if (arm !== "T") spent.push((performance.now() - jobStart) / 1000);
@@ -232,6 +245,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
 }
 
 interface RunContext extends AblationOptions {
+  evalData: string;
   split: string;
   occlusion: boolean;
   trainGt: string;
@@ -284,13 +298,13 @@ async function runArm(arm: ArmName, seed: number | null, context: RunContext): P
   const inferred = await inferVis({
     checkpoint,
     model: arm === "T" ? "offline" : "online",
-    input: context.data,
+    input: context.evalData,
     split: context.split,
     out: join(runDir, context.split),
     animation: "none",
   });
   const evaluation = await evaluateVisFiles({
-    gt: resolveVisSplit(context.data, context.split).annotationFile,
+    gt: resolveVisSplit(context.evalData, context.split).annotationFile,
     results: inferred.results,
     occlusion: context.occlusion,
     identity: true,
@@ -502,6 +516,7 @@ function parseArgs(args: readonly string[]): AblationOptions {
     arms,
     kdClassKl: number("kd-class-kl", false),
     fairAug: number("fair-aug", false),
+    evalData: value("eval-data"),
     split: value("split"),
     workers: number("workers", true),
     checkpointEvery: number("checkpoint-every", true),
