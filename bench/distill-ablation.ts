@@ -5,7 +5,7 @@
  *   npm run -s bench:distill -- --data <root> --teacher <offline model> --student <online model>
  *       [--steps N] [--seeds 1,2,3] [--out runs/ookd] [--config bench/configs/distill-ovis.json]
  *       [--arms A,B,C,D,E,T] [--kd-class-kl 2] [--fair-aug 1] [--eval-data <root>] [--split valid]
- *       [--workers n] [--checkpoint-every 100]
+ *       [--workers n] [--checkpoint-every 100] [--parallel n]
  *
  * <root> holds the train split (what the students train on, and the category frequencies of the rare
  * and frequent halves); the scored split (`--split`, default valid) is in `--eval-data` (default <root>)
@@ -26,10 +26,13 @@
  * a killed run, started again with the same flags, skips the finished arm × seeds and resumes a
  * training from its last checkpoint. Then <out>/summary.json and <out>/summary.md: per arm the mean ±
  * sample standard deviation over the seeds, training wall and CPU time, inference frames/s, and the gap
- * closure (AP_D − AP_A) / (AP_T − AP_A).
+ * closure (AP_D − AP_A) / (AP_T − AP_A). `--parallel n` runs n arm × seeds at once, each in a child
+ * process of this script (one per core: a clip step of one clip uses one thread).
  */
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
@@ -88,6 +91,10 @@ export interface AblationOptions {
   split?: string;
   workers?: number;
   checkpointEvery?: number;
+  /** Arm × seeds run at once, each in a child process (default 1: one after the other, in this one). */
+  parallel?: number;
+  /** Run this one arm × seed (e.g. "C-s2") and write its JSON, no summary: what a lane's child does. */
+  only?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -165,7 +172,7 @@ export function armFlags(arm: Exclude<ArmName, "T">, kdClassKl = 2, fairAug = 1)
 }
 
 /** Runs what is not finished yet, then writes the summary. */
-export async function runDistillAblation(options: AblationOptions): Promise<AblationSummary> {
+export async function runDistillAblation(options: AblationOptions): Promise<AblationSummary | undefined> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const split = options.split ?? "valid";
   const evalData = options.evalData ?? options.data;
@@ -192,13 +199,26 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
 
   // The teacher first, then seed by seed every student arm: a partial run already compares the arms.
   const students = options.arms.filter((arm) => arm !== "T");
+  const context = { ...options, evalData, split, occlusion, trainGt, settings, log };
+  if (options.only !== undefined) {
+    // One job, in a lane's child process: its JSON, no summary.
+    const [arm, seed] = options.only.split("-s");
+    const file = join(options.out, `${options.only}.json`);
+    await writeJsonAtomic(
+      file,
+      await runArm(arm as ArmName, seed === undefined ? null : Number(seed), {
+        ...context,
+        tag: options.only,
+      }),
+    );
+    return undefined;
+  }
   const jobs: { arm: ArmName; seed: number | null }[] = [
     ...(options.arms.includes("T") ? [{ arm: "T" as const, seed: null }] : []),
     ...options.seeds.flatMap((seed) => students.map((arm) => ({ arm, seed }))),
   ];
   const runs: ArmRun[] = [];
-  const started = performance.now();
-  const spent: number[] = []; // seconds of the student jobs run in this session, for the ETA
+  const pending: { arm: ArmName; seed: number | null; name: string; file: string; tag: string }[] = [];
   for (const [k, { arm, seed }] of jobs.entries()) {
     const name = seed === null ? arm : `${arm}-s${seed}`;
     const file = join(options.out, `${name}.json`);
@@ -208,40 +228,81 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
       checkSettings(done, settings, file);
       runs.push(done);
       log(`${tag}: finished before, skipped (${file})`);
-      continue;
-    }
-    const left = jobs.slice(k).filter((j) => j.arm !== "T").length;
-    const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
-    log(
-      `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
-        (perJob === undefined ? "" : `, ETA ${duration(perJob * left)} for ${left} student runs`),
-    );
-    const jobStart = performance.now();
-    const run = await runArm(arm, seed, {
-      ...options,
-      evalData,
-      split,
-      occlusion,
-      trainGt,
-      settings,
-      log,
-      tag,
-    });
-    await writeJsonAtomic(file, run);
-    runs.push(run);
-    if (arm !== "T") spent.push((performance.now() - jobStart) / 1000);
-    const m = run.metrics;
-    log(
-      `${tag}: AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
-        `ID switches per track ${fixed(m.idSwitchesPerTrack)} → ${file}`,
-    );
+    } else pending.push({ arm, seed, name, file, tag });
   }
+
+  // `parallel` lanes, each taking the next pending job (in a child process when there are several).
+  const lanes = Math.max(1, options.parallel ?? 1);
+  const started = performance.now();
+  const spent: number[] = []; // seconds of the student jobs run in this session, for the ETA
+  let next = 0;
+  let failure: unknown;
+  const lane = async () => {
+    while (next < pending.length && failure === undefined) {
+      const { arm, seed, name, file, tag } = pending[next++];
+      const left = pending.slice(next - 1).filter((j) => j.arm !== "T").length;
+      const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
+      log(
+        `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
+          (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} student runs`),
+      );
+      const jobStart = performance.now();
+      try {
+        if (lanes > 1) await runInChild(options, name);
+        else await writeJsonAtomic(file, await runArm(arm, seed, { ...context, tag }));
+      } catch (error) {
+        failure ??= error;
+        return;
+      }
+      const run = (await readJson(file)) as ArmRun;
+      runs.push(run);
+      if (arm !== "T") spent.push((performance.now() - jobStart) / 1000);
+      const m = run.metrics;
+      log(
+        `${tag}: AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
+          `ID switches per track ${fixed(m.idSwitchesPerTrack)} → ${file}`,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  if (failure !== undefined) throw failure;
 
   const summary = summarise(runs, settings);
   await writeJsonAtomic(join(options.out, "summary.json"), summary);
   await writeFileAtomic(join(options.out, "summary.md"), markdownTable(summary, options.seeds));
   log(`summary: ${join(options.out, "summary.json")}, ${join(options.out, "summary.md")}`);
   return summary;
+}
+
+/** Runs one arm × seed in a child process of this script (`--only`), which writes its JSON. */
+async function runInChild(options: AblationOptions, name: string): Promise<void> {
+  const flags: [string, string | number | undefined][] = [
+    ["data", options.data],
+    ["eval-data", options.evalData],
+    ["teacher", options.teacher],
+    ["student", options.student],
+    ["out", options.out],
+    ["steps", options.steps],
+    ["seeds", options.seeds.join(",")],
+    ["config", options.config],
+    ["arms", options.arms.join(",")],
+    ["kd-class-kl", options.kdClassKl],
+    ["fair-aug", options.fairAug],
+    ["split", options.split],
+    ["workers", options.workers],
+    ["checkpoint-every", options.checkpointEvery],
+    ["only", name],
+  ];
+  const args = flags.flatMap(([flag, value]) => (value === undefined ? [] : [`--${flag}`, String(value)]));
+  const tsx = createRequire(import.meta.url).resolve("tsx/cli");
+  const child = spawn(process.execPath, [tsx, fileURLToPath(import.meta.url), ...args], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const code = await new Promise<number | null>((done, fail) => {
+    child.once("error", fail);
+    child.once("exit", done);
+  });
+  if (code !== 0) throw new VidsegError(`the run of ${name} failed (exit code ${code}); its output is above`);
 }
 
 interface RunContext extends AblationOptions {
@@ -520,15 +581,17 @@ function parseArgs(args: readonly string[]): AblationOptions {
     split: value("split"),
     workers: number("workers", true),
     checkpointEvery: number("checkpoint-every", true),
+    parallel: number("parallel", true),
+    only: value("only"),
   };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   (async () => {
     const options = parseArgs(process.argv.slice(2));
-    if (options.seeds.length < 3)
+    if (options.seeds.length < 3 && options.only === undefined)
       process.stderr.write(`note: ${options.seeds.length} seed(s); the issue asks for at least 3\n`);
-    await runDistillAblation(options);
+    if ((await runDistillAblation(options)) === undefined) return;
     process.stdout.write(readFileSync(join(options.out, "summary.md"), "utf8"));
   })().catch((error: unknown) => {
     if (error instanceof VidsegError) {
