@@ -3,13 +3,10 @@
  * of one video when the contrastive identity loss is on), with the loss of src/models/vis/online.ts.
  */
 import { seededRandoms } from "../../models/batch-shares.js";
-import { MODEL_KINDS } from "../../models/registry.js";
-import type { ModelInfo } from "../../models/model-file.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import { onlineLoss } from "../../models/vis/online.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import type { TaskOptions, TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import { VisFrameData, type VisBatch } from "../vis-data.js";
 
 export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<VisBatch, FrameSegmenter>> {
@@ -29,21 +26,15 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
   // The classifier's size follows the data.
   const config = structuredClone(base);
   config.model.numClasses = data.numClasses;
-  const info: ModelInfo = {
-    kind: "online",
+  const info = taskModelInfo(
+    "online",
     config,
-    categoryIds: data.categoryIds,
-    categoryNames: data.reader.categoryNames,
-    ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-  };
-  seedParameters(seed);
-  const model = MODEL_KINDS.online.build(info);
-  try {
-    if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
+    { categoryIds: data.categoryIds, categoryNames: data.reader.categoryNames },
+    options,
+  );
+  const model = await buildTaskModel(info, seed, (model) =>
+    options.backboneWeights ? loadTorchvisionResnet(model.backbone, options.backboneWeights) : undefined,
+  );
   return {
     info,
     model,
