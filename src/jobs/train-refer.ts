@@ -49,6 +49,8 @@ export interface TrainReferOptions {
   valVideos?: number;
   /** Default 500. */
   checkpointEvery?: number;
+  /** Data-parallel worker threads; default: the cores, capped by a batch's clips (src/train/run.ts). */
+  workers?: number;
   /** Progress bar options for the trainer, or false for none. */
   progress?: false | { silent?: boolean };
   signal?: AbortSignal;
@@ -92,6 +94,7 @@ export async function trainRefer(options: TrainReferOptions): Promise<TrainRefer
     },
     validateEvery: options.valEvery,
     checkpointEvery: options.checkpointEvery,
+    workers: options.workers,
     progress: options.progress,
     signal: options.signal,
     onStep: options.onStep,

@@ -54,6 +54,8 @@ export interface TrainVisOptions {
   valVideos?: number;
   /** Default 500. */
   checkpointEvery?: number;
+  /** Data-parallel worker threads; default: the cores, capped by a batch's units (src/train/run.ts). */
+  workers?: number;
   /** Progress bar options for the trainer, or false for none. */
   progress?: false | { silent?: boolean };
   signal?: AbortSignal;
@@ -129,6 +131,7 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     trainedOn: await describeData(data.annotationFile, options.data),
     validateEvery: options.valEvery,
     checkpointEvery: options.checkpointEvery,
+    workers: options.workers,
     progress: options.progress,
     signal: options.signal,
     onStep: options.onStep,

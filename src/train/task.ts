@@ -1,17 +1,20 @@
 /**
  * A training task: what one kind of model brings to the one training loop (src/train/trainer.ts).
  * The loop owns the optimiser, the schedule, checkpoints, resume, validation and the log; a task owns
- * its model, its data and its loss. Online and offline VIS and distillation are tasks
- * (src/train/tasks/), registered in {@link TRAIN_TASKS}; the referring model will be one too.
+ * its model, its data and its loss. Online and offline VIS, distillation and the referring model are
+ * tasks (src/train/tasks/), registered in {@link TRAIN_TASKS}.
  *
  * A task is built from plain options (a config, data paths, a seed), so that data-parallel workers can
- * each build the same task from the same options.
+ * each build the same task from the same options (src/train/parallel/). Each worker then computes the
+ * step on its share of the batch: the task draws its random numbers from the batch's per-sample seeds
+ * (never from a stream shared by the batch) and takes every normaliser that spans the batch from
+ * `shares` (src/models/batch-shares.ts), so that the workers' gradients add up to the whole batch's.
  */
-import type { Rng } from "../core/rng.js";
+import type { BatchShares } from "../models/batch-shares.js";
 import type { VisConfig } from "../models/config.js";
 import type { ModelInfo, TrainedOn } from "../models/model-file.js";
 import type { Module } from "../nn/module.js";
-import type { DataSource, StepOutput } from "./trainer.js";
+import type { SharedDataSource, StepOutput } from "./trainer.js";
 import type { VisSplitPaths } from "./vis-data.js";
 
 /** What every task is built from (JSON-serialisable). */
@@ -36,11 +39,15 @@ export interface TrainTask<Batch, M extends Module = Module> {
   /** The model file's info (kind, config with the data's classes, categories, provenance). */
   info: ModelInfo;
   model: M;
-  data: DataSource<Batch>;
+  data: SharedDataSource<Batch>;
   /** Parameters under this prefix form the backbone's optimiser groups (backboneLrScale). */
   backbonePrefix: string;
-  /** Forward + loss of one batch (inside tf.variableGrads); metrics are logged. */
-  step(batch: Batch, rng: Rng, step: number): StepOutput;
+  /**
+   * Forward + loss of a batch, or of a share of one (inside tf.variableGrads); metrics are logged. The
+   * loss and every metric must be sums over samples with batch-wide normalisers, so that the shares'
+   * values add up to the batch's.
+   */
+  step(batch: Batch, shares: BatchShares, step: number): StepOutput;
   /**
    * Parameters that train with the model but are not part of it (the distillation projection): they
    * are optimised and checkpointed under TRAINING_ONLY_PREFIX, and left out of the model file.

@@ -2,6 +2,7 @@
  * The online VIS task: the per-frame segmenter on frames of a YouTube-VIS-layout split (pairs of frames
  * of one video when the contrastive identity loss is on), with the loss of src/models/vis/online.ts.
  */
+import { seededRandoms } from "../../models/batch-shares.js";
 import { MODEL_KINDS } from "../../models/registry.js";
 import type { ModelInfo } from "../../models/model-file.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
@@ -48,14 +49,15 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
     model,
     data,
     backbonePrefix: "backbone.",
-    step: (batch, rng) => {
+    step: (batch, shares) => {
       const { loss, terms } = onlineLoss(
         model,
         batch.images,
         batch.targets,
         config.criterion,
-        () => rng.uniform(),
+        seededRandoms(batch.seeds),
         batch.crops,
+        shares,
       );
       const metrics: Record<string, typeof loss> = {
         loss_ce: terms.loss_ce,

@@ -44,9 +44,9 @@ export async function createReferTask(options: TaskOptions): Promise<TrainTask<R
     model,
     data,
     backbonePrefix: "backbone.",
-    step: (batch) => {
+    step: (batch, shares) => {
       const output = model.forwardClips(batch.images, batch.tokens, batch.clipLength);
-      const { loss, terms } = referLoss(output, batch.masks, refer);
+      const { loss, terms } = referLoss(output, batch.masks, refer, shares);
       return { loss, metrics: { ...terms } };
     },
   };
