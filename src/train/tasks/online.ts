@@ -2,13 +2,11 @@
  * The online VIS task: the per-frame segmenter on frames of a YouTube-VIS-layout split (pairs of frames
  * of one video when the contrastive identity loss is on), with the loss of src/models/vis/online.ts.
  */
-import { MODEL_KINDS } from "../../models/registry.js";
-import type { ModelInfo } from "../../models/model-file.js";
+import { seededRandoms } from "../../models/batch-shares.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import { onlineLoss } from "../../models/vis/online.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import type { TaskOptions, TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import { VisFrameData, type VisBatch } from "../vis-data.js";
 
 export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<VisBatch, FrameSegmenter>> {
@@ -28,34 +26,29 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
   // The classifier's size follows the data.
   const config = structuredClone(base);
   config.model.numClasses = data.numClasses;
-  const info: ModelInfo = {
-    kind: "online",
+  const info = taskModelInfo(
+    "online",
     config,
-    categoryIds: data.categoryIds,
-    categoryNames: data.reader.categoryNames,
-    ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-  };
-  seedParameters(seed);
-  const model = MODEL_KINDS.online.build(info);
-  try {
-    if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
+    { categoryIds: data.categoryIds, categoryNames: data.reader.categoryNames },
+    options,
+  );
+  const model = await buildTaskModel(info, seed, (model) =>
+    options.backboneWeights ? loadTorchvisionResnet(model.backbone, options.backboneWeights) : undefined,
+  );
   return {
     info,
     model,
     data,
     backbonePrefix: "backbone.",
-    step: (batch, rng) => {
+    step: (batch, shares) => {
       const { loss, terms } = onlineLoss(
         model,
         batch.images,
         batch.targets,
         config.criterion,
-        () => rng.uniform(),
+        seededRandoms(batch.seeds),
         batch.crops,
+        shares,
       );
       const metrics: Record<string, typeof loss> = {
         loss_ce: terms.loss_ce,
