@@ -1,18 +1,40 @@
 /**
  * The online VIS task: the per-frame segmenter on frames of a YouTube-VIS-layout split (pairs of frames
  * of one video when the contrastive identity loss is on), with the loss of src/models/vis/online.ts.
+ * With `init` it fine-tunes a trained online model (its architecture and weights; the run's own
+ * optimiser settings and schedule), e.g. a longer schedule, or the easy preset's model on another preset.
  */
+import { VidsegError } from "../../core/errors.js";
 import { MODEL_KINDS } from "../../models/registry.js";
-import type { ModelInfo } from "../../models/model-file.js";
+import { disposeModelFile, readModelFile, type ModelInfo } from "../../models/model-file.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import { onlineLoss } from "../../models/vis/online.js";
 import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import type { TaskOptions, TrainTask } from "../task.js";
 import { VisFrameData, type VisBatch } from "../vis-data.js";
+import { checkInitModel } from "./offline.js";
 
 export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<VisBatch, FrameSegmenter>> {
-  const { config: base, seed } = options;
+  const { seed } = options;
+  if (options.init && options.backboneWeights)
+    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
+  const init = options.init ? await readModelFile(options.init) : undefined;
+  try {
+    const base = structuredClone(options.config);
+    if (init) base.model = structuredClone(init.info.config.model);
+    return await buildOnlineTask(options, base, seed, init);
+  } finally {
+    if (init) disposeModelFile(init);
+  }
+}
+
+async function buildOnlineTask(
+  options: TaskOptions,
+  base: TaskOptions["config"],
+  seed: number,
+  init: Awaited<ReturnType<typeof readModelFile>> | undefined,
+): Promise<TrainTask<VisBatch, FrameSegmenter>> {
   const data = await VisFrameData.open({
     ...options.data,
     inputSize: base.model.inputSize,
@@ -25,6 +47,7 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
     cropSize: base.model.cropSize,
     seed,
   });
+  if (init) checkInitModel(init, data.categoryIds);
   // The classifier's size follows the data.
   const config = structuredClone(base);
   config.model.numClasses = data.numClasses;
@@ -38,7 +61,8 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
   seedParameters(seed);
   const model = MODEL_KINDS.online.build(info);
   try {
-    if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
+    if (init) model.loadStateDict(init.weights, { file: init.file });
+    else if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
   } catch (error) {
     model.dispose();
     throw error;
@@ -48,6 +72,7 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
     model,
     data,
     backbonePrefix: "backbone.",
+    ...(init ? { runConfig: { init: options.init } } : {}),
     step: (batch, rng) => {
       const { loss, terms } = onlineLoss(
         model,
