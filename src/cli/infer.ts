@@ -14,6 +14,7 @@ interface InferCliOptions {
   fps?: string;
   maxFrames?: string;
   scoreThreshold?: string;
+  maskUpsampling?: string;
   quiet?: boolean;
   json?: boolean;
   strict?: boolean;
@@ -92,6 +93,10 @@ export function registerInfer(program: Command): void {
       "--score-threshold <p>",
       "online: smallest query score that detects (default: the model's config); offline: smallest score drawn (default 0.3)",
     )
+    .option(
+      "--mask-upsampling <kind>",
+      "online: bilinear (the model's 1/4-resolution logits) or guided (edge-aware, by the frame's colours)",
+    )
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
     .addHelpText("after", INFER_HELP)
@@ -113,6 +118,10 @@ export function registerInfer(program: Command): void {
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
           scoreThreshold: numberOption(cli.scoreThreshold, "--score-threshold", { above: 0 }),
+          maskUpsampling:
+            cli.maskUpsampling === undefined
+              ? undefined
+              : choiceOption(cli.maskUpsampling, "--mask-upsampling", ["bilinear", "guided"] as const),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");
         const bar = progressBar(Progress, `infer ${options.model ?? "vis"}`, cli.quiet || cli.json);

@@ -34,6 +34,8 @@ import {
   duplicateQueries,
   readFramePrediction,
   upsampleQueryMask,
+  cellColours,
+  guidedUpsampleMask,
   type FramePrediction,
 } from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
@@ -59,6 +61,11 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
    * Default 0.6; 1 keeps every query.
    */
   duplicateIou?: number;
+  /**
+   * How query masks reach the frame's size from the model's 1/4 resolution: "bilinear" logits, or
+   * "guided" by the frame's colours (edge-aware, {@link guidedUpsampleMask}). Default "bilinear".
+   */
+  maskUpsampling?: "bilinear" | "guided";
 }
 
 export interface SegmentedInstance {
@@ -178,9 +185,25 @@ export class OnlineSegmenter {
     const prediction = this.predict(frame);
     const frameIndex = this.frameCount;
     const masks = new Map<number, Uint8Array>();
+    const { maskHeight, maskWidth, maskLogits } = prediction;
+    let cells: Float32Array | undefined;
+    const upsample =
+      this.options.maskUpsampling === "guided"
+        ? (q: number) => {
+            cells ??= cellColours(frame, maskHeight, maskWidth);
+            return guidedUpsampleMask(
+              maskLogits,
+              q * maskHeight * maskWidth,
+              maskHeight,
+              maskWidth,
+              frame,
+              cells,
+            );
+          }
+        : (q: number) => upsampleQueryMask(prediction, q, height, width);
     const maskOf = (q: number) => {
       let mask = masks.get(q);
-      if (!mask) masks.set(q, (mask = upsampleQueryMask(prediction, q, height, width)));
+      if (!mask) masks.set(q, (mask = upsample(q)));
       return mask;
     };
     const queries: QueryOutput[] = [];

@@ -74,6 +74,8 @@ export interface InferVisOptions {
   maxFrames?: number;
   /** Offline model: instances drawn in the PNGs and the animation score at least this. Default 0.3. */
   scoreThreshold?: number;
+  /** Online model: how masks are upsampled to the frame ("bilinear" or edge-aware "guided"). */
+  maskUpsampling?: "bilinear" | "guided";
   /** Called after every frame. */
   onProgress?: (progress: JobProgress) => void;
   /** Notices worth a user's attention (e.g. a synthetic-only model on other input). */
@@ -478,6 +480,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
       collectResults: true,
       syntheticInput: true, // the job gives the notice itself, once, above
       ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
+      ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
     });
   } else {
     segmenters.offline = OfflineSegmenter.fromModelFile(modelFile);
