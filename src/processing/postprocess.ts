@@ -30,35 +30,122 @@ export function readFramePrediction(output: SegmenterOutput, b = 0): FramePredic
   const [, numQueries, numOutputs] = output.predLogits.shape;
   const [, , maskHeight, maskWidth] = output.predMasks.shape;
   const embeddingDim = output.queryEmbed.shape[2];
-  const numClasses = numOutputs - 1;
   const [probs, embeddings, maskLogits] = tf.tidy(() => [
     tf.softmax(output.predLogits.slice([b, 0, 0], [1, -1, -1]), -1),
     output.queryEmbed.slice([b, 0, 0], [1, -1, -1]),
     output.predMasks.slice([b, 0, 0, 0], [1, -1, -1, -1]),
   ]);
-  const allProbs = probs.dataSync() as Float32Array;
+  try {
+    return framePrediction({
+      probs: probs.dataSync() as Float32Array,
+      embeddings: Float32Array.from(embeddings.dataSync()),
+      maskLogits: Float32Array.from(maskLogits.dataSync()),
+      numQueries,
+      numClasses: numOutputs - 1,
+      embeddingDim,
+      maskHeight,
+      maskWidth,
+    });
+  } finally {
+    tf.dispose([probs, embeddings, maskLogits]);
+  }
+}
+
+/**
+ * A {@link FramePrediction} from one image's network outputs in JavaScript (whatever ran the network):
+ * `probs` [N, K+1] (softmax, last = no object), `embeddings` [N, E] and `maskLogits` [N, h, w], which it
+ * keeps.
+ */
+export function framePrediction(outputs: {
+  probs: Float32Array;
+  embeddings: Float32Array;
+  maskLogits: Float32Array;
+  numQueries: number;
+  numClasses: number;
+  embeddingDim: number;
+  maskHeight: number;
+  maskWidth: number;
+}): FramePrediction {
+  const { probs, numQueries, numClasses } = outputs;
+  const numOutputs = numClasses + 1;
   const prediction: FramePrediction = {
     numQueries,
     numClasses,
     classProbs: new Float32Array(numQueries * numClasses),
     scores: new Float32Array(numQueries),
-    embeddings: Float32Array.from(embeddings.dataSync()),
-    embeddingDim,
-    maskLogits: Float32Array.from(maskLogits.dataSync()),
-    maskHeight,
-    maskWidth,
+    embeddings: outputs.embeddings,
+    embeddingDim: outputs.embeddingDim,
+    maskLogits: outputs.maskLogits,
+    maskHeight: outputs.maskHeight,
+    maskWidth: outputs.maskWidth,
   };
-  tf.dispose([probs, embeddings, maskLogits]);
   for (let q = 0; q < numQueries; q++) {
     let best = 0;
     for (let c = 0; c < numClasses; c++) {
-      const p = allProbs[q * numOutputs + c];
+      const p = probs[q * numOutputs + c];
       prediction.classProbs[q * numClasses + c] = p;
       best = Math.max(best, p);
     }
     prediction.scores[q] = best;
   }
   return prediction;
+}
+
+/** The queries worth a crop and their boxes (see {@link classifyCrops}). */
+export interface CropCandidates {
+  queries: number[];
+  boxes: CropBox[];
+  /** 1 − p(no object) of every query. */
+  objectness: number[];
+}
+
+/**
+ * The first half of {@link classifyCrops}, for any runtime: the (at most `maxCrops`) queries whose object
+ * probability 1 − p(no object) reaches `minObjectness`, with the box of each one's mask at the model's
+ * input size (height × width).
+ */
+export function cropCandidates(
+  prediction: FramePrediction,
+  height: number,
+  width: number,
+  options: { minObjectness?: number; maxCrops?: number } = {},
+): CropCandidates {
+  const { numQueries, numClasses, classProbs } = prediction;
+  const objectness = Array.from({ length: numQueries }, (_, q) =>
+    classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
+  );
+  const likely = likelyObjects(objectness, options.minObjectness ?? 0.05, options.maxCrops ?? numQueries);
+  const boxes: CropBox[] = [];
+  const queries: number[] = [];
+  for (const q of likely) {
+    const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
+    if (!box) continue;
+    boxes.push(box);
+    queries.push(q);
+  }
+  return { queries, boxes, objectness };
+}
+
+/**
+ * The second half of {@link classifyCrops}: with the crop classifier's probabilities `cropProbs`
+ * [boxes, K], p(class c) of each candidate becomes (1 − p(no object)) · p_crop(c); updates `prediction`'s
+ * class probabilities and scores in place.
+ */
+export function applyCropProbs(
+  prediction: FramePrediction,
+  candidates: CropCandidates,
+  cropProbs: ArrayLike<number>,
+): void {
+  const { numClasses, classProbs, scores } = prediction;
+  candidates.queries.forEach((q, i) => {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = candidates.objectness[q] * cropProbs[i * numClasses + c];
+      classProbs[q * numClasses + c] = p;
+      best = Math.max(best, p);
+    }
+    scores[q] = best;
+  });
 }
 
 /**
@@ -74,33 +161,17 @@ export function classifyCrops(
   classifier: CropClassifier,
   options: { minObjectness?: number; maxCrops?: number } = {},
 ): void {
-  const { numQueries, numClasses, classProbs, scores } = prediction;
   const [, height, width] = image.shape;
-  const objectness = Array.from({ length: numQueries }, (_, q) =>
-    classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
-  );
-  const candidates = likelyObjects(objectness, options.minObjectness ?? 0.05, options.maxCrops ?? numQueries);
-  const boxes: CropBox[] = [];
-  const queries: number[] = [];
-  for (const q of candidates) {
-    const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
-    if (!box) continue;
-    boxes.push(box);
-    queries.push(q);
-  }
-  if (boxes.length === 0) return;
+  const candidates = cropCandidates(prediction, height, width, options);
+  if (candidates.boxes.length === 0) return;
   const probs = tf.tidy(() =>
-    tf.softmax(classifier.forward(image, boxes, new Array<number>(boxes.length).fill(0))).dataSync(),
+    tf
+      .softmax(
+        classifier.forward(image, candidates.boxes, new Array<number>(candidates.boxes.length).fill(0)),
+      )
+      .dataSync(),
   );
-  queries.forEach((q, i) => {
-    let best = 0;
-    for (let c = 0; c < numClasses; c++) {
-      const p = objectness[q] * probs[i * numClasses + c];
-      classProbs[q * numClasses + c] = p;
-      best = Math.max(best, p);
-    }
-    scores[q] = best;
-  });
+  applyCropProbs(prediction, candidates, probs);
 }
 
 /**
