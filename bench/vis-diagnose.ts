@@ -18,6 +18,7 @@ import { disposeSegmenterOutput } from "../src/models/segmenter.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
 import { VisSplitReader } from "../src/train/vis-data.js";
+import { TfjsFrameNetwork } from "../src/infer/frame-network.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback?: string) =>
@@ -29,7 +30,9 @@ const videos = Number(option("videos", "40"));
 
 await initRuntime();
 const model = await OnlineSegmenter.load(checkpoint);
-const { segmenter } = model;
+if (!(model.network instanceof TfjsFrameNetwork))
+  throw new Error("--checkpoint must be a TensorFlow.js model file");
+const { segmenter } = model.network;
 const [height, width] = model.info.config.model.inputSize;
 
 for (const split of ["train", "valid"]) {

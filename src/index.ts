@@ -107,6 +107,16 @@ export {
   type InferVideoSummary,
   type AnimationChoice,
 } from "./jobs/infer-vis.js";
+export { exportOnnx, type ExportOnnxOptions, type ExportOnnxSummary } from "./jobs/export-onnx.js";
+export { exportOnlineSegmenter, type OnnxExport, type OnnxExportOptions } from "./export/onnx-segmenter.js";
+export {
+  ONNX_NAMES,
+  cropClassifierFile,
+  readOnnxMetadata,
+  type OnnxModelMetadata,
+} from "./models/onnx-file.js";
+export { TfjsFrameNetwork, type FrameNetwork } from "./infer/frame-network.js";
+export { OnnxFrameNetwork, type OnnxRuntime, type OnnxNetworkOptions } from "./infer/onnx-network.js";
 export {
   trainVis,
   type TrainVisOptions,

@@ -84,7 +84,18 @@ describe("batch manifest", () => {
         job("v1", { task: "train" }),
         'line 3: task: expected one of infer-vis, infer-refer, eval, got "train"',
       ],
-      [job("v1", { task: "infer-refer" }), "line 3: task: infer-refer: no referring model in this version"],
+      [
+        job("v1", { task: "infer-refer", options: { checkpoint: "m", texts: "the red square" } }),
+        'line 3: options.texts: expected a list of 1–64 non-empty strings, got "the red square"',
+      ],
+      [
+        job("v1", { task: "infer-refer", options: { checkpoint: "m", texts: ["the red square", " "] } }),
+        'line 3: options.texts[1]: expected a non-empty string, got " "',
+      ],
+      [
+        job("v1", { task: "infer-refer", options: { checkpoint: "m", png: true } }),
+        "line 3: options.png: unknown option of infer-refer (expected checkpoint, texts, fps, maxFrames)",
+      ],
       [job("v1", { input: "../../etc" }), 'line 3: input: path "../../etc" leads outside its folder'],
       [job("v1", { out: "/tmp/x" }), 'line 3: out: path "/tmp/x" is absolute'],
       [job("v1", { out: "seg/../.." }), 'line 3: out: path "seg/../.." leads outside its folder'],
@@ -160,9 +171,11 @@ describe("batch manifest", () => {
     expect(byLine.get(7)!.problem).toBe(
       `${MANIFEST}: line 7: out: holds the output folder of job "v1" (line 1)`,
     );
-    expect(byLine.get(8)).toMatchObject({
+    expect(byLine.get(8)).toEqual({
       id: "v6",
-      problem: `${MANIFEST}: line 8: task: infer-refer: no referring model in this version`,
+      manifest: MANIFEST,
+      line: 8,
+      entry: job("v6", { task: "infer-refer" }),
     });
     expect(byLine.get(9)!.problem).toContain("line 9: id: expected 1–200 letters");
     expect(byLine.get(10)).toEqual({ id: "v7", manifest: MANIFEST, line: 10, entry: job("v7") });

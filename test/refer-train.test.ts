@@ -27,6 +27,7 @@ import { registerInfer } from "../src/cli/infer.js";
 import { registerTrain } from "../src/cli/train.js";
 import { Rng } from "../src/core/rng.js";
 import { evaluatePerExpression, evaluateRefDavis } from "../src/eval/refer.js";
+import { WHOLE_BATCH } from "../src/models/batch-shares.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import {
   readObjectMasks,
@@ -130,7 +131,7 @@ describe("training", () => {
     ).toBeGreaterThan(0);
     const params = task.model.namedParameters();
     const optimizer = new AdamW(params, { lr: 2e-3, weightDecay: 0 });
-    const lossOf = () => tf.tidy(() => task.step(batch, new Rng(0), 0));
+    const lossOf = () => tf.tidy(() => task.step(batch, WHOLE_BATCH, 0));
     const losses: number[] = [];
     for (let step = 0; step < 8; step++) {
       const { value, grads } = tf.variableGrads(() => {

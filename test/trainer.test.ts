@@ -236,7 +236,7 @@ describe("trainer", () => {
     const opts = {
       ...base,
       step: (batch: { x: tf.Tensor2D; y: tf.Tensor2D }, rng: Rng, step: number) => {
-        const output = base.step(batch, rng, step) as { loss: tf.Scalar };
+        const output = base.step!(batch, rng, step) as { loss: tf.Scalar };
         return step === 6 ? (output.loss.mul(Number.NaN) as tf.Scalar) : output.loss; // 0-based 6 = step 7
       },
     };

@@ -73,6 +73,9 @@ function checkId(value: unknown, file: string, line: number): string {
   return value;
 }
 
+/** The most strings a list option holds (e.g. expressions followed at once through one video). */
+const MAX_STRINGS = 64;
+
 function checkOption(value: unknown, type: OptionType, file: string, where: string): void {
   const fail = (expected: string): never => {
     throw new VidsegError(`expected ${expected}, got ${JSON.stringify(value)}`, file, where);
@@ -82,6 +85,18 @@ function checkOption(value: unknown, type: OptionType, file: string, where: stri
       fail(`one of ${type.map((choice) => `"${choice}"`).join(", ")}`);
   } else if (type === "path" || type === "string") {
     if (typeof value !== "string" || value === "") fail(type === "path" ? "a path" : "a string");
+  } else if (type === "strings") {
+    const strings = Array.isArray(value) ? (value as unknown[]) : [];
+    if (strings.length === 0 || strings.length > MAX_STRINGS)
+      fail(`a list of 1–${MAX_STRINGS} non-empty strings`);
+    strings.forEach((item, i) => {
+      if (typeof item !== "string" || item.trim() === "")
+        throw new VidsegError(
+          `expected a non-empty string, got ${JSON.stringify(item)}`,
+          file,
+          `${where}[${i}]`,
+        );
+    });
   } else if (type === "boolean") {
     if (typeof value !== "boolean") fail("true or false");
   } else if (type === "positive") {

@@ -6,14 +6,15 @@
 import { join } from "node:path";
 import { writeJsonAtomic } from "../core/fs.js";
 import { evaluateVisFiles } from "../jobs/evaluate.js";
+import { inferRefer } from "../jobs/infer-refer.js";
 import { inferVis, type InferVisOptions } from "../jobs/infer-vis.js";
 import type { JobProgress } from "../jobs/progress.js";
 
 /**
  * The type of an option: a path (relative to the root, resolved and contained before the job runs), a
- * string, a boolean, a number > 0, an integer ≥ 0, or one of a list of strings.
+ * string, a list of strings, a boolean, a number > 0, an integer ≥ 0, or one of a list of strings.
  */
-export type OptionType = "path" | "string" | "boolean" | "positive" | "count" | readonly string[];
+export type OptionType = "path" | "string" | "strings" | "boolean" | "positive" | "count" | readonly string[];
 
 /** What a task's job is given: paths already resolved inside the root; `out` is a fresh folder. */
 export interface TaskRun {
@@ -68,6 +69,38 @@ const inferVisTask: BatchTask = {
 };
 
 /**
+ * `vidseg infer refer` into `out`: with `texts`, the input is a video or a frame folder and each text
+ * is followed through it; without, the input is a Ref-YouTube-VOS split and every expression of it is.
+ */
+const inferReferTask: BatchTask = {
+  options: { checkpoint: "path", texts: "strings", fps: "positive", maxFrames: "count" },
+  required: ["checkpoint"],
+  async run({ input, out, options, onProgress, onWarning }) {
+    const { checkpoint, texts, fps, maxFrames } = options as {
+      checkpoint: string;
+      texts?: string[];
+      fps?: number;
+      maxFrames?: number;
+    };
+    const summary = await inferRefer({
+      checkpoint,
+      out,
+      ...(texts ? { input, texts } : { split: input }),
+      fps,
+      maxFrames,
+      onProgress,
+      onWarning,
+    });
+    return {
+      videos: summary.videos,
+      expressions: summary.expressions,
+      frames: summary.frames,
+      seconds: summary.seconds,
+    };
+  },
+};
+
+/**
  * `vidseg eval ytvis|ovis`: input is a results JSON, `options.gt` its annotation file; writes
  * `out/eval.json`, the document `vidseg eval … --json` prints.
  */
@@ -97,7 +130,7 @@ const evalTask: BatchTask = {
 /** Task name → its job, or why this version cannot run it. */
 export const BATCH_TASKS = {
   "infer-vis": inferVisTask,
-  "infer-refer": "no referring model in this version",
+  "infer-refer": inferReferTask,
   eval: evalTask,
 } as const satisfies Record<string, BatchTask | string>;
 

@@ -13,8 +13,9 @@ Manifest: JSON Lines, one job a line, every path relative to --root:
    "options": {"checkpoint": "models/online.safetensors", "png": true}}
   {"id": "v001-eval", "task": "eval", "input": "seg/v001/results.json", "out": "eval/v001",
    "options": {"gt": "data/valid.json", "metric": "ytvis"}}
-Tasks: infer-vis (the options of \`vidseg infer vis\`, camelCase), eval (gt, metric ytvis|ovis,
-perCategory; writes out/eval.json), infer-refer (not in this version).
+Tasks: infer-vis (the options of \`vidseg infer vis\`, camelCase), infer-refer (checkpoint,
+texts: a list of expressions followed through a video or frame folder; without texts the input is a
+Ref-YouTube-VOS split; fps, maxFrames), eval (gt, metric ytvis|ovis, perCategory; writes out/eval.json).
 Jobs are idempotent by id: submitting a manifest again queues only the jobs not in the queue yet.
 A line that is not a valid job is queued as a job that fails at once with its error.`;
 

@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { registerBatch } from "./batch.js";
 import { registerEvalDavis } from "./eval-davis.js";
 import { registerEvalVis } from "./eval-vis.js";
+import { registerExport } from "./export.js";
 import { registerInfer } from "./infer.js";
 import { registerSynth } from "./synth.js";
 import { registerTrain } from "./train.js";
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerInfer(program);
   registerBatch(program);
+  registerExport(program);
   return program;
 }
 

@@ -14,6 +14,7 @@ interface RunCliOptions {
   valEvery?: string;
   valVideos?: string;
   checkpointEvery: string;
+  workers?: string;
   json?: boolean;
   quiet?: boolean;
 }
@@ -45,6 +46,10 @@ function addRunOptions(command: Command, dataHelp: string, configHelp: string): 
     .option("--val-every <n>", "validate every n steps (and at the end)")
     .option("--val-videos <n>", "evaluate only the first n validation videos")
     .option("--checkpoint-every <n>", "checkpoint every n steps", "500")
+    .option(
+      "--workers <n>",
+      "data-parallel worker threads, each computing its share of every batch (default: the cores, capped by the pairs of frames or clips in a batch)",
+    )
     .option("--quiet", "no progress display")
     .option("--json", "print the final result as JSON on stdout");
 }
@@ -63,6 +68,7 @@ function runOptions(cli: RunCliOptions) {
     valEvery: numberOption(cli.valEvery, "--val-every", { integer: true, min: 1 }),
     valVideos: numberOption(cli.valVideos, "--val-videos", { integer: true, min: 1 }),
     checkpointEvery: numberOption(cli.checkpointEvery, "--checkpoint-every", { integer: true, min: 0 }),
+    workers: numberOption(cli.workers, "--workers", { integer: true, min: 1 }),
     progress: cli.quiet || cli.json ? (false as const) : undefined,
   };
 }
@@ -94,7 +100,7 @@ export function registerTrain(parent: Command): void {
     )
     .option(
       "--init <model file>",
-      "offline or distilled: start the frame segmenter (the student) from a trained online model file (its architecture and categories; give it again with --resume)",
+      "start the frame segmenter (online: the model; offline: its segmenter; distilled: the student) from a trained online model file (its architecture and weights; give it again with --resume)",
     )
     .option(
       "--distill-from <teacher file>",

@@ -18,6 +18,7 @@
  * for the YouTube-VIS results of `finish`).
  */
 import { VidsegError, check } from "../core/errors.js";
+import { readBytes } from "../core/bytes.js";
 import type { RgbImage } from "../core/image.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import {
@@ -27,22 +28,32 @@ import {
   type ModelFile,
   type ModelInfo,
 } from "../models/model-file.js";
+import { cropClassifierFile, isOnnxPath } from "../models/onnx-file.js";
 import { instantiateModel } from "../models/registry.js";
-import { disposeSegmenterOutput, type FrameSegmenter } from "../models/segmenter.js";
+import type { FrameSegmenter } from "../models/segmenter.js";
 import {
-  classifyCrops,
+  cellColours,
   duplicateQueries,
-  readFramePrediction,
+  guidedUpsampleMask,
   upsampleQueryMask,
   type FramePrediction,
 } from "../processing/postprocess.js";
-import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
+import { TfjsFrameNetwork, type FrameNetwork } from "./frame-network.js";
+import { OnnxFrameNetwork, type OnnxRuntime } from "./onnx-network.js";
 import { Tracker, type QueryOutput, type TrackerOptions } from "./tracker.js";
+
+/** onnxruntime for Node, loaded by name only when an ONNX model is (so that browser bundles leave it out). */
+const ONNXRUNTIME_NODE = "onnxruntime-node";
 
 export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "categoryIds"> {
   /** The TensorFlow.js backend (createFromPath / createFromBuffer initialise it). Default: wasm in Node. */
   runtime?: RuntimeOptions;
+  /**
+   * For an exported `.onnx` model: the onnxruntime module (onnxruntime-web in a browser; default
+   * onnxruntime-node in Node), its intra-op threads (default one per core) and execution providers.
+   */
+  onnx?: { runtime?: OnnxRuntime; threads?: number; executionProviders?: string[] };
   /**
    * Where the one-time notice goes when a model trained only on synthetic data segments its first frame
    * (default: `process.emitWarning` in Node, `console.warn` elsewhere); set `syntheticInput` when the
@@ -59,6 +70,11 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
    * Default 0.6; 1 keeps every query.
    */
   duplicateIou?: number;
+  /**
+   * How query masks reach the frame's size from the model's 1/4 resolution: "bilinear" logits, or
+   * "guided" by the frame's colours (edge-aware, {@link guidedUpsampleMask}). Default "bilinear".
+   */
+  maskUpsampling?: "bilinear" | "guided";
 }
 
 export interface SegmentedInstance {
@@ -90,12 +106,15 @@ export class OnlineSegmenter {
   private readonly trackerOptions: TrackerOptions;
   private frameSize: { width: number; height: number } | null = null;
   private warned = false;
+  /** The per-frame network: the model's TensorFlow.js modules, or an exported graph on onnxruntime. */
+  readonly network: FrameNetwork;
 
   constructor(
-    readonly segmenter: FrameSegmenter,
+    model: FrameSegmenter | FrameNetwork,
     readonly info: ModelInfo,
     readonly options: OnlineSegmenterOptions = {},
   ) {
+    this.network = "predict" in model ? model : new TfjsFrameNetwork(model, info);
     this.trackerOptions = {
       scoreThreshold: info.config.inference.scoreThreshold,
       topK: info.config.inference.topK,
@@ -104,14 +123,26 @@ export class OnlineSegmenter {
       categoryIds: info.categoryIds,
     };
     this.tracker = new Tracker(this.trackerOptions);
-    segmenter.eval();
   }
 
   /**
    * Loads a model file (`vidseg train vis` writes `<run>/model.safetensors`), a run folder holding one,
-   * or a training checkpoint — a path in Node, a URL in a browser — and initialises the runtime.
+   * or a training checkpoint — a path in Node, a URL in a browser — and initialises the runtime. A
+   * `.onnx` file (`vidseg export onnx`) runs on onnxruntime instead (see `options.onnx`; its crop
+   * classifier, if any, is read from `<name>.crop.onnx` beside it); such a segmenter is asynchronous:
+   * use {@link segmentForVideoAsync}.
    */
   static async createFromPath(path: string, options: OnlineSegmenterOptions = {}): Promise<OnlineSegmenter> {
+    if (isOnnxPath(path)) {
+      const network = await OnnxFrameNetwork.create(
+        options.onnx?.runtime ?? (await loadOnnxRuntimeNode()),
+        await readBytes(path),
+        path,
+        () => readBytes(cropClassifierFile(path)),
+        options.onnx,
+      );
+      return new OnlineSegmenter(network, network.info, options);
+    }
     await initRuntime(options.runtime);
     return OnlineSegmenter.fromModelFile(await readModelFile(path), options);
   }
@@ -151,9 +182,26 @@ export class OnlineSegmenter {
 
   /**
    * Segments the next frame of the current video (MediaPipe's name); all frames of a video must have
-   * one size. Instances keep their track ids across frames.
+   * one size. Instances keep their track ids across frames. TensorFlow.js models only (onnxruntime is
+   * asynchronous): {@link segmentForVideoAsync} runs either.
    */
   segmentForVideo(frame: RgbImage, timestampMs = 0): FrameResult {
+    this.checkFrame(frame);
+    if (!this.network.predictSync) {
+      throw new VidsegError(
+        `this model runs on ${this.network.runtime}, which is asynchronous: use segmentForVideoAsync`,
+      );
+    }
+    return this.track(frame, this.network.predictSync(frame), timestampMs);
+  }
+
+  /** As {@link segmentForVideo}, on any runtime. */
+  async segmentForVideoAsync(frame: RgbImage, timestampMs = 0): Promise<FrameResult> {
+    this.checkFrame(frame);
+    return this.track(frame, await this.network.predict(frame), timestampMs);
+  }
+
+  private checkFrame(frame: RgbImage): void {
     this.noticeSyntheticModel();
     const { width, height, data } = frame;
     check(
@@ -175,12 +223,32 @@ export class OnlineSegmenter {
       undefined,
       `frame ${this.frameCount}`,
     );
-    const prediction = this.predict(frame);
+  }
+
+  /** Associates one frame's predictions with the tracks. */
+  private track(frame: RgbImage, prediction: FramePrediction, timestampMs: number): FrameResult {
+    const { width, height } = frame;
     const frameIndex = this.frameCount;
     const masks = new Map<number, Uint8Array>();
+    const { maskHeight, maskWidth, maskLogits } = prediction;
+    let cells: Float32Array | undefined;
+    const upsample =
+      this.options.maskUpsampling === "guided"
+        ? (q: number) => {
+            cells ??= cellColours(frame, maskHeight, maskWidth);
+            return guidedUpsampleMask(
+              maskLogits,
+              q * maskHeight * maskWidth,
+              maskHeight,
+              maskWidth,
+              frame,
+              cells,
+            );
+          }
+        : (q: number) => upsampleQueryMask(prediction, q, height, width);
     const maskOf = (q: number) => {
       let mask = masks.get(q);
-      if (!mask) masks.set(q, (mask = upsampleQueryMask(prediction, q, height, width)));
+      if (!mask) masks.set(q, (mask = upsample(q)));
       return mask;
     };
     const queries: QueryOutput[] = [];
@@ -236,7 +304,7 @@ export class OnlineSegmenter {
     videoId: number,
   ): Promise<YtvisResult[]> {
     this.reset();
-    for await (const frame of frames) this.segmentFrame(frame, frame.timestampMs ?? 0);
+    for await (const frame of frames) await this.segmentForVideoAsync(frame, frame.timestampMs ?? 0);
     const results = this.finish(videoId);
     this.reset();
     return results;
@@ -244,7 +312,7 @@ export class OnlineSegmenter {
 
   /** Frees the model's weights; the segmenter cannot be used afterwards. */
   close(): void {
-    this.segmenter.dispose();
+    this.network.close();
   }
 
   /** Same as {@link close}. */
@@ -265,18 +333,14 @@ export class OnlineSegmenter {
       process.emitWarning(message, "VidsegWarning");
     else console.warn(message);
   }
+}
 
-  /** The model's predictions for one frame, read back to JavaScript; no tensor outlives the call. */
-  private predict(frame: RgbImage): FramePrediction {
-    const input = preprocessFrames([frame], this.info.config.model.inputSize);
-    const output = this.segmenter.forward(input);
-    try {
-      const prediction = readFramePrediction(output, 0);
-      if (this.segmenter.cropClassifier) classifyCrops(prediction, input, this.segmenter.cropClassifier);
-      return prediction;
-    } finally {
-      input.dispose();
-      disposeSegmenterOutput(output);
-    }
+async function loadOnnxRuntimeNode(): Promise<OnnxRuntime> {
+  try {
+    return (await import(/* @vite-ignore */ ONNXRUNTIME_NODE)) as OnnxRuntime;
+  } catch (error) {
+    throw new VidsegError(
+      `an .onnx model needs onnxruntime (onnxruntime-node in Node, or options.onnx.runtime): ${(error as Error).message}`,
+    );
   }
 }

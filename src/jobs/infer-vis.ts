@@ -31,7 +31,8 @@ import {
   type FrameSource,
 } from "../infer/sources.js";
 import { decode, fromCoco } from "../mask/rle.js";
-import { readModelFile } from "../models/model-file.js";
+import { disposeModelFile, readModelFile, type ModelInfo } from "../models/model-file.js";
+import { isOnnxPath } from "../models/onnx-file.js";
 import { isModelKind } from "../models/registry.js";
 import { initRuntime } from "../runtime/backend.js";
 import {
@@ -77,6 +78,10 @@ export interface InferVisOptions {
   maxFrames?: number;
   /** Offline model: instances drawn in the PNGs and the animation score at least this. Default 0.3. */
   scoreThreshold?: number;
+  /** Online model: how masks are upsampled to the frame ("bilinear" or edge-aware "guided"). */
+  maskUpsampling?: "bilinear" | "guided";
+  /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
+  threads?: number;
   /** Called after every frame. */
   onProgress?: (progress: JobProgress) => void;
   /** Notices worth a user's attention (e.g. a synthetic-only model on other input). */
@@ -325,7 +330,7 @@ async function segmentOnline(
 ): Promise<YtvisResult[]> {
   seg.reset();
   for await (const frame of source) {
-    const { instances } = seg.segmentFrame(frame, frame.timestampMs);
+    const { instances } = await seg.segmentForVideoAsync(frame, frame.timestampMs);
     if (outputs.wanted) {
       await outputs.frame(
         frame,
@@ -418,32 +423,49 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
       : undefined;
   const animation = policy?.format ?? (requested as AnimationFormat | "none");
   const maxSide = policy?.maxSide ?? MP4_MAX_SIDE;
-  await initRuntime();
-  const modelFile = await readModelFile(options.checkpoint);
-  const model = modelFile.info.kind;
-  if (!isModelKind(model) || model === "refer" || (options.model !== undefined && options.model !== model)) {
-    const expected = options.model ?? "online or offline";
-    throw new VidsegError(
-      `holds a model of kind "${model}", expected ${expected}${model === "refer" ? " (vidseg infer refer runs it)" : ""}`,
-      modelFile.file,
-      "__metadata__.info.kind",
-    );
+  const segmenters: Segmenters = {};
+  const onlineOptions = {
+    collectResults: true,
+    syntheticInput: true, // the job gives the notice itself, once, below
+    ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
+    ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
+  };
+  let info: ModelInfo;
+  let model: ModelKind;
+  if (isOnnxPath(options.checkpoint)) {
+    // An exported online model (`vidseg export onnx`), run by onnxruntime-node.
+    if (options.model === "offline") {
+      throw new VidsegError("an ONNX export holds an online model, expected offline", options.checkpoint);
+    }
+    segmenters.online = await OnlineSegmenter.createFromPath(options.checkpoint, {
+      ...onlineOptions,
+      onnx: { threads: options.threads },
+    });
+    info = segmenters.online.info;
+    model = "online";
+  } else {
+    await initRuntime();
+    const modelFile = await readModelFile(options.checkpoint);
+    const kind = modelFile.info.kind;
+    if (!isModelKind(kind) || kind === "refer" || (options.model !== undefined && options.model !== kind)) {
+      disposeModelFile(modelFile);
+      const expected = options.model ?? "online or offline";
+      throw new VidsegError(
+        `holds a model of kind "${kind}", expected ${expected}${kind === "refer" ? " (vidseg infer refer runs it)" : ""}`,
+        modelFile.file,
+        "__metadata__.info.kind",
+      );
+    }
+    info = modelFile.info;
+    model = kind;
+    if (model === "online") segmenters.online = OnlineSegmenter.fromModelFile(modelFile, onlineOptions);
+    else segmenters.offline = OfflineSegmenter.fromModelFile(modelFile);
   }
-  const trainedOn = modelFile.info.trainedOn;
+  const trainedOn = info.trainedOn;
   if (trainedOn?.synthetic && !plan.synthetic) {
     options.onWarning?.(
       `this model was trained only on synthetic data (${trainedOn.data}); on real footage its classes and masks are not meaningful`,
     );
-  }
-  const segmenters: Segmenters = {};
-  if (model === "online") {
-    segmenters.online = OnlineSegmenter.fromModelFile(modelFile, {
-      collectResults: true,
-      syntheticInput: true, // the job gives the notice itself, once, above
-      ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
-    });
-  } else {
-    segmenters.offline = OfflineSegmenter.fromModelFile(modelFile);
   }
   const pngDir = options.png ? join(options.out, "Annotations") : undefined;
   const started = performance.now();

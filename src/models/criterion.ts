@@ -6,13 +6,25 @@
  *   + maskWeight·BCE + diceWeight·dice on importance-sampled points of the matched masks,
  * each normalised by the number of GT masks in the batch, all layers summed.
  *
+ * Data-parallel training computes this on a share of the batch (`shares`, src/models/batch-shares.ts):
+ * the normalisers (GT masks, summed class weights, contrastive anchors) are then the whole batch's, so
+ * that the shares' losses and gradients add up to the whole batch's. With one random stream per image,
+ * an image's random points do not depend on the other images of its share.
+ *
  * The final layer's matches are returned: they are the "distillation hook" (which query of which image
  * stands for which GT instance), and the online model's contrastive identity loss uses them too.
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { pointMaskLosses, weightedCrossEntropy } from "../nn/losses.js";
-import type { Random } from "../nn/sampling.js";
+import {
+  batchSum,
+  randomOf,
+  shareOfMean,
+  WHOLE_BATCH,
+  type BatchShares,
+  type Randoms,
+} from "./batch-shares.js";
 import { hungarianMatch, type Match } from "./matcher.js";
 import type { CriterionConfig } from "./config.js";
 import type { LayerPrediction } from "./segmenter.js";
@@ -30,8 +42,10 @@ export interface CriterionTarget {
 }
 
 export interface CriterionOptions extends Partial<CriterionConfig> {
-  /** Source of the random points (matching and loss). */
-  rng: Random;
+  /** Source of the random points (matching and loss): one stream, or one per image. */
+  rng: Randoms;
+  /** The targets are a share of the batch (data-parallel training); default: the whole batch. */
+  shares?: BatchShares;
 }
 
 export interface CriterionResult {
@@ -54,10 +68,20 @@ export function criterion(
   const batch = outputs.predLogits.shape[0];
   if (targets.length !== batch)
     throw new VidsegError(`criterion: ${batch} images but ${targets.length} targets`);
-  const numMasks = Math.max(
-    1,
-    targets.reduce((sum, t) => sum + t.labels.length, 0),
-  );
+  // Hungarian matching pairs min(M, Q) queries of an image with M instances: the CE's summed weights.
+  const numQueries = outputs.predLogits.shape[1];
+  const gtMasks = targets.reduce((sum, t) => sum + t.labels.length, 0);
+  const matched = targets.reduce((sum, t) => sum + Math.min(t.labels.length, numQueries), 0);
+  const [batchMasks, batchMatched, batchImages] = batchSum(options.shares ?? WHOLE_BATCH, [
+    gtMasks,
+    matched,
+    batch,
+  ]);
+  const noObjectWeight = options.noObjectWeight ?? 0.1;
+  const normalisers = {
+    numMasks: Math.max(1, batchMasks),
+    classWeightSum: batchMatched + noObjectWeight * (batchImages * numQueries - batchMatched),
+  };
   const layers: { prediction: LayerPrediction; suffix: string }[] = [{ prediction: outputs, suffix: "" }];
   if (options.deepSupervision ?? true) {
     (outputs.aux ?? []).forEach((prediction, i) => layers.push({ prediction, suffix: `_${i}` }));
@@ -67,7 +91,7 @@ export function criterion(
     const terms: Record<string, tf.Scalar> = {};
     const weighted: tf.Scalar[] = [];
     for (const { prediction, suffix } of layers) {
-      const { matches, ce, mask, dice } = layerLoss(prediction, targets, numMasks, options);
+      const { matches, ce, mask, dice } = layerLoss(prediction, targets, normalisers, options);
       allMatches.push(matches);
       terms[`loss_ce${suffix}`] = ce;
       terms[`loss_mask${suffix}`] = mask;
@@ -85,11 +109,14 @@ export function criterion(
   return { ...result, matches: allMatches[0], auxMatches: allMatches.slice(1) };
 }
 
-/** Matching, classification loss and point-sampled mask losses of one prediction. */
+/**
+ * Matching, classification loss and point-sampled mask losses of one prediction; the mask losses are
+ * divided by `numMasks`, the CE by `classWeightSum` (both the whole batch's).
+ */
 function layerLoss(
   prediction: LayerPrediction,
   targets: CriterionTarget[],
-  numMasks: number,
+  { numMasks, classWeightSum }: { numMasks: number; classWeightSum: number },
   options: CriterionOptions,
 ): { matches: Match[]; ce: tf.Scalar; mask: tf.Scalar; dice: tf.Scalar } {
   const { predLogits, predMasks } = prediction;
@@ -104,59 +131,64 @@ function layerLoss(
   });
 
   const targetClasses = new Int32Array(batch * numQueries).fill(noObject);
-  const predIndices: number[] = [];
-  const matchedTargets: tf.Tensor3D[] = [];
-  matches.forEach((match, b) => {
-    match.queryIndices.forEach((q, k) => {
-      const t = match.targetIndices[k];
-      targetClasses[b * numQueries + q] = targets[b].labels[t];
-      predIndices.push(b * numQueries + q);
-    });
-    if (match.targetIndices.length > 0) {
-      matchedTargets.push(tf.gather(targets[b].masks, match.targetIndices) as tf.Tensor3D);
-    }
-  });
-
+  matches.forEach((match, b) =>
+    match.queryIndices.forEach(
+      (q, k) => (targetClasses[b * numQueries + q] = targets[b].labels[match.targetIndices[k]]),
+    ),
+  );
+  const noObjectWeight = options.noObjectWeight ?? 0.1;
   const classWeights = new Array<number>(numOutputs).fill(1);
-  classWeights[noObject] = options.noObjectWeight ?? 0.1;
-  const ce = weightedCrossEntropy(
-    predLogits,
-    tf.tensor2d(targetClasses, [batch, numQueries], "int32"),
-    classWeights,
+  classWeights[noObject] = noObjectWeight;
+  const matched = matches.reduce((sum, match) => sum + match.queryIndices.length, 0);
+  const ce = shareOfMean(
+    weightedCrossEntropy(predLogits, tf.tensor2d(targetClasses, [batch, numQueries], "int32"), classWeights),
+    matched + noObjectWeight * (batch * numQueries - matched),
+    classWeightSum,
   );
 
-  if (predIndices.length === 0) return { matches, ce, mask: tf.scalar(0), dice: tf.scalar(0) };
-  const sizes = new Set(matchedTargets.map((m) => `${m.shape[1]}x${m.shape[2]}`));
+  const sizes = new Set(targets.map((t) => `${t.masks.shape[1]}x${t.masks.shape[2]}`));
   if (sizes.size > 1)
     throw new VidsegError(`criterion: target masks of one batch differ in size (${[...sizes]})`);
+  // Per image, so that an image's random points come from its own stream.
   const [, , h, w] = predMasks.shape;
-  const matchedPred = tf.gather(predMasks.reshape([batch * numQueries, h, w]), predIndices) as tf.Tensor3D;
-  const { mask, dice } = pointMaskLosses(
-    matchedPred,
-    tf.concat(matchedTargets, 0).cast("float32") as tf.Tensor3D,
-    numMasks,
-    {
-      numPoints: options.numPoints ?? 12544,
-      oversampleRatio: options.oversampleRatio ?? 3,
-      importanceSampleRatio: options.importanceSampleRatio ?? 0.75,
-      rng: options.rng,
-    },
-  );
-  return { matches, ce, mask, dice };
+  const masks: tf.Scalar[] = [];
+  const dices: tf.Scalar[] = [];
+  matches.forEach((match, b) => {
+    if (match.queryIndices.length === 0) return;
+    const losses = pointMaskLosses(
+      tf.gather(
+        predMasks.slice([b, 0, 0, 0], [1, numQueries, h, w]).squeeze([0]),
+        match.queryIndices,
+      ) as tf.Tensor3D,
+      tf.gather(targets[b].masks, match.targetIndices).cast("float32") as tf.Tensor3D,
+      numMasks,
+      {
+        numPoints: options.numPoints ?? 12544,
+        oversampleRatio: options.oversampleRatio ?? 3,
+        importanceSampleRatio: options.importanceSampleRatio ?? 0.75,
+        rng: randomOf(options.rng, b),
+      },
+    );
+    masks.push(losses.mask);
+    dices.push(losses.dice);
+  });
+  if (masks.length === 0) return { matches, ce, mask: tf.scalar(0), dice: tf.scalar(0) };
+  return { matches, ce, mask: tf.addN(masks) as tf.Scalar, dice: tf.addN(dices) as tf.Scalar };
 }
 
 /**
  * Contrastive identity loss on pairs of frames of one video: images 2p and 2p+1 of the batch. For each
  * query of one frame matched to GT instance i, a softmax over all queries of the other frame (cosine
  * similarity / temperature) should pick the query matched to the same instance i; cross-entropy, both
- * directions, averaged over the anchors. `queryEmbed` [B, N, E] L2-normalised; returns 0 when no
- * instance is visible in both frames of any pair.
+ * directions, averaged over the anchors (of the whole batch when these pairs are a share of it).
+ * `queryEmbed` [B, N, E] L2-normalised; returns 0 when no instance is visible in both frames of any pair.
  */
 export function contrastiveIdentityLoss(
   queryEmbed: tf.Tensor3D,
   matches: Match[],
   targets: CriterionTarget[],
   temperature: number,
+  shares: BatchShares = WHOLE_BATCH,
 ): tf.Scalar {
   const [batch] = queryEmbed.shape;
   if (batch % 2 !== 0)
@@ -195,7 +227,8 @@ export function contrastiveIdentityLoss(
         losses.push(tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits, -1), oneHot))) as tf.Scalar);
       }
     }
+    const [batchAnchors] = batchSum(shares, [anchors]);
     if (anchors === 0) return tf.scalar(0);
-    return tf.div(tf.addN(losses), anchors) as tf.Scalar;
+    return tf.div(tf.addN(losses), batchAnchors) as tf.Scalar;
   });
 }

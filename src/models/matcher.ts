@@ -7,7 +7,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { linearSumAssignment } from "../math/hungarian.js";
-import { pointSample, randomPointCoords, type Random } from "../nn/sampling.js";
+import { pointSample, randomPointCoords } from "../nn/sampling.js";
+import { randomOf, type Randoms } from "./batch-shares.js";
 
 export interface MatcherTarget {
   /** Class index of each target instance, [T]. */
@@ -22,8 +23,8 @@ export interface MatcherOptions {
   costDice?: number;
   /** Points sampled per image (Mask2Former: 112·112 = 12544). */
   numPoints?: number;
-  /** Source of the random points; required unless pointCoords is given. */
-  rng?: Random;
+  /** Source of the random points (one stream, or one per image); required unless pointCoords is given. */
+  rng?: Randoms;
   /** Fixed point coordinates per image, each [P·2] ((x, y) in [0, 1]); for tests and reproducibility. */
   pointCoords?: Float32Array[];
 }
@@ -145,7 +146,7 @@ export function hungarianMatch(
   const numPoints = options.numPoints ?? 112 * 112;
   const matches: Match[] = [];
   for (let b = 0; b < batch; b++) {
-    const coords = options.pointCoords?.[b] ?? sampleCoords(numPoints, options.rng);
+    const coords = options.pointCoords?.[b] ?? sampleCoords(numPoints, options.rng, b);
     const logits = tf.tidy(() => predLogits.slice([b, 0, 0], [1, -1, -1]).squeeze([0]) as tf.Tensor2D);
     const masks = tf.tidy(() => predMasks.slice([b, 0, 0, 0], [1, -1, -1, -1]).squeeze([0]) as tf.Tensor3D);
     const rows = matchingCost(logits, masks, targets[b], coords, options);
@@ -161,7 +162,7 @@ export function hungarianMatch(
   return matches;
 }
 
-function sampleCoords(numPoints: number, rng?: Random): Float32Array {
+function sampleCoords(numPoints: number, rng: Randoms | undefined, image: number): Float32Array {
   if (!rng) throw new VidsegError("matcher: either rng or pointCoords is required");
-  return randomPointCoords(1, numPoints, rng);
+  return randomPointCoords(1, numPoints, randomOf(rng, image));
 }

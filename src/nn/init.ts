@@ -31,7 +31,9 @@ export function uniform(shape: number[], bound: number): tf.Tensor {
 
 /** Normal values with the given standard deviation. */
 export function normal(shape: number[], std: number): tf.Tensor {
-  return tf.randomNormal(shape, 0, std, "float32", drawSeed());
+  // tf.randomNormal takes a seed of 0 (falsy) for "no seed" and draws from Math.random: 0 gets a stand-in.
+  const seed = drawSeed();
+  return tf.randomNormal(shape, 0, std, "float32", seed === 0 ? -1 : seed);
 }
 
 /** PyTorch's default for Linear/Conv weights: kaiming_uniform(a=√5), i.e. U(±1/√fanIn). */

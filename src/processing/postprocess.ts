@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { likelyObjects, maskBox, type CropBox, type CropClassifier } from "../models/crop-classifier.js";
 import type { SegmenterOutput } from "../models/segmenter.js";
+import type { RgbImage } from "../core/image.js";
 
 /** One image's predictions, read back to JavaScript (no tensors held). */
 export interface FramePrediction {
@@ -29,35 +30,122 @@ export function readFramePrediction(output: SegmenterOutput, b = 0): FramePredic
   const [, numQueries, numOutputs] = output.predLogits.shape;
   const [, , maskHeight, maskWidth] = output.predMasks.shape;
   const embeddingDim = output.queryEmbed.shape[2];
-  const numClasses = numOutputs - 1;
   const [probs, embeddings, maskLogits] = tf.tidy(() => [
     tf.softmax(output.predLogits.slice([b, 0, 0], [1, -1, -1]), -1),
     output.queryEmbed.slice([b, 0, 0], [1, -1, -1]),
     output.predMasks.slice([b, 0, 0, 0], [1, -1, -1, -1]),
   ]);
-  const allProbs = probs.dataSync() as Float32Array;
+  try {
+    return framePrediction({
+      probs: probs.dataSync() as Float32Array,
+      embeddings: Float32Array.from(embeddings.dataSync()),
+      maskLogits: Float32Array.from(maskLogits.dataSync()),
+      numQueries,
+      numClasses: numOutputs - 1,
+      embeddingDim,
+      maskHeight,
+      maskWidth,
+    });
+  } finally {
+    tf.dispose([probs, embeddings, maskLogits]);
+  }
+}
+
+/**
+ * A {@link FramePrediction} from one image's network outputs in JavaScript (whatever ran the network):
+ * `probs` [N, K+1] (softmax, last = no object), `embeddings` [N, E] and `maskLogits` [N, h, w], which it
+ * keeps.
+ */
+export function framePrediction(outputs: {
+  probs: Float32Array;
+  embeddings: Float32Array;
+  maskLogits: Float32Array;
+  numQueries: number;
+  numClasses: number;
+  embeddingDim: number;
+  maskHeight: number;
+  maskWidth: number;
+}): FramePrediction {
+  const { probs, numQueries, numClasses } = outputs;
+  const numOutputs = numClasses + 1;
   const prediction: FramePrediction = {
     numQueries,
     numClasses,
     classProbs: new Float32Array(numQueries * numClasses),
     scores: new Float32Array(numQueries),
-    embeddings: Float32Array.from(embeddings.dataSync()),
-    embeddingDim,
-    maskLogits: Float32Array.from(maskLogits.dataSync()),
-    maskHeight,
-    maskWidth,
+    embeddings: outputs.embeddings,
+    embeddingDim: outputs.embeddingDim,
+    maskLogits: outputs.maskLogits,
+    maskHeight: outputs.maskHeight,
+    maskWidth: outputs.maskWidth,
   };
-  tf.dispose([probs, embeddings, maskLogits]);
   for (let q = 0; q < numQueries; q++) {
     let best = 0;
     for (let c = 0; c < numClasses; c++) {
-      const p = allProbs[q * numOutputs + c];
+      const p = probs[q * numOutputs + c];
       prediction.classProbs[q * numClasses + c] = p;
       best = Math.max(best, p);
     }
     prediction.scores[q] = best;
   }
   return prediction;
+}
+
+/** The queries worth a crop and their boxes (see {@link classifyCrops}). */
+export interface CropCandidates {
+  queries: number[];
+  boxes: CropBox[];
+  /** 1 − p(no object) of every query. */
+  objectness: number[];
+}
+
+/**
+ * The first half of {@link classifyCrops}, for any runtime: the (at most `maxCrops`) queries whose object
+ * probability 1 − p(no object) reaches `minObjectness`, with the box of each one's mask at the model's
+ * input size (height × width).
+ */
+export function cropCandidates(
+  prediction: FramePrediction,
+  height: number,
+  width: number,
+  options: { minObjectness?: number; maxCrops?: number } = {},
+): CropCandidates {
+  const { numQueries, numClasses, classProbs } = prediction;
+  const objectness = Array.from({ length: numQueries }, (_, q) =>
+    classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
+  );
+  const likely = likelyObjects(objectness, options.minObjectness ?? 0.05, options.maxCrops ?? numQueries);
+  const boxes: CropBox[] = [];
+  const queries: number[] = [];
+  for (const q of likely) {
+    const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
+    if (!box) continue;
+    boxes.push(box);
+    queries.push(q);
+  }
+  return { queries, boxes, objectness };
+}
+
+/**
+ * The second half of {@link classifyCrops}: with the crop classifier's probabilities `cropProbs`
+ * [boxes, K], p(class c) of each candidate becomes (1 − p(no object)) · p_crop(c); updates `prediction`'s
+ * class probabilities and scores in place.
+ */
+export function applyCropProbs(
+  prediction: FramePrediction,
+  candidates: CropCandidates,
+  cropProbs: ArrayLike<number>,
+): void {
+  const { numClasses, classProbs, scores } = prediction;
+  candidates.queries.forEach((q, i) => {
+    let best = 0;
+    for (let c = 0; c < numClasses; c++) {
+      const p = candidates.objectness[q] * cropProbs[i * numClasses + c];
+      classProbs[q * numClasses + c] = p;
+      best = Math.max(best, p);
+    }
+    scores[q] = best;
+  });
 }
 
 /**
@@ -73,33 +161,17 @@ export function classifyCrops(
   classifier: CropClassifier,
   options: { minObjectness?: number; maxCrops?: number } = {},
 ): void {
-  const { numQueries, numClasses, classProbs, scores } = prediction;
   const [, height, width] = image.shape;
-  const objectness = Array.from({ length: numQueries }, (_, q) =>
-    classProbs.subarray(q * numClasses, (q + 1) * numClasses).reduce((sum, p) => sum + p, 0),
-  );
-  const candidates = likelyObjects(objectness, options.minObjectness ?? 0.05, options.maxCrops ?? numQueries);
-  const boxes: CropBox[] = [];
-  const queries: number[] = [];
-  for (const q of candidates) {
-    const box = maskBox(upsampleQueryMask(prediction, q, height, width), height, width);
-    if (!box) continue;
-    boxes.push(box);
-    queries.push(q);
-  }
-  if (boxes.length === 0) return;
+  const candidates = cropCandidates(prediction, height, width, options);
+  if (candidates.boxes.length === 0) return;
   const probs = tf.tidy(() =>
-    tf.softmax(classifier.forward(image, boxes, new Array<number>(boxes.length).fill(0))).dataSync(),
+    tf
+      .softmax(
+        classifier.forward(image, candidates.boxes, new Array<number>(candidates.boxes.length).fill(0)),
+      )
+      .dataSync(),
   );
-  queries.forEach((q, i) => {
-    let best = 0;
-    for (let c = 0; c < numClasses; c++) {
-      const p = objectness[q] * probs[i * numClasses + c];
-      classProbs[q * numClasses + c] = p;
-      best = Math.max(best, p);
-    }
-    scores[q] = best;
-  });
+  applyCropProbs(prediction, candidates, probs);
 }
 
 /**
@@ -212,6 +284,98 @@ function upsampleBilinear(
       put(y * width + x, top * (1 - fy) + bottom * fy);
     }
   }
+}
+
+/**
+ * The guide of {@link guidedUpsampleMask}: the frame's mean colour in each cell of the h × w mask grid
+ * (a pixel belongs to the cell its centre falls in), RGB interleaved.
+ */
+export function cellColours(frame: RgbImage, h: number, w: number): Float32Array {
+  const { width, height, data } = frame;
+  const sums = new Float32Array(h * w * 3);
+  const counts = new Float32Array(h * w);
+  for (let y = 0; y < height; y++) {
+    const row = Math.floor(((y + 0.5) * h) / height) * w;
+    for (let x = 0; x < width; x++) {
+      const cell = row + Math.floor(((x + 0.5) * w) / width);
+      const p = 3 * (y * width + x);
+      sums[3 * cell] += data[p];
+      sums[3 * cell + 1] += data[p + 1];
+      sums[3 * cell + 2] += data[p + 2];
+      counts[cell]++;
+    }
+  }
+  for (let cell = 0; cell < h * w; cell++) {
+    const n = Math.max(1, counts[cell]);
+    for (let c = 0; c < 3; c++) sums[3 * cell + c] /= n;
+  }
+  return sums;
+}
+
+/** Colour distance scale (0–255 levels) of {@link guidedUpsampleMask}'s range weight. */
+export const GUIDE_SIGMA_COLOUR = 30;
+
+/**
+ * Edge-aware mask upsampling (joint bilateral upsampling, Kopf et al. 2007): a mask at the frame's size
+ * from h × w mask logits, where each output pixel averages the probabilities of the 4 × 4 nearest grid
+ * cells weighted by distance (σ = 1 cell) and by how close the cell's mean colour (`cells`, from
+ * {@link cellColours}) is to the pixel's own colour, so that mask edges snap to the frame's edges
+ * instead of following the 1/4-resolution grid. Where the 16 logits agree in sign the output is that
+ * sign (the bilinear result), so only pixels near a mask edge pay for the weights.
+ */
+export function guidedUpsampleMask(
+  maskLogits: Float32Array,
+  base: number,
+  h: number,
+  w: number,
+  frame: RgbImage,
+  cells: Float32Array,
+  sigmaColour = GUIDE_SIGMA_COLOUR,
+): Uint8Array {
+  const { width, height, data } = frame;
+  const out = new Uint8Array(height * width);
+  const rangeScale = -1 / (2 * sigmaColour * sigmaColour);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.max(0, ((y + 0.5) * h) / height - 0.5);
+    const i0 = Math.min(h - 1, Math.floor(sy));
+    const iLo = Math.max(0, i0 - 1);
+    const iHi = Math.min(h - 1, i0 + 2);
+    for (let x = 0; x < width; x++) {
+      const sx = Math.max(0, ((x + 0.5) * w) / width - 0.5);
+      const j0 = Math.min(w - 1, Math.floor(sx));
+      const jLo = Math.max(0, j0 - 1);
+      const jHi = Math.min(w - 1, j0 + 2);
+      let positive = 0;
+      let negative = 0;
+      for (let i = iLo; i <= iHi; i++) {
+        for (let j = jLo; j <= jHi; j++) {
+          if (maskLogits[base + i * w + j] > 0) positive++;
+          else negative++;
+        }
+      }
+      if (negative === 0 || positive === 0) {
+        out[y * width + x] = positive > 0 ? 1 : 0;
+        continue;
+      }
+      const p = 3 * (y * width + x);
+      let weighted = 0;
+      let total = 0;
+      for (let i = iLo; i <= iHi; i++) {
+        for (let j = jLo; j <= jHi; j++) {
+          const cell = i * w + j;
+          const dr = data[p] - cells[3 * cell];
+          const dg = data[p + 1] - cells[3 * cell + 1];
+          const db = data[p + 2] - cells[3 * cell + 2];
+          const spatial = (i - sy) * (i - sy) + (j - sx) * (j - sx);
+          const weight = Math.exp(-0.5 * spatial + rangeScale * (dr * dr + dg * dg + db * db));
+          weighted += weight / (1 + Math.exp(-maskLogits[base + cell]));
+          total += weight;
+        }
+      }
+      out[y * width + x] = total > 0 && weighted > 0.5 * total ? 1 : 0;
+    }
+  }
+  return out;
 }
 
 /** Source indices and weights of a half-pixel-centre bilinear resize along one axis. */

@@ -44,9 +44,10 @@ interface WasmBackend {
  * torch.optim.AdamW's arithmetic, element by element (float64 inside, rounded to float32 on store):
  * decoupled decay, moment updates, then p ← p·(1 − lr·wd) − (lr / bc1) · m / (√v / √bc2 + eps).
  * (No Math.fround on intermediates and a reciprocal instead of a division: 25% faster, and the
- * results stay within float32 rounding of torch's.)
+ * results stay within float32 rounding of torch's.) The outputs may be the inputs (in place); the
+ * data-parallel workers (src/train/parallel/) run it on shared memory.
  */
-function update(
+export function adamWUpdateArrays(
   h: AdamWHyper,
   p: tf.TypedArray,
   g: tf.TypedArray,
@@ -80,7 +81,7 @@ function cpuKernel(inputs: Inputs, h: AdamWHyper, backend: CpuBackend): tf.Tenso
     backend.readSync(t.dataId),
   );
   const outs = [p, m, v].map(() => new Float32Array(p.length));
-  update(h, p, g, m, v, outs[0], outs[1], outs[2]);
+  adamWUpdateArrays(h, p, g, m, v, outs[0], outs[1], outs[2]);
   return outs.map((values) => backend.makeTensorInfo(inputs.param.shape, "float32", values));
 }
 
@@ -91,7 +92,7 @@ function wasmKernel(inputs: Inputs, h: AdamWHyper, backend: WasmBackend): tf.Ten
     backend.typedArrayFromHeap(t),
   );
   const [pOut, mOut, vOut] = outs.map((t) => backend.typedArrayFromHeap(t));
-  update(h, p, g, m, v, pOut, mOut, vOut);
+  adamWUpdateArrays(h, p, g, m, v, pOut, mOut, vOut);
   return outs;
 }
 

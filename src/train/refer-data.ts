@@ -7,8 +7,8 @@
  *
  * The vocabulary is every word of the split's expressions (sorted), so the same split gives the same
  * vocabulary. Expressions are drawn epoch by epoch (a seeded permutation), a clip's anchor frame and
- * its gaps from the trainer's RNG; frames are read lazily each time they are drawn. No flips: a
- * mirrored frame would contradict "on the left".
+ * its gaps from the trainer's RNG, as a plan that data-parallel workers load shares of; frames are read
+ * lazily each time they are drawn. No flips: a mirrored frame would contradict "on the left".
  *
  * With `expressionsPerClip` E > 1 each clip also carries E − 1 other expressions of its video, drawn
  * from those of other objects first (then other expressions of the same object, then repeats): the
@@ -24,7 +24,7 @@ import { objectMaskPath, readRefMetaExpressions, type RefMetaExpressions } from 
 import type { VisSplitPaths } from "../formats/ytvis-layout.js";
 import { buildVocabulary, WordTokenizer } from "../models/refer/tokenizer.js";
 import { resizeFrame, resizeMaskNearest } from "../processing/preprocess.js";
-import { EpochSampler, type DataSource } from "./trainer.js";
+import { EpochSampler, shareUnits, type SharedDataSource } from "./trainer.js";
 import { sampleClipFrames } from "./vis-data.js";
 
 /** One expression of a split. */
@@ -61,6 +61,14 @@ export interface ReferBatch {
   clips: { video: string; expIds: string[]; frames: number[] }[];
 }
 
+/**
+ * A drawn batch of {@link ReferClipData}, before loading (JSON): each clip's expressions (item indices,
+ * the drawn one first) and frames.
+ */
+export interface ReferPlan {
+  clips: { expressions: number[]; frames: number[] }[];
+}
+
 /** The expressions of a Ref-YouTube-VOS split, in file order. */
 export function referItems(meta: RefMetaExpressions): ReferItem[] {
   const items: ReferItem[] = [];
@@ -79,7 +87,7 @@ export function referItems(meta: RefMetaExpressions): ReferItem[] {
 }
 
 /** A Ref-YouTube-VOS split read as training clips; see the module comment. */
-export class ReferClipData implements DataSource<ReferBatch> {
+export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   readonly items: ReferItem[];
   readonly vocabulary: string[];
   readonly tokenizer: WordTokenizer;
@@ -142,14 +150,42 @@ export class ReferClipData implements DataSource<ReferBatch> {
     return new ReferClipData(await readRefMetaExpressions(options.annotationFile), options);
   }
 
+  get unitsPerBatch(): number {
+    return this.options.clipsPerBatch;
+  }
+
   async next(rng: Rng): Promise<ReferBatch> {
+    return this.load(this.draw(rng));
+  }
+
+  draw(rng: Rng): ReferPlan {
     const { clipLength, clipMaxStride } = this.options;
-    const picks = this.sampler.nextIndices().map((index) => {
+    const clips = this.sampler.nextIndices().map((index) => {
       const item = this.items[index];
       const anchor = rng.int(item.frames.length);
       const frames = sampleClipFrames(item.frames.length, clipLength, clipMaxStride, anchor, rng);
-      return { expressions: this.companions(item, rng), frames };
+      const expressions = this.companions(item, rng).map((companion) => this.items.indexOf(companion));
+      return { expressions, frames };
     });
+    return { clips };
+  }
+
+  share(plan: ReferPlan, count: number): ReferPlan[] {
+    check(
+      Number.isInteger(count) && count >= 1 && count <= plan.clips.length,
+      `a batch of ${plan.clips.length} clips cannot be shared by ${count} workers`,
+      undefined,
+      "workers",
+    );
+    return shareUnits(plan.clips, 1, count).map((clips) => ({ clips }));
+  }
+
+  async load(plan: ReferPlan): Promise<ReferBatch> {
+    const { clipLength } = this.options;
+    const picks = plan.clips.map(({ expressions, frames }) => ({
+      expressions: expressions.map((index) => this.items[index]),
+      frames,
+    }));
     const perClip = picks[0].expressions.length;
     const [height, width] = this.options.inputSize;
     const images = new Float32Array(picks.length * clipLength * height * width * 3);

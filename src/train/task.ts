@@ -1,17 +1,22 @@
 /**
  * A training task: what one kind of model brings to the one training loop (src/train/trainer.ts).
  * The loop owns the optimiser, the schedule, checkpoints, resume, validation and the log; a task owns
- * its model, its data and its loss. Online and offline VIS and distillation are tasks
- * (src/train/tasks/), registered in {@link TRAIN_TASKS}; the referring model will be one too.
+ * its model, its data and its loss. Online and offline VIS, distillation and the referring model are
+ * tasks (src/train/tasks/), registered in {@link TRAIN_TASKS}.
  *
  * A task is built from plain options (a config, data paths, a seed), so that data-parallel workers can
- * each build the same task from the same options.
+ * each build the same task from the same options (src/train/parallel/). Each worker then computes the
+ * step on its share of the batch: the task draws its random numbers from the batch's per-sample seeds
+ * (never from a stream shared by the batch) and takes every normaliser that spans the batch from
+ * `shares` (src/models/batch-shares.ts), so that the workers' gradients add up to the whole batch's.
  */
-import type { Rng } from "../core/rng.js";
+import type { BatchShares } from "../models/batch-shares.js";
 import type { VisConfig } from "../models/config.js";
 import type { ModelInfo, TrainedOn } from "../models/model-file.js";
+import { buildModel, type ModelKindName, type ModelOf } from "../models/registry.js";
+import { seedParameters } from "../nn/init.js";
 import type { Module } from "../nn/module.js";
-import type { DataSource, StepOutput } from "./trainer.js";
+import type { SharedDataSource, StepOutput } from "./trainer.js";
 import type { VisSplitPaths } from "./vis-data.js";
 
 /** What every task is built from (JSON-serialisable). */
@@ -36,11 +41,15 @@ export interface TrainTask<Batch, M extends Module = Module> {
   /** The model file's info (kind, config with the data's classes, categories, provenance). */
   info: ModelInfo;
   model: M;
-  data: DataSource<Batch>;
+  data: SharedDataSource<Batch>;
   /** Parameters under this prefix form the backbone's optimiser groups (backboneLrScale). */
   backbonePrefix: string;
-  /** Forward + loss of one batch (inside tf.variableGrads); metrics are logged. */
-  step(batch: Batch, rng: Rng, step: number): StepOutput;
+  /**
+   * Forward + loss of a batch, or of a share of one (inside tf.variableGrads); metrics are logged. The
+   * loss and every metric must be sums over samples with batch-wide normalisers, so that the shares'
+   * values add up to the batch's.
+   */
+  step(batch: Batch, shares: BatchShares, step: number): StepOutput;
   /**
    * Parameters that train with the model but are not part of it (the distillation projection): they
    * are optimised and checkpointed under TRAINING_ONLY_PREFIX, and left out of the model file.
@@ -50,4 +59,35 @@ export interface TrainTask<Batch, M extends Module = Module> {
   runConfig?: Record<string, unknown>;
   /** Frees what the task holds besides the model (the caller owns the model). */
   dispose?(): void;
+}
+
+/**
+ * A task's model, built the same way by every task and in every worker: the parameters drawn from the
+ * run's seed, then `start` loads what the model starts from (a model file, torchvision weights); the
+ * model is disposed if that fails.
+ */
+export async function buildTaskModel<K extends ModelKindName>(
+  info: ModelInfo & { kind: K },
+  seed: number,
+  start?: (model: ModelOf<K>) => unknown,
+): Promise<ModelOf<K>> {
+  seedParameters(seed);
+  const model = buildModel(info);
+  try {
+    await start?.(model);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
+}
+
+/** The info of a task's model file: its kind, config and categories, and what it was trained on. */
+export function taskModelInfo<K extends ModelKindName>(
+  kind: K,
+  config: VisConfig,
+  categories: Pick<ModelInfo, "categoryIds" | "categoryNames" | "vocabulary">,
+  options: Pick<TaskOptions, "trainedOn">,
+): ModelInfo & { kind: K } {
+  return { kind, config, ...categories, ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}) };
 }

@@ -7,6 +7,9 @@
  * randomness from it (use `rng.seed()` for tf ops that take a seed). Its state, the data source's position,
  * the weights and the optimiser moments are all in each checkpoint, so a resumed run continues exactly as
  * an uninterrupted one (bit-identical weights on the same backend).
+ *
+ * The update itself runs here (`step`) or elsewhere (`updater`: data-parallel workers,
+ * src/train/parallel/); the loop, the schedule, logs, validation and checkpoints stay here either way.
  */
 import * as tf from "@tensorflow/tfjs";
 import { existsSync } from "node:fs";
@@ -41,6 +44,57 @@ export interface DataSource<B> {
   release?(batch: B): void;
 }
 
+/**
+ * A data source whose batches data-parallel workers share (src/train/parallel/): the main thread draws
+ * each batch as a plan (JSON: which samples, every random choice of the data, and a seed per sample for
+ * the step's own random draws), splits it into shares of whole units, and each worker loads its share.
+ * `next(rng)` is `load(draw(rng))`, so a batch is the same whoever loads it.
+ */
+export interface SharedDataSource<B, Plan = unknown> extends DataSource<B> {
+  /** Units (frames, pairs of frames, clips) per batch: the most shares a batch splits into. */
+  readonly unitsPerBatch: number;
+  /** The next batch's plan; advances the position. Draws randomness only from `rng`. */
+  draw(rng: Rng): Plan;
+  /** The plan as `count` consecutive shares of whole units, as even as they go. */
+  share(plan: Plan, count: number): Plan[];
+  load(plan: Plan): Promise<B>;
+}
+
+/**
+ * Splits `items` into `count` consecutive runs of whole units of `unit` items, as even as they go (runs
+ * are empty where there are fewer units than runs).
+ */
+export function shareUnits<T>(items: readonly T[], unit: number, count: number): T[][] {
+  const units = Math.floor(items.length / unit);
+  return Array.from({ length: count }, (_, i) =>
+    items.slice(Math.floor((i * units) / count) * unit, Math.floor(((i + 1) * units) / count) * unit),
+  );
+}
+
+/**
+ * Assigns items to `loads.length` shares, costliest first (ties by index), each to the share with the
+ * least estimated work so far (`loads`, updated) among those under their `capacity`; returns each
+ * share's item indices in ascending order. Deterministic in its arguments.
+ */
+export function assignBalanced(
+  costs: readonly number[],
+  loads: number[],
+  capacity: readonly number[] = loads.map(() => Infinity),
+): number[][] {
+  const shares: number[][] = loads.map(() => []);
+  const order = costs.map((_, i) => i).sort((a, b) => costs[b] - costs[a] || a - b);
+  for (const item of order) {
+    let best = -1;
+    loads.forEach((load, s) => {
+      if (shares[s].length < capacity[s] && (best < 0 || load < loads[best])) best = s;
+    });
+    if (best < 0) throw new VidsegError(`no room for item ${item} in ${loads.length} shares`);
+    shares[best].push(item);
+    loads[best] += costs[item];
+  }
+  return shares.map((share) => share.sort((a, b) => a - b));
+}
+
 /** What a step closure returns: the loss, or the loss and extra scalar metrics to log. */
 export type StepOutput = tf.Scalar | { loss: tf.Scalar; metrics?: Record<string, tf.Scalar | number> };
 
@@ -57,9 +111,11 @@ export interface TrainerOptions<B> {
   data: DataSource<B>;
   /**
    * Forward + loss for one batch. Runs inside tf.variableGrads, so intermediate tensors are freed
-   * automatically. `step` is the 0-based index of this update.
+   * automatically. `step` is the 0-based index of this update. Give this or `updater`.
    */
-  step: (batch: B, rng: Rng, step: number) => StepOutput;
+  step?: (batch: B, rng: Rng, step: number) => StepOutput;
+  /** Computes and applies the updates elsewhere (e.g. data-parallel workers); `data` gives its batches. */
+  updater?: Updater<B>;
   /** Seed of the run's RNG (default 0). */
   seed?: number;
   /** Clip gradients to this global L2 norm (off by default; the norm is logged either way). */
@@ -86,6 +142,31 @@ export interface TrainerOptions<B> {
   onStep?: (entry: StepLogEntry) => void;
   /** Told what the run worked around, e.g. resuming from an older checkpoint than the newest. */
   onWarning?: (message: string) => void;
+}
+
+/** What one update reports: the batch's loss, the gradient norm before clipping, metrics, phase times. */
+export interface StepValues {
+  loss: number;
+  gradNorm: number;
+  metrics: Record<string, number>;
+  /** Milliseconds per phase of the step (e.g. load, compute, reduce, update), logged as `<phase>_ms`. */
+  phases?: Record<string, number>;
+}
+
+/**
+ * Updates computed outside the trainer's thread. The trainer's `params` and `optimizer` are then a copy
+ * that `pull` makes current before checkpoints and validation, and that `push` sends out at the start.
+ */
+export interface Updater<B> {
+  /**
+   * The batch's gradients, clipped to `clipNorm`, and the AdamW step at learning rate `lr`, skipped when
+   * the loss or the gradient norm is not finite (the trainer then stops with an error).
+   */
+  update(batch: B, lr: number, step: number): Promise<StepValues>;
+  /** Copies the current weights and optimiser state into the trainer's `params` and `optimizer`. */
+  pull(): Promise<void>;
+  /** Sends the trainer's `params` and `optimizer` state to where the updates run. */
+  push(): Promise<void>;
 }
 
 /** One train line of `log.jsonl`. */
@@ -150,6 +231,7 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
     }
   }
   if (resumedFrom === undefined) await writeFileAtomic(logPath, ""); // a fresh run starts a fresh log
+  await options.updater?.push();
 
   const appendLog = (entry: object) => appendFile(logPath, JSON.stringify(entry) + "\n");
   await appendLog({
@@ -173,6 +255,7 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
   const sessionStart = performance.now();
   const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
   const writeCheckpoint = async () => {
+    await options.updater?.pull();
     const path = checkpointPath(runDir, step);
     await saveCheckpoint(path, {
       step,
@@ -187,21 +270,40 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
     await pruneCheckpoints(runDir, keep);
   };
 
-  const variableNames = new Map([...params].map(([name, variable]) => [variable.name, name]));
-  const variables = [...params.values()];
   let lastLoss = Number.NaN;
   try {
     while (step < totalSteps && !options.signal?.aborted) {
       const stepStart = performance.now();
       const lr = schedule(step);
+      const loadStart = performance.now();
       const batch = await data.next(rng);
-      const { loss, gradNorm, metrics } = (() => {
+      const loadMs = performance.now() - loadStart;
+      const { loss, gradNorm, metrics, phases } = await (async () => {
         try {
-          return computeAndApply(batch, lr);
+          if (options.updater) return await options.updater.update(batch, lr, step);
+          const values = computeAndApply(batch, lr);
+          return { ...values, phases: { load: loadMs, ...values.phases } };
         } finally {
           data.release?.(batch);
         }
       })();
+      const lastGood = lastCheckpoint
+        ? `; last good checkpoint: ${lastCheckpoint}`
+        : "; no checkpoint was written yet";
+      if (!Number.isFinite(loss)) {
+        throw new VidsegError(
+          `non-finite loss (${loss}); the update was not applied${lastGood}`,
+          runDir,
+          `step ${step + 1}`,
+        );
+      }
+      if (!Number.isFinite(gradNorm)) {
+        throw new VidsegError(
+          `non-finite gradient norm (${gradNorm}) with loss ${loss}; the update was not applied${lastGood}`,
+          runDir,
+          `step ${step + 1}`,
+        );
+      }
       step += 1;
       lastLoss = loss;
       const entry: StepLogEntry = {
@@ -212,6 +314,7 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
         grad_norm: gradNorm,
         time: round(elapsed(), 3),
         step_ms: round(performance.now() - stepStart, 2),
+        ...Object.fromEntries(Object.entries(phases ?? {}).map(([name, ms]) => [`${name}_ms`, round(ms, 2)])),
         ...metrics,
       };
       if (step % logEvery === 0 || step === totalSteps) await appendLog(entry);
@@ -222,6 +325,7 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
         options.validate &&
         (step === totalSteps || (options.validateEvery && step % options.validateEvery === 0))
       ) {
+        await options.updater?.pull();
         const values = await options.validate(step);
         await appendLog({ type: "val", step, ...values });
         progress?.log(`val step ${step}: ${JSON.stringify(values)}`);
@@ -247,56 +351,59 @@ export async function train<B>(options: TrainerOptions<B>): Promise<TrainResult>
   }
   return { step, startStep: resumedFrom ?? 0, lastLoss, checkpoint: lastCheckpoint!, weights: weightsPath };
 
-  /** Forward + backward, the finiteness guard, clipping and the optimiser update for one batch. */
-  function computeAndApply(batch: B, lr: number) {
-    let metricTensors: Record<string, tf.Scalar> = {};
-    const metricNumbers: Record<string, number> = {};
-    const { value, grads: gradsByVariable } = tf.variableGrads(() => {
-      const output = options.step(batch, rng, step);
-      if (output instanceof tf.Tensor) return output;
-      for (const [name, metric] of Object.entries(output.metrics ?? {})) {
-        if (typeof metric === "number") metricNumbers[name] = metric;
-        else metricTensors[name] = tf.keep(metric);
-      }
-      return output.loss;
-    }, variables);
-    const grads: GradMap = new Map(
-      Object.entries(gradsByVariable).map(([v, g]) => [variableNames.get(v)!, g]),
-    );
+  /**
+   * Forward + backward, clipping and the optimiser update for one batch (not applied when the loss or
+   * the gradient norm is not finite), with the time of each phase.
+   */
+  function computeAndApply(batch: B, lr: number): StepValues {
+    const computeStart = performance.now();
+    const { loss, grads, metrics } = computeGradients(() => options.step!(batch, rng, step), params);
+    const updateStart = performance.now();
     const clipped = options.clipNorm ? clipByGlobalNorm(grads, options.clipNorm) : undefined;
     const norm = clipped?.norm ?? globalNorm(grads.values());
     try {
-      // One read for loss, norm and metrics: a single backend sync per step.
-      const metricNames = Object.keys(metricTensors);
-      const values = tf.tidy(() =>
-        tf.stack([value, norm, ...metricNames.map((name) => metricTensors[name])]).dataSync(),
-      );
-      const [loss, gradNorm] = [values[0], values[1]];
-      const lastGood = lastCheckpoint
-        ? `; last good checkpoint: ${lastCheckpoint}`
-        : "; no checkpoint was written yet";
-      if (!Number.isFinite(loss)) {
-        throw new VidsegError(
-          `non-finite loss (${loss}); the update was not applied${lastGood}`,
-          runDir,
-          `step ${step + 1}`,
-        );
-      }
-      if (!Number.isFinite(gradNorm)) {
-        throw new VidsegError(
-          `non-finite gradient norm (${gradNorm}) with loss ${loss}; the update was not applied${lastGood}`,
-          runDir,
-          `step ${step + 1}`,
-        );
-      }
-      optimizer.step(clipped?.grads ?? grads, lr);
-      metricNames.forEach((name, i) => (metricNumbers[name] = values[2 + i]));
-      return { loss, gradNorm, metrics: metricNumbers };
+      const gradNorm = norm.dataSync()[0];
+      if (Number.isFinite(loss) && Number.isFinite(gradNorm)) optimizer.step(clipped?.grads ?? grads, lr);
+      const phases = { compute: updateStart - computeStart, update: performance.now() - updateStart };
+      return { loss, gradNorm, metrics, phases };
     } finally {
-      tf.dispose([value, norm, ...grads.values(), ...(clipped ? clipped.grads.values() : [])]);
-      tf.dispose(Object.values(metricTensors));
-      metricTensors = {};
+      tf.dispose([norm, ...grads.values(), ...(clipped ? clipped.grads.values() : [])]);
     }
+  }
+}
+
+/**
+ * The loss, its gradients (by parameter name; parameters the loss does not reach have none) and the
+ * metrics of one step closure: one backend read for the loss and the metrics.
+ */
+export function computeGradients(
+  step: () => StepOutput,
+  params: ParamMap,
+): { loss: number; grads: GradMap; metrics: Record<string, number> } {
+  const variableNames = new Map([...params].map(([name, variable]) => [variable.name, name]));
+  const metricTensors: Record<string, tf.Scalar> = {};
+  const metrics: Record<string, number> = {};
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const output = step();
+      if (output instanceof tf.Tensor) return output;
+      for (const [name, metric] of Object.entries(output.metrics ?? {})) {
+        if (typeof metric === "number") metrics[name] = metric;
+        else metricTensors[name] = tf.keep(metric);
+      }
+      return output.loss;
+    }, [...params.values()]);
+    const names = Object.keys(metricTensors);
+    const values = tf.tidy(() => tf.stack([value, ...names.map((name) => metricTensors[name])]).dataSync());
+    value.dispose();
+    names.forEach((name, i) => (metrics[name] = values[1 + i]));
+    return {
+      loss: values[0],
+      grads: new Map(Object.entries(grads).map(([v, g]) => [variableNames.get(v)!, g])),
+      metrics,
+    };
+  } finally {
+    tf.dispose(Object.values(metricTensors));
   }
 }
 
@@ -412,6 +519,8 @@ function validateOptions<B>(options: TrainerOptions<B>): void {
   positiveInteger(options.validateEvery, "validateEvery");
   positiveInteger(options.logEvery, "logEvery");
   if (options.params.size === 0) throw new VidsegError("no parameters to train");
+  if ((options.step === undefined) === (options.updater === undefined))
+    throw new VidsegError("give the trainer either a step function or an updater");
   for (const name of options.params.keys()) {
     if (options.buffers?.has(name)) throw new VidsegError(`"${name}" is both a parameter and a buffer`);
   }

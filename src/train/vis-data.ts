@@ -2,7 +2,9 @@
  * Training data for the VIS models from a YouTube-VIS-layout root: frames (or pairs of frames of one
  * video) for the online model, clips of T frames of one video for the offline model, resized to the
  * model's input size, with their GT instance masks resized to the same size, as resumable
- * {@link DataSource}s for the trainer.
+ * {@link SharedDataSource}s for the trainer: each batch is drawn first as a plan (which frames, flips,
+ * pair partners, crop frames, and a seed per image or clip for the step's random draws), then loaded, so
+ * that data-parallel workers load shares of the same batch.
  *
  * Where a split's files are: src/formats/ytvis-layout.ts. Frames are read lazily (sharp) each time they are drawn, so memory
  * does not grow with the dataset.
@@ -29,7 +31,7 @@ import {
   type TubeFrame,
   type TubePaste,
 } from "./fair-aug.js";
-import { EpochSampler, type DataSource } from "./trainer.js";
+import { assignBalanced, EpochSampler, shareUnits, type SharedDataSource } from "./trainer.js";
 
 export type { VisSplitPaths };
 
@@ -41,6 +43,24 @@ export interface VisBatch {
   crops?: LabelledCrops;
   /** (video id, frame index) of each image, for logs and tests. */
   frames: { videoId: number; frame: number }[];
+  /** Seed of each image's random draws in the step (see {@link VisFramePlan}). */
+  seeds: number[];
+}
+
+/** One frame of a plan: video index, frame index, flip, and the seed of its random draws. */
+export interface FramePick {
+  video: number;
+  frame: number;
+  flip: boolean;
+  seed: number;
+}
+
+/** A drawn batch of {@link VisFrameData}, before loading (JSON). */
+export interface VisFramePlan {
+  /** The batch's images (pairs at 2p, 2p+1); each seed is that image's stream in the loss. */
+  frames: FramePick[];
+  /** The frames whose GT instances are cut out as crop-classifier crops; each seed jitters its crops. */
+  cropFrames: FramePick[];
 }
 
 export interface VisDataOptions extends VisSplitPaths {
@@ -108,6 +128,12 @@ export class VisSplitReader {
     return this.categoryIds.map((id) => names.get(id) ?? String(id));
   }
 
+  /** Number of (non-crowd) instances annotated in frame `frame` of the video at index `videoIndex`. */
+  instanceCount(videoIndex: number, frame: number): number {
+    const annotations = this.annotationsByVideo.get(this.dataset.videos[videoIndex].id) ?? [];
+    return annotations.filter((a) => !a.iscrowd && a.segmentations[frame]).length;
+  }
+
   /** Frame `frame` of the video at index `videoIndex`, at the input size, with its instances. */
   async readFrame(videoIndex: number, frame: number, flip: boolean): Promise<TrainingFrame> {
     const video = this.dataset.videos[videoIndex];
@@ -157,8 +183,17 @@ export class VisSplitReader {
   }
 }
 
+/**
+ * Estimated work, for sharing batches evenly between workers (CPU milliseconds of the cpu-small model;
+ * only the ratios matter): a GT instance in a batch frame and one in a crop frame (a regression of the
+ * workers' CPU time over 22 worker steps), and reading a crop frame (its load time).
+ */
+const FRAME_INSTANCE_COST = 39;
+const CROP_INSTANCE_COST = 6;
+const CROP_FRAME_COST = 5;
+
 /** A resumable source of frame (or frame-pair) batches; see the module comment. */
-export class VisFrameData implements DataSource<VisBatch> {
+export class VisFrameData implements SharedDataSource<VisBatch, VisFramePlan> {
   /** Class index of each category id (the sorted category ids map to 0..K−1). */
   readonly classOfCategory: Map<number, number>;
   /** Category ids in class-index order. */
@@ -208,15 +243,28 @@ export class VisFrameData implements DataSource<VisBatch> {
     return this.categoryIds.length;
   }
 
+  /** Frames per unit of the batch: 2 with pairs (a pair is never split between workers), else 1. */
+  private get unit(): number {
+    return this.options.pairs ? 2 : 1;
+  }
+
+  get unitsPerBatch(): number {
+    return this.options.batchSize / this.unit;
+  }
+
   async next(rng: Rng): Promise<VisBatch> {
+    return this.load(this.draw(rng));
+  }
+
+  draw(rng: Rng): VisFramePlan {
     const pairs = this.options.pairs ?? false;
     const gap = this.options.pairMaxGap ?? 5;
     const flipProbability = this.options.flipProbability ?? 0.5;
-    const picks: { video: number; frame: number; flip: boolean }[] = [];
+    const frames: FramePick[] = [];
     for (const index of this.sampler.nextIndices()) {
       const item = this.items[index];
       const flip = rng.bernoulli(flipProbability);
-      picks.push({ ...item, flip });
+      frames.push({ ...item, flip, seed: rng.seed() });
       if (pairs) {
         const length = this.dataset.videos[item.video].file_names.length;
         let other = item.frame;
@@ -227,22 +275,50 @@ export class VisFrameData implements DataSource<VisBatch> {
           other = low + rng.int(high - low);
           if (other >= item.frame) other += 1;
         }
-        picks.push({ video: item.video, frame: other, flip });
+        frames.push({ video: item.video, frame: other, flip, seed: rng.seed() });
       }
     }
-    const loaded = await Promise.all(
-      picks.map((pick) => this.reader.readFrame(pick.video, pick.frame, pick.flip)),
-    );
-    const [height, width] = this.options.inputSize;
-    const cropPicks = Array.from({ length: this.options.cropFrames ?? 0 }, () => ({
+    const cropFrames = Array.from({ length: this.options.cropFrames ?? 0 }, () => ({
       ...this.items[this.drawCropFrame(rng)],
       flip: rng.bernoulli(flipProbability),
+      seed: rng.seed(),
     }));
-    const cropFrames = await Promise.all(
-      cropPicks.map((pick) => this.reader.readFrame(pick.video, pick.frame, pick.flip)),
+    return { frames, cropFrames };
+  }
+
+  /**
+   * Shares of whole units (a pair is never split), as many units each as they go evenly, balanced by
+   * the work their GT instances bring (matching and point-sampled losses on every decoder layer, crops);
+   * crop frames then go to the least busy shares. Which share computes which sample changes no result
+   * beyond float summation order.
+   */
+  share(plan: VisFramePlan, count: number): VisFramePlan[] {
+    checkShares(this.unitsPerBatch, count);
+    const { unit } = this;
+    const instances = (pick: FramePick) => this.reader.instanceCount(pick.video, pick.frame);
+    const unitCosts = shareUnits(plan.frames, unit, plan.frames.length / unit).map((frames) =>
+      frames.reduce((sum, pick) => sum + FRAME_INSTANCE_COST * instances(pick), 0),
     );
+    const capacity = shareUnits(unitCosts, 1, count).map((share) => share.length);
+    const loads = new Array<number>(count).fill(0);
+    const units = assignBalanced(unitCosts, loads, capacity);
+    const cropFrames = assignBalanced(
+      plan.cropFrames.map((pick) => CROP_FRAME_COST + CROP_INSTANCE_COST * instances(pick)),
+      loads,
+    );
+    return units.map((indices, s) => ({
+      frames: indices.flatMap((u) => plan.frames.slice(u * unit, (u + 1) * unit)),
+      cropFrames: cropFrames[s].map((i) => plan.cropFrames[i]),
+    }));
+  }
+
+  async load(plan: VisFramePlan): Promise<VisBatch> {
+    const read = (pick: FramePick) => this.reader.readFrame(pick.video, pick.frame, pick.flip);
+    const loaded = await Promise.all(plan.frames.map(read));
+    const cropFrames = await Promise.all(plan.cropFrames.map(read));
+    const [height, width] = this.options.inputSize;
     return {
-      crops: cropPicks.length > 0 ? this.instanceCrops(cropFrames, rng) : undefined,
+      crops: this.instanceCrops(cropFrames, plan.cropFrames),
       images: this.reader.stackImages(loaded),
       targets: loaded.map(({ instances }) => {
         const data = new Float32Array(instances.length * height * width);
@@ -253,7 +329,8 @@ export class VisFrameData implements DataSource<VisBatch> {
           masks: tf.tensor3d(data, [instances.length, height, width]),
         };
       }),
-      frames: picks.map((pick) => ({ videoId: this.dataset.videos[pick.video].id, frame: pick.frame })),
+      frames: plan.frames.map((pick) => ({ videoId: this.dataset.videos[pick.video].id, frame: pick.frame })),
+      seeds: plan.frames.map((pick) => pick.seed),
     };
   }
 
@@ -287,19 +364,33 @@ export class VisFrameData implements DataSource<VisBatch> {
     return low;
   }
 
-  /** One jittered crop of every instance of the frames (none when they show no instance). */
-  private instanceCrops(frames: TrainingFrame[], rng: Rng): VisBatch["crops"] {
+  /**
+   * One jittered crop of every instance of the frames, each frame's jitter drawn from its pick's seed
+   * (none when they show no instance).
+   */
+  private instanceCrops(frames: TrainingFrame[], picks: FramePick[]): VisBatch["crops"] {
     const [height, width] = this.options.inputSize;
-    const { boxes, imageIndices, labels } = jitteredInstanceBoxes(
-      frames.map(({ instances }) => ({
-        masks: instances.map((instance) => instance.mask),
-        labels: instances.map((instance) => instance.label),
-        height,
-        width,
-      })),
-      1,
-      () => rng.uniform(),
-    );
+    const boxes: ReturnType<typeof jitteredInstanceBoxes>["boxes"] = [];
+    const imageIndices: number[] = [];
+    const labels: number[] = [];
+    frames.forEach(({ instances }, i) => {
+      const rng = new Rng(picks[i].seed);
+      const frame = jitteredInstanceBoxes(
+        [
+          {
+            masks: instances.map((instance) => instance.mask),
+            labels: instances.map((instance) => instance.label),
+            height,
+            width,
+          },
+        ],
+        1,
+        () => rng.uniform(),
+      );
+      boxes.push(...frame.boxes);
+      imageIndices.push(...frame.imageIndices.map(() => i));
+      labels.push(...frame.labels);
+    });
     if (boxes.length === 0) return undefined;
     return tf.tidy(() => {
       const images = this.reader.stackImages(frames);
@@ -328,6 +419,16 @@ export interface VisClipBatch {
     /** The tubes pasted by the class-fair augmentation, in paste order (absent without it). */
     pasted?: PastedTube[];
   }[];
+  /** Seed of each clip's random draws in the step (see {@link VisClipPlan}). */
+  seeds: number[];
+}
+
+/**
+ * A drawn batch of {@link VisClipData}, before loading (JSON): per clip, its frames, flip, the
+ * class-fair augmentation's pastes and the seed of the clip's random draws in the step.
+ */
+export interface VisClipPlan {
+  clips: { video: number; frames: number[]; flip: boolean; pastes: TubePaste[]; seed: number }[];
 }
 
 /** A tube pasted onto a clip (src/train/fair-aug.ts). */
@@ -367,7 +468,7 @@ export interface VisClipDataOptions extends VisSplitPaths {
  * once as an anchor (as {@link VisFrameData} does, so long videos weigh more); the clip around an anchor
  * is T frames of its video in order, see {@link sampleClipFrames}.
  */
-export class VisClipData implements DataSource<VisClipBatch> {
+export class VisClipData implements SharedDataSource<VisClipBatch, VisClipPlan> {
   readonly reader: VisSplitReader;
   /** The class-fair augmentation's tubes and its own random stream (part of the state). */
   readonly fairAug?: { sampler: FairTubeSampler; rng: Rng; options: FairAugOptions };
@@ -411,24 +512,48 @@ export class VisClipData implements DataSource<VisClipBatch> {
     return new VisClipData(await readYtvis(options.annotationFile), options);
   }
 
+  get unitsPerBatch(): number {
+    return this.options.clipsPerBatch;
+  }
+
   async next(rng: Rng): Promise<VisClipBatch> {
-    const { clipLength, inputSize } = this.options;
+    return this.load(this.draw(rng));
+  }
+
+  draw(rng: Rng): VisClipPlan {
     const flipProbability = this.options.flipProbability ?? 0.5;
-    const picks = this.sampler.nextIndices().map((index) => {
+    const clips = this.sampler.nextIndices().map((index) => {
       const { video, frame } = this.items[index];
       const length = this.dataset.videos[video].file_names.length;
       const flip = rng.bernoulli(flipProbability);
-      const frames = sampleClipFrames(length, clipLength, this.options.maxStride ?? 1, frame, rng);
-      return { video, frames, flip };
+      const frames = sampleClipFrames(
+        length,
+        this.options.clipLength,
+        this.options.maxStride ?? 1,
+        frame,
+        rng,
+      );
+      return { video, frames, flip, seed: rng.seed() };
     });
+    // After the clips, from the augmentation's own stream: the clips do not depend on it.
+    return { clips: clips.map((clip) => ({ ...clip, pastes: this.drawPastes(clip.video) })) };
+  }
+
+  share(plan: VisClipPlan, count: number): VisClipPlan[] {
+    checkShares(this.unitsPerBatch, count);
+    return shareUnits(plan.clips, 1, count).map((clips) => ({ clips }));
+  }
+
+  async load(plan: VisClipPlan): Promise<VisClipBatch> {
+    const { clipLength, inputSize } = this.options;
+    const picks = plan.clips;
     const loaded = await Promise.all(
       picks.map((pick) =>
         Promise.all(pick.frames.map((frame) => this.reader.readFrame(pick.video, frame, pick.flip))),
       ),
     );
-    const pastes = picks.map((pick) => this.drawPastes(pick.video));
     const pasted: PastedTube[][] = [];
-    for (const [b, frames] of loaded.entries()) pasted.push(await this.applyPastes(frames, pastes[b]));
+    for (const [b, frames] of loaded.entries()) pasted.push(await this.applyPastes(frames, picks[b].pastes));
     const [height, width] = inputSize;
     const frameSize = height * width;
     const targets: ClipTarget[] = [];
@@ -460,7 +585,13 @@ export class VisClipData implements DataSource<VisClipBatch> {
         ...(this.fairAug ? { pasted: pasted[b] } : {}),
       });
     });
-    return { images: this.reader.stackImages(loaded.flat()), numFrames: clipLength, targets, clips };
+    return {
+      images: this.reader.stackImages(loaded.flat()),
+      numFrames: clipLength,
+      targets,
+      clips,
+      seeds: picks.map((pick) => pick.seed),
+    };
   }
 
   getState(): unknown {
@@ -557,6 +688,15 @@ export function sampleClipFrames(
   const frames = [low + rng.int(high - low + 1)];
   for (const gap of gaps) frames.push(frames[frames.length - 1] + gap);
   return frames;
+}
+
+function checkShares(units: number, count: number): void {
+  check(
+    Number.isInteger(count) && count >= 1 && count <= units,
+    `a batch of ${units} unit${units === 1 ? "" : "s"} cannot be shared by ${count} workers`,
+    undefined,
+    "workers",
+  );
 }
 
 /** Every (video index, frame index) of a split: the anchors the samplers draw. */

@@ -5,7 +5,7 @@
  * matches come back in track indices: the student side of QFA.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Random } from "../../nn/sampling.js";
+import { WHOLE_BATCH, type BatchShares, type Randoms } from "../batch-shares.js";
 import type { CriterionConfig } from "../config.js";
 import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "../criterion.js";
 import type { FrameSegmenter, SegmenterOutput } from "../segmenter.js";
@@ -29,22 +29,27 @@ export function studentClipLoss(
   numFrames: number,
   targets: ClipTarget[],
   config: CriterionConfig,
-  rng: Random,
+  rng: Randoms,
+  shares: BatchShares = WHOLE_BATCH,
 ): StudentClipLoss {
-  return clipCriterion(segmenter.forward(images), numFrames, targets, config, rng);
+  return clipCriterion(segmenter.forward(images), numFrames, targets, config, rng, shares);
 }
 
-/** The loss of {@link studentClipLoss} on the segmenter's output for the B·T frames of the clips. */
+/**
+ * The loss of {@link studentClipLoss} on the segmenter's output for the B·T frames of the clips (`rng`:
+ * one stream, or one per frame; `shares`: these clips are a share of the batch).
+ */
 export function clipCriterion(
   output: SegmenterOutput,
   numFrames: number,
   targets: ClipTarget[],
   config: CriterionConfig,
-  rng: Random,
+  rng: Randoms,
+  shares: BatchShares = WHOLE_BATCH,
 ): StudentClipLoss {
   const perFrame = frameTargets(targets, numFrames);
   try {
-    const result = criterion(output, perFrame, { ...config, rng });
+    const result = criterion(output, perFrame, { ...config, rng, shares });
     const inTracks = (matches: Match[]) =>
       matches.map((match, i) => ({
         queryIndices: match.queryIndices,
@@ -60,6 +65,7 @@ export function clipCriterion(
         perFrame,
         numFrames,
         config.contrastiveTemperature,
+        shares,
       );
       const total = tf.add(loss, tf.mul(terms.loss_contrastive, config.contrastiveWeight)) as tf.Scalar;
       loss.dispose();
@@ -81,6 +87,7 @@ function consecutiveFrameContrastive(
   targets: CriterionTarget[],
   numFrames: number,
   temperature: number,
+  shares: BatchShares,
 ): tf.Scalar {
   const images: number[] = [];
   for (let first = 0; first < queryEmbed.shape[0]; first++)
@@ -91,6 +98,7 @@ function consecutiveFrameContrastive(
       images.map((i) => matches[i]),
       images.map((i) => targets[i]),
       temperature,
+      shares,
     ),
   );
 }

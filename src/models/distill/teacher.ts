@@ -9,7 +9,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
-import { resizeBilinear, type Random } from "../../nn/sampling.js";
+import { resizeBilinear } from "../../nn/sampling.js";
+import type { Randoms } from "../batch-shares.js";
 import type { CriterionConfig } from "../config.js";
 import type { Match } from "../matcher.js";
 import { disposeOfflineOutput, type OfflineVisModel, type VideoPrediction } from "../vis/offline.js";
@@ -33,8 +34,8 @@ export interface TeacherOptions {
   matcher: Pick<CriterionConfig, "classWeight" | "maskWeight" | "diceWeight" | "numPoints">;
   /** QFA thresholds; without them no matching is done (the `none` and `position` variants). */
   qfa?: { minMaskIou: number; minClassProb: number };
-  /** The matcher's random points. */
-  rng: Random;
+  /** The matcher's random points: one stream, or one per clip. */
+  rng: Randoms;
 }
 
 /**

@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { bceWithLogits, diceLoss, lovaszHinge } from "../../nn/losses.js";
 import { resizeBilinear } from "../../nn/sampling.js";
+import { batchSum, shareOfMean, WHOLE_BATCH, type BatchShares } from "../batch-shares.js";
 import type { ReferConfig } from "../config.js";
 import type { ReferOutput } from "./model.js";
 
@@ -16,30 +17,36 @@ export type ReferLossTerms = {
   loss_weight_map?: tf.Scalar;
 };
 
-/** masks: [N, H, W] 0/1 at the model's input size, one per output row. */
+/**
+ * masks: [N, H, W] 0/1 at the model's input size, one per output row. Every term is a mean over the
+ * rows; on a share of the batch (`shares`, data-parallel training) a mean over the whole batch's rows.
+ */
 export function referLoss(
   output: ReferOutput,
   masks: tf.Tensor3D,
   config: Pick<ReferConfig, "lovaszWeight" | "bceWeight" | "diceWeight" | "weightMapWeight">,
+  shares: BatchShares = WHOLE_BATCH,
 ): { loss: tf.Scalar; terms: ReferLossTerms } {
+  const [n, height, width] = masks.shape;
+  const [batchRows] = batchSum(shares, [n]);
+  const ofBatch = (mean: tf.Scalar) => shareOfMean(mean, n, batchRows);
   return tf.tidy(() => {
-    const [n, height, width] = masks.shape;
     const logits = resizeBilinear(output.maskLogits, height, width).reshape([n, height, width]);
     const terms: ReferLossTerms = {};
     const parts: tf.Scalar[] = [];
     if (config.lovaszWeight > 0) {
-      terms.loss_lovasz = lovaszHinge(logits, masks);
+      terms.loss_lovasz = ofBatch(lovaszHinge(logits, masks));
       parts.push(tf.mul(terms.loss_lovasz, config.lovaszWeight));
     }
     if (config.bceWeight > 0) {
-      terms.loss_bce = tf.mean(bceWithLogits(logits, masks)) as tf.Scalar;
+      terms.loss_bce = ofBatch(tf.mean(bceWithLogits(logits, masks)) as tf.Scalar);
       parts.push(tf.mul(terms.loss_bce, config.bceWeight));
     }
     if (config.diceWeight > 0) {
       terms.loss_dice = diceLoss(
         logits.reshape([n, -1]) as tf.Tensor2D,
         masks.reshape([n, -1]) as tf.Tensor2D,
-        n,
+        batchRows,
       );
       parts.push(tf.mul(terms.loss_dice, config.diceWeight));
     }
@@ -51,7 +58,7 @@ export function referLoss(
         [height / h, width / w],
         "valid",
       );
-      terms.loss_weight_map = tf.mean(bceWithLogits(output.weightLogits, coverage)) as tf.Scalar;
+      terms.loss_weight_map = ofBatch(tf.mean(bceWithLogits(output.weightLogits, coverage)) as tf.Scalar);
       parts.push(tf.mul(terms.loss_weight_map, config.weightMapWeight));
     }
     return { loss: tf.addN(parts) as tf.Scalar, terms };

@@ -8,7 +8,7 @@
  * src/processing/postprocess.ts and the model file in src/models/model-file.ts.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Random } from "../../nn/sampling.js";
+import { batchSum, randomOf, WHOLE_BATCH, type BatchShares, type Randoms } from "../batch-shares.js";
 import type { CriterionConfig } from "../config.js";
 import { contrastiveIdentityLoss, criterion, type CriterionTarget, type Match } from "../criterion.js";
 import {
@@ -32,18 +32,21 @@ export interface OnlineLoss {
 
 /**
  * Forward + loss on a batch of frames (pairs of frames of one video at 2p, 2p+1 when the contrastive
- * weight is positive). Call inside tf.variableGrads / the trainer's step; the caller owns the tensors.
+ * weight is positive), or on a share of one (`shares`: normalised as the whole batch). `rng`: one
+ * stream, or one per image. Call inside tf.variableGrads / the trainer's step; the caller owns the
+ * tensors.
  */
 export function onlineLoss(
   segmenter: FrameSegmenter,
   images: tf.Tensor4D,
   targets: CriterionTarget[],
   config: CriterionConfig,
-  rng: Random,
+  rng: Randoms,
   crops?: LabelledCrops,
+  shares: BatchShares = WHOLE_BATCH,
 ): OnlineLoss {
   const output = segmenter.forward(images);
-  const { loss, terms, matches } = criterion(output, targets, { ...config, rng });
+  const { loss, terms, matches } = criterion(output, targets, { ...config, rng, shares });
   const extra: tf.Scalar[] = [];
   if (config.contrastiveWeight > 0) {
     terms.loss_contrastive = contrastiveIdentityLoss(
@@ -51,11 +54,20 @@ export function onlineLoss(
       matches,
       targets,
       config.contrastiveTemperature,
+      shares,
     );
     extra.push(tf.mul(terms.loss_contrastive, config.contrastiveWeight) as tf.Scalar);
   }
   if (segmenter.cropClassifier) {
-    const crop = cropLoss(segmenter.cropClassifier, images, targets, config.cropsPerInstance, rng, crops);
+    const crop = cropLoss(
+      segmenter.cropClassifier,
+      images,
+      targets,
+      config.cropsPerInstance,
+      rng,
+      crops,
+      shares,
+    );
     if (crop) {
       terms.loss_crop = crop;
       extra.push(tf.mul(crop, config.cropWeight) as tf.Scalar);
@@ -69,27 +81,39 @@ export function onlineLoss(
 
 /**
  * The crop classifier's cross-entropy on `perInstance` jittered crops of every GT instance of the batch
- * (boxes from the GT masks) and on `extra` crops already cut (more frames' instances, see VisBatch);
- * null when there is no instance.
+ * (boxes from the GT masks; `rng`: one stream, or one per image) and on `extra` crops already cut (more
+ * frames' instances, see VisBatch), averaged over the crops of the whole batch (`shares`); null when this
+ * share has no crop.
  */
 export function cropLoss(
   classifier: CropClassifier,
   images: tf.Tensor4D,
   targets: CriterionTarget[],
   perInstance: number,
-  rng: Random,
+  rng: Randoms,
   extra?: LabelledCrops,
+  shares: BatchShares = WHOLE_BATCH,
 ): tf.Scalar | null {
-  const gt = targets.map((target) => {
+  const boxes: ReturnType<typeof jitteredInstanceBoxes>["boxes"] = [];
+  const imageIndices: number[] = [];
+  const labels: number[] = [];
+  targets.forEach((target, b) => {
     const [m, height, width] = target.masks.shape;
     const data = m > 0 ? target.masks.dataSync() : new Float32Array(0);
     const masks = Array.from({ length: m }, (_, i) =>
       data.subarray(i * height * width, (i + 1) * height * width),
     );
-    return { masks, labels: target.labels, height, width };
+    const image = jitteredInstanceBoxes(
+      [{ masks, labels: target.labels, height, width }],
+      perInstance,
+      randomOf(rng, b),
+    );
+    boxes.push(...image.boxes);
+    imageIndices.push(...image.imageIndices.map(() => b));
+    labels.push(...image.labels);
   });
-  const { boxes, imageIndices, labels } = jitteredInstanceBoxes(gt, perInstance, rng);
   if (extra) labels.push(...extra.labels);
+  const [batchCrops] = batchSum(shares, [labels.length]);
   if (labels.length === 0) return null;
   return tf.tidy(() => {
     const crops = [
@@ -97,6 +121,13 @@ export function cropLoss(
       ...(extra ? [extra.images] : []),
     ];
     const logits = classifier.classify(crops.length === 1 ? crops[0] : (tf.concat(crops) as tf.Tensor4D));
-    return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classifier.numClasses), logits) as tf.Scalar;
+    const total = tf.losses.softmaxCrossEntropy(
+      tf.oneHot(labels, classifier.numClasses),
+      logits,
+      undefined,
+      undefined,
+      tf.Reduction.SUM,
+    );
+    return tf.div(total, batchCrops) as tf.Scalar;
   });
 }

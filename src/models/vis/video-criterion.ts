@@ -18,6 +18,11 @@
  *   products); it keeps the embeddings on the unit sphere, where the clip linking of long-video
  *   inference compares them.
  *
+ * Data-parallel training computes these on a share of the batch's clips (`shares`,
+ * src/models/batch-shares.ts): the normalisers are the whole batch's, and the similarity loss also pairs
+ * this share's embeddings with the other shares' (gathered, as constants), so that the shares' losses and
+ * gradients add up to the whole batch's.
+ *
  * The results carry the distillation hooks: the video queries, their embeddings and their Hungarian
  * assignment to the GT tracks, and the per-frame assignments of the frame queries (in track indices).
  */
@@ -25,7 +30,16 @@ import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
 import { linearSumAssignment } from "../../math/hungarian.js";
 import { bceWithLogits, diceLoss, sigmoidCeLoss, weightedCrossEntropy } from "../../nn/losses.js";
-import { getUncertainPointCoords, pointSample, randomPointCoords, type Random } from "../../nn/sampling.js";
+import { getUncertainPointCoords, pointSample, randomPointCoords } from "../../nn/sampling.js";
+import {
+  batchSum,
+  childRandoms,
+  randomOf,
+  shareOfMean,
+  WHOLE_BATCH,
+  type BatchShares,
+  type Randoms,
+} from "../batch-shares.js";
 import type { CriterionConfig } from "../config.js";
 import { criterion as frameCriterion, type CriterionTarget, type Match } from "../criterion.js";
 import { pairwiseCost } from "../matcher.js";
@@ -40,8 +54,10 @@ export interface ClipTarget {
 }
 
 export interface VideoCriterionOptions extends Partial<CriterionConfig> {
-  /** Source of the random points (matching and losses). */
-  rng: Random;
+  /** Source of the random points (matching and losses): one stream, or one per clip. */
+  rng: Randoms;
+  /** The clips are a share of the batch (data-parallel training); default: the whole batch. */
+  shares?: BatchShares;
   /** Weight of the frame-level (segmenter) loss. Default 1. */
   frameWeight?: number;
   /** Weight of the video-level loss. Default 1. */
@@ -115,7 +131,8 @@ export function matchVideoQueries(
     throw new VidsegError(`video matcher: ${batch} clips but ${targets.length} targets`);
   }
   return targets.map((target, b) => {
-    const coords = options.pointCoords?.[b] ?? randomPointCoords(1, options.numPoints ?? 12544, options.rng);
+    const coords =
+      options.pointCoords?.[b] ?? randomPointCoords(1, options.numPoints ?? 12544, randomOf(options.rng, b));
     const logits = tf.tidy(
       () => prediction.predLogits.slice([b, 0, 0], [1, -1, -1]).squeeze([0]) as tf.Tensor2D,
     );
@@ -127,12 +144,15 @@ export function matchVideoQueries(
   });
 }
 
-/** Video-level CE + BCE + dice of one decoder layer's prediction. */
+/**
+ * Video-level CE + BCE + dice of one decoder layer's prediction; the mask losses divided by `numTracks`,
+ * the CE by `classWeightSum` (both the whole batch's).
+ */
 function videoLayerLoss(
   prediction: VideoPrediction,
   videoMasks: tf.Tensor4D[],
   targets: ClipTarget[],
-  numTracks: number,
+  { numTracks, classWeightSum }: { numTracks: number; classWeightSum: number },
   options: VideoCriterionOptions,
 ): { matches: Match[]; ce: tf.Scalar; mask: tf.Scalar; dice: tf.Scalar } {
   const matches = matchVideoQueries(prediction, videoMasks, targets, options);
@@ -144,49 +164,51 @@ function videoLayerLoss(
       (q, k) => (targetClasses[b * numQueries + q] = targets[b].labels[match.targetIndices[k]]),
     ),
   );
+  const noObjectWeight = options.noObjectWeight ?? 0.1;
   const classWeights = new Array<number>(numOutputs).fill(1);
-  classWeights[noObject] = options.noObjectWeight ?? 0.1;
-  const ce = weightedCrossEntropy(
-    prediction.predLogits,
-    tf.tensor2d(targetClasses, [batch, numQueries], "int32"),
-    classWeights,
+  classWeights[noObject] = noObjectWeight;
+  const matched = matches.reduce((sum, match) => sum + match.queryIndices.length, 0);
+  const ce = shareOfMean(
+    weightedCrossEntropy(
+      prediction.predLogits,
+      tf.tensor2d(targetClasses, [batch, numQueries], "int32"),
+      classWeights,
+    ),
+    matched + noObjectWeight * (batch * numQueries - matched),
+    classWeightSum,
   );
 
-  const matchedPred: tf.Tensor4D[] = [];
-  const matchedTarget: tf.Tensor4D[] = [];
+  // Per clip, so that a clip's random points come from its own stream.
+  const masks: tf.Scalar[] = [];
+  const dices: tf.Scalar[] = [];
   matches.forEach((match, b) => {
     if (match.queryIndices.length === 0) return;
-    matchedPred.push(tf.gather(videoMasks[b], match.queryIndices) as tf.Tensor4D);
-    matchedTarget.push(tf.gather(targets[b].masks, match.targetIndices).cast("float32") as tf.Tensor4D);
+    const pred = tf.gather(videoMasks[b], match.queryIndices) as tf.Tensor4D; // [n, T, h, w]
+    const gt = tf.gather(targets[b].masks, match.targetIndices).cast("float32") as tf.Tensor4D; // [n, T, H, W]
+    const [n, frames, h, w] = pred.shape;
+    const [, , gh, gw] = gt.shape;
+    const numPoints = options.numPoints ?? 12544;
+    // Points chosen per frame from that frame's uncertainty; the clip's points form one vector per track.
+    const coords = getUncertainPointCoords(
+      pred.reshape([n * frames, h, w]) as tf.Tensor3D,
+      numPoints,
+      options.oversampleRatio ?? 3,
+      options.importanceSampleRatio ?? 0.75,
+      randomOf(options.rng, b),
+    );
+    const logits = pointSample(pred.reshape([n * frames, h, w, 1]) as tf.Tensor4D, coords).reshape([
+      n,
+      frames * numPoints,
+    ]) as tf.Tensor2D;
+    const labels = pointSample(gt.reshape([n * frames, gh, gw, 1]) as tf.Tensor4D, coords).reshape([
+      n,
+      frames * numPoints,
+    ]) as tf.Tensor2D;
+    masks.push(sigmoidCeLoss(logits, labels, numTracks));
+    dices.push(diceLoss(logits, labels, numTracks));
   });
-  if (matchedPred.length === 0) return { matches, ce, mask: tf.scalar(0), dice: tf.scalar(0) };
-  const pred = tf.concat(matchedPred, 0); // [n, T, h, w]
-  const gt = tf.concat(matchedTarget, 0); // [n, T, H, W]
-  const [n, frames, h, w] = pred.shape;
-  const [, , gh, gw] = gt.shape;
-  const numPoints = options.numPoints ?? 12544;
-  // Points chosen per frame from that frame's uncertainty; the clip's points form one vector per track.
-  const coords = getUncertainPointCoords(
-    pred.reshape([n * frames, h, w]) as tf.Tensor3D,
-    numPoints,
-    options.oversampleRatio ?? 3,
-    options.importanceSampleRatio ?? 0.75,
-    options.rng,
-  );
-  const logits = pointSample(pred.reshape([n * frames, h, w, 1]) as tf.Tensor4D, coords).reshape([
-    n,
-    frames * numPoints,
-  ]) as tf.Tensor2D;
-  const labels = pointSample(gt.reshape([n * frames, gh, gw, 1]) as tf.Tensor4D, coords).reshape([
-    n,
-    frames * numPoints,
-  ]) as tf.Tensor2D;
-  return {
-    matches,
-    ce,
-    mask: sigmoidCeLoss(logits, labels, numTracks),
-    dice: diceLoss(logits, labels, numTracks),
-  };
+  if (masks.length === 0) return { matches, ce, mask: tf.scalar(0), dice: tf.scalar(0) };
+  return { matches, ce, mask: tf.addN(masks) as tf.Scalar, dice: tf.addN(dices) as tf.Scalar };
 }
 
 /**
@@ -198,10 +220,20 @@ export function videoLoss(
   targets: ClipTarget[],
   options: VideoCriterionOptions,
 ): { loss: tf.Scalar; terms: Record<string, tf.Scalar>; matches: Match[] } {
-  const numTracks = Math.max(
-    1,
-    targets.reduce((sum, t) => sum + t.labels.length, 0),
-  );
+  // Hungarian matching pairs min(M, Nv) video queries of a clip with M tracks: the CE's summed weights.
+  const [clips, numQueries] = output.video.predLogits.shape;
+  const tracks = targets.reduce((sum, t) => sum + t.labels.length, 0);
+  const matched = targets.reduce((sum, t) => sum + Math.min(t.labels.length, numQueries), 0);
+  const [batchTracks, batchMatched, batchClips] = batchSum(options.shares ?? WHOLE_BATCH, [
+    tracks,
+    matched,
+    clips,
+  ]);
+  const noObjectWeight = options.noObjectWeight ?? 0.1;
+  const normalisers = {
+    numTracks: Math.max(1, batchTracks),
+    classWeightSum: batchMatched + noObjectWeight * (batchClips * numQueries - batchMatched),
+  };
   let finalMatches: Match[] = [];
   const result = tf.tidy(() => {
     const terms: Record<string, tf.Scalar> = {};
@@ -218,13 +250,13 @@ export function videoLoss(
         ]) as tf.Scalar,
       );
     };
-    const last = videoLayerLoss(output.video, output.videoMasks, targets, numTracks, options);
+    const last = videoLayerLoss(output.video, output.videoMasks, targets, normalisers, options);
     finalMatches = last.matches;
     add("", last);
     if (options.deepSupervision ?? true) {
       output.video.aux.forEach((prediction, i) => {
         const masks = videoMaskLogits(prediction.predMaskEmbed, output.frame.maskFeatures);
-        add(`_${i}`, videoLayerLoss(prediction, masks, targets, numTracks, options));
+        add(`_${i}`, videoLayerLoss(prediction, masks, targets, normalisers, options));
       });
     }
     return { loss: tf.addN(weighted) as tf.Scalar, terms };
@@ -234,59 +266,115 @@ export function videoLoss(
 
 /**
  * VITA's similarity loss. frameEmbed [B, T, N, E] and videoEmbed [B, Nv, E] (L2-normalised);
- * frameMatches[b][t] and videoMatches[b] in track indices of clip b. 0 with fewer than two matched queries.
+ * frameMatches[b][t] and videoMatches[b] in track indices of clip b. 0 with fewer than two matched queries
+ * in the whole batch.
+ *
+ * On a share of the batch, the pairs of this share's queries with the other shares' (whose embeddings
+ * are gathered as constants) are this share's too: their value counts once, their gradient twice, since
+ * the whole batch's loss holds each such pair in both orders and the other share gives its own queries
+ * the gradient of the other order.
  */
 export function similarityLoss(
   frameEmbed: tf.Tensor4D,
   videoEmbed: tf.Tensor3D,
   frameMatches: Match[][],
   videoMatches: Match[],
-  options: { simScale?: number; simMargin?: number } = {},
+  options: { simScale?: number; simMargin?: number; shares?: BatchShares } = {},
 ): tf.Scalar {
+  const shares = options.shares ?? WHOLE_BATCH;
   const [batch, frames, n, e] = frameEmbed.shape;
   const numVideoQueries = videoEmbed.shape[1];
   const frameRows: number[] = [];
-  const frameIds: number[] = [];
   const videoRows: number[] = [];
-  const videoIds: number[] = [];
-  // Track k of clip b has the global id b·2^20 + k: tracks of different clips are different instances.
-  const id = (b: number, track: number) => b * 1048576 + track;
+  const clipOfRow: number[] = [];
+  const trackOfRow: number[] = [];
   for (let b = 0; b < batch; b++) {
     for (let t = 0; t < frames; t++) {
       const match = frameMatches[b]?.[t];
       if (!match) throw new VidsegError(`similarity loss: no frame matches for clip ${b}, frame ${t}`);
       match.queryIndices.forEach((q, k) => {
         frameRows.push((b * frames + t) * n + q);
-        frameIds.push(id(b, match.targetIndices[k]));
+        clipOfRow.push(b);
+        trackOfRow.push(match.targetIndices[k]);
       });
     }
+  }
+  for (let b = 0; b < batch; b++) {
     videoMatches[b].queryIndices.forEach((q, k) => {
       videoRows.push(b * numVideoQueries + q);
-      videoIds.push(id(b, videoMatches[b].targetIndices[k]));
+      clipOfRow.push(b);
+      trackOfRow.push(videoMatches[b].targetIndices[k]);
     });
   }
-  const count = frameRows.length + videoRows.length;
-  if (count < 2) return tf.scalar(0);
-  const ids = [...frameIds, ...videoIds];
-  const targets = new Float32Array(count * count);
-  const pairWeights = new Float32Array(count * count);
-  for (let i = 0; i < count; i++) {
-    for (let j = 0; j < count; j++) {
-      targets[i * count + j] = ids[i] === ids[j] ? 1 : 0;
-      pairWeights[i * count + j] = i === j ? 0 : 1 / (count * (count - 1));
-    }
-  }
-  return tf.tidy(() => {
+  const own = frameRows.length + videoRows.length;
+  const embeddings = tf.tidy(() => {
     const parts: tf.Tensor[] = [];
     if (frameRows.length > 0) parts.push(tf.gather(frameEmbed.reshape([batch * frames * n, e]), frameRows));
     if (videoRows.length > 0)
       parts.push(tf.gather(videoEmbed.reshape([batch * numVideoQueries, e]), videoRows));
-    const embeddings = tf.concat(parts, 0) as tf.Tensor2D;
-    const cosine = tf.matMul(embeddings, tf.transpose(embeddings));
-    const logits = tf.mul(tf.sub(cosine, options.simMargin ?? 0.5), options.simScale ?? 10);
-    const bce = bceWithLogits(logits, tf.tensor2d(targets, [count, count]));
-    return tf.sum(tf.mul(bce, tf.tensor2d(pairWeights, [count, count]))) as tf.Scalar;
+    return parts.length > 0 ? (tf.concat(parts, 0) as tf.Tensor2D) : undefined;
   });
+  // Every share's clips, rows (clip, track) and, from the other shares, embeddings: [clips, rows, …].
+  const gathered = shares.gather(
+    shares.count === 1
+      ? [batch, own]
+      : [batch, own, ...clipOfRow, ...trackOfRow, ...(embeddings ? embeddings.dataSync() : [])],
+  );
+  // Track k of (batch-wide) clip b has the id b·2^20 + k: tracks of different clips are different instances.
+  const id = (clip: number, track: number) => clip * 1048576 + track;
+  const ownIds: number[] = [];
+  const otherIds: number[] = [];
+  const otherEmbeddings: number[] = [];
+  let clipOffset = 0;
+  gathered.forEach((values, s) => {
+    const [clips, rows] = values;
+    const mine = s === shares.index;
+    const ids = Array.from({ length: rows }, (_, r) =>
+      id(clipOffset + (mine ? clipOfRow[r] : values[2 + r]), mine ? trackOfRow[r] : values[2 + rows + r]),
+    );
+    if (mine) ownIds.push(...ids);
+    else {
+      otherIds.push(...ids);
+      for (let i = 2 + 2 * rows; i < values.length; i++) otherEmbeddings.push(values[i]);
+    }
+    clipOffset += clips;
+  });
+  const count = ownIds.length + otherIds.length;
+  if (count < 2 || !embeddings) {
+    embeddings?.dispose();
+    return tf.scalar(0);
+  }
+  const pairLoss = (rows: tf.Tensor2D, columns: tf.Tensor2D, columnIds: number[], diagonal: boolean) => {
+    const targets = new Float32Array(own * columnIds.length);
+    const pairWeights = new Float32Array(own * columnIds.length);
+    for (let i = 0; i < own; i++) {
+      for (let j = 0; j < columnIds.length; j++) {
+        targets[i * columnIds.length + j] = ownIds[i] === columnIds[j] ? 1 : 0;
+        pairWeights[i * columnIds.length + j] = diagonal && i === j ? 0 : 1 / (count * (count - 1));
+      }
+    }
+    const cosine = tf.matMul(rows, columns, false, true);
+    const logits = tf.mul(tf.sub(cosine, options.simMargin ?? 0.5), options.simScale ?? 10);
+    const bce = bceWithLogits(logits, tf.tensor2d(targets, [own, columnIds.length]));
+    return tf.sum(tf.mul(bce, tf.tensor2d(pairWeights, [own, columnIds.length]))) as tf.Scalar;
+  };
+  const loss = tf.tidy(() => {
+    const withinShare = pairLoss(embeddings, embeddings, ownIds, true);
+    if (otherIds.length === 0) return withinShare;
+    const others = tf.tensor2d(otherEmbeddings, [otherIds.length, e]);
+    return tf.add(withinShare, doubleGradient(pairLoss(embeddings, others, otherIds, false))) as tf.Scalar;
+  });
+  embeddings.dispose();
+  return loss;
+}
+
+/** The identity in value, twice the gradient. */
+function doubleGradient(x: tf.Scalar): tf.Scalar {
+  const doubled = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.clone(inputs[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, 2),
+  }));
+  return doubled(x) as tf.Scalar;
 }
 
 /**
@@ -332,7 +420,9 @@ export function offlineCriterion(
     const frameWeight = options.frameWeight ?? 1;
     const videoWeight = options.videoWeight ?? 1;
     const simWeight = options.simWeight ?? 0.5;
-    const frame = frameCriterion(output.frame, perFrame, options);
+    // One stream per frame, drawn from its clip's (one shared stream stays shared).
+    const frameRng = childRandoms(options.rng, batch, numFrames);
+    const frame = frameCriterion(output.frame, perFrame, { ...options, rng: frameRng });
     const frameMatches: Match[][] = [];
     for (let b = 0; b < batch; b++) {
       frameMatches.push(

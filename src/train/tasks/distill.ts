@@ -9,24 +9,33 @@
  * gradient tape, so no backward pass goes through it and its outputs are constants of the step; QFA's
  * teacher-side matching is done there too. The student may start from an online model file (`init`);
  * a resumed run needs the same teacher and init again.
+ *
+ * Data-parallel workers each run the teacher on their share of the clips; its matcher draws from each
+ * clip's own stream (seed + 2^31: the step's seeds are 31-bit, so the two streams never meet).
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
 import type { Rng } from "../../core/rng.js";
+import {
+  batchSum,
+  childRandoms,
+  seededRandoms,
+  type BatchShares,
+  type Randoms,
+} from "../../models/batch-shares.js";
 import type { DistillConfig } from "../../models/config.js";
 import { KdProjection, distillationLoss, type StudentLayer } from "../../models/distill/kd-loss.js";
 import { embeddingPairs, positionPairs, qfaPairs, type KdPair } from "../../models/distill/pairs.js";
 import { studentClipLoss, type StudentClipLoss } from "../../models/distill/student.js";
 import { disposeTeacherOutput, runTeacher, type TeacherOutput } from "../../models/distill/teacher.js";
 import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../../models/model-file.js";
-import { instantiateModel, MODEL_KINDS } from "../../models/registry.js";
+import { instantiateModel } from "../../models/registry.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import type { OfflineVisModel } from "../../models/vis/offline.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import type { TaskOptions, TrainTask } from "../task.js";
-import type { DataSource } from "../trainer.js";
-import { VisClipData, type VisClipBatch } from "../vis-data.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
+import type { SharedDataSource } from "../trainer.js";
+import { VisClipData, type VisClipBatch, type VisClipPlan } from "../vis-data.js";
 import { checkInitModel, clipFrameCropLoss } from "./offline.js";
 
 /** A clip batch with the teacher's outputs on it. */
@@ -70,27 +79,26 @@ export async function createDistillTask(
     if (init) checkInitModel(init, reader.categoryIds);
     checkTeacher(teacher.info, teacher.file, reader.categoryIds);
     config.model.numClasses = reader.numClasses;
-    const info: ModelInfo = {
-      kind: "online",
+    const info = taskModelInfo(
+      "online",
       config,
-      categoryIds: reader.categoryIds,
-      categoryNames: reader.categoryNames,
-      ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-    };
-    seedParameters(seed);
-    model = MODEL_KINDS.online.build(info);
+      { categoryIds: reader.categoryIds, categoryNames: reader.categoryNames },
+      options,
+    );
+    model = await buildTaskModel(info, seed, (model) => {
+      if (init) model.loadStateDict(init.weights, { file: init.file });
+      else if (options.backboneWeights) return loadTorchvisionResnet(model.backbone, options.backboneWeights);
+    });
     projection = new KdProjection(config.model.hiddenDim, teacher.model.config.head.hiddenDim);
-    if (init) model.loadStateDict(init.weights, { file: init.file });
-    else if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
     const teacherCriterion = teacher.info.config.criterion;
-    const data = new DistillData(clips, (batch, rng) =>
+    const data = new DistillData(clips, (batch) =>
       runTeacher(teacher.model, batch.images, batch.numFrames, batch.targets, {
         matcher: teacherCriterion,
         qfa:
           kd.kdFilter === "qfa"
             ? { minMaskIou: kd.qfaMinMaskIou, minClassProb: kd.qfaMinClassProb }
             : undefined,
-        rng: () => rng.uniform(),
+        rng: seededRandoms(batch.seeds.map((seed) => seed + 2 ** 31)),
       }),
     );
     const student = model;
@@ -102,7 +110,7 @@ export async function createDistillTask(
       backbonePrefix: "backbone.",
       trainingOnly: kdProjection,
       runConfig: { init: options.init ?? null, teacher: options.teacher },
-      step: (batch, rng) => distillStep(student, kdProjection, batch, info, rng),
+      step: (batch, shares) => distillStep(student, kdProjection, batch, info, shares),
       dispose: () => teacher.model.dispose(),
     };
   } catch (error) {
@@ -115,26 +123,36 @@ export async function createDistillTask(
   }
 }
 
-/** One step: the student's clip loss (+ crop loss) + λ·KD; the log gets the KD term and pair counts. */
+/**
+ * One step: the student's clip loss (+ crop loss) + λ·KD on a batch or a share of one (`shares`); the
+ * log gets the KD term and pair counts.
+ */
 function distillStep(
   model: FrameSegmenter,
   projection: KdProjection,
   batch: DistillBatch,
   info: ModelInfo,
-  rng: Rng,
+  shares: BatchShares,
 ): { loss: tf.Scalar; metrics: Record<string, tf.Scalar | number> } {
   const { criterion, distill: kd } = info.config;
-  const student = studentClipLoss(model, batch.images, batch.numFrames, batch.targets, criterion, () =>
-    rng.uniform(),
+  // One stream per clip; the frames' streams are drawn from it first, the crop frame's after.
+  const rng: Randoms = seededRandoms(batch.seeds);
+  const frameRng = childRandoms(rng, batch.seeds.length, batch.numFrames);
+  const student = studentClipLoss(
+    model,
+    batch.images,
+    batch.numFrames,
+    batch.targets,
+    criterion,
+    frameRng,
+    shares,
   );
   const metrics: Record<string, tf.Scalar | number> = {};
   for (const name of ["loss_ce", "loss_mask", "loss_dice", "loss_contrastive"])
     if (student.terms[name]) metrics[name] = student.terms[name];
   const parts: tf.Scalar[] = [student.loss];
   if (model.cropClassifier) {
-    const crop = clipFrameCropLoss(model.cropClassifier, batch, criterion.cropsPerInstance, () =>
-      rng.uniform(),
-    );
+    const crop = clipFrameCropLoss(model.cropClassifier, batch, criterion.cropsPerInstance, rng, shares);
     if (crop) {
       metrics.loss_crop = crop;
       parts.push(tf.mul(crop, criterion.cropWeight) as tf.Scalar);
@@ -144,6 +162,7 @@ function distillStep(
   const distillation = distillationLoss(layers, batch.teacher, projection, {
     loss: kd.kdLoss,
     classKlTemperature: kd.kdClassKl,
+    batchTotals: (counts) => batchSum(shares, counts),
   });
   parts.push(tf.mul(distillation.loss, kd.kdWeight) as tf.Scalar);
   metrics.loss_kd = distillation.loss;
@@ -198,17 +217,33 @@ export function studentLayers(
   });
 }
 
-/** The clips with the teacher run on each batch (see the module comment). */
-class DistillData implements DataSource<DistillBatch> {
+/** The clips with the teacher run on each batch, or share of one (see the module comment). */
+class DistillData implements SharedDataSource<DistillBatch, VisClipPlan> {
   constructor(
     readonly clips: VisClipData,
-    private readonly runTeacherOn: (batch: VisClipBatch, rng: Rng) => TeacherOutput,
+    private readonly runTeacherOn: (batch: VisClipBatch) => TeacherOutput,
   ) {}
 
+  get unitsPerBatch(): number {
+    return this.clips.unitsPerBatch;
+  }
+
   async next(rng: Rng): Promise<DistillBatch> {
-    const batch = await this.clips.next(rng);
+    return this.load(this.draw(rng));
+  }
+
+  draw(rng: Rng): VisClipPlan {
+    return this.clips.draw(rng);
+  }
+
+  share(plan: VisClipPlan, count: number): VisClipPlan[] {
+    return this.clips.share(plan, count);
+  }
+
+  async load(plan: VisClipPlan): Promise<DistillBatch> {
+    const batch = await this.clips.load(plan);
     try {
-      return { ...batch, teacher: this.runTeacherOn(batch, rng) };
+      return { ...batch, teacher: this.runTeacherOn(batch) };
     } catch (error) {
       this.clips.release(batch);
       throw error;

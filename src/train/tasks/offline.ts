@@ -16,13 +16,12 @@ import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
 import type { CropClassifier } from "../../models/crop-classifier.js";
 import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../../models/model-file.js";
-import { MODEL_KINDS } from "../../models/registry.js";
 import type { OfflineVisModel } from "../../models/vis/offline.js";
 import { cropLoss } from "../../models/vis/online.js";
 import { offlineCriterion } from "../../models/vis/video-criterion.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import type { TaskOptions, TrainTask } from "../task.js";
+import { randomOf, seededRandoms, type BatchShares, type Randoms } from "../../models/batch-shares.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import { VisClipData, type VisClipBatch } from "../vis-data.js";
 
 /** The loss terms logged each step (unweighted; deep-supervision terms are left out of the log). */
@@ -46,7 +45,7 @@ export async function createOfflineTask(
   }
   const init = options.init ? await readModelFile(options.init) : undefined;
   let data: VisClipData;
-  let info: ModelInfo;
+  let info: ModelInfo & { kind: "offline" };
   let model: OfflineVisModel;
   try {
     const config = structuredClone(options.config);
@@ -65,23 +64,17 @@ export async function createOfflineTask(
     if (init) checkInitModel(init, reader.categoryIds);
     // The classifier's size follows the data.
     config.model.numClasses = reader.numClasses;
-    info = {
-      kind: "offline",
+    info = taskModelInfo(
+      "offline",
       config,
-      categoryIds: reader.categoryIds,
-      categoryNames: reader.categoryNames,
-      ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-    };
-    seedParameters(seed);
-    model = MODEL_KINDS.offline.build(info);
-    try {
+      { categoryIds: reader.categoryIds, categoryNames: reader.categoryNames },
+      options,
+    );
+    model = await buildTaskModel(info, seed, (model) => {
       if (init) model.segmenter.loadStateDict(init.weights, { file: init.file });
       else if (options.backboneWeights)
-        await loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+        return loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
+    });
   } finally {
     if (init) disposeModelFile(init);
   }
@@ -100,23 +93,19 @@ export async function createOfflineTask(
     data,
     backbonePrefix: "segmenter.backbone.",
     runConfig: { init: options.init ?? null },
-    step: (batch, rng) => {
+    step: (batch, shares) => {
+      const rng = seededRandoms(batch.seeds); // one stream per clip
       let output = model.forward(batch.images, batch.numFrames, { aux: config.criterion.deepSupervision });
       // A frozen segmenter gets no gradient from the frame-level loss: only its final layer's matches
       // are needed (for the similarity loss), so its per-layer losses are skipped.
       if (offline.freezeSegmenter) output = { ...output, frame: { ...output.frame, aux: [] } };
-      const criterionResult = offlineCriterion(output, batch.targets, {
-        ...criterionOptions,
-        rng: () => rng.uniform(),
-      });
+      const criterionResult = offlineCriterion(output, batch.targets, { ...criterionOptions, rng, shares });
       const { terms } = criterionResult;
       let { loss } = criterionResult;
       const classifier = model.segmenter.cropClassifier;
       if (classifier && !offline.freezeSegmenter) {
         // The crop classifier is a per-frame model: one random frame of each clip is enough.
-        const crop = clipFrameCropLoss(classifier, batch, config.criterion.cropsPerInstance, () =>
-          rng.uniform(),
-        );
+        const crop = clipFrameCropLoss(classifier, batch, config.criterion.cropsPerInstance, rng, shares);
         if (crop) {
           terms.loss_crop = crop;
           const total = tf.add(loss, tf.mul(crop, config.criterion.cropWeight)) as tf.Scalar;
@@ -131,15 +120,19 @@ export async function createOfflineTask(
   };
 }
 
-/** The crop classifier's loss on one random frame of each clip of the batch (src/models/online.ts). */
+/**
+ * The crop classifier's loss on one random frame of each clip of the batch (src/models/vis/online.ts);
+ * `rng`: one stream per clip, continued after the criterion's draws.
+ */
 export function clipFrameCropLoss(
   classifier: CropClassifier,
   batch: VisClipBatch,
   perInstance: number,
-  uniform: () => number,
+  rng: Randoms,
+  shares: BatchShares,
 ): tf.Scalar | null {
   const { numFrames } = batch;
-  const picks = batch.targets.map((_, b) => b * numFrames + Math.floor(uniform() * numFrames));
+  const picks = batch.targets.map((_, b) => b * numFrames + Math.floor(randomOf(rng, b)() * numFrames));
   const images = tf.gather(batch.images, picks) as tf.Tensor4D;
   const targets = batch.targets.map((target, b) => ({
     labels: target.labels,
@@ -150,7 +143,7 @@ export function clipFrameCropLoss(
     }),
   }));
   try {
-    return cropLoss(classifier, images, targets, perInstance, uniform);
+    return cropLoss(classifier, images, targets, perInstance, rng, undefined, shares);
   } finally {
     tf.dispose([images, ...targets.map((t) => t.masks)]);
   }
