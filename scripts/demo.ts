@@ -10,11 +10,11 @@
  * 4. evaluates the results against the ground truth and prints the YouTube-VIS AP table.
  *
  * Options: --out <dir> (default demo-output), --checkpoint <model file> (default the shipped weights),
- * --seed <n> (default 3).
+ * --seed <n> (default 3). `--preset ovis` runs the distillation demo instead (scripts/demo-ookd.ts).
  */
 import { existsSync } from "node:fs";
 import { rename, rmdir } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   contactSheet,
@@ -32,19 +32,13 @@ import {
   writePng,
   type RgbImage,
 } from "../src/index.js";
+import { argument, show } from "./demo-args.js";
+import { ookdDemo } from "./demo-ookd.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const SHIPPED_WEIGHTS = join(ROOT, "weights", "online-ytvis.safetensors");
 /** Frames shown on the contact sheet (evenly spaced). */
 const SHEET_FRAMES = 6;
-
-function argument(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  if (i + 1 >= args.length) throw new VidsegError(`--${name} needs a value`);
-  return args[i + 1];
-}
 
 /** Evenly spaced frames of the video with the written PNG masks drawn over them, enlarged 2×. */
 async function sheetOf(imagesDir: string, pngDir: string, fileNames: readonly string[]): Promise<RgbImage> {
@@ -61,13 +55,11 @@ async function sheetOf(imagesDir: string, pngDir: string, fileNames: readonly st
   return contactSheet([tiles], { captions: [`frames ${picks.join(", ")}: colour = track id`] });
 }
 
-/** A path as the user can type it: relative inside the working folder, absolute elsewhere. */
-function show(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel === "" ? "." : rel.startsWith("..") ? path : rel;
-}
-
 async function main(): Promise<void> {
+  const preset = argument("preset", "ytvis");
+  if (preset === "ovis") return ookdDemo();
+  if (preset !== "ytvis")
+    throw new VidsegError(`expected ytvis or ovis, got "${preset}"`, undefined, "--preset");
   const out = resolve(argument("out", "demo-output"));
   const checkpoint = argument("checkpoint", SHIPPED_WEIGHTS);
   const seed = Number(argument("seed", "3"));

@@ -87,6 +87,21 @@ export {
   type CategoryAp,
 } from "./eval/ytvis.js";
 export {
+  identitySwitches,
+  identityLine,
+  IDENTITY_SCORE_THRESHOLD,
+  IDENTITY_IOU_THRESHOLD,
+  type IdentityOptions,
+  type IdentityReport,
+} from "./eval/identity.js";
+export {
+  categoryHalves,
+  categoryHalvesLines,
+  trackCounts,
+  type CategoryHalf,
+  type CategoryHalves,
+} from "./eval/category-halves.js";
+export {
   evaluateDavis,
   binaryJF,
   davisCsvFiles,
@@ -109,4 +124,4 @@ export {
 } from "./eval/refer.js";
 
 // The evaluate jobs (what `vidseg eval ytvis|ovis` runs)
-export { evaluateVisFiles, type EvaluateVisOptions } from "./jobs/evaluate.js";
+export { evaluateVisFiles, type EvaluateVisOptions, type VisEvaluation } from "./jobs/evaluate.js";

@@ -31,7 +31,13 @@ import {
 import { cropClassifierFile, isOnnxPath } from "../models/onnx-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
-import { duplicateQueries, upsampleQueryMask, type FramePrediction } from "../processing/postprocess.js";
+import {
+  cellColours,
+  duplicateQueries,
+  guidedUpsampleMask,
+  upsampleQueryMask,
+  type FramePrediction,
+} from "../processing/postprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 import { TfjsFrameNetwork, type FrameNetwork } from "./frame-network.js";
 import { OnnxFrameNetwork, type OnnxRuntime } from "./onnx-network.js";
@@ -64,6 +70,11 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
    * Default 0.6; 1 keeps every query.
    */
   duplicateIou?: number;
+  /**
+   * How query masks reach the frame's size from the model's 1/4 resolution: "bilinear" logits, or
+   * "guided" by the frame's colours (edge-aware, {@link guidedUpsampleMask}). Default "bilinear".
+   */
+  maskUpsampling?: "bilinear" | "guided";
 }
 
 export interface SegmentedInstance {
@@ -239,9 +250,25 @@ export class OnlineSegmenter {
     const { width, height } = frame;
     const frameIndex = this.frameCount;
     const masks = new Map<number, Uint8Array>();
+    const { maskHeight, maskWidth, maskLogits } = prediction;
+    let cells: Float32Array | undefined;
+    const upsample =
+      this.options.maskUpsampling === "guided"
+        ? (q: number) => {
+            cells ??= cellColours(frame, maskHeight, maskWidth);
+            return guidedUpsampleMask(
+              maskLogits,
+              q * maskHeight * maskWidth,
+              maskHeight,
+              maskWidth,
+              frame,
+              cells,
+            );
+          }
+        : (q: number) => upsampleQueryMask(prediction, q, height, width);
     const maskOf = (q: number) => {
       let mask = masks.get(q);
-      if (!mask) masks.set(q, (mask = upsampleQueryMask(prediction, q, height, width)));
+      if (!mask) masks.set(q, (mask = upsample(q)));
       return mask;
     };
     const queries: QueryOutput[] = [];

@@ -18,96 +18,50 @@ import {
 } from "../formats/refytvos.js";
 import { ReferringSegmenter } from "../infer/referring-segmenter.js";
 import { imageFrames } from "../infer/sources.js";
-import type { VisConfig } from "../models/config.js";
-import { loadVisConfig } from "../models/config-file.js";
 import type { ModelInfo } from "../models/model-file.js";
 import type { ReferModel } from "../models/refer/model.js";
 import { initRuntime } from "../runtime/backend.js";
 import { trainModel } from "../train/run.js";
-import type { StepLogEntry } from "../train/trainer.js";
 import { segmentExpressions } from "./infer-refer.js";
+import {
+  runConfig,
+  runSettings,
+  runSummary,
+  type TrainRunOptions,
+  type TrainRunSummary,
+} from "./train-run.js";
 
-export interface TrainReferOptions {
+export interface TrainReferOptions extends TrainRunOptions {
   /** A Ref-YouTube-VOS-layout root holding `train/` (and `valid/`), or a split folder. */
   data: string;
-  /** A preset name, a config file, or a config. Default "cpu-small". */
-  config?: string | VisConfig;
-  /** Run folder. */
-  out: string;
-  resume?: boolean;
-  /** Default 0. */
-  seed?: number;
-  /** Overrides the config's total steps. */
-  steps?: number;
-  /** torchvision ResNet weights (safetensors) for the backbone. */
-  backboneWeights?: string;
-  /** Split evaluated during training, when the root has it. Default "valid". */
-  valSplit?: string;
-  /** Validate every n steps (and at the end). */
-  valEvery?: number;
-  /** Evaluate only the first n validation videos. */
-  valVideos?: number;
-  /** Default 500. */
-  checkpointEvery?: number;
-  /** Data-parallel worker threads; default: the cores, capped by a batch's clips (src/train/run.ts). */
-  workers?: number;
-  /** Progress bar options for the trainer, or false for none. */
-  progress?: false | { silent?: boolean };
-  signal?: AbortSignal;
-  onStep?: (entry: StepLogEntry) => void;
 }
 
 /** What the job returns (and `vidseg train refer --json` prints). */
-export interface TrainReferSummary {
-  step: number;
-  last_loss: number;
-  model: string | null;
-  checkpoint: string;
-  plot: string;
-}
+export type TrainReferSummary = TrainRunSummary;
 
 /** Trains (see the module comment). */
 export async function trainRefer(options: TrainReferOptions): Promise<TrainReferSummary> {
   await initRuntime();
-  const config =
-    typeof options.config === "object"
-      ? structuredClone(options.config)
-      : await loadVisConfig(options.config ?? "cpu-small");
-  if (options.steps !== undefined) config.optim.totalSteps = options.steps;
+  const config = await runConfig(options);
   const train = resolveReferSplit(options.data, "train");
   let valid: ReferSplitPaths | undefined;
   try {
-    valid = resolveReferSplit(join(options.data, options.valSplit ?? "valid"));
+    if (options.valSplit !== false)
+      valid = resolveReferSplit(join(options.data, options.valSplit ?? "valid"));
   } catch {
     valid = undefined;
   }
   const result = await trainModel("refer", {
+    ...runSettings(options),
     config,
     data: { annotationFile: train.annotationFile, imagesDir: train.imagesDir },
-    runDir: options.out,
-    resume: options.resume,
-    seed: options.seed,
-    backboneWeights: options.backboneWeights,
     trainedOn: {
       data: `${basename(resolve(options.data))} (Ref-YouTube-VOS layout, ${basename(train.splitRoot)} split)`,
       synthetic: false,
     },
-    validateEvery: options.valEvery,
-    checkpointEvery: options.checkpointEvery,
-    workers: options.workers,
-    progress: options.progress,
-    signal: options.signal,
-    onStep: options.onStep,
     validate: valid && ((model, info) => validateRefer(model, info, valid, options.valVideos)),
   });
-  result.model.dispose();
-  return {
-    step: result.step,
-    last_loss: result.lastLoss,
-    model: result.modelFile ?? null,
-    checkpoint: result.checkpoint,
-    plot: join(options.out, "plot.html"),
-  };
+  return runSummary(result, options);
 }
 
 /**

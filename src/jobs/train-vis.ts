@@ -1,8 +1,8 @@
 /**
  * The train-vis job (`vidseg train vis`): trains the online or the offline VIS model, or distils an
- * offline teacher into an online student (`distillFrom`), on a YouTube-VIS-layout root, validating on its valid split (YouTube-VIS AP of the streaming or clip-window
- * inference that `vidseg infer vis` runs), and writes the run folder: log.jsonl, checkpoints/,
- * model.safetensors, plot.html.
+ * offline teacher into an online student (`distillFrom`), on a YouTube-VIS-layout root, validating on
+ * its valid split (YouTube-VIS AP of the streaming or clip-window inference that `vidseg infer vis`
+ * runs), and writes the run folder: log.jsonl, checkpoints/, model.safetensors, plot.html.
  */
 import { basename, resolve } from "node:path";
 import { VidsegError } from "../core/errors.js";
@@ -12,31 +12,24 @@ import { resolveVisSplit } from "../formats/ytvis-layout.js";
 import { OfflineSegmenter, toYtvisResults } from "../infer/offline-segmenter.js";
 import { OnlineSegmenter } from "../infer/online-segmenter.js";
 import { openYtvisSplit, type YtvisSplitVideo } from "../infer/sources.js";
-import { validateVisConfig, type DistillConfig, type VisConfig } from "../models/config.js";
-import { loadVisConfig } from "../models/config-file.js";
+import { validateVisConfig, type DistillConfig } from "../models/config.js";
 import type { ModelInfo, TrainedOn } from "../models/model-file.js";
 import type { ModelKindName, ModelOf } from "../models/registry.js";
 import { initRuntime } from "../runtime/backend.js";
 import { trainModel } from "../train/run.js";
-import type { StepLogEntry } from "../train/trainer.js";
-import { join } from "node:path";
+import {
+  runConfig,
+  runSettings,
+  runSummary,
+  type TrainRunOptions,
+  type TrainRunSummary,
+} from "./train-run.js";
 
-export interface TrainVisOptions {
+export interface TrainVisOptions extends TrainRunOptions {
   /** The model kind. Default "online". */
   model?: ModelKindName;
   /** YouTube-VIS-layout root: <root>/train.json + <root>/train/JPEGImages (+ the valid split). */
   data: string;
-  /** A preset name, a config file, or a config. Default "cpu-small". */
-  config?: string | VisConfig;
-  /** Run folder. */
-  out: string;
-  resume?: boolean;
-  /** Default 0. */
-  seed?: number;
-  /** Overrides the config's total steps. */
-  steps?: number;
-  /** torchvision ResNet weights (safetensors) for the backbone. */
-  backboneWeights?: string;
   /**
    * An online model file the model starts from: the offline model's frame segmenter, or the distilled
    * student.
@@ -46,22 +39,6 @@ export interface TrainVisOptions {
   distillFrom?: string;
   /** Overrides of the config's `distill` section (the CLI's --kd-* flags). */
   distill?: DistillOverrides;
-  /** Split evaluated during training, when the root has it. Default "valid". */
-  valSplit?: string;
-  /** Validate every n steps (and at the end). */
-  valEvery?: number;
-  /** Evaluate only the first n validation videos. */
-  valVideos?: number;
-  /** Default 500. */
-  checkpointEvery?: number;
-  /** Data-parallel worker threads; default: the cores, capped by a batch's units (src/train/run.ts). */
-  workers?: number;
-  /** Progress bar options for the trainer, or false for none. */
-  progress?: false | { silent?: boolean };
-  signal?: AbortSignal;
-  onStep?: (entry: StepLogEntry) => void;
-  /** Told what the run worked around (e.g. an unreadable newest checkpoint on --resume). */
-  onWarning?: (message: string) => void;
 }
 
 /** The distillation settings a command line sets; `fairAug` is α and turns the augmentation on. */
@@ -70,13 +47,8 @@ export type DistillOverrides = Partial<
 > & { fairAug?: number };
 
 /** What the job returns (and `vidseg train vis --json` prints). */
-export interface TrainVisSummary {
+export interface TrainVisSummary extends TrainRunSummary {
   model_kind: ModelKindName;
-  step: number;
-  last_loss: number;
-  model: string | null;
-  checkpoint: string;
-  plot: string;
 }
 
 /** Trains (see the module comment). */
@@ -98,19 +70,8 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     );
   if (options.distill && Object.keys(options.distill).length > 0 && !distill)
     throw new VidsegError("distillation settings need a teacher", undefined, "--distill-from");
-  if (options.init !== undefined && kind !== "offline" && !distill) {
-    throw new VidsegError(
-      "only the offline model and a distilled student (--distill-from) start from an online model",
-      undefined,
-      "--init",
-    );
-  }
   await initRuntime();
-  const config =
-    typeof options.config === "object"
-      ? structuredClone(options.config)
-      : await loadVisConfig(options.config ?? "cpu-small");
-  if (options.steps !== undefined) config.optim.totalSteps = options.steps;
+  const config = await runConfig(options);
   if (options.distill) {
     const { fairAug, ...settings } = options.distill;
     Object.assign(config.distill, settings);
@@ -118,24 +79,17 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     validateVisConfig(config);
   }
   const data = resolveVisSplit(options.data, "train");
-  const validation = await openValidation(options.data, options.valSplit ?? "valid", options.valVideos);
+  const validation =
+    options.valSplit === false
+      ? undefined
+      : await openValidation(options.data, options.valSplit ?? "valid", options.valVideos);
   const common = {
+    ...runSettings(options),
     config,
     data,
-    runDir: options.out,
-    resume: options.resume,
-    seed: options.seed,
-    backboneWeights: options.backboneWeights,
     init: options.init,
     teacher: options.distillFrom,
     trainedOn: await describeData(data.annotationFile, options.data),
-    validateEvery: options.valEvery,
-    checkpointEvery: options.checkpointEvery,
-    workers: options.workers,
-    progress: options.progress,
-    signal: options.signal,
-    onStep: options.onStep,
-    onWarning: options.onWarning,
   };
   const result =
     kind === "online"
@@ -147,15 +101,7 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
           ...common,
           validate: validation && ((model, info) => validation.evaluate(offlineResults(model, info))),
         });
-  result.model.dispose();
-  return {
-    model_kind: kind,
-    step: result.step,
-    last_loss: result.lastLoss,
-    model: result.modelFile ?? null,
-    checkpoint: result.checkpoint,
-    plot: join(options.out, "plot.html"),
-  };
+  return { model_kind: kind, ...runSummary(result, options) };
 }
 
 /** What the training data is, for the model file: a `vidseg synth` benchmark says so in its info. */

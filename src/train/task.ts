@@ -13,6 +13,8 @@
 import type { BatchShares } from "../models/batch-shares.js";
 import type { VisConfig } from "../models/config.js";
 import type { ModelInfo, TrainedOn } from "../models/model-file.js";
+import { buildModel, type ModelKindName, type ModelOf } from "../models/registry.js";
+import { seedParameters } from "../nn/init.js";
 import type { Module } from "../nn/module.js";
 import type { SharedDataSource, StepOutput } from "./trainer.js";
 import type { VisSplitPaths } from "./vis-data.js";
@@ -57,4 +59,35 @@ export interface TrainTask<Batch, M extends Module = Module> {
   runConfig?: Record<string, unknown>;
   /** Frees what the task holds besides the model (the caller owns the model). */
   dispose?(): void;
+}
+
+/**
+ * A task's model, built the same way by every task and in every worker: the parameters drawn from the
+ * run's seed, then `start` loads what the model starts from (a model file, torchvision weights); the
+ * model is disposed if that fails.
+ */
+export async function buildTaskModel<K extends ModelKindName>(
+  info: ModelInfo & { kind: K },
+  seed: number,
+  start?: (model: ModelOf<K>) => unknown,
+): Promise<ModelOf<K>> {
+  seedParameters(seed);
+  const model = buildModel(info);
+  try {
+    await start?.(model);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return model;
+}
+
+/** The info of a task's model file: its kind, config and categories, and what it was trained on. */
+export function taskModelInfo<K extends ModelKindName>(
+  kind: K,
+  config: VisConfig,
+  categories: Pick<ModelInfo, "categoryIds" | "categoryNames" | "vocabulary">,
+  options: Pick<TaskOptions, "trainedOn">,
+): ModelInfo & { kind: K } {
+  return { kind, config, ...categories, ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}) };
 }

@@ -29,12 +29,11 @@ import { embeddingPairs, positionPairs, qfaPairs, type KdPair } from "../../mode
 import { studentClipLoss, type StudentClipLoss } from "../../models/distill/student.js";
 import { disposeTeacherOutput, runTeacher, type TeacherOutput } from "../../models/distill/teacher.js";
 import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../../models/model-file.js";
-import { instantiateModel, MODEL_KINDS } from "../../models/registry.js";
+import { instantiateModel } from "../../models/registry.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import type { OfflineVisModel } from "../../models/vis/offline.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import type { TaskOptions, TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import type { SharedDataSource } from "../trainer.js";
 import { VisClipData, type VisClipBatch, type VisClipPlan } from "../vis-data.js";
 import { checkInitModel, clipFrameCropLoss } from "./offline.js";
@@ -80,18 +79,17 @@ export async function createDistillTask(
     if (init) checkInitModel(init, reader.categoryIds);
     checkTeacher(teacher.info, teacher.file, reader.categoryIds);
     config.model.numClasses = reader.numClasses;
-    const info: ModelInfo = {
-      kind: "online",
+    const info = taskModelInfo(
+      "online",
       config,
-      categoryIds: reader.categoryIds,
-      categoryNames: reader.categoryNames,
-      ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-    };
-    seedParameters(seed);
-    model = MODEL_KINDS.online.build(info);
+      { categoryIds: reader.categoryIds, categoryNames: reader.categoryNames },
+      options,
+    );
+    model = await buildTaskModel(info, seed, (model) => {
+      if (init) model.loadStateDict(init.weights, { file: init.file });
+      else if (options.backboneWeights) return loadTorchvisionResnet(model.backbone, options.backboneWeights);
+    });
     projection = new KdProjection(config.model.hiddenDim, teacher.model.config.head.hiddenDim);
-    if (init) model.loadStateDict(init.weights, { file: init.file });
-    else if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
     const teacherCriterion = teacher.info.config.criterion;
     const data = new DistillData(clips, (batch) =>
       runTeacher(teacher.model, batch.images, batch.numFrames, batch.targets, {

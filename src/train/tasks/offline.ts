@@ -16,14 +16,12 @@ import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
 import type { CropClassifier } from "../../models/crop-classifier.js";
 import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../../models/model-file.js";
-import { MODEL_KINDS } from "../../models/registry.js";
 import type { OfflineVisModel } from "../../models/vis/offline.js";
 import { cropLoss } from "../../models/vis/online.js";
 import { offlineCriterion } from "../../models/vis/video-criterion.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { randomOf, seededRandoms, type BatchShares, type Randoms } from "../../models/batch-shares.js";
-import type { TaskOptions, TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import { VisClipData, type VisClipBatch } from "../vis-data.js";
 
 /** The loss terms logged each step (unweighted; deep-supervision terms are left out of the log). */
@@ -47,7 +45,7 @@ export async function createOfflineTask(
   }
   const init = options.init ? await readModelFile(options.init) : undefined;
   let data: VisClipData;
-  let info: ModelInfo;
+  let info: ModelInfo & { kind: "offline" };
   let model: OfflineVisModel;
   try {
     const config = structuredClone(options.config);
@@ -66,23 +64,17 @@ export async function createOfflineTask(
     if (init) checkInitModel(init, reader.categoryIds);
     // The classifier's size follows the data.
     config.model.numClasses = reader.numClasses;
-    info = {
-      kind: "offline",
+    info = taskModelInfo(
+      "offline",
       config,
-      categoryIds: reader.categoryIds,
-      categoryNames: reader.categoryNames,
-      ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-    };
-    seedParameters(seed);
-    model = MODEL_KINDS.offline.build(info);
-    try {
+      { categoryIds: reader.categoryIds, categoryNames: reader.categoryNames },
+      options,
+    );
+    model = await buildTaskModel(info, seed, (model) => {
       if (init) model.segmenter.loadStateDict(init.weights, { file: init.file });
       else if (options.backboneWeights)
-        await loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
+        return loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
+    });
   } finally {
     if (init) disposeModelFile(init);
   }

@@ -4,14 +4,11 @@
  * src/models/refer/loss.ts. The task's data path is the split's meta_expressions.json and its
  * JPEGImages folder; the vocabulary of the split's expressions goes into the model file.
  */
-import type { ModelInfo } from "../../models/model-file.js";
 import type { ReferModel } from "../../models/refer/model.js";
 import { referLoss } from "../../models/refer/loss.js";
-import { MODEL_KINDS } from "../../models/registry.js";
-import { seedParameters } from "../../nn/init.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { ReferClipData, type ReferBatch } from "../refer-data.js";
-import type { TaskOptions, TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 
 export async function createReferTask(options: TaskOptions): Promise<TrainTask<ReferBatch, ReferModel>> {
   const { config, seed } = options;
@@ -24,21 +21,10 @@ export async function createReferTask(options: TaskOptions): Promise<TrainTask<R
     clipsPerBatch: refer.clipsPerBatch,
     seed,
   });
-  const info: ModelInfo = {
-    kind: "refer",
-    config,
-    categoryIds: [],
-    vocabulary: data.vocabulary,
-    ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}),
-  };
-  seedParameters(seed);
-  const model = MODEL_KINDS.refer.build(info);
-  try {
-    if (options.backboneWeights) await loadTorchvisionResnet(model.backbone, options.backboneWeights);
-  } catch (error) {
-    model.dispose();
-    throw error;
-  }
+  const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);
+  const model = await buildTaskModel(info, seed, (model) =>
+    options.backboneWeights ? loadTorchvisionResnet(model.backbone, options.backboneWeights) : undefined,
+  );
   return {
     info,
     model,
