@@ -188,10 +188,12 @@ const summary = {
 if (json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
 else {
   process.stdout.write(`${summary.videos} videos, ${summary.expressions} expressions\n`);
-  process.stdout.write("| sentence | J | F | J&F |\n|---|---|---|---|\n");
+  process.stdout.write(
+    `| sentence | J | F | J&F | J&F, the ${namesColour.size} naming a colour | J&F, the other ${all.length - namesColour.size} |\n|---|---|---|---|---|---|\n`,
+  );
   for (const r of rows)
     process.stdout.write(
-      `| ${r.variant} | ${r.J.toFixed(3)} | ${r.F.toFixed(3)} | ${r["J&F"].toFixed(3)} |\n`,
+      `| ${r.variant} | ${r.J.toFixed(3)} | ${r.F.toFixed(3)} | ${r["J&F"].toFixed(3)} | ${r.colourJF.toFixed(3)} | ${r.otherJF.toFixed(3)} |\n`,
     );
   process.stdout.write(
     `mean IoU of the masks of two different objects' expressions, per frame: ${crossObjectIou.toFixed(3)}\n`,

@@ -66,7 +66,7 @@ export interface ReferBatch {
  * the drawn one first) and frames.
  */
 export interface ReferPlan {
-  clips: { expressions: number[]; frames: number[] }[];
+  clips: { items: number[]; frames: number[] }[];
 }
 
 /** The expressions of a Ref-YouTube-VOS split, in file order. */
@@ -94,8 +94,8 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   /** The split folder (masks are in its Annotations/). */
   readonly splitRoot: string;
   private readonly sampler: EpochSampler;
-  /** The items of each video, in file order. */
-  private readonly byVideo = new Map<string, ReferItem[]>();
+  /** The indices of each video's items, in file order. */
+  private readonly byVideo = new Map<string, number[]>();
 
   private constructor(
     meta: RefMetaExpressions,
@@ -114,22 +114,23 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
         `$.videos[${JSON.stringify(item.video)}].expressions[${JSON.stringify(item.expId)}].exp`,
       );
     }
-    for (const item of this.items) {
+    for (const [index, item] of this.items.entries()) {
       const list = this.byVideo.get(item.video) ?? [];
-      list.push(item);
+      list.push(index);
       this.byVideo.set(item.video, list);
     }
     this.sampler = new EpochSampler(this.items.length, options.clipsPerBatch, options.seed ?? 0);
   }
 
   /**
-   * `item` and E − 1 other expressions of its video: of other objects first, then of the same object,
-   * then `item` again; random within each group.
+   * Item `index` and E − 1 other expressions of its video (indices): of other objects first, then of
+   * the same object, then `index` again; random within each group.
    */
-  private companions(item: ReferItem, rng: Rng): ReferItem[] {
+  private companions(index: number, rng: Rng): number[] {
     const count = this.options.expressionsPerClip ?? 1;
-    const others = this.byVideo.get(item.video)!.filter((other) => other !== item);
-    const shuffled = (list: ReferItem[]) => {
+    const { video, objId } = this.items[index];
+    const others = this.byVideo.get(video)!.filter((other) => other !== index);
+    const shuffled = (list: number[]) => {
       const out = [...list];
       for (let i = out.length - 1; i > 0; i--) {
         const j = rng.int(i + 1);
@@ -138,11 +139,11 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
       return out;
     };
     const order = [
-      item,
-      ...shuffled(others.filter((other) => other.objId !== item.objId)),
-      ...shuffled(others.filter((other) => other.objId === item.objId)),
+      index,
+      ...shuffled(others.filter((other) => this.items[other].objId !== objId)),
+      ...shuffled(others.filter((other) => this.items[other].objId === objId)),
     ];
-    return Array.from({ length: count }, (_, k) => order[k] ?? item);
+    return Array.from({ length: count }, (_, k) => order[k] ?? index);
   }
 
   /** Reads and validates the split's meta_expressions.json. */
@@ -161,11 +162,10 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   draw(rng: Rng): ReferPlan {
     const { clipLength, clipMaxStride } = this.options;
     const clips = this.sampler.nextIndices().map((index) => {
-      const item = this.items[index];
-      const anchor = rng.int(item.frames.length);
-      const frames = sampleClipFrames(item.frames.length, clipLength, clipMaxStride, anchor, rng);
-      const expressions = this.companions(item, rng).map((companion) => this.items.indexOf(companion));
-      return { expressions, frames };
+      const { frames } = this.items[index];
+      const anchor = rng.int(frames.length);
+      const picked = sampleClipFrames(frames.length, clipLength, clipMaxStride, anchor, rng);
+      return { items: this.companions(index, rng), frames: picked };
     });
     return { clips };
   }
@@ -182,8 +182,8 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
 
   async load(plan: ReferPlan): Promise<ReferBatch> {
     const { clipLength } = this.options;
-    const picks = plan.clips.map(({ expressions, frames }) => ({
-      expressions: expressions.map((index) => this.items[index]),
+    const picks = plan.clips.map(({ items, frames }) => ({
+      expressions: items.map((item) => this.items[item]),
       frames,
     }));
     const perClip = picks[0].expressions.length;
