@@ -1,7 +1,7 @@
 /**
  * Speed of the synthetic generators, in videos per second at 128×128 × 36 frames (the ytvis preset:
  * 1–4 objects): VIS (YouTube-VIS layout) and referring (Ref-YouTube-VOS layout: palette masks and
- * checked expressions), with VIS on the crowded ovis preset (160×160 × 72 frames, 5–8 objects), and the
+ * checked expressions), with VIS on the crowded ovis preset (128×128 × 48 frames, 4–6 objects), and the
  * memory of the long preset (one video of 1500 frames, written frame by frame).
  *
  *   npm run bench:synth [-- --videos N] [-- --json]

@@ -263,7 +263,7 @@ describe("vidseg train vis --model offline", () => {
   }, 180_000);
 });
 
-describe("offline training from an online model (--init)", () => {
+describe("training from an online model (--init)", () => {
   it("starts the segmenter from the online model and, frozen, keeps it exactly", async () => {
     const onlineDir = join(root, "online");
     const onlineConfig = presetConfig("tiny");
@@ -290,12 +290,28 @@ describe("offline training from an online model (--init)", () => {
     }
     tf.dispose([...onlineWeights.values(), ...offlineWeights.values()]);
 
-    // An online model's categories must be the data's; the online trainer takes no --init.
-    await expect(
-      trainVis(
-        cliOptions(join(root, "bad"), configFile("bad", 1), { model: "online", init: online.modelFile }),
-      ),
-    ).rejects.toThrow(/--init: only the offline model/);
+    // The online trainer fine-tunes an online model: at a zero learning rate it is that model, tensor for
+    // tensor, whatever the run's own config says about the architecture.
+    const zeroLr = join(root, "zero-lr.json");
+    writeFileSync(
+      zeroLr,
+      JSON.stringify({ preset: "cpu-small", optim: { totalSteps: 1, warmupSteps: 0, lr: 0 } }),
+    );
+    const tuned = await trainVis(
+      cliOptions(join(root, "online-tuned"), zeroLr, {
+        model: "online",
+        init: online.modelFile,
+        valSplit: "none",
+      }),
+    );
+    const tunedWeights = (await loadSafetensors(tuned.model!)).tensors;
+    const initWeights = (await loadSafetensors(online.modelFile!)).tensors;
+    expect([...tunedWeights.keys()].sort()).toEqual([...initWeights.keys()].sort());
+    for (const [name, tensor] of initWeights)
+      expect(Array.from(tunedWeights.get(name)!.dataSync()), name).toEqual(Array.from(tensor.dataSync()));
+    tf.dispose([...tunedWeights.values(), ...initWeights.values()]);
+
+    // An init model must be an online model over the data's categories.
     await expect(
       trainVis(cliOptions(join(root, "bad2"), configFile("bad2", 1), { init: summary.model! })),
     ).rejects.toThrow(/--init takes an online model file/);

@@ -12,7 +12,13 @@ import { resolveOptions, type SynthOptions } from "../src/synth/options.js";
 import { SceneRenderer } from "../src/synth/render.js";
 import { planScene } from "../src/synth/scene.js";
 import { CATEGORIES } from "../src/synth/shapes.js";
-import { occlusionLabel, trackOcclusionScore, type SplitStats } from "../src/synth/stats.js";
+import {
+  occlusionLabel,
+  splitStats,
+  trackOcclusionScore,
+  type SplitStats,
+  type VideoStats,
+} from "../src/synth/stats.js";
 import { writePreview } from "../src/synth/preview.js";
 import { generateVisDataset, type VisRunResult } from "../src/synth/vis.js";
 
@@ -170,22 +176,23 @@ describe("synth vis: presets are hard in the intended ways", () => {
 
   beforeAll(async () => {
     ovis = (
-      await generateVisDataset(resolveOptions("ovis", 5, { videos: 4 }), tempDir(), { splits: ["valid"] })
+      await generateVisDataset(resolveOptions("ovis", 5, { videos: 10 }), tempDir(), { splits: ["valid"] })
     ).stats.valid!;
     ytvis = (
       await generateVisDataset(resolveOptions("ytvis", 5, { videos: 4 }), tempDir(), { splits: ["valid"] })
     ).stats.valid!;
   });
 
-  it("ovis: crowded, frequent heavy occlusion, look-alike crossings and re-appearances", () => {
-    expect(ovis.frames).toBe(4 * 72);
-    expect(ovis.instancesPerVideo.min).toBeGreaterThanOrEqual(5);
-    expect(ovis.severeFrameFraction).toBeGreaterThan(0.2);
-    expect(ovis.heavyTrackFraction).toBeGreaterThan(0.35);
-    expect(ovis.fullyHiddenFrames).toBeGreaterThan(10);
-    expect(ovis.lookAlikeCrossings).toBeGreaterThanOrEqual(4);
-    expect(ovis.reappearances.total).toBeGreaterThanOrEqual(4);
-    expect(ovis.reappearances.afterOcclusion).toBeGreaterThanOrEqual(2);
+  it("ovis: the OVIS-like targets (severe frames, heavy tracks, re-appearances, look-alike crossings)", () => {
+    expect(ovis.frames).toBe(10 * 48);
+    expect(ovis.instancesPerVideo.min).toBeGreaterThanOrEqual(4);
+    expect(ovis.severeFrameFraction).toBeGreaterThanOrEqual(0.25);
+    expect(ovis.heavyTrackFraction).toBeGreaterThanOrEqual(0.3);
+    expect(ovis.fullyHiddenFrames).toBeGreaterThan(20);
+    // Re-appearances after a full occlusion in most videos; look-alikes cross in most videos.
+    expect(ovis.reappearances.videoFractionAfterOcclusion).toBeGreaterThan(0.5);
+    expect(ovis.lookAlikeCrossingVideoFraction).toBeGreaterThan(0.5);
+    expect(ovis.lookAlikeCrossings).toBeGreaterThanOrEqual(10);
     expect(ovis.lateAppearances).toBeGreaterThanOrEqual(2);
   });
 
@@ -194,7 +201,7 @@ describe("synth vis: presets are hard in the intended ways", () => {
     expect(ytvis.severeFrameFraction).toBeLessThan(ovis.severeFrameFraction / 2);
     expect(ytvis.heavyTrackFraction).toBeLessThan(ovis.heavyTrackFraction);
     // A tracker that only links masks from frame to frame loses identities in every ovis video.
-    expect(ovis.frameToFrame.videos).toBe(4);
+    expect(ovis.frameToFrame.videos).toBe(10);
     expect(ovis.frameToFrame.rate).toBeGreaterThan(1.5 * ytvis.frameToFrame.rate);
   });
 });
@@ -258,5 +265,65 @@ describe("synth vis: options and labels", () => {
     expect(occlusionLabel(100, 0)).toBe("severe_occlusion");
     // OVIS track score: mean of the highest half of the labelled frames.
     expect(trackOcclusionScore(["no_occlusion", null, "severe_occlusion", "slight_occlusion"])).toBe(0.5);
+  });
+
+  it("counts the videos with a look-alike crossing and with a re-appearance after full occlusion", () => {
+    const video = (crossings: number, afterOcclusion: number, afterExit: number): VideoStats => ({
+      frames: 10,
+      categories: [0, 1],
+      occlusion: { no_occlusion: 10, slight_occlusion: 5, severe_occlusion: 5 },
+      heavyTracks: 1,
+      fullyHiddenFrames: afterOcclusion,
+      trackLengths: [10, 8],
+      lookAlikeCrossings: crossings,
+      reappearancesAfterOcclusion: afterOcclusion,
+      reappearancesAfterExit: afterExit,
+      lateAppearances: 0,
+      neverVisible: 0,
+      frameToFrameFailures: 0,
+      frameToFrameSwitches: 0,
+      frameToFrameChecks: 18,
+    });
+    const s = splitStats([video(2, 0, 1), video(0, 3, 0), video(1, 1, 0), video(0, 0, 2)]);
+    expect(s.lookAlikeCrossings).toBe(3);
+    expect(s.lookAlikeCrossingVideoFraction).toBe(0.5);
+    expect(s.reappearances).toEqual({
+      total: 7,
+      afterOcclusion: 4,
+      afterExit: 3,
+      videoFractionAfterOcclusion: 0.5,
+    });
+    expect(s.severeFrameFraction).toBe(0.25);
+    expect(s.heavyTrackFraction).toBe(0.5);
+  });
+
+  it("occludersBy moves full occlusions earlier; the default (1) leaves the plan unchanged", () => {
+    // A crossing is planned to put the object within 0.3 partner radii (per axis) of its partner at the
+    // meeting frame: the earliest frame where that holds is at or before the meeting.
+    const meetings = (by: number) => {
+      const options = { ...resolveOptions("ovis", 3), occluders: 1, occludersBy: by };
+      const frames: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        const { objects } = planScene(options, "valid", i);
+        for (const o of objects) {
+          const partner = objects[o.partner - 1];
+          // Objects that appear late meet their partner after they appear, whatever occludersBy says.
+          if (o.role !== "crossing" || Math.max(o.start, partner.start) > 23) continue;
+          const near = (t: number) =>
+            Math.abs(o.x[t] - partner.x[t]) <= 0.3 * partner.radius + 1e-9 &&
+            Math.abs(o.y[t] - partner.y[t]) <= 0.3 * partner.radius + 1e-9;
+          frames.push(Array.from({ length: options.frames }, (_, t) => t).find(near) ?? -1);
+        }
+      }
+      return frames;
+    };
+    const anywhere = meetings(1);
+    const early = meetings(0.5);
+    expect(Math.min(...anywhere)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...anywhere)).toBeGreaterThan(23);
+    expect(Math.min(...early)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...early)).toBeLessThanOrEqual(23);
+    const ytvis = resolveOptions("ytvis", 1);
+    expect([ytvis.occluders, ytvis.occludersBy]).toEqual([0.5, 1]);
   });
 });

@@ -14,6 +14,7 @@ interface InferCliOptions {
   fps?: string;
   maxFrames?: string;
   scoreThreshold?: string;
+  maskUpsampling?: string;
   threads?: string;
   quiet?: boolean;
   json?: boolean;
@@ -105,6 +106,10 @@ export function registerInfer(program: Command): void {
       "--score-threshold <p>",
       "online: smallest query score that detects (default: the model's config); offline: smallest score drawn (default 0.3)",
     )
+    .option(
+      "--mask-upsampling <kind>",
+      "online: bilinear (the model's 1/4-resolution logits) or guided (edge-aware, by the frame's colours)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -127,6 +132,10 @@ export function registerInfer(program: Command): void {
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
           scoreThreshold: numberOption(cli.scoreThreshold, "--score-threshold", { above: 0 }),
+          maskUpsampling:
+            cli.maskUpsampling === undefined
+              ? undefined
+              : choiceOption(cli.maskUpsampling, "--mask-upsampling", ["bilinear", "guided"] as const),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");

@@ -22,6 +22,7 @@ interface SynthCliOptions {
   objects?: string;
   speed?: string;
   occlusion?: string;
+  occluders?: string;
   distractors?: string;
   exits?: string;
   late?: string;
@@ -54,6 +55,7 @@ function overridesFrom(
     objects: numberOption(options.objects, "--objects"),
     speed: numberOption(options.speed, "--speed"),
     occlusion: numberOption(options.occlusion, "--occlusion"),
+    occluders: numberOption(options.occluders, "--occluders"),
     distractors: numberOption(options.distractors, "--distractors"),
     exits: numberOption(options.exits, "--exits"),
     late: numberOption(options.late, "--late"),
@@ -76,6 +78,10 @@ function addGeneratorOptions(command: Command): Command {
     .option("--objects <n>", "objects per video (default: the preset's range)")
     .option("--speed <x>", "speed multiplier (0 = still objects)")
     .option("--occlusion <p>", "probability that an object is planned to cross an earlier one (0..1)")
+    .option(
+      "--occluders <p>",
+      "probability that a crossing is by a larger object in front: a full occlusion (0..1)",
+    )
     .option("--distractors <p>", "probability that an object is a look-alike crossing its twin (0..1)")
     .option("--exits <p>", "probability that an object leaves the image and comes back (0..1)")
     .option("--late <p>", "probability that an object appears mid-video (0..1)")
@@ -101,7 +107,7 @@ otherwise severe_occlusion; null where the instance has no pixel in the image. T
 classes are long-tailed (--skew); the valid split's are balanced.
 
 Presets: tiny (unit tests: 64x64, 8 frames), ytvis (easy: 128x128, 36 frames, 1-4 objects),
-ovis (occlusion-heavy: 160x160, 72 frames, 5-8 objects, look-alikes crossing, exits and returns),
+ovis (occlusion-heavy: 128x128, 48 frames, 4-6 objects, full occlusions by solid occluders, look-alikes crossing, exits and returns),
 long (1 video of 1500 frames, written frame by frame with bounded memory).`;
 
 const REFER_HELP = `

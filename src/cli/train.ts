@@ -100,7 +100,7 @@ export function registerTrain(parent: Command): void {
     )
     .option(
       "--init <model file>",
-      "offline or distilled: start the frame segmenter (the student) from a trained online model file (its architecture and categories; give it again with --resume)",
+      "start the frame segmenter (online: the model; offline: its segmenter; distilled: the student) from a trained online model file (its architecture and weights; give it again with --resume)",
     )
     .option(
       "--distill-from <teacher file>",

@@ -31,7 +31,13 @@ import {
 import { cropClassifierFile, isOnnxPath } from "../models/onnx-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
-import { duplicateQueries, upsampleQueryMask, type FramePrediction } from "../processing/postprocess.js";
+import {
+  cellColours,
+  duplicateQueries,
+  guidedUpsampleMask,
+  upsampleQueryMask,
+  type FramePrediction,
+} from "../processing/postprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 import { TfjsFrameNetwork, type FrameNetwork } from "./frame-network.js";
 import { OnnxFrameNetwork, type OnnxRuntime } from "./onnx-network.js";
@@ -64,6 +70,11 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
    * Default 0.6; 1 keeps every query.
    */
   duplicateIou?: number;
+  /**
+   * How query masks reach the frame's size from the model's 1/4 resolution: "bilinear" logits, or
+   * "guided" by the frame's colours (edge-aware, {@link guidedUpsampleMask}). Default "bilinear".
+   */
+  maskUpsampling?: "bilinear" | "guided";
 }
 
 export interface SegmentedInstance {
@@ -123,17 +134,37 @@ export class OnlineSegmenter {
    */
   static async createFromPath(path: string, options: OnlineSegmenterOptions = {}): Promise<OnlineSegmenter> {
     if (isOnnxPath(path)) {
-      const network = await OnnxFrameNetwork.create(
-        options.onnx?.runtime ?? (await loadOnnxRuntimeNode()),
+      return OnlineSegmenter.createFromOnnx(
         await readBytes(path),
-        path,
         () => readBytes(cropClassifierFile(path)),
-        options.onnx,
+        {
+          ...options,
+          file: path,
+        },
       );
-      return new OnlineSegmenter(network, network.info, options);
     }
     await initRuntime(options.runtime);
     return OnlineSegmenter.fromModelFile(await readModelFile(path), options);
+  }
+
+  /**
+   * An exported model (`vidseg export onnx`) from its bytes, on onnxruntime (`options.onnx.runtime`:
+   * required outside Node, e.g. onnxruntime-web); `cropClassifier` gives the `.crop.onnx` graph's bytes
+   * when the model has one. `file` names the model in errors.
+   */
+  static async createFromOnnx(
+    bytes: Uint8Array,
+    cropClassifier: () => Promise<Uint8Array>,
+    options: OnlineSegmenterOptions & { file?: string } = {},
+  ): Promise<OnlineSegmenter> {
+    const network = await OnnxFrameNetwork.create(
+      options.onnx?.runtime ?? (await loadOnnxRuntimeNode()),
+      bytes,
+      options.file ?? "<buffer>",
+      cropClassifier,
+      options.onnx,
+    );
+    return new OnlineSegmenter(network, network.info, options);
   }
 
   /** As {@link createFromPath}, from the bytes of a model file. */
@@ -219,9 +250,25 @@ export class OnlineSegmenter {
     const { width, height } = frame;
     const frameIndex = this.frameCount;
     const masks = new Map<number, Uint8Array>();
+    const { maskHeight, maskWidth, maskLogits } = prediction;
+    let cells: Float32Array | undefined;
+    const upsample =
+      this.options.maskUpsampling === "guided"
+        ? (q: number) => {
+            cells ??= cellColours(frame, maskHeight, maskWidth);
+            return guidedUpsampleMask(
+              maskLogits,
+              q * maskHeight * maskWidth,
+              maskHeight,
+              maskWidth,
+              frame,
+              cells,
+            );
+          }
+        : (q: number) => upsampleQueryMask(prediction, q, height, width);
     const maskOf = (q: number) => {
       let mask = masks.get(q);
-      if (!mask) masks.set(q, (mask = upsampleQueryMask(prediction, q, height, width)));
+      if (!mask) masks.set(q, (mask = upsample(q)));
       return mask;
     };
     const queries: QueryOutput[] = [];

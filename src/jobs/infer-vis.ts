@@ -78,6 +78,8 @@ export interface InferVisOptions {
   maxFrames?: number;
   /** Offline model: instances drawn in the PNGs and the animation score at least this. Default 0.3. */
   scoreThreshold?: number;
+  /** Online model: how masks are upsampled to the frame ("bilinear" or edge-aware "guided"). */
+  maskUpsampling?: "bilinear" | "guided";
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -426,6 +428,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     collectResults: true,
     syntheticInput: true, // the job gives the notice itself, once, below
     ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
+    ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
   };
   let info: ModelInfo;
   let model: ModelKind;

@@ -70,13 +70,6 @@ export async function trainVis(options: TrainVisOptions): Promise<TrainVisSummar
     );
   if (options.distill && Object.keys(options.distill).length > 0 && !distill)
     throw new VidsegError("distillation settings need a teacher", undefined, "--distill-from");
-  if (options.init !== undefined && kind !== "offline" && !distill) {
-    throw new VidsegError(
-      "only the offline model and a distilled student (--distill-from) start from an online model",
-      undefined,
-      "--init",
-    );
-  }
   await initRuntime();
   const config = await runConfig(options);
   if (options.distill) {

@@ -30,6 +30,18 @@ export interface SynthOptions {
   speed: number;
   /** Probability that a new object is planned to cross paths with an earlier one (0..1). */
   occlusion: number;
+  /**
+   * Probability that a planned crossing is by a larger object passing in front: a full occlusion of
+   * several frames, after which the hidden object re-appears.
+   */
+  occluders: number;
+  /**
+   * Such a full occlusion is centred no later than this fraction of the video, so that the hidden
+   * object has time to re-appear (1 = anywhere).
+   */
+  occludersBy: number;
+  /** Such an occluder is a solid shape (circle, square, ellipse, hexagon), so that it can hide its partner. */
+  solidOccluders: boolean;
   /** Probability that a new object is a look-alike (same category and colour) crossing its twin (0..1). */
   distractors: number;
   /** Probability that an object leaves the frame and comes back (0..1). */
@@ -48,6 +60,9 @@ export interface SynthOptions {
 
 const BASE = {
   speed: 1,
+  occluders: 0.5,
+  occludersBy: 1,
+  solidOccluders: false,
   skew: 1.2,
   lighting: 0.08,
   format: "jpg" as ImageFormat,
@@ -91,22 +106,27 @@ export const PRESET_OPTIONS: Record<PresetName, Omit<SynthOptions, "preset" | "s
     late: 0.15,
     shake: 0.5,
   },
-  // Occlusion-heavy, crowded and longer, like OVIS: look-alikes cross, objects vanish and come back.
+  // Occlusion-heavy, like OVIS, yet learnable at the model's 128×128 input: 4–6 larger objects, most
+  // crossings by a larger object in front (full occlusions and re-appearances), look-alikes crossing
+  // their twins, objects leaving and coming back; longer than ytvis (48 frames).
   ovis: {
     ...BASE,
     videos: 40,
     trainVideos: 300,
-    frames: 72,
-    width: 160,
-    height: 160,
-    objectsMin: 5,
-    objectsMax: 8,
-    sizeMin: 0.09,
-    sizeMax: 0.19,
-    occlusion: 0.85,
-    distractors: 0.6,
-    exits: 0.3,
-    late: 0.3,
+    frames: 48,
+    width: 128,
+    height: 128,
+    objectsMin: 4,
+    objectsMax: 6,
+    sizeMin: 0.11,
+    sizeMax: 0.2,
+    occlusion: 0.9,
+    occluders: 0.8,
+    occludersBy: 0.7,
+    solidOccluders: true,
+    distractors: 0.5,
+    exits: 0.2,
+    late: 0.25,
     shake: 1,
   },
   // Long videos for memory tests: frames are generated and written one at a time.
@@ -141,6 +161,7 @@ export interface SynthOverrides {
   objects?: number;
   speed?: number;
   occlusion?: number;
+  occluders?: number;
   distractors?: number;
   exits?: number;
   late?: number;
@@ -204,6 +225,8 @@ export function validateOptions(o: SynthOptions): void {
   numberIn(o.speed, 0, 20, "--speed");
   for (const [flag, value] of [
     ["--occlusion", o.occlusion],
+    ["--occluders", o.occluders],
+    ["occludersBy", o.occludersBy],
     ["--distractors", o.distractors],
     ["--exits", o.exits],
     ["--late", o.late],

@@ -168,6 +168,11 @@ function makeBackground(rng: Rng, width: number, height: number, margin: number)
   return { base, cell, gridW, gridH, grid, waves, tint };
 }
 
+/** Categories whose shape covers the disc of most of their radius: they can hide a smaller object. */
+const SOLID = ["circle", "square", "ellipse", "hexagon"].map((name) =>
+  CATEGORIES.indexOf(name as (typeof CATEGORIES)[number]),
+);
+
 const FREE_MOTIONS: readonly MotionKind[] = ["drift", "drift", "bounce", "directional", "stops", "static"];
 
 /** Builds the scene of video `index` of a split. */
@@ -197,7 +202,7 @@ export function planScene(options: SynthOptions, split: "train" | "valid", index
     if (partner) encounters[partner.id]++;
     if (role === "look-alike") hasTwin[partner!.id] = hasTwin[id] = true;
 
-    const category = role === "look-alike" ? partner!.category : weightedIndex(rng, weights);
+    let category = role === "look-alike" ? partner!.category : weightedIndex(rng, weights);
     const colour = role === "look-alike" ? partner!.colour : intIn(rng, 0, COLOURS.length - 1);
     const jitter = () => rng.range(-14, 14);
     const rgb = COLOURS[colour].rgb.map((c) => Math.max(0, Math.min(255, c + jitter()))) as [
@@ -216,8 +221,18 @@ export function planScene(options: SynthOptions, split: "train" | "valid", index
           };
     let radius = rng.range(options.sizeMin, options.sizeMax) * short;
     if (role === "look-alike") radius = partner!.radius * rng.range(0.92, 1.08);
-    // Half of the crossings are by a larger object in front: a full occlusion of several frames.
-    const occluder = role === "crossing" && rng.bernoulli(0.5);
+    // Some crossings are by a larger object in front: a full occlusion of several frames.
+    const occluder = role === "crossing" && rng.bernoulli(options.occluders);
+    if (occluder && options.solidOccluders && !SOLID.includes(category)) {
+      // Hollow or spiky shapes (ring, star, cross, triangle) cannot hide an object of similar size.
+      category =
+        SOLID[
+          weightedIndex(
+            rng,
+            SOLID.map((k) => weights[k]),
+          )
+        ];
+    }
     if (occluder) radius = Math.min(partner!.radius * rng.range(1.35, 1.7), options.sizeMax * 1.25 * short);
     // Circles stay round-ish; other shapes vary more in aspect.
     const aspectSpread = CATEGORIES[category] === "circle" || CATEGORIES[category] === "ring" ? 0.06 : 0.18;
@@ -249,7 +264,9 @@ export function planScene(options: SynthOptions, split: "train" | "valid", index
 
     if (partner) {
       // Meet the partner near its position at a frame both exist, moving across its path.
-      const tc = intIn(rng, Math.max(start, partner.start), T - 1);
+      const first = Math.max(start, partner.start);
+      const last = occluder ? Math.max(first, Math.floor(options.occludersBy * (T - 1))) : T - 1;
+      const tc = intIn(rng, first, last);
       const offset = partner.radius * 0.3;
       spec.anchor = tc;
       spec.ax = partner.x[tc] + rng.range(-offset, offset);

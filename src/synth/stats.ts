@@ -64,8 +64,18 @@ export interface SplitStats {
   trackLength: Summary;
   /** Times two look-alikes (same category and colour) came to overlap. */
   lookAlikeCrossings: number;
-  /** Times a track came back after being invisible: after a full occlusion, or after leaving the image. */
-  reappearances: { total: number; afterOcclusion: number; afterExit: number };
+  /** Share of videos with at least one look-alike crossing. */
+  lookAlikeCrossingVideoFraction: number;
+  /**
+   * Times a track came back after being invisible: after a full occlusion, or after leaving the image;
+   * `videoFractionAfterOcclusion`: share of videos with at least one re-appearance after a full occlusion.
+   */
+  reappearances: {
+    total: number;
+    afterOcclusion: number;
+    afterExit: number;
+    videoFractionAfterOcclusion: number;
+  };
   /** Tracks whose first visible frame is not frame 0. */
   lateAppearances: number;
   /** Planned objects never visible in any frame (no annotation is written for them). */
@@ -274,7 +284,11 @@ export function splitStats(videos: readonly VideoStats[]): SplitStats {
   let switches = 0;
   let checks = 0;
   let failingVideos = 0;
+  let crossingVideos = 0;
+  let reappearingVideos = 0;
   for (const v of videos) {
+    if (v.lookAlikeCrossings > 0) crossingVideos++;
+    if (v.reappearancesAfterOcclusion > 0) reappearingVideos++;
     failures += v.frameToFrameFailures;
     switches += v.frameToFrameSwitches;
     checks += v.frameToFrameChecks;
@@ -310,12 +324,20 @@ export function splitStats(videos: readonly VideoStats[]): SplitStats {
     },
     trackLength: summarise(trackLengths),
     lookAlikeCrossings: crossings,
-    reappearances: { total: afterOcclusion + afterExit, afterOcclusion, afterExit },
+    lookAlikeCrossingVideoFraction: ratio(crossingVideos, videos.length),
+    reappearances: {
+      total: afterOcclusion + afterExit,
+      afterOcclusion,
+      afterExit,
+      videoFractionAfterOcclusion: ratio(reappearingVideos, videos.length),
+    },
     lateAppearances: late,
     neverVisible: never,
     frameToFrame: { failures, switches, rate: ratio(failures, checks), videos: failingVideos },
   };
 }
+
+const pct = (fraction: number) => `${(100 * fraction).toFixed(1)}%`;
 
 /** Human-readable lines for the terminal. */
 export function statsLines(split: string, s: SplitStats): string[] {
@@ -331,8 +353,9 @@ export function statsLines(split: string, s: SplitStats): string[] {
       `${s.fullyHiddenFrames} fully hidden); heavy-occlusion tracks ${(100 * s.heavyTrackFraction).toFixed(1)}%`,
     `  instances/video: min ${s.instancesPerVideo.min}, mean ${s.instancesPerVideo.mean}, max ${s.instancesPerVideo.max}`,
     `  track length (visible frames): min ${s.trackLength.min}, mean ${s.trackLength.mean}, max ${s.trackLength.max}`,
-    `  look-alike crossings ${s.lookAlikeCrossings}; re-appearances ${s.reappearances.total} ` +
-      `(${s.reappearances.afterOcclusion} after occlusion, ${s.reappearances.afterExit} after leaving); ` +
+    `  look-alike crossings ${s.lookAlikeCrossings} (in ${pct(s.lookAlikeCrossingVideoFraction)} of videos); ` +
+      `re-appearances ${s.reappearances.total} (${s.reappearances.afterOcclusion} after full occlusion, in ` +
+      `${pct(s.reappearances.videoFractionAfterOcclusion)} of videos; ${s.reappearances.afterExit} after leaving); ` +
       `late appearances ${s.lateAppearances}`,
     `  mask-only frame-to-frame association: ${s.frameToFrame.failures} failures ` +
       `(${(100 * s.frameToFrame.rate).toFixed(2)}% of instance-frames, ${s.frameToFrame.switches} identity switches), ` +

@@ -5,7 +5,7 @@
  * Labels stay whole inside the frame and do not cover each other (see `layoutLabels`).
  */
 import { GLYPH_ADVANCE, GLYPH_HEIGHT, textWidth } from "./font.js";
-import { drawText, type Rgb, type RgbImage } from "./image.js";
+import { drawText, type Rgb, type RgbImage } from "./draw.js";
 
 /** A stable, well-spread colour per id (golden-ratio hues); id 0 (background) is black. */
 export function idColour(id: number): Rgb {

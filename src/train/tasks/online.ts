@@ -1,16 +1,37 @@
 /**
  * The online VIS task: the per-frame segmenter on frames of a YouTube-VIS-layout split (pairs of frames
  * of one video when the contrastive identity loss is on), with the loss of src/models/vis/online.ts.
+ * With `init` it fine-tunes a trained online model (its architecture and weights; the run's own
+ * optimiser settings and schedule), e.g. a longer schedule, or the easy preset's model on another preset.
  */
+import { VidsegError } from "../../core/errors.js";
 import { seededRandoms } from "../../models/batch-shares.js";
+import { disposeModelFile, readModelFile, type ModelFile } from "../../models/model-file.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import { onlineLoss } from "../../models/vis/online.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import { VisFrameData, type VisBatch } from "../vis-data.js";
+import { checkInitModel } from "./offline.js";
 
 export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<VisBatch, FrameSegmenter>> {
-  const { config: base, seed } = options;
+  if (options.init && options.backboneWeights)
+    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
+  const init = options.init ? await readModelFile(options.init) : undefined;
+  try {
+    return await buildOnlineTask(options, init);
+  } finally {
+    if (init) disposeModelFile(init);
+  }
+}
+
+async function buildOnlineTask(
+  options: TaskOptions,
+  init: ModelFile | undefined,
+): Promise<TrainTask<VisBatch, FrameSegmenter>> {
+  const { seed } = options;
+  const base = structuredClone(options.config);
+  if (init) base.model = structuredClone(init.info.config.model);
   const data = await VisFrameData.open({
     ...options.data,
     inputSize: base.model.inputSize,
@@ -23,8 +44,9 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
     cropSize: base.model.cropSize,
     seed,
   });
+  if (init) checkInitModel(init, data.categoryIds);
   // The classifier's size follows the data.
-  const config = structuredClone(base);
+  const config = base;
   config.model.numClasses = data.numClasses;
   const info = taskModelInfo(
     "online",
@@ -32,14 +54,18 @@ export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<
     { categoryIds: data.categoryIds, categoryNames: data.reader.categoryNames },
     options,
   );
-  const model = await buildTaskModel(info, seed, (model) =>
-    options.backboneWeights ? loadTorchvisionResnet(model.backbone, options.backboneWeights) : undefined,
-  );
+  const model = await buildTaskModel(info, seed, (model) => {
+    if (init) return model.loadStateDict(init.weights, { file: init.file });
+    return options.backboneWeights
+      ? loadTorchvisionResnet(model.backbone, options.backboneWeights)
+      : undefined;
+  });
   return {
     info,
     model,
     data,
     backbonePrefix: "backbone.",
+    ...(init ? { runConfig: { init: options.init } } : {}),
     step: (batch, shares) => {
       const { loss, terms } = onlineLoss(
         model,
