@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { writeJsonAtomic } from "../core/fs.js";
 import { evaluateVisFiles } from "../jobs/evaluate.js";
 import { inferRefer } from "../jobs/infer-refer.js";
-import { inferVis, type InferVisOptions } from "../jobs/infer-vis.js";
+import { inferVis, type AnimationChoice, type InferVisOptions } from "../jobs/infer-vis.js";
 import type { JobProgress } from "../jobs/progress.js";
 
 /**
@@ -70,15 +70,22 @@ const inferVisTask: BatchTask = {
 
 /**
  * `vidseg infer refer` into `out`: with `texts`, the input is a video or a frame folder and each text
- * is followed through it; without, the input is a Ref-YouTube-VOS split and every expression of it is.
+ * is followed through it (and the overlay animation written, `animation` as for infer-vis); without, the input is a Ref-YouTube-VOS split and every expression of it is.
  */
 const inferReferTask: BatchTask = {
-  options: { checkpoint: "path", texts: "strings", fps: "positive", maxFrames: "count" },
+  options: {
+    checkpoint: "path",
+    texts: "strings",
+    animation: ["auto", "gif", "mp4", "none"],
+    fps: "positive",
+    maxFrames: "count",
+  },
   required: ["checkpoint"],
   async run({ input, out, options, onProgress, onWarning }) {
-    const { checkpoint, texts, fps, maxFrames } = options as {
+    const { checkpoint, texts, animation, fps, maxFrames } = options as {
       checkpoint: string;
       texts?: string[];
+      animation?: AnimationChoice;
       fps?: number;
       maxFrames?: number;
     };
@@ -86,6 +93,7 @@ const inferReferTask: BatchTask = {
       checkpoint,
       out,
       ...(texts ? { input, texts } : { split: input }),
+      animation,
       fps,
       maxFrames,
       onProgress,
