@@ -6,7 +6,8 @@
  *   shuffled  every expression replaced by one of another video (seeded);
  *
  * each run through the `vidseg infer refer --split` job and scored by the `vidseg eval refer --protocol
- * ref-youtube-vos` evaluator against the real expressions' objects. A model that follows the text wins
+ * ref-youtube-vos` evaluator against the real expressions' objects, and, without a model, every
+ * expression answered by the union of all objects of its video (what ignoring the text can reach). A model that follows the text wins
  * on `real` by a clear margin; one that segments the salient object scores the same on all three.
  * Also: how much the masks of two expressions of *different* objects of one video overlap (mean IoU
  * per frame, real sentences): near 1 when the text is ignored.
@@ -26,8 +27,10 @@ import { evaluatePerExpression } from "../src/eval/refer.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import {
   expressionMaskPath,
+  readObjectMasks,
   readRefMetaExpressions,
   resolveReferSplit,
+  writeExpressionMask,
   writeRefMetaExpressions,
   type RefMetaExpressions,
 } from "../src/formats/refytvos.js";
@@ -146,6 +149,37 @@ for (const [name, meta] of Object.entries(variants)) {
   if (!json)
     process.stderr.write(`${name}: J&F ${scores["J&F"].toFixed(4)} (${inferred.seconds.toFixed(0)} s)\n`);
 }
+
+// The baseline without a model: every expression answered by the union of all objects of its video.
+const unionDir = join(out, "all-objects", "masks");
+for (const [video, entry] of Object.entries(real.videos)) {
+  const masks = await readObjectMasks(split.splitRoot, video, entry.frames);
+  for (const id of Object.keys(entry.expressions)) {
+    for (const [t, frame] of entry.frames.entries()) {
+      const data = masks[t].data.map((v) => (v > 0 ? 1 : 0));
+      await writeExpressionMask(unionDir, video, id, frame, {
+        width: masks[t].width,
+        height: masks[t].height,
+        data,
+      });
+    }
+  }
+}
+const union = await evaluatePerExpression({
+  protocol: "ref-youtube-vos",
+  splitRoot: split.splitRoot,
+  metaFile: join(out, "real", "split", "meta_expressions.json"),
+  resultsDir: unionDir,
+});
+rows.push({
+  variant: "all objects (no model)",
+  J: union.J,
+  F: union.F,
+  "J&F": union["J&F"],
+  colourJF: meanJF(union.per_expression, (key) => namesColour.has(key)),
+  otherJF: meanJF(union.per_expression, (key) => !namesColour.has(key)),
+  seconds: 0,
+});
 
 // Overlap of the masks of two expressions of different objects of a video (real sentences).
 let iouSum = 0;
