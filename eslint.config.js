@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "demo-output/", "runs/", ".refs/", "coverage/"] },
+  { ignores: ["dist/", "node_modules/", "demo-output/", "runs/", ".refs/", "coverage/", "dist-web/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,7 +5,7 @@
  *   npm run -s bench:distill -- --data <root> --teacher <offline model> --student <online model>
  *       [--steps N] [--seeds 1,2,3] [--out runs/ookd] [--config bench/configs/distill-ovis.json]
  *       [--arms A,B,C,D,E,T] [--kd-class-kl 2] [--fair-aug 1] [--eval-data <root>] [--split valid]
- *       [--workers n] [--checkpoint-every 100] [--parallel n]
+ *       [--workers n] [--checkpoint-every 100] [--parallel n] [--trained <earlier out>]
  *
  * <root> holds the train split (what the students train on, and the category frequencies of the rare
  * and frequent halves); the scored split (`--split`, default valid) is in `--eval-data` (default <root>)
@@ -27,7 +27,9 @@
  * training from its last checkpoint. Then <out>/summary.json and <out>/summary.md: per arm the mean ±
  * sample standard deviation over the seeds, training wall and CPU time, inference frames/s, and the gap
  * closure (AP_D − AP_A) / (AP_T − AP_A). `--parallel n` runs n arm × seeds at once, each in a child
- * process of this script (one per core: a clip step of one clip uses one thread).
+ * process of this script (one per core: a clip step of one clip uses one thread). `--trained <dir>`
+ * scores the students an earlier ablation trained in <dir> instead of training them, e.g. on long
+ * videos: `--eval-data <long root> --trained runs/ookd --out runs/ookd-long`.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -87,6 +89,11 @@ export interface AblationOptions {
   kdClassKl?: number;
   /** α of the class-fair augmentation of arms D, E. Default 1. */
   fairAug?: number;
+  /**
+   * The <out> folder of an earlier ablation: its students are scored again (e.g. on long videos,
+   * `evalData`), none is trained.
+   */
+  trained?: string;
   /** Scored split. Default "valid". */
   split?: string;
   workers?: number;
@@ -195,6 +202,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
     steps: options.steps ?? null,
     kdClassKl: options.kdClassKl ?? 2,
     fairAug: options.fairAug ?? 1,
+    trained: options.trained === undefined ? null : resolve(options.trained),
   };
 
   // The teacher first, then seed by seed every student arm: a partial run already compares the arms.
@@ -289,6 +297,7 @@ async function runInChild(options: AblationOptions, name: string): Promise<void>
     ["kd-class-kl", options.kdClassKl],
     ["fair-aug", options.fairAug],
     ["split", options.split],
+    ["trained", options.trained],
     ["workers", options.workers],
     ["checkpoint-every", options.checkpointEvery],
     ["only", name],
@@ -320,7 +329,11 @@ async function runArm(arm: ArmName, seed: number | null, context: RunContext): P
   const runDir = join(context.out, seed === null ? arm : `${arm}-s${seed}`);
   let train: ArmRun["train"] = null;
   let checkpoint = context.teacher;
-  if (arm !== "T") {
+  if (arm !== "T" && context.trained !== undefined) {
+    // Scored only: the student this arm × seed trained in an earlier ablation.
+    checkpoint = join(context.trained, seed === null ? arm : `${arm}-s${seed}`, "model.safetensors");
+    if (!existsSync(checkpoint)) throw new VidsegError("model file not found", checkpoint, "--trained");
+  } else if (arm !== "T") {
     const cpuBefore = process.cpuUsage();
     const wallBefore = performance.now();
     let resumedFrom: number | undefined;
@@ -578,6 +591,7 @@ function parseArgs(args: readonly string[]): AblationOptions {
     kdClassKl: number("kd-class-kl", false),
     fairAug: number("fair-aug", false),
     evalData: value("eval-data"),
+    trained: value("trained"),
     split: value("split"),
     workers: number("workers", true),
     checkpointEvery: number("checkpoint-every", true),

@@ -12,6 +12,7 @@ import { identitySwitches } from "../src/eval/identity.js";
 import { evaluateYtvis, OVIS_STAT_NAMES } from "../src/eval/ytvis.js";
 import { readResults, readYtvis } from "../src/formats/ytvis.js";
 import { initRuntime } from "../src/runtime/backend.js";
+import { resolveOptions } from "../src/synth/options.js";
 import { writeRandomOnlineModel } from "./helpers/models.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-demo-ookd-"));
@@ -48,7 +49,8 @@ describe("npm run demo -- --preset ovis", () => {
     );
     expect(run.stderr).not.toMatch(/error/i);
     expect(run.status).toBe(0);
-    expect(run.stdout).toContain("generating an occlusion video (6 frames, 160×160, seed 3)");
+    const { width, height } = resolveOptions("ovis", 3);
+    expect(run.stdout).toContain(`generating an occlusion video (6 frames, ${width}×${height}, seed 3)`);
     const gt = await readYtvis(join(out, "video", "valid.json"));
     const row = (label: string) => run.stdout.split("\n").find((l) => l.startsWith(label.padEnd(20)))!;
     const columns = (label: string) => row(label).slice(20).trim().split(/ +/);

@@ -150,6 +150,25 @@ describe("npm run bench:distill", () => {
       `${join(out, "T.json")}: settings.steps: was run with steps 2, not 3: use another --out, or remove it`,
     );
   }, 300_000);
+
+  it("--trained scores an earlier ablation's students without training them", async () => {
+    const again = join(root, "scored-again");
+    const summary = (await runDistillAblation({
+      ...options(),
+      out: again,
+      arms: ["A", "T"],
+      seeds: [1],
+      trained: out,
+    }))!;
+    const run = (dir: string) => JSON.parse(readFileSync(join(dir, "A-s1.json"), "utf8")) as ArmRun;
+    expect(run(again).train).toBeNull();
+    expect(run(again).metrics).toEqual(run(out).metrics);
+    expect(summary.arms.A!.trainWallSeconds.mean).toBeNull();
+    expect(existsSync(join(again, "A-s1", "log.jsonl"))).toBe(false);
+    await expect(
+      runDistillAblation({ ...options(), out: join(root, "none"), arms: ["A"], seeds: [9], trained: out }),
+    ).rejects.toThrow(`${join(out, "A-s9", "model.safetensors")}: --trained: model file not found`);
+  }, 120_000);
 });
 
 describe("the summary", () => {

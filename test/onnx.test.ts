@@ -199,7 +199,7 @@ describe("ONNX export of a tiny random model", () => {
     onnx.close();
   });
 
-  it("refuses files that are not vidseg exports, bad output names, sizes and opsets, in one line", async () => {
+  it("refuses files that are not vidseg exports, an --out without .onnx, bad sizes and opsets, in one line", async () => {
     const garbage = join(root, "garbage.onnx");
     writeFileSync(garbage, new Uint8Array([1, 2, 3, 250, 251]));
     await expect(OnlineSegmenter.createFromPath(garbage)).rejects.toThrow(/garbage\.onnx: not an ONNX model/);

@@ -21,7 +21,8 @@ import {
 import { buildVocabulary, padTokens, UNK_ID, WordTokenizer } from "../src/models/refer/tokenizer.js";
 import { presetConfig, resolveVisConfig } from "../src/models/config.js";
 import { parseModelInfo } from "../src/models/model-file.js";
-import { ReferModel } from "../src/models/refer/model.js";
+import { MaskDecoder, ReferModel } from "../src/models/refer/model.js";
+import { resizeBilinear } from "../src/nn/sampling.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { mulberry32, relativeL2 } from "./helpers/random.js";
 
@@ -402,7 +403,9 @@ describe("refer config", () => {
     const bad = (refer: object) => () => resolveVisConfig({ preset: "tiny", refer }, "run.json");
     expect(bad({ transferKernel: 2 })).toThrow(/run\.json.*refer\.transferKernel.*odd/);
     expect(bad({ memorySlots: 1 })).toThrow(/refer\.memorySlots/);
-    expect(bad({ lovaszWeight: 0 })).toThrow(/refer\.lovaszWeight/);
+    expect(bad({ lovaszWeight: 0, bceWeight: 0 })).toThrow(/refer\.lovaszWeight/);
+    expect(bad({ expressionsPerClip: 0 })).toThrow(/refer\.expressionsPerClip/);
+    expect(bad({ textKernelHead: 1 })).toThrow(/refer\.textKernelHead.*true or false/);
     expect(bad({ featureMining: "yes" })).toThrow(/refer\.featureMining.*true or false/);
     expect(bad({ solverStep: 3 })).toThrow(/unknown field "solverStep"/);
   });
@@ -437,5 +440,39 @@ describe("refer config", () => {
     expect(base.some((n) => n.startsWith("mining.fuse_3."))).toBe(true);
     expect(full).toContain("transfer.log_lambda");
     expect(base.some((n) => n.startsWith("transfer."))).toBe(false);
+  });
+
+  it("the text kernel head: each logit is the decoder feature · kernel(sentence) / √D + bias", () => {
+    const random = mulberry32(5);
+    const values = (n: number) => Array.from({ length: n }, () => random() * 2 - 1);
+    const decoder = new MaskDecoder(8, 4, 8, 2, true);
+    expect([...decoder.stateDict().keys()].some((n) => n.startsWith("predict."))).toBe(false);
+    const features = tf.tensor4d(values(2 * 2 * 2 * 8), [2, 2, 2, 8]);
+    const res2 = tf.tensor4d(values(2 * 4 * 4 * 4), [2, 4, 4, 4]);
+    const sentence = tf.tensor2d(values(2 * 8), [2, 8]);
+    const logits = decoder.forward(features, res2, sentence);
+    const refined = tf.tidy(() =>
+      decoder.refine.forward(
+        tf.add(
+          resizeBilinear(decoder.fuse.forward(features), 4, 4),
+          decoder.lateral.forward(res2),
+        ) as tf.Tensor4D,
+      ),
+    );
+    const kernel = decoder.textKernel!.forward(sentence).arraySync() as number[][];
+    const f = refined.arraySync() as number[][][][];
+    const got = logits.arraySync() as number[][][][];
+    for (let n = 0; n < 2; n++)
+      for (let y = 0; y < 4; y++)
+        for (let x = 0; x < 4; x++) {
+          let dot = 0;
+          for (let c = 0; c < 8; c++) dot += f[n][y][x][c] * kernel[n][c];
+          expect(got[n][y][x][0]).toBeCloseTo(dot / Math.sqrt(8) + kernel[n][8], 4);
+        }
+    // The same pixels with another sentence give other logits.
+    const other = decoder.forward(features, res2, tf.reverse(sentence, 0) as tf.Tensor2D);
+    expect(tf.tidy(() => tf.sub(other, logits).abs().max().dataSync()[0])).toBeGreaterThan(1e-3);
+    tf.dispose([features, res2, sentence, logits, refined, other]);
+    decoder.dispose();
   });
 });

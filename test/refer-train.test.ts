@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { registerInfer } from "../src/cli/infer.js";
 import { registerTrain } from "../src/cli/train.js";
 import { Rng } from "../src/core/rng.js";
-import { evaluatePerExpression } from "../src/eval/refer.js";
+import { evaluatePerExpression, evaluateRefDavis } from "../src/eval/refer.js";
 import { WHOLE_BATCH } from "../src/models/batch-shares.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import {
@@ -38,7 +38,9 @@ import {
 } from "../src/formats/refytvos.js";
 import { ReferringSegmenter, type ReferringFrameResult } from "../src/infer/referring-segmenter.js";
 import { openFrameFolder, type FrameSource } from "../src/infer/sources.js";
-import { inferRefer } from "../src/jobs/infer-refer.js";
+import { drawReferOverlay, inferRefer, writeRefDavisFrame } from "../src/jobs/infer-refer.js";
+import { animationGeometry } from "../src/viz/animation.js";
+import { idColour } from "../src/viz/overlay.js";
 import { validateRefer } from "../src/jobs/train-refer.js";
 import { presetConfig, type VisConfig } from "../src/models/config.js";
 import { readModelFile } from "../src/models/model-file.js";
@@ -91,7 +93,7 @@ async function videoFrames(video: string): Promise<FrameSource> {
 beforeAll(async () => {
   await initRuntime({ backend: "wasm" });
   // 2 videos of 8 frames at 64×64 per split, 2–3 objects each.
-  await generateReferDataset(resolveOptions("tiny", 3), data);
+  await generateReferDataset(resolveOptions("tiny", 3), data, { refDavis: true });
   valid = await readRefMetaExpressions(join(data, "valid", "meta_expressions.json"));
 }, 60_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -105,9 +107,28 @@ describe("training", () => {
       seed: 1,
     });
     const batch = (await task.data.next(new Rng(4))) as ReferBatch;
+    // One clip of 3 frames, encoded once, for its expression and one of another object of its video.
     expect(batch.images.shape).toEqual([3, 64, 64, 3]);
-    expect(batch.masks.shape).toEqual([3, 64, 64]);
-    expect(batch.masks.sum().dataSync()[0]).toBeGreaterThan(0);
+    expect(batch.masks.shape).toEqual([6, 64, 64]);
+    expect(batch.tokens).toHaveLength(2);
+    const [clip] = batch.clips;
+    const items = (task.data as ReferClipData).items.filter((item) => item.video === clip.video);
+    const [first, second] = clip.expIds.map((id) => items.find((item) => item.expId === id)!);
+    expect(second.objId).not.toBe(first.objId);
+    const sums = tf.tidy(() => Array.from(batch.masks.sum([1, 2]).dataSync()));
+    expect(sums.slice(0, 3).some((v) => v > 0) && sums.slice(3).some((v) => v > 0)).toBe(true);
+    // Each half holds its own object's mask (they differ where the objects do).
+    expect(
+      tf.tidy(
+        () =>
+          batch.masks
+            .slice([0], [3])
+            .sub(batch.masks.slice([3], [3]))
+            .abs()
+            .sum()
+            .dataSync()[0],
+      ),
+    ).toBeGreaterThan(0);
     const params = task.model.namedParameters();
     const optimizer = new AdamW(params, { lr: 2e-3, weightDecay: 0 });
     const lossOf = () => tf.tidy(() => task.step(batch, WHOLE_BATCH, 0));
@@ -402,6 +423,51 @@ describe("streaming", () => {
     expect(scored["J&F"]).toBe(validated["J&F"]);
   });
 
+  it("infer refer --ref-davis writes the four anno_k sets eval refer --protocol ref-davis reads; the ground truth through it scores 1", async () => {
+    const davisSplit = join(data, "ref-davis", "valid");
+    const davisRoot = join(data, "ref-davis", "DAVIS");
+    const meta = await readRefMetaExpressions(join(davisSplit, "meta_expressions.json"));
+    const gtDir = join(root, "ref-davis-gt");
+    for (const [video, entry] of Object.entries(meta.videos)) {
+      const labels = [...new Set(Object.values(entry.expressions).map((e) => Number(e.obj_id)))];
+      const masks = await readObjectMasks(davisSplit, video, entry.frames);
+      for (const [t, frame] of entry.frames.entries()) {
+        const objects = labels.map((label) => Float32Array.from(masks[t].data, (v) => (v === label ? 1 : 0)));
+        await writeRefDavisFrame(gtDir, video, frame, masks[t], labels, [objects, objects, objects, objects]);
+      }
+    }
+    const perfect = await evaluateRefDavis({ davisRoot, resultsDir: gtDir });
+    expect(perfect).toMatchObject({ J: 1, F: 1, "J&F": 1 });
+
+    // The model's sets: every object's k-th expression, merged per frame — the same pixels as the
+    // binary masks `--split` writes for those expressions (argmax; background where none is above 0.5).
+    const out = join(root, "ref-davis-model");
+    const summary = await inferRefer({ checkpoint: modelFile, refDavis: davisSplit, out });
+    expect(summary.inputKind).toBe("ref-davis");
+    const binary = join(root, "ref-davis-binary");
+    await inferRefer({ checkpoint: modelFile, split: davisSplit, out: binary });
+    for (const [video, entry] of Object.entries(meta.videos)) {
+      const expressions = Object.entries(entry.expressions);
+      for (let k = 0; k < 4; k++) {
+        const frame = entry.frames[entry.frames.length - 1];
+        const merged = await readIndexedPng(join(out, `anno_${k}`, video, `${frame}.png`));
+        const set = expressions.filter((_, i) => i % 4 === k);
+        const masks = await Promise.all(
+          set.map(([id]) => readIndexedPng(join(binary, "Annotations", video, id, `${frame}.png`))),
+        );
+        for (let i = 0; i < merged.data.length; i++) {
+          const label = merged.data[i];
+          if (label === 0) expect(masks.every((m) => m.data[i] === 0)).toBe(true);
+          else expect(masks[set.findIndex(([, e]) => Number(e.obj_id) === label)].data[i]).toBe(1);
+        }
+      }
+    }
+    const scored = await evaluateRefDavis({ davisRoot, resultsDir: out });
+    expect(scored.runs).toHaveLength(4);
+    expect(scored["J&F"]).toBeGreaterThanOrEqual(0);
+    expect(scored["J&F"]).toBeLessThanOrEqual(1);
+  });
+
   it("infer refer --input --text writes binary PNGs per expression", async () => {
     const [video] = firstVideo();
     const [a, b, c] = segmenter.info.vocabulary!;
@@ -421,6 +487,8 @@ describe("streaming", () => {
       `${c} blorp`,
       "--out",
       out,
+      "--animation",
+      "gif",
       "--quiet",
       "--json",
     ]);
@@ -428,7 +496,15 @@ describe("streaming", () => {
     expect(result.stderr).toBe(
       `vidseg: warning: unknown words in "${c} blorp": blorp (read as UNK; the model's vocabulary has ${segmenter.info.vocabulary!.length} words)\n`,
     );
-    expect(JSON.parse(result.stdout)).toMatchObject({ inputKind: "frames", expressions: 2, frames: 8 });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      inputKind: "frames",
+      expressions: 2,
+      frames: 8,
+      animation: join(out, "overlay.gif"),
+    });
+    const gif = readFileSync(join(out, "overlay.gif"));
+    expect(gif.subarray(0, 6).toString("latin1")).toBe("GIF89a");
+    expect([gif.readUInt16LE(6), gif.readUInt16LE(8)]).toEqual([384, 384]); // 64² enlarged 6×
     expect(JSON.parse(readFileSync(join(out, "expressions.json"), "utf8"))).toEqual([
       { id: 0, text: known, unknownWords: [] },
       { id: 1, text: `${c} blorp`, unknownWords: ["blorp"] },
@@ -441,6 +517,33 @@ describe("streaming", () => {
     const expected = await follow(segmenter, video, [known]);
     const png = await readIndexedPng(join(out, "Annotations", video, "0", names[3]));
     expect(png.data).toEqual(expected[0][3].mask);
+  });
+
+  it("the overlay draws each expression's mask in its colour and writes the expressions along the bottom", () => {
+    const frame = { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3).fill(100) };
+    const mask = new Uint8Array(64);
+    for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) mask[y * 8 + x] = 1;
+    const g = animationGeometry(8, 8, 640); // 8² enlarged 48× to 384², text at scale 2
+    expect([g.width, g.height, g.textScale]).toEqual([384, 384, 2]);
+    const texts = ["the red square", "the blue circle moving left"];
+    const image = drawReferOverlay(frame, [mask, new Uint8Array(64)], texts, g);
+    const pixel = (x: number, y: number) =>
+      Array.from(image.data.subarray((y * 384 + x) * 3, (y * 384 + x) * 3 + 3));
+    // Inside expression 0's mask (0..191², away from its outline and label): the frame blended with its colour.
+    const colour = idColour(1);
+    expect(pixel(120, 120)).toEqual(colour.map((c) => Math.round(100 * 0.55 + c * 0.45)));
+    // Outside every mask, above the legend: the frame.
+    expect(pixel(300, 250)).toEqual([100, 100, 100]);
+    // The legend: two lines (16 px each at scale 2) of white text on dark boxes at the bottom.
+    const white = (y0: number, y1: number) => {
+      let count = 0;
+      for (let y = y0; y < y1; y++)
+        for (let x = 0; x < 384; x++) if (pixel(x, y).every((v) => v === 255)) count++;
+      return count;
+    };
+    expect(white(384 - 32, 384 - 16)).toBeGreaterThan(0);
+    expect(white(384 - 16, 384)).toBeGreaterThan(0);
+    expect(white(230, 384 - 32)).toBe(0); // (the mask's label "0" sits just below it)
   });
 
   it("rejects a model of another kind and bad options with one error line", async () => {
@@ -470,7 +573,7 @@ describe("streaming", () => {
       join(root, "y"),
     ]);
     expect(both.code).toBe(1);
-    expect(both.stderr).toMatch(/^vidseg: error: give either a split/);
+    expect(both.stderr).toMatch(/^vidseg: error: give one of a split/);
     const noText = await runCli(registerInfer, [
       "infer",
       "refer",

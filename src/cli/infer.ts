@@ -44,8 +44,10 @@ interface InferReferCliOptions {
   checkpoint: string;
   out: string;
   split?: string;
+  refDavis?: string;
   input?: string;
   text: string[];
+  animation: string;
   fps?: string;
   maxFrames?: string;
   quiet?: boolean;
@@ -56,6 +58,8 @@ const INFER_REFER_HELP = `
 Input, one of:
   --split <dir>            a Ref-YouTube-VOS split folder (meta_expressions.json, JPEGImages/), or a root
                            holding valid/: every expression of every video
+  --ref-davis <dir>        a Ref-DAVIS17 split in that layout (4 expressions per object; vidseg synth refer
+                           --ref-davis writes <out>/ref-davis/valid), or a root holding valid/
   --input <video|folder>   a video file (decoded by the system's ffmpeg) or a folder of .jpg/.png frames,
                            with one --text per expression (several follow the same stream at once)
 
@@ -63,6 +67,11 @@ Written to --out (binary 0/1 palette PNGs, what vidseg eval refer --protocol ref
   Annotations/<video>/<exp_id>/<frame>.png   a split
   Annotations/<name>/<k>/<frame>.png         an input: expression k of the --text list (from 0)
   expressions.json                           an input: [{id, text, unknownWords}]
+  overlay.mp4 | overlay.gif                  an input: every expression's mask in its colour, the
+                                             expressions written along the bottom (--animation)
+  anno_<k>/<video>/<frame>.png               --ref-davis: expression set k = 0..3 (every object's k-th),
+                                             the objects' probabilities merged (argmax; background where
+                                             all are below 0.5), what --protocol ref-davis reads
 
 Each expression has its own bounded memory: memory and time per frame stay constant on long videos.`;
 
@@ -147,12 +156,18 @@ export function registerInfer(program: Command): void {
     .requiredOption("--checkpoint <path>", "referring model file, run folder or training checkpoint")
     .requiredOption("--out <dir>", "output folder")
     .option("--split <dir>", "Ref-YouTube-VOS split folder (or a root holding valid/)")
+    .option("--ref-davis <dir>", "Ref-DAVIS17 split in the Ref-YouTube-VOS layout (or a root holding valid/)")
     .option("--input <path>", "video file or frame folder")
     .option(
       "--text <expression>",
       "an expression to follow in --input (repeat for several)",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
+    )
+    .option(
+      "--animation <format>",
+      "overlay animation of an input: auto (MP4 with ffmpeg, else GIF when short), gif, mp4 or none",
+      "auto",
     )
     .option("--fps <n>", "frame rate (resamples videos; timestamps)")
     .option("--max-frames <n>", "at most n frames per video")
@@ -165,8 +180,10 @@ export function registerInfer(program: Command): void {
           checkpoint: cli.checkpoint,
           out: cli.out,
           split: cli.split,
+          refDavis: cli.refDavis,
           input: cli.input,
           texts: cli.text,
+          animation: choiceOption(cli.animation, "--animation", ["auto", "gif", "mp4", "none"] as const),
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
         };
@@ -179,7 +196,12 @@ export function registerInfer(program: Command): void {
           else
             process.stdout.write(
               `${summary.expressions} expressions in ${summary.videos} video(s), ${summary.frames} frames ` +
-                `(${summary.framesPerSecond.toFixed(1)} frames/s); masks in ${summary.annotations}\n`,
+                `(${summary.framesPerSecond.toFixed(1)} frames/s); masks in ${summary.annotations}\n` +
+                (summary.animation
+                  ? `animation: ${summary.animation}\n`
+                  : summary.animationNote
+                    ? `${summary.animationNote}\n`
+                    : ""),
             );
         } finally {
           bar.stop();

@@ -74,10 +74,17 @@ export function identitySwitches(
 ): IdentityReport {
   const scoreThreshold = options.scoreThreshold ?? IDENTITY_SCORE_THRESHOLD;
   const iouThreshold = options.iouThreshold ?? IDENTITY_IOU_THRESHOLD;
-  const tally = { gtTracks: 0, resultTracks: 0, gtFrames: 0, matchedFrames: 0, switches: 0, switchy: 0 };
+  const tally = {
+    gtTracks: 0,
+    resultTracks: 0,
+    gtFrames: 0,
+    matchedFrames: 0,
+    switches: 0,
+    tracksWithSwitches: 0,
+  };
 
   const videoById = new Map(gt.videos.map((v) => [v.id, v]));
-  const gtsOf = new Map<number, { masks: TrackMasks }[]>();
+  const gtsOf = new Map<number, TrackMasks[]>();
   gt.annotations.forEach((annotation, i) => {
     if (annotation.iscrowd) return;
     const video = videoById.get(annotation.video_id);
@@ -86,12 +93,12 @@ export function identitySwitches(
       present(segm, video.height, video.width, `annotations[${i}].segmentations[${f}]`, options.gtFile),
     );
     if (!masks.some((m) => m !== null)) return;
-    pushTo(gtsOf, annotation.video_id, { masks });
+    pushTo(gtsOf, annotation.video_id, masks);
   });
 
   // One track per distinct segmentation list of a video, kept when one of its entries passes.
   const seen = new Set<string>();
-  const resultsOf = new Map<number, { masks: TrackMasks }[]>();
+  const resultsOf = new Map<number, TrackMasks[]>();
   results.forEach((result, i) => {
     if (result.score < scoreThreshold) return;
     const key = `${result.video_id} ${JSON.stringify(result.segmentations)}`;
@@ -102,7 +109,7 @@ export function identitySwitches(
     const masks = result.segmentations.map((segm, f) =>
       present(segm, video.height, video.width, `[${i}].segmentations[${f}]`, options.resultsFile),
     );
-    pushTo(resultsOf, result.video_id, { masks });
+    pushTo(resultsOf, result.video_id, masks);
   });
 
   for (const video of gt.videos) {
@@ -113,13 +120,13 @@ export function identitySwitches(
     const last = new Array<number>(gts.length).fill(-1);
     const switched = new Uint8Array(gts.length);
     for (let f = 0; f < video.length; f++) {
-      const g = gts.flatMap((track, k) => (track.masks[f] ? [k] : []));
+      const g = gts.flatMap((track, k) => (track[f] ? [k] : []));
       if (g.length === 0) continue;
       tally.gtFrames += g.length;
-      const d = dts.flatMap((track, k) => (track.masks[f] ? [k] : []));
+      const d = dts.flatMap((track, k) => (track[f] ? [k] : []));
       const ious = iou(
-        d.map((k) => dts[k].masks[f]!),
-        g.map((k) => gts[k].masks[f]!),
+        d.map((k) => dts[k][f]!),
+        g.map((k) => gts[k][f]!),
       );
       for (const [row, col] of matchFrame(ious, g, d, last, iouThreshold)) {
         const gk = g[col];
@@ -132,7 +139,7 @@ export function identitySwitches(
         last[gk] = dk;
       }
     }
-    for (const flag of switched) tally.switchy += flag;
+    for (const flag of switched) tally.tracksWithSwitches += flag;
   }
 
   return {
@@ -145,7 +152,7 @@ export function identitySwitches(
     matchedFraction: tally.gtFrames > 0 ? tally.matchedFrames / tally.gtFrames : 0,
     switches: tally.switches,
     switchesPerTrack: tally.gtTracks > 0 ? tally.switches / tally.gtTracks : 0,
-    tracksWithSwitches: tally.switchy,
+    tracksWithSwitches: tally.tracksWithSwitches,
     classFlicker: null,
   };
 }

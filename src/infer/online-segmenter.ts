@@ -134,17 +134,37 @@ export class OnlineSegmenter {
    */
   static async createFromPath(path: string, options: OnlineSegmenterOptions = {}): Promise<OnlineSegmenter> {
     if (isOnnxPath(path)) {
-      const network = await OnnxFrameNetwork.create(
-        options.onnx?.runtime ?? (await loadOnnxRuntimeNode()),
+      return OnlineSegmenter.createFromOnnx(
         await readBytes(path),
-        path,
         () => readBytes(cropClassifierFile(path)),
-        options.onnx,
+        {
+          ...options,
+          file: path,
+        },
       );
-      return new OnlineSegmenter(network, network.info, options);
     }
     await initRuntime(options.runtime);
     return OnlineSegmenter.fromModelFile(await readModelFile(path), options);
+  }
+
+  /**
+   * An exported model (`vidseg export onnx`) from its bytes, on onnxruntime (`options.onnx.runtime`:
+   * required outside Node, e.g. onnxruntime-web); `cropClassifier` gives the `.crop.onnx` graph's bytes
+   * when the model has one. `file` names the model in errors.
+   */
+  static async createFromOnnx(
+    bytes: Uint8Array,
+    cropClassifier: () => Promise<Uint8Array>,
+    options: OnlineSegmenterOptions & { file?: string } = {},
+  ): Promise<OnlineSegmenter> {
+    const network = await OnnxFrameNetwork.create(
+      options.onnx?.runtime ?? (await loadOnnxRuntimeNode()),
+      bytes,
+      options.file ?? "<buffer>",
+      cropClassifier,
+      options.onnx,
+    );
+    return new OnlineSegmenter(network, network.info, options);
   }
 
   /** As {@link createFromPath}, from the bytes of a model file. */

@@ -33,7 +33,7 @@ import type { TransferMemory } from "../models/refer/meta-transfer.js";
 import type { TextFeatures } from "../models/refer/text-encoder.js";
 import { WordTokenizer, type TextTokenizer } from "../models/refer/tokenizer.js";
 import { instantiateModel } from "../models/registry.js";
-import { upsampleMask } from "../processing/postprocess.js";
+import { upsampleMask, upsampleProbabilities } from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 
@@ -62,6 +62,11 @@ export interface ReferringFrameResult {
   mask: Uint8Array;
   /** The mean foreground probability over the mask's pixels (at 1/4 of the model input); 0 when empty. */
   score: number;
+  /**
+   * Row-major foreground probabilities at the frame's size (> 0.5 exactly where the mask is 1), when
+   * asked for (`{ probabilities: true }`): what merging several objects into one label map needs.
+   */
+  probabilities?: Float32Array;
 }
 
 /** The referring model with a frame-feature cache shared by its targets; see the module comment. */
@@ -227,8 +232,15 @@ export class ReferringTarget {
     return this.memory?.size ?? 0;
   }
 
-  /** Segments the next frame of the stream; all frames of a video must have one size. */
-  segmentForVideo(frame: RgbImage, timestampMs = 0): ReferringFrameResult {
+  /**
+   * Segments the next frame of the stream; all frames of a video must have one size. With
+   * `{ probabilities: true }` the result also holds the per-pixel probabilities.
+   */
+  segmentForVideo(
+    frame: RgbImage,
+    timestampMs = 0,
+    options: { probabilities?: boolean } = {},
+  ): ReferringFrameResult {
     if (this.closed) throw new VidsegError("this referring target is closed");
     const { width, height, data } = frame;
     const where = `frame ${this.frames}`;
@@ -257,9 +269,12 @@ export class ReferringTarget {
     const { logits, theta } = tf.tidy(() => {
       const step = model.mine(features, this.features);
       if (!model.transfer)
-        return { logits: model.decode(step.y, undefined, features.res2), theta: undefined };
+        return { logits: model.decode(step.y, undefined, features.res2, this.features), theta: undefined };
       const transfer = model.transferFrame(this.memory!, step, this.theta);
-      return { logits: model.decode(step.y, transfer.transferred, features.res2), theta: transfer.theta };
+      return {
+        logits: model.decode(step.y, transfer.transferred, features.res2, this.features),
+        theta: transfer.theta,
+      };
     });
     this.theta?.dispose();
     this.theta = theta;
@@ -282,6 +297,9 @@ export class ReferringTarget {
       height,
       mask: upsampleMask(values, 0, h, w, height, width),
       score: count > 0 ? sum / count : 0,
+      ...(options.probabilities
+        ? { probabilities: upsampleProbabilities(values, 0, h, w, height, width) }
+        : {}),
     };
   }
 

@@ -37,8 +37,11 @@ import { isModelKind } from "../models/registry.js";
 import { initRuntime } from "../runtime/backend.js";
 import {
   checkMp4Encoder,
+  animationGeometry,
   createAnimationWriter,
   defaultAnimationFormat,
+  resampleNearest,
+  type AnimationGeometry,
   MP4_MAX_SIDE,
   mp4EncoderAvailable,
   type AnimationFormat,
@@ -233,53 +236,9 @@ interface DrawnInstance {
 /** Palette of the indexed PNGs: index k has track k's overlay colour, so PNGs and animation agree. */
 const TRACK_PALETTE: [number, number, number][] = Array.from({ length: 256 }, (_, k) => [...idColour(k)]);
 
-/** Small videos are enlarged by an integer factor to at least this side in the animation. */
-const ANIMATION_MIN_SIDE = 256;
-
-/** Animation size and nearest-neighbour source indices for a frame size. */
-function animationGeometry(width: number, height: number, maxSide: number) {
-  const side = Math.max(width, height);
-  // Small videos: an integer factor (crisp pixels) reaching at least the minimum side, 1.5× it if possible.
-  const enlarge = Math.max(
-    Math.ceil(ANIMATION_MIN_SIDE / side),
-    Math.floor((1.5 * ANIMATION_MIN_SIDE) / side),
-  );
-  const scale = side < ANIMATION_MIN_SIDE ? enlarge : side > maxSide ? maxSide / side : 1;
-  const outWidth = Math.max(1, Math.round(width * scale));
-  const outHeight = Math.max(1, Math.round(height * scale));
-  const xs = Int32Array.from({ length: outWidth }, (_, x) =>
-    Math.min(width - 1, Math.floor((x + 0.5) / scale)),
-  );
-  const ys = Int32Array.from({ length: outHeight }, (_, y) =>
-    Math.min(height - 1, Math.floor((y + 0.5) / scale)),
-  );
-  const textScale = Math.min(3, Math.max(1, Math.round(Math.max(outWidth, outHeight) / 200)));
-  return { width: outWidth, height: outHeight, xs, ys, textScale };
-}
-
-type Geometry = ReturnType<typeof animationGeometry>;
-
-function resample<T extends Uint8Array>(
-  data: T,
-  srcWidth: number,
-  g: Geometry,
-  channels: number,
-): Uint8Array {
-  const out = new Uint8Array(g.width * g.height * channels);
-  for (let y = 0; y < g.height; y++) {
-    const row = g.ys[y] * srcWidth;
-    for (let x = 0; x < g.width; x++) {
-      const s = (row + g.xs[x]) * channels;
-      const d = (y * g.width + x) * channels;
-      for (let c = 0; c < channels; c++) out[d + c] = data[s + c];
-    }
-  }
-  return out;
-}
-
 /** The per-video outputs: indexed PNGs and the overlay animation, written frame by frame. */
 class VideoOutputs {
-  private geometry: Geometry | undefined;
+  private geometry: AnimationGeometry | undefined;
   private readonly writer: AnimationWriter | undefined;
 
   constructor(
@@ -317,11 +276,15 @@ class VideoOutputs {
     }
     if (this.writer) {
       const g = (this.geometry ??= animationGeometry(width, height, this.maxSide));
-      const image: RgbImage = { width: g.width, height: g.height, data: resample(frame.data, width, g, 3) };
+      const image: RgbImage = {
+        width: g.width,
+        height: g.height,
+        data: resampleNearest(frame.data, width, g, 3),
+      };
       const drawOrder = [...instances].reverse(); // overlayMasks draws later instances on top
       const overlaid = overlayMasks(
         image,
-        drawOrder.map((instance) => resample(instance.mask, width, g, 1)),
+        drawOrder.map((instance) => resampleNearest(instance.mask, width, g, 1)),
         {
           colours: drawOrder.map((instance) => idColour(instance.trackId)),
           labels: drawOrder.map((instance) => instance.text),

@@ -235,6 +235,12 @@ export interface ReferConfig {
   featureMining: boolean;
   /** The meta-transfer memory: θ ∗ X(t) goes to the decoder next to Y(t). false: Y(t) alone. */
   metaTransfer: boolean;
+  /**
+   * The mask decoder's last layer is a 1×1 kernel made from the sentence (a dynamic convolution, as in
+   * CRIS and ReferFormer): each position's logit is its decoder feature · kernel(sentence), so no mask
+   * comes out without the text. false: a fixed 1×1 conv (the text acts only through feature mining).
+   */
+  textKernelHead: boolean;
   /** Channels of the transfer input X (image features at 1/8). */
   transferDim: number;
   /** Side of the transfer kernel θ (odd). */
@@ -257,6 +263,12 @@ export interface ReferConfig {
   clipMaxStride: number;
   /** Clips per training step (optim.batchSize is unused). */
   clipsPerBatch: number;
+  /**
+   * Expressions per training clip: the clip's expression and others of the same video, of other objects
+   * where it has them, all segmented on the same frames (encoded once). Identical pixels with different
+   * targets are what teaches the model to read the sentence rather than find the salient object.
+   */
+  expressionsPerClip: number;
   /** Loss weights on the mask: Lovász hinge, binary cross-entropy, dice. */
   lovaszWeight: number;
   bceWeight: number;
@@ -382,6 +394,7 @@ const DEFAULTS: VisConfig = {
     textFeedforward: 128,
     featureMining: true,
     metaTransfer: true,
+    textKernelHead: true,
     transferDim: 32,
     transferKernel: 3,
     solverInitSteps: 5,
@@ -393,8 +406,9 @@ const DEFAULTS: VisConfig = {
     clipLength: 4,
     clipMaxStride: 3,
     clipsPerBatch: 2,
+    expressionsPerClip: 2,
     lovaszWeight: 1,
-    bceWeight: 0,
+    bceWeight: 1,
     diceWeight: 0,
     weightMapWeight: 0.5,
   },
@@ -704,6 +718,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     "clipLength",
     "clipMaxStride",
     "clipsPerBatch",
+    "expressionsPerClip",
   ] as const) {
     integer(`refer.${field}`, r[field]);
   }
@@ -718,7 +733,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     number(`refer.${field}`, r[field]);
   if (r.lovaszWeight + r.bceWeight + r.diceWeight === 0)
     fail("refer.lovaszWeight", "one of lovaszWeight, bceWeight and diceWeight must be positive");
-  for (const field of ["featureMining", "metaTransfer"] as const)
+  for (const field of ["featureMining", "metaTransfer", "textKernelHead"] as const)
     if (typeof r[field] !== "boolean") fail(`refer.${field}`, "must be true or false");
 }
 

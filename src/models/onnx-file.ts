@@ -82,6 +82,23 @@ export function readOnnxMetadata(bytes: Uint8Array, file: string): OnnxModelMeta
   if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) {
     throw new VidsegError("must be [height, width]", file, `${where}.preprocessing.inputSize`);
   }
+  const outputs = value.outputs as Record<string, unknown> | undefined;
+  for (const field of ["maskStride", "numQueries", "numClasses", "embeddingDim"]) {
+    const n = outputs?.[field];
+    if (!(Number.isInteger(n) && (n as number) > 0 && (n as number) <= 1 << 20)) {
+      throw new VidsegError("must be a positive integer", file, `${where}.outputs.${field}`);
+    }
+  }
+  if (outputs!.numClasses !== info.categoryIds.length) {
+    throw new VidsegError(
+      `must equal the ${info.categoryIds.length} category ids`,
+      file,
+      `${where}.outputs.numClasses`,
+    );
+  }
+  if (size[0] % (outputs!.maskStride as number) || size[1] % (outputs!.maskStride as number)) {
+    throw new VidsegError("must divide the input size", file, `${where}.outputs.maskStride`);
+  }
   const crop = value.cropClassifier;
   if (crop !== undefined && !(Number.isInteger(crop?.cropSize) && crop.cropSize > 1)) {
     throw new VidsegError("must be {cropSize: integer > 1}", file, `${where}.cropClassifier`);

@@ -218,7 +218,8 @@ export function upsampleQueryMask(
 /**
  * A mask at height × width from h × w mask logits (starting at `base` in `maskLogits`, row-major):
  * the logits bilinearly upsampled (PyTorch's interpolate, align_corners=False) and thresholded at 0
- * (sigmoid 0.5). The one mask upsampling of the online and offline paths; plain JavaScript, O(H·W).
+ * (sigmoid 0.5). The one mask upsampling of the online, offline and referring paths; plain JavaScript,
+ * O(H·W).
  */
 export function upsampleMask(
   maskLogits: Float32Array,
@@ -229,6 +230,45 @@ export function upsampleMask(
   width: number,
 ): Uint8Array {
   const out = new Uint8Array(height * width);
+  upsampleBilinear(maskLogits, base, h, w, height, width, (i, logit) => (out[i] = logit > 0 ? 1 : 0));
+  return out;
+}
+
+/**
+ * The foreground probabilities (sigmoid of the logits upsampled as in {@link upsampleMask}, so p > 0.5
+ * exactly where the mask is 1) at height × width.
+ */
+export function upsampleProbabilities(
+  maskLogits: Float32Array,
+  base: number,
+  h: number,
+  w: number,
+  height: number,
+  width: number,
+): Float32Array {
+  const out = new Float32Array(height * width);
+  upsampleBilinear(
+    maskLogits,
+    base,
+    h,
+    w,
+    height,
+    width,
+    (i, logit) => (out[i] = 1 / (1 + Math.exp(-logit))),
+  );
+  return out;
+}
+
+/** Half-pixel-centre bilinear upsampling of h × w values at `base`, each output value given to `put`. */
+function upsampleBilinear(
+  values: Float32Array,
+  base: number,
+  h: number,
+  w: number,
+  height: number,
+  width: number,
+  put: (index: number, value: number) => void,
+): void {
   const xs = axisTaps(w, width);
   const ys = axisTaps(h, height);
   for (let y = 0; y < height; y++) {
@@ -239,12 +279,11 @@ export function upsampleMask(
       const x0 = xs.low[x];
       const x1 = xs.high[x];
       const fx = xs.frac[x];
-      const top = maskLogits[row0 + x0] * (1 - fx) + maskLogits[row0 + x1] * fx;
-      const bottom = maskLogits[row1 + x0] * (1 - fx) + maskLogits[row1 + x1] * fx;
-      out[y * width + x] = top * (1 - fy) + bottom * fy > 0 ? 1 : 0;
+      const top = values[row0 + x0] * (1 - fx) + values[row0 + x1] * fx;
+      const bottom = values[row1 + x0] * (1 - fx) + values[row1 + x1] * fx;
+      put(y * width + x, top * (1 - fy) + bottom * fy);
     }
   }
-  return out;
 }
 
 /**

@@ -9,6 +9,10 @@
  * vocabulary. Expressions are drawn epoch by epoch (a seeded permutation), a clip's anchor frame and
  * its gaps from the trainer's RNG, as a plan that data-parallel workers load shares of; frames are read
  * lazily each time they are drawn. No flips: a mirrored frame would contradict "on the left".
+ *
+ * With `expressionsPerClip` E > 1 each clip also carries E − 1 other expressions of its video, drawn
+ * from those of other objects first (then other expressions of the same object, then repeats): the
+ * same frames with different targets, which a model can only tell apart by reading the sentence.
  */
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
@@ -39,25 +43,30 @@ export interface ReferDataOptions extends VisSplitPaths {
   clipLength: number;
   clipMaxStride: number;
   clipsPerBatch: number;
+  /** Expressions per clip (the drawn one first). Default 1. */
+  expressionsPerClip?: number;
   /** Seed of the expression order. */
   seed?: number;
 }
 
 export interface ReferBatch {
-  /** [B·T, H, W, 3] in 0..1, clip-major (row b·T + t). */
+  /** [C·T, H, W, 3] in 0..1, clip-major (row c·T + t). */
   images: tf.Tensor4D;
-  /** [B·T, H, W] 0/1 masks of each clip's object. */
+  /** [C·E·T, H, W] 0/1 masks of each clip's expressions' objects (row (c·E + e)·T + t). */
   masks: tf.Tensor3D;
-  /** Token ids of each clip's expression. */
+  /** Token ids of each clip's E expressions (row c·E + e). */
   tokens: number[][];
   clipLength: number;
-  /** What each clip is, for logs and tests. */
-  clips: { video: string; expId: string; frames: number[] }[];
+  /** What each clip is (its expressions' ids, the drawn one first), for logs and tests. */
+  clips: { video: string; expIds: string[]; frames: number[] }[];
 }
 
-/** A drawn batch of {@link ReferClipData}, before loading (JSON): each clip's expression and frames. */
+/**
+ * A drawn batch of {@link ReferClipData}, before loading (JSON): each clip's expressions (item indices,
+ * the drawn one first) and frames.
+ */
 export interface ReferPlan {
-  clips: { item: number; frames: number[] }[];
+  clips: { items: number[]; frames: number[] }[];
 }
 
 /** The expressions of a Ref-YouTube-VOS split, in file order. */
@@ -85,6 +94,8 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   /** The split folder (masks are in its Annotations/). */
   readonly splitRoot: string;
   private readonly sampler: EpochSampler;
+  /** The indices of each video's items, in file order. */
+  private readonly byVideo = new Map<string, number[]>();
 
   private constructor(
     meta: RefMetaExpressions,
@@ -103,7 +114,36 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
         `$.videos[${JSON.stringify(item.video)}].expressions[${JSON.stringify(item.expId)}].exp`,
       );
     }
+    for (const [index, item] of this.items.entries()) {
+      const list = this.byVideo.get(item.video) ?? [];
+      list.push(index);
+      this.byVideo.set(item.video, list);
+    }
     this.sampler = new EpochSampler(this.items.length, options.clipsPerBatch, options.seed ?? 0);
+  }
+
+  /**
+   * Item `index` and E − 1 other expressions of its video (indices): of other objects first, then of
+   * the same object, then `index` again; random within each group.
+   */
+  private companions(index: number, rng: Rng): number[] {
+    const count = this.options.expressionsPerClip ?? 1;
+    const { video, objId } = this.items[index];
+    const others = this.byVideo.get(video)!.filter((other) => other !== index);
+    const shuffled = (list: number[]) => {
+      const out = [...list];
+      for (let i = out.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [out[i], out[j]] = [out[j], out[i]];
+      }
+      return out;
+    };
+    const order = [
+      index,
+      ...shuffled(others.filter((other) => this.items[other].objId !== objId)),
+      ...shuffled(others.filter((other) => this.items[other].objId === objId)),
+    ];
+    return Array.from({ length: count }, (_, k) => order[k] ?? index);
   }
 
   /** Reads and validates the split's meta_expressions.json. */
@@ -124,7 +164,8 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
     const clips = this.sampler.nextIndices().map((index) => {
       const { frames } = this.items[index];
       const anchor = rng.int(frames.length);
-      return { item: index, frames: sampleClipFrames(frames.length, clipLength, clipMaxStride, anchor, rng) };
+      const picked = sampleClipFrames(frames.length, clipLength, clipMaxStride, anchor, rng);
+      return { items: this.companions(index, rng), frames: picked };
     });
     return { clips };
   }
@@ -141,30 +182,47 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
 
   async load(plan: ReferPlan): Promise<ReferBatch> {
     const { clipLength } = this.options;
-    const picks = plan.clips.map(({ item, frames }) => ({ item: this.items[item], frames }));
+    const picks = plan.clips.map(({ items, frames }) => ({
+      expressions: items.map((item) => this.items[item]),
+      frames,
+    }));
+    const perClip = picks[0].expressions.length;
     const [height, width] = this.options.inputSize;
     const images = new Float32Array(picks.length * clipLength * height * width * 3);
-    const masks = new Float32Array(picks.length * clipLength * height * width);
-    let row = 0;
-    for (const { item, frames } of picks) {
-      for (const frame of frames) {
-        const { image, mask } = await this.readFrame(item, frame);
-        images.set(image, row * height * width * 3);
-        masks.set(mask, row * height * width);
-        row++;
+    const masks = new Float32Array(picks.length * perClip * clipLength * height * width);
+    for (const [c, { expressions, frames }] of picks.entries()) {
+      for (const [t, frame] of frames.entries()) {
+        const { image, objects } = await this.readFrame(expressions[0], frame);
+        images.set(image, (c * clipLength + t) * height * width * 3);
+        for (const [e, expression] of expressions.entries()) {
+          const mask = objects(expression.objId);
+          masks.set(mask, ((c * perClip + e) * clipLength + t) * height * width);
+        }
       }
     }
     return {
-      images: tf.tensor4d(images, [row, height, width, 3]),
-      masks: tf.tensor3d(masks, [row, height, width]),
-      tokens: picks.map(({ item }) => this.tokenizer.encode(item.text).ids),
+      images: tf.tensor4d(images, [picks.length * clipLength, height, width, 3]),
+      masks: tf.tensor3d(masks, [picks.length * perClip * clipLength, height, width]),
+      tokens: picks.flatMap(({ expressions }) =>
+        expressions.map((expression) => this.tokenizer.encode(expression.text).ids),
+      ),
       clipLength,
-      clips: picks.map(({ item, frames }) => ({ video: item.video, expId: item.expId, frames })),
+      clips: picks.map(({ expressions, frames }) => ({
+        video: expressions[0].video,
+        expIds: expressions.map((expression) => expression.expId),
+        frames,
+      })),
     };
   }
 
-  /** Frame `frame` of an expression's video at the input size, and its object's mask. */
-  async readFrame(item: ReferItem, frame: number): Promise<{ image: Float32Array; mask: Uint8Array }> {
+  /**
+   * Frame `frame` of an expression's video at the input size, its object's mask, and the mask of any
+   * object of the frame (`objects(objId)`, at the input size).
+   */
+  async readFrame(
+    item: ReferItem,
+    frame: number,
+  ): Promise<{ image: Float32Array; mask: Uint8Array; objects: (objId: number) => Uint8Array }> {
     const [height, width] = this.options.inputSize;
     const name = item.frames[frame];
     const file = join(this.options.imagesDir, item.video, `${name}.jpg`);
@@ -182,11 +240,15 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
       `mask is ${labels.width}×${labels.height} but the frame is ${srcWidth}×${srcHeight}`,
       maskFile,
     );
-    const object = new Uint8Array(labels.data.length);
-    for (let i = 0; i < object.length; i++) object[i] = labels.data[i] === item.objId ? 1 : 0;
+    const objects = (objId: number) => {
+      const object = new Uint8Array(labels.data.length);
+      for (let i = 0; i < object.length; i++) object[i] = labels.data[i] === objId ? 1 : 0;
+      return resizeMaskNearest(object, srcHeight, srcWidth, height, width);
+    };
     return {
       image: resizeFrame(rgb.data, srcHeight, srcWidth, height, width),
-      mask: resizeMaskNearest(object, srcHeight, srcWidth, height, width),
+      mask: objects(item.objId),
+      objects,
     };
   }
 

@@ -350,6 +350,60 @@ export function defaultAnimationFormat(input: AnimationPolicyInput): AnimationPo
   };
 }
 
+/** Small videos are enlarged by an integer factor to at least this side in the animation. */
+const ANIMATION_MIN_SIDE = 256;
+
+/** An animation frame's size, its nearest-neighbour source rows and columns, and the label scale. */
+export interface AnimationGeometry {
+  width: number;
+  height: number;
+  xs: Int32Array;
+  ys: Int32Array;
+  textScale: number;
+}
+
+/**
+ * The animation size for a frame size: small videos enlarged by an integer factor (crisp pixels) to at
+ * least ANIMATION_MIN_SIDE (1.5× it if possible), large ones scaled down to `maxSide`.
+ */
+export function animationGeometry(width: number, height: number, maxSide: number): AnimationGeometry {
+  const side = Math.max(width, height);
+  const enlarge = Math.max(
+    Math.ceil(ANIMATION_MIN_SIDE / side),
+    Math.floor((1.5 * ANIMATION_MIN_SIDE) / side),
+  );
+  const scale = side < ANIMATION_MIN_SIDE ? enlarge : side > maxSide ? maxSide / side : 1;
+  const outWidth = Math.max(1, Math.round(width * scale));
+  const outHeight = Math.max(1, Math.round(height * scale));
+  const xs = Int32Array.from({ length: outWidth }, (_, x) =>
+    Math.min(width - 1, Math.floor((x + 0.5) / scale)),
+  );
+  const ys = Int32Array.from({ length: outHeight }, (_, y) =>
+    Math.min(height - 1, Math.floor((y + 0.5) / scale)),
+  );
+  const textScale = Math.min(3, Math.max(1, Math.round(Math.max(outWidth, outHeight) / 200)));
+  return { width: outWidth, height: outHeight, xs, ys, textScale };
+}
+
+/** Row-major pixels (`channels` per pixel) of a `srcWidth`-wide image at the geometry's size. */
+export function resampleNearest(
+  data: Uint8Array | Uint8ClampedArray,
+  srcWidth: number,
+  g: AnimationGeometry,
+  channels: number,
+): Uint8Array {
+  const out = new Uint8Array(g.width * g.height * channels);
+  for (let y = 0; y < g.height; y++) {
+    const row = g.ys[y] * srcWidth;
+    for (let x = 0; x < g.width; x++) {
+      const s = (row + g.xs[x]) * channels;
+      const d = (y * g.width + x) * channels;
+      for (let c = 0; c < channels; c++) out[d + c] = data[s + c];
+    }
+  }
+  return out;
+}
+
 /** A frame-by-frame animation writer for `path` (see the module comment). */
 export function createAnimationWriter(format: AnimationFormat, path: string, fps: number): AnimationWriter {
   return format === "gif" ? new GifWriter(path, fps) : new Mp4Writer(path, fps);

@@ -5,7 +5,7 @@
  * Labels stay whole inside the frame and do not cover each other (see `layoutLabels`).
  */
 import { GLYPH_ADVANCE, GLYPH_HEIGHT, textWidth } from "./font.js";
-import { drawText, type Rgb, type RgbImage } from "./image.js";
+import { drawText, type Rgb, type RgbImage } from "./draw.js";
 
 /** A stable, well-spread colour per id (golden-ratio hues); id 0 (background) is black. */
 export function idColour(id: number): Rgb {
@@ -125,6 +125,24 @@ export function overlayMasks(frame: RgbImage, masks: OverlayMasks, options: Over
     });
   }
   return image;
+}
+
+/**
+ * Writes lines of text along the bottom of an image, each on a dark box of its colour (e.g. one
+ * referring expression per line in its mask's colour); lines longer than the image are cut with "..".
+ */
+export function drawLegend(
+  image: RgbImage,
+  lines: readonly { text: string; colour: Rgb }[],
+  scale = 1,
+): void {
+  const lineHeight = (GLYPH_HEIGHT + 3) * scale;
+  const maxChars = Math.max(1, Math.floor((image.width - 4 * scale) / (GLYPH_ADVANCE * scale)));
+  lines.forEach(({ text, colour }, k) => {
+    const fitted = text.length > maxChars ? `${text.slice(0, Math.max(0, maxChars - 2))}..` : text;
+    const y = image.height - (lines.length - k) * lineHeight + scale;
+    drawText(image, fitted, 2 * scale, y, [255, 255, 255], { scale, background: darken(colour) });
+  });
 }
 
 /** A mask's bounding box, inclusive pixel coordinates. */

@@ -44,6 +44,8 @@ import {
   encodeModelFile,
 } from "../../src/models/model-file.js";
 import { decodeSafetensors, encodeSafetensors } from "../../src/nn/safetensors.js";
+import { DataType, OnnxGraph } from "../../src/export/onnx-graph.js";
+import { ONNX_FORMAT, ONNX_METADATA_KEY, readOnnxMetadata } from "../../src/models/onnx-file.js";
 import {
   applyByteEdits,
   applyJsonEdits,
@@ -572,6 +574,50 @@ const modelFileTarget: FuzzTarget<ModelFileInput> = {
 };
 
 // ---------------------------------------------------------------------------------------------------
+// Exported ONNX models (their vidseg metadata)
+
+/** A one-node graph carrying an exported model's metadata document. */
+function onnxWithMetadata(metadata: Json): Uint8Array {
+  const g = new OnnxGraph(17);
+  const x = g.input({ name: "frame", type: DataType.UINT8, dims: [1, "height", "width", 3] });
+  g.output(x, { name: "out", type: DataType.UINT8, dims: [1, "height", "width", 3] });
+  return g.toBytes("fuzz", { [ONNX_METADATA_KEY]: jsonText(metadata) }, "0");
+}
+
+const onnxTarget: FuzzTarget<{
+  edits: Parameters<typeof applyJsonEdits>[1];
+  bytes: Parameters<typeof applyByteEdits>[1];
+}> = {
+  name: "onnx",
+  what: "exported ONNX models: the protobuf and the vidseg metadata (info, preprocessing, outputs)",
+  input: fc.record({ edits: jsonEdits, bytes: fc.oneof(fc.constant([]), byteEdits) }),
+  async check(input, dir) {
+    const file = join(dir, "model.onnx");
+    const config = presetConfig("tiny");
+    const base: Json = {
+      format: ONNX_FORMAT,
+      vidsegVersion: "0.1.0",
+      info: {
+        kind: "online",
+        config,
+        categoryIds: [1, 2, 3, 4],
+        categoryNames: ["a", "b", "c", "d"],
+      } as unknown as Json,
+      preprocessing: { input: "RGB uint8 [1, H, W, 3]", scale: 1 / 255, inputSize: [64, 64] },
+      outputs: { maskStride: 4, numQueries: 8, numClasses: 4, embeddingDim: 32 },
+      cropClassifier: { cropSize: 32 },
+    };
+    const bytes = applyByteEdits(onnxWithMetadata(applyJsonEdits(base, input.edits)), input.bytes);
+    writeFileSync(file, bytes);
+    return oracle(
+      [file],
+      () => readOnnxMetadata(bytes, file),
+      (metadata) => validateVisConfig(metadata.info.config, file),
+    );
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
 // Config files
 
 const configTarget: FuzzTarget<{
@@ -658,6 +704,7 @@ export const TARGETS: readonly FuzzTarget<never>[] = [
   davisTarget,
   referTarget,
   modelFileTarget,
+  onnxTarget,
   configTarget,
   videoTarget,
 ] as unknown as FuzzTarget<never>[];

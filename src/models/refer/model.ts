@@ -14,7 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
-import { Conv2d } from "../../nn/layers.js";
+import { Conv2d, Linear } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { createBackbone, type Backbone } from "../../nn/backbone.js";
 import type { ResnetFeatures } from "../../nn/resnet.js";
@@ -64,14 +64,25 @@ export class TransferHead extends Module {
   }
 }
 
-/** mask decoder: fuse (3×3), lateral (1×1 on res2), refine (3×3), predict (1×1 → one logit). */
+/**
+ * mask decoder: fuse (3×3), lateral (1×1 on res2), refine (3×3), then one logit per position — from a
+ * fixed 1×1 conv (`predict`), or (`textKernel`) from a 1×1 kernel and bias made from the sentence by a
+ * linear layer (`text_kernel`), so that the text decides which features make the mask.
+ */
 export class MaskDecoder extends Module {
   readonly fuse: Conv2d;
   readonly lateral: Conv2d;
   readonly refine: Conv2d;
-  readonly predict: Conv2d;
+  readonly predict?: Conv2d;
+  readonly textKernel?: Linear;
 
-  constructor(inChannels: number, skipChannels: number, dim: number, normGroups: number) {
+  constructor(
+    inChannels: number,
+    skipChannels: number,
+    readonly dim: number,
+    normGroups: number,
+    textKernel: boolean,
+  ) {
     super();
     const conv = { norm: "GN" as const, normGroups };
     this.fuse = this.addModule(
@@ -83,16 +94,28 @@ export class MaskDecoder extends Module {
       "refine",
       new Conv2d(dim, dim, 3, { ...conv, padding: 1, activation: "relu" }),
     );
-    this.predict = this.addModule("predict", new Conv2d(dim, 1, 1));
+    if (textKernel) this.textKernel = this.addModule("text_kernel", new Linear(dim, dim + 1));
+    else this.predict = this.addModule("predict", new Conv2d(dim, 1, 1));
   }
 
-  /** features at 1/8 [N, h, w, C], res2 [N, 2h, 2w, C2] → mask logits at 1/4 [N, 2h, 2w, 1]. */
-  forward(features: tf.Tensor4D, res2: tf.Tensor4D): tf.Tensor4D {
+  /**
+   * features at 1/8 [N, h, w, C], res2 [N, 2h, 2w, C2], the sentence features [N, D] (used with the
+   * text kernel) → mask logits at 1/4 [N, 2h, 2w, 1].
+   */
+  forward(features: tf.Tensor4D, res2: tf.Tensor4D, sentence: tf.Tensor2D): tf.Tensor4D {
     return tf.tidy(() => {
       const x = this.fuse.forward(features);
-      const [, h, w] = res2.shape;
+      const [n, h, w] = res2.shape;
       const merged = tf.add(resizeBilinear(x, h, w), this.lateral.forward(res2)) as tf.Tensor4D;
-      return this.predict.forward(this.refine.forward(merged));
+      const refined = this.refine.forward(merged);
+      if (!this.textKernel) return this.predict!.forward(refined);
+      const d = this.dim;
+      const kernel = this.textKernel.forward(sentence); // [N, D + 1]
+      const weights = kernel.slice([0, 0], [n, d]).reshape([n, 1, 1, d]);
+      const bias = kernel.slice([0, d], [n, 1]).reshape([n, 1, 1, 1]);
+      // 1/√D keeps the logits' scale that of one feature whatever the width.
+      const dot = tf.sum(tf.mul(refined, weights), 3, true);
+      return tf.add(tf.mul(dot, 1 / Math.sqrt(d)), bias) as tf.Tensor4D;
     });
   }
 }
@@ -154,7 +177,7 @@ export class ReferModel extends Module {
       this.transfer = this.addModule("transfer", new TransferHead(c3, refer, model.normGroups));
     this.decoder = this.addModule(
       "decoder",
-      new MaskDecoder(refer.metaTransfer ? 2 * dim : dim, c2, dim, model.normGroups),
+      new MaskDecoder(refer.metaTransfer ? 2 * dim : dim, c2, dim, model.normGroups, refer.textKernelHead),
     );
   }
 
@@ -223,10 +246,22 @@ export class ReferModel extends Module {
     });
   }
 
-  /** Mask logits at 1/4 from Y(t) (and θ ∗ X(t) with meta-transfer) and the res2 skip. */
-  decode(y: tf.Tensor4D, transferred: tf.Tensor4D | undefined, res2: tf.Tensor4D): tf.Tensor4D {
+  /**
+   * Mask logits at 1/4 from Y(t) (and θ ∗ X(t) with meta-transfer), the res2 skip and the text of the
+   * same rows (its sentence makes the text kernel).
+   */
+  decode(
+    y: tf.Tensor4D,
+    transferred: tf.Tensor4D | undefined,
+    res2: tf.Tensor4D,
+    text: TextFeatures,
+  ): tf.Tensor4D {
     return tf.tidy(() =>
-      this.decoder.forward(transferred ? (tf.concat([y, transferred], 3) as tf.Tensor4D) : y, res2),
+      this.decoder.forward(
+        transferred ? (tf.concat([y, transferred], 3) as tf.Tensor4D) : y,
+        res2,
+        text.sentence,
+      ),
     );
   }
 
@@ -244,28 +279,47 @@ export class ReferModel extends Module {
   }
 
   /**
-   * B clips of T frames, frame-major within each clip (row b·T + t), and each clip's expression: the
-   * frames are encoded in one batch, then the meta-transfer runs frame by frame as in streaming.
+   * C clips of T frames (row c·T + t of `images`), each segmented for E = tokens.length / C expressions
+   * (`tokens` clip-major: row c·E + e): the frames are encoded once, then every (clip, expression) runs
+   * the meta-transfer frame by frame as in streaming. Output rows are (c·E + e)·T + t.
    */
   forwardClips(images: tf.Tensor4D, tokens: readonly number[][], clipLength: number): ReferOutput {
-    const clips = tokens.length;
-    if (images.shape[0] !== clips * clipLength) {
-      throw new VidsegError(`forwardClips: ${images.shape[0]} frames for ${clips} clips of ${clipLength}`);
+    const clips = images.shape[0] / clipLength;
+    const perClip = tokens.length / clips;
+    if (!Number.isInteger(clips) || !Number.isInteger(perClip) || perClip < 1) {
+      throw new VidsegError(
+        `forwardClips: ${images.shape[0]} frames in clips of ${clipLength} for ${tokens.length} expressions`,
+      );
     }
+    const sequences = tokens.length;
     return tf.tidy(() => {
       const text = this.encodeText(tokens);
       const perFrame = (t: tf.Tensor) => {
         const shape = t.shape;
         return tf
           .tile(t.expandDims(1), [1, clipLength, ...shape.slice(1).map(() => 1)])
-          .reshape([clips * clipLength, ...shape.slice(1)]);
+          .reshape([sequences * clipLength, ...shape.slice(1)]);
       };
       const frameText: TextFeatures = {
         words: perFrame(text.words) as tf.Tensor3D,
         padding: perFrame(text.padding) as tf.Tensor2D,
         sentence: perFrame(text.sentence) as tf.Tensor2D,
       };
-      const features = this.encodeFrames(images);
+      const encoded = this.encodeFrames(images);
+      // Each clip's frames repeated for its E expressions: [C, T·…] → [C, E, T·…] → rows (c·E + e)·T + t.
+      const repeat = <T extends tf.Tensor>(x: T): T => {
+        if (perClip === 1) return x;
+        const rest = x.shape.slice(1);
+        return tf
+          .tile(x.reshape([clips, 1, -1]), [1, perClip, 1])
+          .reshape([sequences * clipLength, ...rest]) as T;
+      };
+      const features: ResnetFeatures = {
+        res2: repeat(encoded.res2),
+        res3: repeat(encoded.res3),
+        res4: repeat(encoded.res4),
+        res5: repeat(encoded.res5),
+      };
       const step = this.mine(features, frameText);
       let decoderInput: tf.Tensor4D | undefined;
       if (this.transfer) {
@@ -274,9 +328,9 @@ export class ReferModel extends Module {
         const frame = (x: tf.Tensor, t: number) => {
           const rest = x.shape.slice(1);
           return x
-            .reshape([clips, clipLength, ...rest])
-            .slice([0, t, ...rest.map(() => 0)], [clips, 1, ...rest])
-            .reshape([clips, ...rest]);
+            .reshape([sequences, clipLength, ...rest])
+            .slice([0, t, ...rest.map(() => 0)], [sequences, 1, ...rest])
+            .reshape([sequences, ...rest]);
         };
         let theta: tf.Tensor3D | undefined;
         const transferred: tf.Tensor4D[] = [];
@@ -293,11 +347,11 @@ export class ReferModel extends Module {
           theta = result.theta;
           transferred.push(result.transferred);
         }
-        // [T][B, h, w, D] → rows b·T + t.
-        decoderInput = tf.stack(transferred, 1).reshape([clips * clipLength, h, w, d]) as tf.Tensor4D;
+        // [T][S, h, w, D] → rows s·T + t.
+        decoderInput = tf.stack(transferred, 1).reshape([sequences * clipLength, h, w, d]) as tf.Tensor4D;
       }
       return {
-        maskLogits: this.decode(step.y, decoderInput, features.res2),
+        maskLogits: this.decode(step.y, decoderInput, features.res2, frameText),
         weightLogits: step.weightLogits,
       };
     });

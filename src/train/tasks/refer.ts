@@ -19,6 +19,7 @@ export async function createReferTask(options: TaskOptions): Promise<TrainTask<R
     clipLength: refer.clipLength,
     clipMaxStride: refer.clipMaxStride,
     clipsPerBatch: refer.clipsPerBatch,
+    expressionsPerClip: refer.expressionsPerClip,
     seed,
   });
   const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);

@@ -1,0 +1,77 @@
+/**
+ * The demo's inference Worker: the exported model on onnxruntime-web (WebGPU when the browser has an
+ * adapter, else wasm) behind vidseg's OnlineSegmenter, so the tracker and post-processing are the same
+ * TypeScript as in Node. The model files are kept in the Cache API after the first load.
+ */
+import * as ort from "onnxruntime-web/webgpu";
+import { OnlineSegmenter } from "../src/web.js";
+import type { Reply, Request } from "./protocol.js";
+
+const scope = self as unknown as {
+  postMessage(message: Reply, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent<Request>) => void) | null;
+  crossOriginIsolated: boolean;
+  location: Location;
+};
+const CACHE = "vidseg-models-v1";
+
+ort.env.wasm.wasmPaths = new URL("./ort/", scope.location.href).href;
+// Threads need a cross-origin isolated page (SharedArrayBuffer).
+ort.env.wasm.numThreads = scope.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
+
+let segmenter: OnlineSegmenter | undefined;
+
+/** The bytes at `url`, from the Cache API when an earlier load put them there. */
+async function cachedBytes(url: string): Promise<{ bytes: Uint8Array; cached: boolean }> {
+  const cache = await caches.open(CACHE);
+  const hit = await cache.match(url);
+  if (hit) return { bytes: new Uint8Array(await hit.arrayBuffer()), cached: true };
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  await cache.put(url, response.clone());
+  return { bytes: new Uint8Array(await response.arrayBuffer()), cached: false };
+}
+
+async function executionProviders(): Promise<string[]> {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+  return adapter ? ["webgpu", "wasm"] : ["wasm"];
+}
+
+scope.onmessage = async ({ data: request }) => {
+  try {
+    if (request.type === "load") {
+      const model = await cachedBytes(request.model);
+      const providers = await executionProviders();
+      segmenter = await OnlineSegmenter.createFromOnnx(
+        model.bytes,
+        async () => (await cachedBytes(request.cropClassifier)).bytes,
+        { file: request.model, onnx: { runtime: ort, executionProviders: providers }, onWarning: () => {} },
+      );
+      scope.postMessage({
+        type: "loaded",
+        backend: providers[0],
+        cached: model.cached,
+        categoryNames: segmenter.info.categoryNames ?? [],
+      });
+    } else if (request.type === "reset") {
+      segmenter?.reset();
+    } else {
+      if (!segmenter) throw new Error("no model loaded");
+      const start = performance.now();
+      const result = await segmenter.segmentForVideoAsync(request, request.timestampMs);
+      const instances = result.instances.map((instance) => ({
+        trackId: instance.trackId,
+        label: instance.label ?? String(instance.categoryId),
+        score: instance.score,
+        mask: instance.mask,
+      }));
+      scope.postMessage(
+        { type: "result", instances, ms: performance.now() - start },
+        instances.map((instance) => instance.mask.buffer as ArrayBuffer),
+      );
+    }
+  } catch (error) {
+    scope.postMessage({ type: "error", message: String((error as Error).message ?? error) });
+  }
+};
