@@ -72,7 +72,8 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
   duplicateIou?: number;
   /**
    * How query masks reach the frame's size from the model's 1/4 resolution: "bilinear" logits, or
-   * "guided" by the frame's colours (edge-aware, {@link guidedUpsampleMask}). Default "bilinear".
+   * "guided" by the frame's colours (edge-aware, {@link guidedUpsampleMask}). Default "guided": +0.077
+   * AP for the shipped model on a fresh seed of the easy benchmark (BENCHMARKS.md, "VIS accuracy").
    */
   maskUpsampling?: "bilinear" | "guided";
 }
@@ -253,7 +254,7 @@ export class OnlineSegmenter {
     const { maskHeight, maskWidth, maskLogits } = prediction;
     let cells: Float32Array | undefined;
     const upsample =
-      this.options.maskUpsampling === "guided"
+      this.options.maskUpsampling !== "bilinear"
         ? (q: number) => {
             cells ??= cellColours(frame, maskHeight, maskWidth);
             return guidedUpsampleMask(

@@ -78,7 +78,7 @@ export interface InferVisOptions {
   maxFrames?: number;
   /** Offline model: instances drawn in the PNGs and the animation score at least this. Default 0.3. */
   scoreThreshold?: number;
-  /** Online model: how masks are upsampled to the frame ("bilinear" or edge-aware "guided"). */
+  /** Online model: how masks are upsampled to the frame (edge-aware "guided", the default, or "bilinear"). */
   maskUpsampling?: "bilinear" | "guided";
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
