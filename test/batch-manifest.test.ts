@@ -94,7 +94,7 @@ describe("batch manifest", () => {
       ],
       [
         job("v1", { task: "infer-refer", options: { checkpoint: "m", png: true } }),
-        "line 3: options.png: unknown option of infer-refer (expected checkpoint, texts, fps, maxFrames)",
+        "line 3: options.png: unknown option of infer-refer (expected checkpoint, texts, animation, fps, maxFrames)",
       ],
       [job("v1", { input: "../../etc" }), 'line 3: input: path "../../etc" leads outside its folder'],
       [job("v1", { out: "/tmp/x" }), 'line 3: out: path "/tmp/x" is absolute'],
