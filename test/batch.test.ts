@@ -29,7 +29,7 @@ import { hasRedisServer, startRedis, type TestRedis } from "./helpers/redis.js";
 
 const VIDEOS = 20;
 const FRAMES = 3;
-const LONG_FRAMES = 24;
+const LONG_FRAMES = 48;
 const root = mkdtempSync(join(tmpdir(), "vidseg-batch-"));
 const QUEUE = "test";
 let redis: TestRedis;
@@ -57,6 +57,9 @@ class TestWorker {
       "3000",
       "--stalled-interval",
       "1000",
+      // Every frame's progress, so that "midway" exists however fast the machine runs the job.
+      "--progress-every",
+      "0",
     );
     this.process = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.process.stderr!.setEncoding("utf8").on("data", (text: string) => {

@@ -8,10 +8,10 @@ import { VidsegError } from "../core/errors.js";
 import type { JobProgress } from "../jobs/progress.js";
 import type { BatchJobData } from "./manifest.js";
 import { runBatchJob, type BatchJobResult } from "./run-job.js";
-import { ROOT_VARIABLE } from "./worker.js";
+import { PROGRESS_VARIABLE, ROOT_VARIABLE } from "./worker.js";
 
 /** At most one progress report per this many milliseconds (the first and the last are always sent). */
-const PROGRESS_INTERVAL_MS = 500;
+const PROGRESS_INTERVAL_MS = Number(process.env[PROGRESS_VARIABLE] ?? 500);
 
 // When the worker dies (e.g. SIGKILL), its channel to us closes: stop too. The job is then detected as
 // stalled and retried elsewhere; this attempt's temporary folder is left for the retry to remove.

@@ -16,6 +16,8 @@ import type { BatchJobResult } from "./run-job.js";
 
 /** The environment variable through which the worker gives its root to its child processes. */
 export const ROOT_VARIABLE = "VIDSEG_BATCH_ROOT";
+/** Environment variable telling a job's child process how often to report progress (ms). */
+export const PROGRESS_VARIABLE = "VIDSEG_BATCH_PROGRESS_MS";
 
 export interface BatchWorkerOptions extends BatchQueueOptions {
   /** The folder the manifests' paths are relative to (default: the current folder). */
@@ -26,6 +28,8 @@ export interface BatchWorkerOptions extends BatchQueueOptions {
   lockDurationMs?: number;
   /** How often this worker looks for stalled jobs (default 30 s). */
   stalledIntervalMs?: number;
+  /** A job reports its progress at most this often, besides its first and last step (default 500 ms). */
+  progressEveryMs?: number;
   /** Stop once the queue has nothing waiting, running or waiting to be retried. */
   untilEmpty?: boolean;
   onEvent?: (event: BatchWorkerEvent) => void;
@@ -81,7 +85,15 @@ export async function startBatchWorker(options: BatchWorkerOptions): Promise<Bat
     connection,
     concurrency,
     useWorkerThreads: false,
-    workerForkOptions: { env: { ...process.env, [ROOT_VARIABLE]: root } },
+    workerForkOptions: {
+      env: {
+        ...process.env,
+        [ROOT_VARIABLE]: root,
+        ...(options.progressEveryMs !== undefined
+          ? { [PROGRESS_VARIABLE]: String(options.progressEveryMs) }
+          : {}),
+      },
+    },
     lockDuration: options.lockDurationMs ?? 30_000,
     stalledInterval: options.stalledIntervalMs ?? 30_000,
     maxStalledCount: MAX_STALLED,

@@ -46,6 +46,7 @@ interface WorkCli extends QueueCli {
   concurrency?: string;
   lockDuration?: string;
   stalledInterval?: string;
+  progressEvery?: string;
   untilEmpty?: boolean;
   quiet?: boolean;
 }
@@ -103,6 +104,7 @@ export function registerBatch(program: Command): void {
       "a job whose worker stops renewing its lock for this long is retried elsewhere (default 30000)",
     )
     .option("--stalled-interval <ms>", "how often to look for such jobs (default 30000)")
+    .option("--progress-every <ms>", "a job reports its progress at most this often (default 500)")
     .option("--until-empty", "stop once nothing is waiting, running or waiting to be retried")
     .option("--quiet", "print only errors")
     .action(
@@ -112,6 +114,10 @@ export function registerBatch(program: Command): void {
         const stalledIntervalMs = numberOption(cli.stalledInterval, "--stalled-interval", {
           integer: true,
           min: 1,
+        });
+        const progressEveryMs = numberOption(cli.progressEvery, "--progress-every", {
+          integer: true,
+          min: 0,
         });
         const redis = await redisOption(cli);
         const { startBatchWorker, progressText } = await import("../index.js");
@@ -124,6 +130,7 @@ export function registerBatch(program: Command): void {
           concurrency,
           lockDurationMs,
           stalledIntervalMs,
+          progressEveryMs,
           untilEmpty: cli.untilEmpty,
           onEvent: (event) => {
             switch (event.type) {
