@@ -42,6 +42,7 @@ import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 import { TfjsFrameNetwork, type FrameNetwork } from "./frame-network.js";
 import { OnnxFrameNetwork, type OnnxRuntime } from "./onnx-network.js";
 import { Tracker, type QueryOutput, type TrackerOptions } from "./tracker.js";
+import { giveNotice, syntheticModelNotice } from "./synthetic-notice.js";
 
 /** onnxruntime for Node, loaded by name only when an ONNX model is (so that browser bundles leave it out). */
 const ONNXRUNTIME_NODE = "onnxruntime-node";
@@ -346,13 +347,7 @@ export class OnlineSegmenter {
     const trainedOn = this.info.trainedOn;
     if (this.warned || this.options.syntheticInput || !trainedOn?.synthetic) return;
     this.warned = true;
-    const message =
-      `this model was trained only on synthetic data (${trainedOn.data}); ` +
-      "on real footage its classes and masks are not meaningful";
-    if (this.options.onWarning) this.options.onWarning(message);
-    else if (typeof process !== "undefined" && typeof process.emitWarning === "function")
-      process.emitWarning(message, "VidsegWarning");
-    else console.warn(message);
+    giveNotice(syntheticModelNotice(trainedOn, "classes and masks"), this.options.onWarning);
   }
 }
 

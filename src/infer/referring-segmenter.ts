@@ -36,6 +36,7 @@ import { instantiateModel } from "../models/registry.js";
 import { upsampleMask, upsampleProbabilities } from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
+import { giveNotice, syntheticModelNotice } from "./synthetic-notice.js";
 
 export interface ReferringSegmenterOptions {
   /** The TensorFlow.js backend (createFromPath / createFromBuffer initialise it). Default: wasm in Node. */
@@ -194,13 +195,7 @@ export class ReferringSegmenter {
     const trainedOn = this.info.trainedOn;
     if (this.warned || this.options.syntheticInput || !trainedOn?.synthetic) return;
     this.warned = true;
-    const message =
-      `this model was trained only on synthetic data (${trainedOn.data}); ` +
-      "on real footage its masks are not meaningful";
-    if (this.options.onWarning) this.options.onWarning(message);
-    else if (typeof process !== "undefined" && typeof process.emitWarning === "function")
-      process.emitWarning(message, "VidsegWarning");
-    else console.warn(message);
+    giveNotice(syntheticModelNotice(trainedOn, "masks"), this.options.onWarning);
   }
 }
 

@@ -50,6 +50,7 @@ import {
 import type { RgbImage } from "../viz/image.js";
 import { idColour, overlayMasks } from "../viz/overlay.js";
 import type { JobProgress } from "./progress.js";
+import { syntheticModelNotice } from "../infer/synthetic-notice.js";
 
 export type ModelKind = "online" | "offline";
 /** "auto": MP4 when ffmpeg can encode it, else a GIF for short videos, else none (viz/animation.ts). */
@@ -463,9 +464,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
   }
   const trainedOn = info.trainedOn;
   if (trainedOn?.synthetic && !plan.synthetic) {
-    options.onWarning?.(
-      `this model was trained only on synthetic data (${trainedOn.data}); on real footage its classes and masks are not meaningful`,
-    );
+    options.onWarning?.(syntheticModelNotice(trainedOn, "classes and masks"));
   }
   const pngDir = options.png ? join(options.out, "Annotations") : undefined;
   const started = performance.now();
