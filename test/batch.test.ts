@@ -9,8 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   batchStatus,
   submitBatch,
@@ -18,11 +17,11 @@ import {
   type SubmitOptions,
   type SubmitSummary,
 } from "../src/batch/queue.js";
-import { registerBatch } from "../src/cli/batch.js";
 import { inferVis } from "../src/jobs/infer-vis.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { generateVisDataset } from "../src/synth/vis.js";
+import { runCli } from "./helpers/cli.js";
 import { folderFiles } from "./helpers/files.js";
 import { writeRandomOnlineModel } from "./helpers/models.js";
 import { hasRedisServer, startRedis, type TestRedis } from "./helpers/redis.js";
@@ -110,33 +109,11 @@ const anyWorker = (pattern: RegExp) =>
   );
 
 /** Runs `vidseg batch …` in this process (as the CLI would); its stdout, stderr and exit code. */
-async function runCli(...args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  const program = new Command("vidseg").exitOverride();
-  registerBatch(program);
-  let stdout = "";
-  let stderr = "";
-  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    process.exitCode = undefined;
-    await program.parseAsync(["node", "vidseg", "batch", ...args]);
-    return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const runBatch = (...args: string[]) => runCli(["batch", ...args]);
 
 /** `vidseg batch submit --json`. */
 async function submitWithCli(manifest: string): Promise<SubmitSummary> {
-  const run = await runCli("submit", "--manifest", join(root, manifest), ...queueFlags(), "--json");
+  const run = await runBatch("submit", "--manifest", join(root, manifest), ...queueFlags(), "--json");
   expect(run).toMatchObject({ stderr: "", exitCode: 0 });
   return JSON.parse(run.stdout) as SubmitSummary;
 }
@@ -258,10 +235,10 @@ describe.skipIf(!hasRedisServer)(
       for (const job of failedJobs) expect(job.attempts).toBe(1);
 
       // The CLI's status: the same counts as one JSON document, and the errors as lines.
-      const json = await runCli("status", "--queue", QUEUE, "--redis", redis.url, "--json");
+      const json = await runBatch("status", "--queue", QUEUE, "--redis", redis.url, "--json");
       const printed = JSON.parse(json.stdout) as BatchStatus;
       expect(printed).toMatchObject({ waiting: 0, active: 0, completed: VIDEOS, failed: 2 });
-      const text = await runCli("status", "--queue", QUEUE, "--redis", redis.url);
+      const text = await runBatch("status", "--queue", QUEUE, "--redis", redis.url);
       expect(text.stdout).toContain(`\nfailed missing (infer-vis, 1 attempt): ${missing.error}\n`);
       expect(text.stdout).toMatch(
         /^queue test: 20 completed, 0 active, 0 waiting, 0 waiting to retry, 2 failed \(22 jobs\)\n/,
@@ -373,14 +350,14 @@ describe.skipIf(!hasRedisServer)(
       const saved = process.env.VIDSEG_REDIS_PASSWORD;
       try {
         const onCommandLine = secured.url.replace("redis://", "redis://:s3cret@");
-        expect(await runCli("status", "--queue", QUEUE, "--redis", onCommandLine)).toEqual({
+        expect(await runBatch("status", "--queue", QUEUE, "--redis", onCommandLine)).toEqual({
           stdout: "",
           stderr:
             "vidseg: error: --redis: a password on the command line is visible to every user of the machine: set VIDSEG_REDIS_PASSWORD (or VIDSEG_REDIS_URL) instead\n",
           exitCode: 1,
         });
         delete process.env.VIDSEG_REDIS_PASSWORD;
-        const refused = await runCli("status", "--queue", QUEUE, "--redis", secured.url);
+        const refused = await runBatch("status", "--queue", QUEUE, "--redis", secured.url);
         expect(refused.exitCode).toBe(1);
         expect(refused.stderr).toMatch(
           new RegExp(
@@ -388,7 +365,7 @@ describe.skipIf(!hasRedisServer)(
           ),
         );
         process.env.VIDSEG_REDIS_PASSWORD = "s3cret";
-        const ok = await runCli("status", "--queue", QUEUE, "--redis", secured.url, "--json");
+        const ok = await runBatch("status", "--queue", QUEUE, "--redis", secured.url, "--json");
         expect(ok.exitCode).toBe(0);
         expect(JSON.parse(ok.stdout)).toMatchObject({ waiting: 0, active: 0, completed: 0, failed: 0 });
       } finally {

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { vi } from "vitest";
+import { registerBatch } from "../../src/cli/batch.js";
 import { registerEvalDavis } from "../../src/cli/eval-davis.js";
 import { registerEvalVis } from "../../src/cli/eval-vis.js";
 import { registerInfer } from "../../src/cli/infer.js";
@@ -24,6 +25,7 @@ export async function runCli(args: readonly string[]): Promise<CliRun> {
   registerSynth(program);
   registerTrain(program);
   registerInfer(program);
+  registerBatch(program);
   let stdout = "";
   let stderr = "";
   const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
