@@ -277,10 +277,10 @@ class VideoRun {
     const features = tf.unstack(outputs.maskFeatures) as tf.Tensor3D[];
     const images = outputs.images ? (tf.unstack(outputs.images) as tf.Tensor3D[]) : [];
     tf.dispose([outputs.queryFeatures, outputs.maskFeatures, outputs.images]);
+    const size = this.size!;
+    const output = this.outputSize!;
     const guided =
-      this.owner.maskUpsampling === "guided" &&
-      this.outputSize.width === this.size!.width &&
-      this.outputSize.height === this.size!.height;
+      this.owner.maskUpsampling === "guided" && output.width === size.width && output.height === size.height;
     for (let i = 0; i < frames.length; i++) {
       const [h, w] = features[i].shape;
       const guide = guided ? { frame: frames[i], cells: cellColours(frames[i], h, w) } : undefined;
