@@ -115,6 +115,8 @@ Layout written (Ref-YouTube-VOS):
   <out>/<split>/meta_expressions.json, meta.json
   <out>/<split>/JPEGImages/<video>/<frame>.jpg
   <out>/<split>/Annotations/<video>/<frame>.png   palette masks, pixel value = object id
+  <out>/<split>/expression_groups.json            each expression's groups (attributes the checker reads,
+                                                  uses-motion, motion-only): \`vidseg eval refer --groups\`
   <out>/ref-davis/...                             with --ref-davis (Ref-DAVIS17 form + DAVIS folder)
   <out>/stats.json                                expression statistics per split
   <out>/preview/<split>-refer-sheet.png, .gif     with --preview

@@ -6,6 +6,13 @@
  *   <out>/<split>/meta.json                      object categories and the frames each object is visible in
  *   <out>/<split>/JPEGImages/<video>/<frame>.jpg
  *   <out>/<split>/Annotations/<video>/<frame>.png palette masks, pixel value = object id (visible pixels)
+ *   <out>/<split>/expression_groups.json         each expression's groups (below): a sidecar, not part of
+ *                                                the official layout
+ *
+ * The groups of an expression are the checker's reading of its sentence, as stats.json counts them:
+ * each attribute kind it uses ("category", "colour", "size", "position", "direction", "state",
+ * "appears-later", "leaves-returns"), "uses-motion" when any needs time to judge, and "motion-only" when
+ * its object is one that only motion tells apart. `vidseg eval refer --groups` scores each group.
  *
  * With `refDavis`, also (Ref-DAVIS17 as the Ref-YouTube-VOS tooling converts it, plus the DAVIS folder
  * that `vidseg eval refer --protocol ref-davis` scores against):
@@ -29,6 +36,11 @@ import { writeFileAtomic } from "../core/fs.js";
 import { Rng } from "../core/rng.js";
 import { davisImagePath, writeDavisMask, writeImageSet } from "../formats/davis.js";
 import {
+  expressionGroupsPath,
+  writeExpressionGroups,
+  type ExpressionGroups,
+} from "../formats/expression-groups.js";
+import {
   imagePath,
   metaExpressionsPath,
   writeObjectMask,
@@ -46,6 +58,7 @@ import {
   SceneObserver,
   usesMotion,
   type GeneratedExpression,
+  type Predicate,
   type PredicateKind,
   type VideoFacts,
 } from "./expressions.js";
@@ -179,6 +192,18 @@ function emptyMix(): AttributeMix {
   };
 }
 
+/** The groups of an expression from the checker's reading of it (see the module comment). */
+export function expressionGroups(read: readonly Predicate[], motionOnly: boolean): string[] {
+  const kinds = new Set(read.map((p) => p.kind));
+  return [
+    ...(motionOnly ? ["motion-only"] : []),
+    ...(usesMotion(read) ? ["uses-motion"] : []),
+    ...(Object.keys(emptyMix()) as (PredicateKind | "motion")[]).filter(
+      (kind): kind is PredicateKind => kind !== "motion" && kinds.has(kind),
+    ),
+  ];
+}
+
 function increment(histogram: Record<string, number>, key: number): void {
   histogram[String(key)] = (histogram[String(key)] ?? 0) + 1;
 }
@@ -231,6 +256,7 @@ export async function generateReferDataset(
     const meta: RefMetaExpressions = { videos: {} };
     const objectMeta: RefMeta = { videos: {} };
     const davisMeta: RefMetaExpressions = { videos: {} };
+    const groups: ExpressionGroups = { videos: {} };
     const davisSequences: string[] = [];
     const splitStats: ReferSplitStats = {
       videos: 0,
@@ -254,6 +280,7 @@ export async function generateReferDataset(
       const rng = expressionRng(options, split, index, 0);
       const entry: RefVideo = { expressions: {}, frames: video.frames };
       objectMeta.videos[scene.name] = { objects: {} };
+      const videoGroups: Record<string, string[]> = (groups.videos[scene.name] = {});
       const perObject = new Map<number, { expressions: GeneratedExpression[]; descriptions: number }>();
       splitStats.videos++;
 
@@ -280,10 +307,8 @@ export async function generateReferDataset(
         const motionOnly = descriptions.every(usesMotion);
         if (motionOnly) splitStats.motionOnlyObjects++;
         for (const expression of expressions) {
-          entry.expressions[String(Object.keys(entry.expressions).length)] = {
-            exp: expression.text,
-            obj_id: String(object.id),
-          };
+          const expId = String(Object.keys(entry.expressions).length);
+          entry.expressions[expId] = { exp: expression.text, obj_id: String(object.id) };
           splitStats.expressions++;
           if (motionOnly) splitStats.motionOnlyExpressions++;
           increment(splitStats.lengthHistogram, expression.text.split(" ").length);
@@ -292,6 +317,7 @@ export async function generateReferDataset(
           const kinds = new Set(read.map((p) => p.kind));
           for (const kind of kinds) splitStats.attributeMix[kind]++;
           if (usesMotion(read)) splitStats.attributeMix.motion++;
+          videoGroups[expId] = expressionGroups(read, motionOnly);
         }
       }
       meta.videos[scene.name] = entry;
@@ -337,6 +363,7 @@ export async function generateReferDataset(
 
     await writeRefMetaExpressions(metaExpressionsPath(splitRoot), meta);
     await writeRefMeta(join(splitRoot, "meta.json"), objectMeta);
+    await writeExpressionGroups(expressionGroupsPath(splitRoot), groups);
     if (referOptions.refDavis) {
       await writeRefMetaExpressions(metaExpressionsPath(davisSplitRoot), davisMeta);
       await writeImageSet(davisRoot, split === "valid" ? "val" : "train", davisSequences);
