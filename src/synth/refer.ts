@@ -26,12 +26,20 @@
  * motion, sets 1 and 3 ("full-video") prefer ones with motion; an object with fewer than 4 distinct
  * sentences repeats them.
  *
+ * With `stills`, each video is a pseudo-video made from one still image instead (YOFO's auxiliary data:
+ * RefCOCO stills under random affine motion): one frame of the scene, at a random time, is rendered and
+ * its objects described from that frame alone (so only static attributes: category, colour, size,
+ * position; every sentence checked on the still to pick out exactly one object), then the frame and its
+ * label map are moved together by a smooth random affine motion (src/synth/affine.ts) into a clip of
+ * `clipLength` frames, written in the same layout. The Ref-DAVIS17 form is not made from stills.
+ *
  * Frames are always JPEG (the layout's `.jpg`); the masks are the renderer's label maps, so they are
  * exactly the visible pixels. Everything random is seeded from (seed, split, video), so the same options
  * give byte-identical files.
  */
 import { join } from "node:path";
 import sharp from "sharp";
+import { VidsegError } from "../core/errors.js";
 import { writeFileAtomic } from "../core/fs.js";
 import { Rng } from "../core/rng.js";
 import { davisImagePath, writeDavisMask, writeImageSet } from "../formats/davis.js";
@@ -62,6 +70,7 @@ import {
   type PredicateKind,
   type VideoFacts,
 } from "./expressions.js";
+import { pseudoMotion, warpImage, warpLabels } from "./affine.js";
 import { hash4 } from "./hash.js";
 import { splitVideos, totalVideos, type SynthOptions } from "./options.js";
 import { SceneRenderer } from "./render.js";
@@ -75,6 +84,8 @@ export interface ReferOptions {
   refDavis?: boolean;
   /** Splits to write (default both). */
   splits?: readonly ReferSplit[];
+  /** Pseudo-videos from stills of `clipLength` frames (see the module comment) instead of videos. */
+  stills?: { clipLength: number };
   /** Called after each video with the number of videos done and the total over all splits. */
   progress?: (done: number, total: number) => void;
 }
@@ -178,6 +189,71 @@ async function renderVideo(
   return { frames, facts: observer.facts(), kept, visibleIn };
 }
 
+/** The scene reduced to its frame `t`: a one-frame scene (objects absent at `t` never appear). */
+function stillScene(scene: Scene, t: number): Scene {
+  const at = <T extends { slice(start: number, end: number): T }>(values: T) => values.slice(t, t + 1);
+  return {
+    ...scene,
+    frames: 1,
+    objects: scene.objects.map((o) => {
+      const present = o.start <= t && t < o.end;
+      return {
+        ...o,
+        start: 0,
+        end: present ? 1 : 0,
+        x: at(o.x),
+        y: at(o.y),
+        scale: at(o.scale),
+        angle: at(o.angle),
+      };
+    }),
+    shakeX: at(scene.shakeX),
+    shakeY: at(scene.shakeY),
+    light: at(scene.light),
+  };
+}
+
+/**
+ * A pseudo-video from one still of the scene: the frame at a random time, observed alone, then moved
+ * with its label map by a smooth random affine motion over `clipLength` frames; writes them like
+ * {@link renderVideo}. The facts are the still's (frame 0 of the clip is the still itself).
+ */
+async function renderStillClip(
+  scene: Scene,
+  options: SynthOptions,
+  splitRoot: string,
+  clipLength: number,
+): Promise<RenderedVideo> {
+  const rng = new Rng(hash4(options.seed, scene.split === "train" ? 1 : 2, scene.index, 0x5711));
+  const still = stillScene(scene, rng.int(scene.frames));
+  const frame = new SceneRenderer(still).render(0);
+  const observer = new SceneObserver(still);
+  observer.add(frame);
+  const { width, height } = scene;
+  // Pixels moved in from outside the still: its mean colour (a neutral border, no edge streaks).
+  const fill: [number, number, number] = [0, 1, 2].map((k) => {
+    let sum = 0;
+    for (let p = k; p < frame.rgb.length; p += 3) sum += frame.rgb[p];
+    return Math.round(sum / (width * height));
+  }) as [number, number, number];
+  const frames: string[] = [];
+  const visibleIn = new Map<number, string[]>(scene.objects.map((o) => [o.id, []]));
+  for (const [t, warp] of pseudoMotion(rng, clipLength, width, height).entries()) {
+    const name = referFrameName(t);
+    frames.push(name);
+    const rgb = warpImage(frame.rgb, width, height, warp, { fill, sampling: "bilinear" });
+    const labels = warpLabels(frame.labels, width, height, warp);
+    const present = new Set(labels);
+    for (const object of scene.objects) if (present.has(object.id)) visibleIn.get(object.id)!.push(name);
+    await writeFileAtomic(
+      imagePath(splitRoot, scene.name, name),
+      await encodeJpeg(rgb, width, height, options.jpegQuality),
+    );
+    await writeObjectMask(splitRoot, scene.name, name, { width, height, data: labels });
+  }
+  return { frames, facts: observer.facts(), kept: [], visibleIn };
+}
+
 function emptyMix(): AttributeMix {
   return {
     category: 0,
@@ -246,6 +322,9 @@ export async function generateReferDataset(
   referOptions: ReferOptions = {},
 ): Promise<ReferStats> {
   const splits = referOptions.splits ?? (["train", "valid"] as const);
+  const { stills } = referOptions;
+  if (stills !== undefined && referOptions.refDavis)
+    throw new VidsegError("pseudo-videos from stills have no Ref-DAVIS17 form", undefined, "--ref-davis");
   const total = totalVideos(options, splits);
   let done = 0;
   const stats: ReferStats = { splits: {} };
@@ -275,7 +354,9 @@ export async function generateReferDataset(
 
     for (let index = 0; index < splitVideos(options, split); index++) {
       const scene = planScene(options, split, index);
-      const video = await renderVideo(scene, options, splitRoot, referOptions.refDavis === true);
+      const video = stills
+        ? await renderStillClip(scene, options, splitRoot, stills.clipLength)
+        : await renderVideo(scene, options, splitRoot, referOptions.refDavis === true);
       const { facts } = video;
       const rng = expressionRng(options, split, index, 0);
       const entry: RefVideo = { expressions: {}, frames: video.frames };
