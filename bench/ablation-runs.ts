@@ -5,7 +5,57 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { VidsegError } from "../src/index.js";
+import { VidsegError, type StepLogEntry } from "../src/index.js";
+import type { TrainRunSummary } from "../src/jobs/train-run.js";
+
+/** How an arm × seed's training went. */
+export interface TrainingRecord {
+  steps: number;
+  /** Seconds of training steps, from the trainer's log (across resumes). */
+  trainSeconds: number;
+  /** Wall-clock and CPU seconds (all threads) of the last training call, start-up included. */
+  wallSeconds: number;
+  cpuSeconds: number;
+  /** The step this training call resumed from (0: it ran from the start). */
+  resumedFrom: number;
+}
+
+/** How fast the scored split streamed. */
+export interface InferenceRecord {
+  frames: number;
+  seconds: number;
+  framesPerSecond: number;
+}
+
+/**
+ * Runs a training job (`train`, given the step callback to pass on) into `runDir`, timing it and logging
+ * the loss every tenth of `steps`; returns the job's summary and the record of the training.
+ */
+export async function timedTraining(
+  runDir: string,
+  steps: number | undefined,
+  log: (line: string) => void,
+  train: (onStep: (entry: StepLogEntry) => void) => Promise<TrainRunSummary>,
+): Promise<{ summary: TrainRunSummary; record: TrainingRecord }> {
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  let resumedFrom: number | undefined;
+  const every = steps === undefined ? 0 : Math.max(1, Math.round(steps / 10));
+  const summary = await train((entry) => {
+    resumedFrom ??= entry.step - 1;
+    if (every > 0 && entry.step % every === 0)
+      log(`step ${entry.step}/${steps}, loss ${entry.loss.toFixed(4)}`);
+  });
+  const cpu = process.cpuUsage(cpuBefore);
+  const record = {
+    steps: summary.step,
+    trainSeconds: await trainingSeconds(runDir),
+    wallSeconds: (performance.now() - wallBefore) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    resumedFrom: resumedFrom ?? summary.step,
+  };
+  return { summary, record };
+}
 
 export interface MetricSummary {
   mean: number | null;
@@ -58,4 +108,44 @@ export function duration(seconds: number): string {
   if (seconds < 120) return `${seconds.toFixed(0)} s`;
   if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The flags of an ablation command, read with one-line errors naming the flag. */
+export function ablationArgs<Arm extends string>(args: readonly string[], armNames: readonly Arm[]) {
+  const value = (name: string): string | undefined => {
+    const i = args.indexOf(`--${name}`);
+    if (i < 0) return undefined;
+    if (i + 1 >= args.length) throw new VidsegError(`--${name} needs a value`);
+    return args[i + 1];
+  };
+  const required = (name: string) => {
+    const v = value(name);
+    if (v === undefined) throw new VidsegError(`--${name} is required`);
+    return v;
+  };
+  /** A non-negative number (an integer when asked), at most `max`. */
+  const number = (name: string, integer: boolean, max = Infinity): number | undefined => {
+    const text = value(name);
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isFinite(n) || n < 0 || n > max || (integer && !Number.isInteger(n)))
+      throw new VidsegError(
+        `expected a non-negative ${integer ? "integer" : "number"}${max < Infinity ? ` up to ${max}` : ""}, got "${text}"`,
+        undefined,
+        `--${name}`,
+      );
+    return n;
+  };
+  const seeds = (value("seeds") ?? "1,2,3").split(",").map((s) => {
+    const n = Number(s);
+    if (s.trim() === "" || !Number.isInteger(n) || n < 0)
+      throw new VidsegError(`expected seeds like 1,2,3, got "${value("seeds")}"`, undefined, "--seeds");
+    return n;
+  });
+  const arms = (value("arms") ?? armNames.join(",")).split(",").map((a) => {
+    if (!(armNames as readonly string[]).includes(a))
+      throw new VidsegError(`expected arms among ${armNames.join(", ")}, got "${a}"`, undefined, "--arms");
+    return a as Arm;
+  });
+  return { value, required, number, seeds, arms };
 }

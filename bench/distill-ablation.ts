@@ -38,12 +38,15 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
 import {
+  ablationArgs,
   checkSettings,
   duration,
   meanSpread,
   meanSpreadCell,
-  trainingSeconds,
+  timedTraining,
+  type InferenceRecord,
   type MetricSummary,
+  type TrainingRecord,
 } from "./ablation-runs.js";
 import {
   evaluateVisFiles,
@@ -123,17 +126,8 @@ export interface ArmRun {
   /** The settings the run depends on: a rerun with other settings is refused. */
   settings: Record<string, unknown>;
   /** Null for the teacher. */
-  train: {
-    steps: number;
-    /** Seconds of training steps, from the trainer's log (across resumes). */
-    trainSeconds: number;
-    /** Wall-clock and CPU seconds (all threads) of the last training call, start-up included. */
-    wallSeconds: number;
-    cpuSeconds: number;
-    /** The step this training call resumed from (0: it ran from the start). */
-    resumedFrom: number;
-  } | null;
-  inference: { frames: number; seconds: number; framesPerSecond: number };
+  train: TrainingRecord | null;
+  inference: InferenceRecord;
   evaluator: "ovis" | "ytvis";
   metrics: Record<MetricName, number | null>;
   evaluation: Pick<VisEvaluation, "stats" | "identity" | "categoryHalves">;
@@ -336,40 +330,31 @@ async function runArm(arm: ArmName, seed: number | null, context: RunContext): P
     checkpoint = join(context.trained, seed === null ? arm : `${arm}-s${seed}`, "model.safetensors");
     if (!existsSync(checkpoint)) throw new VidsegError("model file not found", checkpoint, "--trained");
   } else if (arm !== "T") {
-    const cpuBefore = process.cpuUsage();
-    const wallBefore = performance.now();
-    let resumedFrom: number | undefined;
-    const every = context.steps === undefined ? 0 : Math.max(1, Math.round(context.steps / 10));
-    const summary = await trainVis({
-      model: "online",
-      data: context.data,
-      config: context.config,
-      out: runDir,
-      resume: true, // a fresh folder starts from step 0
-      seed: seed!,
-      steps: context.steps,
-      init: context.student,
-      distillFrom: context.teacher,
-      distill: armFlags(arm, context.kdClassKl, context.fairAug),
-      valSplit: false,
-      checkpointEvery: context.checkpointEvery ?? 100,
-      workers: context.workers,
-      progress: false,
-      onStep: (entry) => {
-        resumedFrom ??= entry.step - 1;
-        if (every > 0 && entry.step % every === 0)
-          context.log(`${context.tag}: step ${entry.step}/${context.steps}, loss ${entry.loss.toFixed(4)}`);
-      },
-    });
-    const cpu = process.cpuUsage(cpuBefore);
-    train = {
-      steps: summary.step,
-      trainSeconds: await trainingSeconds(runDir),
-      wallSeconds: (performance.now() - wallBefore) / 1000,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      resumedFrom: resumedFrom ?? summary.step,
-    };
-    checkpoint = summary.model ?? summary.checkpoint;
+    const trained = await timedTraining(
+      runDir,
+      context.steps,
+      (line) => context.log(`${context.tag}: ${line}`),
+      (onStep) =>
+        trainVis({
+          model: "online",
+          data: context.data,
+          config: context.config,
+          out: runDir,
+          resume: true, // a fresh folder starts from step 0
+          seed: seed!,
+          steps: context.steps,
+          init: context.student,
+          distillFrom: context.teacher,
+          distill: armFlags(arm, context.kdClassKl, context.fairAug),
+          valSplit: false,
+          checkpointEvery: context.checkpointEvery ?? 100,
+          workers: context.workers,
+          progress: false,
+          onStep,
+        }),
+    );
+    train = trained.record;
+    checkpoint = trained.summary.model ?? trained.summary.checkpoint;
   }
   const inferred = await inferVis({
     checkpoint,
@@ -506,40 +491,7 @@ function fixed(value: number | null): string {
 // The command ----------------------------------------------------------------------------------------
 
 function parseArgs(args: readonly string[]): AblationOptions {
-  const value = (name: string): string | undefined => {
-    const i = args.indexOf(`--${name}`);
-    if (i < 0) return undefined;
-    if (i + 1 >= args.length) throw new VidsegError(`--${name} needs a value`);
-    return args[i + 1];
-  };
-  const required = (name: string) => {
-    const v = value(name);
-    if (v === undefined) throw new VidsegError(`--${name} is required`);
-    return v;
-  };
-  const number = (name: string, integer: boolean): number | undefined => {
-    const text = value(name);
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (text.trim() === "" || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n)))
-      throw new VidsegError(
-        `expected a non-negative ${integer ? "integer" : "number"}, got "${text}"`,
-        undefined,
-        `--${name}`,
-      );
-    return n;
-  };
-  const seeds = (value("seeds") ?? "1,2,3").split(",").map((s) => {
-    const n = Number(s);
-    if (s.trim() === "" || !Number.isInteger(n) || n < 0)
-      throw new VidsegError(`expected seeds like 1,2,3, got "${value("seeds")}"`, undefined, "--seeds");
-    return n;
-  });
-  const arms = (value("arms") ?? ARM_NAMES.join(",")).split(",").map((a) => {
-    if (!(ARM_NAMES as readonly string[]).includes(a))
-      throw new VidsegError(`expected arms among ${ARM_NAMES.join(", ")}, got "${a}"`, undefined, "--arms");
-    return a as ArmName;
-  });
+  const { value, required, number, seeds, arms } = ablationArgs(args, ARM_NAMES);
   return {
     data: required("data"),
     teacher: required("teacher"),

@@ -47,12 +47,15 @@ import {
   type GroupScore,
 } from "../src/index.js";
 import {
+  ablationArgs,
   checkSettings,
   duration,
   meanSpread,
   meanSpreadCell,
-  trainingSeconds,
+  timedTraining,
+  type InferenceRecord,
   type MetricSummary,
+  type TrainingRecord,
 } from "./ablation-runs.js";
 
 export const REFER_ARMS = ["base", "fm", "mt", "full", "full-pseudo"] as const;
@@ -123,17 +126,8 @@ export interface ReferArmRun {
   what: string;
   /** The settings the run depends on: a rerun with other settings is refused. */
   settings: Record<string, unknown>;
-  train: {
-    steps: number;
-    /** Seconds of training steps, from the trainer's log (across resumes). */
-    trainSeconds: number;
-    /** Wall-clock and CPU seconds (all threads) of the last training call, start-up included. */
-    wallSeconds: number;
-    cpuSeconds: number;
-    /** The step this training call resumed from (0: it ran from the start). */
-    resumedFrom: number;
-  };
-  inference: { frames: number; seconds: number; framesPerSecond: number };
+  train: TrainingRecord;
+  inference: InferenceRecord;
   metrics: Record<ReferMetric, number | null>;
   /** Every expression group's figures (none without a groups file). */
   groups: Record<string, GroupScore>;
@@ -164,6 +158,12 @@ export async function runReferAblation(options: ReferAblationOptions): Promise<R
     if (options.pseudo === undefined)
       throw new VidsegError("the full-pseudo arm needs pseudo-videos", undefined, "--pseudo");
     resolveReferSplit(options.pseudo, "train");
+    if (options.pseudoRatio === 0)
+      throw new VidsegError(
+        "the full-pseudo arm needs a share of pseudo-video clips above 0",
+        undefined,
+        "--pseudo-ratio",
+      );
   }
   const refDavis = options.refDavis === undefined ? undefined : resolve(options.refDavis);
   if (refDavis !== undefined) resolveReferSplit(join(refDavis, split));
@@ -241,37 +241,26 @@ async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise
   const runDir = join(context.out, `${arm}-s${seed}`);
   const config = await loadVisConfig(context.config);
   Object.assign(config.refer, armSettings(arm, context.settings.pseudoRatio));
-  const cpuBefore = process.cpuUsage();
-  const wallBefore = performance.now();
-  let resumedFrom: number | undefined;
-  const steps = context.steps ?? config.optim.totalSteps;
-  const every = Math.max(1, Math.round(steps / 10));
-  const trained = await trainRefer({
-    data: context.data,
-    pseudo: arm === "full-pseudo" ? context.pseudo : undefined,
-    config,
-    out: runDir,
-    resume: true, // a fresh folder starts from step 0
-    seed,
-    steps: context.steps,
-    valSplit: false,
-    checkpointEvery: context.checkpointEvery ?? 100,
-    workers: context.workers,
-    progress: false,
-    onStep: (entry) => {
-      resumedFrom ??= entry.step - 1;
-      if (entry.step % every === 0)
-        context.log(`${context.tag}: step ${entry.step}/${steps}, loss ${entry.loss.toFixed(4)}`);
-    },
-  });
-  const cpu = process.cpuUsage(cpuBefore);
-  const train = {
-    steps: trained.step,
-    trainSeconds: await trainingSeconds(runDir),
-    wallSeconds: (performance.now() - wallBefore) / 1000,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    resumedFrom: resumedFrom ?? trained.step,
-  };
+  const { summary: trained, record: train } = await timedTraining(
+    runDir,
+    context.steps ?? config.optim.totalSteps,
+    (line) => context.log(`${context.tag}: ${line}`),
+    (onStep) =>
+      trainRefer({
+        data: context.data,
+        pseudo: arm === "full-pseudo" ? context.pseudo : undefined,
+        config,
+        out: runDir,
+        resume: true, // a fresh folder starts from step 0
+        seed,
+        steps: context.steps,
+        valSplit: false,
+        checkpointEvery: context.checkpointEvery ?? 100,
+        workers: context.workers,
+        progress: false,
+        onStep,
+      }),
+  );
   const checkpoint = trained.model ?? trained.checkpoint;
 
   // Ref-YouTube-VOS form: every expression of the scored split, scored per expression and per group.
@@ -384,40 +373,7 @@ function fixed(value: number | null): string {
 // The command ----------------------------------------------------------------------------------------
 
 export function parseReferAblationArgs(args: readonly string[]): ReferAblationOptions {
-  const value = (name: string): string | undefined => {
-    const i = args.indexOf(`--${name}`);
-    if (i < 0) return undefined;
-    if (i + 1 >= args.length) throw new VidsegError(`--${name} needs a value`);
-    return args[i + 1];
-  };
-  const required = (name: string) => {
-    const v = value(name);
-    if (v === undefined) throw new VidsegError(`--${name} is required`);
-    return v;
-  };
-  const number = (name: string, integer: boolean, max = Infinity): number | undefined => {
-    const text = value(name);
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (text.trim() === "" || !Number.isFinite(n) || n < 0 || n > max || (integer && !Number.isInteger(n)))
-      throw new VidsegError(
-        `expected a non-negative ${integer ? "integer" : "number"}${max < Infinity ? ` up to ${max}` : ""}, got "${text}"`,
-        undefined,
-        `--${name}`,
-      );
-    return n;
-  };
-  const seeds = (value("seeds") ?? "1,2,3").split(",").map((s) => {
-    const n = Number(s);
-    if (s.trim() === "" || !Number.isInteger(n) || n < 0)
-      throw new VidsegError(`expected seeds like 1,2,3, got "${value("seeds")}"`, undefined, "--seeds");
-    return n;
-  });
-  const arms = (value("arms") ?? REFER_ARMS.join(",")).split(",").map((a) => {
-    if (!(REFER_ARMS as readonly string[]).includes(a))
-      throw new VidsegError(`expected arms among ${REFER_ARMS.join(", ")}, got "${a}"`, undefined, "--arms");
-    return a as ReferArm;
-  });
+  const { value, required, number, seeds, arms } = ablationArgs(args, REFER_ARMS);
   return {
     data: required("data"),
     evalData: value("eval-data"),

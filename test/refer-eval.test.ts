@@ -184,6 +184,13 @@ describe("expression groups (--groups)", () => {
   const labels = Uint8Array.from(one, (v, i) => (v ? 1 : two[i] ? 2 : 0));
   const grown = Uint8Array.from(one, (v, i) => (v || i === 2 || i === 3 ? 1 : 0));
 
+  /** `vidseg eval refer --protocol ref-youtube-vos … --groups <file>`. */
+  const evalWithGroups = (split: string, results: string, groups: string, ...more: string[]) =>
+    runCli([
+      ...["eval", "refer", "--protocol", "ref-youtube-vos", "--split-root", split, "--results", results],
+      ...["--groups", groups, ...more],
+    ]);
+
   async function handMadeSplit(dir: string): Promise<string> {
     const split = join(dir, "split");
     const meta: RefMetaExpressions = {
@@ -254,33 +261,10 @@ describe("expression groups (--groups)", () => {
       });
 
       // The CLI prints the same groups in --json, and a table without it.
-      const json = await runCli([
-        "eval",
-        "refer",
-        "--protocol",
-        "ref-youtube-vos",
-        "--split-root",
-        split,
-        "--results",
-        join(dir, "pred"),
-        "--groups",
-        groupsFile,
-        "--json",
-      ]);
+      const json = await evalWithGroups(split, join(dir, "pred"), groupsFile, "--json");
       expect(json.exitCode).toBe(0);
       expect((JSON.parse(json.stdout) as PerExpressionResult).groups).toEqual(result.groups);
-      const text = await runCli([
-        "eval",
-        "refer",
-        "--protocol",
-        "ref-youtube-vos",
-        "--split-root",
-        split,
-        "--results",
-        join(dir, "pred"),
-        "--groups",
-        groupsFile,
-      ]);
+      const text = await evalWithGroups(split, join(dir, "pred"), groupsFile);
       expect(text.stdout).toMatch(
         /Per group\n\s*Group\s+Expressions\s+J&F\s+J\s+F\n\s+a\s+2\s+0\.500\d*\s+0\.500\d*\s+0\.500\d*\n/,
       );
@@ -305,18 +289,7 @@ describe("expression groups (--groups)", () => {
       for (const [text, message] of cases) {
         const file = join(dir, "groups.json");
         writeFileSync(file, text);
-        const run = await runCli([
-          "eval",
-          "refer",
-          "--protocol",
-          "ref-youtube-vos",
-          "--split-root",
-          split,
-          "--results",
-          join(dir, "pred"),
-          "--groups",
-          file,
-        ]);
+        const run = await evalWithGroups(split, join(dir, "pred"), file);
         expect(run.exitCode, text).toBe(1);
         expect(run.stderr.split("\n").filter(Boolean), text).toHaveLength(1);
         expect(run.stderr, text).toContain(file);
