@@ -137,6 +137,8 @@ describe("synth refer --stills", () => {
       }
     }
     expect(expressions).toBeGreaterThan(4);
+    const stats = JSON.parse(readFileSync(join(pseudo, "stats.json"), "utf8")) as Record<string, unknown>;
+    expect(stats.train).toMatchObject({ pseudoVideos: { clipLength: CLIP }, motionOnlyExpressions: 0 });
   });
 
   it("the same seed gives the same bytes; --ref-davis with --stills is refused", async () => {

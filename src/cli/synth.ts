@@ -144,7 +144,8 @@ function referStatsLines(split: string, s: ReferSplitStats): string[] {
     `  length in words: ${entries(s.lengthHistogram)}`,
     `  attributes: ${entries(s.attributeMix)}`,
     `  motion-only objects ${s.motionOnlyObjects} (${s.motionOnlyExpressions} expressions)` +
-      (s.refDavis ? `; Ref-DAVIS17: ${s.refDavis.videos} videos, ${s.refDavis.objects} objects` : ""),
+      (s.refDavis ? `; Ref-DAVIS17: ${s.refDavis.videos} videos, ${s.refDavis.objects} objects` : "") +
+      (s.pseudoVideos ? `; pseudo-videos of ${s.pseudoVideos.clipLength} frames from stills` : ""),
   ];
 }
 

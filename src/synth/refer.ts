@@ -116,6 +116,8 @@ export interface ReferSplitStats {
   motionOnlyExpressions: number;
   /** The Ref-DAVIS17 form, when written: its videos, objects and expressions (4 per object). */
   refDavis?: { videos: number; objects: number; expressions: number };
+  /** With `stills`: every video is a pseudo-video of this many frames made from one still. */
+  pseudoVideos?: { clipLength: number };
 }
 
 export interface ReferStats {
@@ -351,6 +353,7 @@ export async function generateReferDataset(
       motionOnlyExpressions: 0,
     };
     if (referOptions.refDavis) splitStats.refDavis = { videos: 0, objects: 0, expressions: 0 };
+    if (stills) splitStats.pseudoVideos = { clipLength: stills.clipLength };
 
     for (let index = 0; index < splitVideos(options, split); index++) {
       const scene = planScene(options, split, index);
