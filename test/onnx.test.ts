@@ -7,9 +7,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VIDSEG_VERSION } from "../src/core/version.js";
+import { DataType, OnnxGraph } from "../src/export/onnx-graph.js";
+import { backbone } from "../src/export/onnx-modules.js";
 import { exportOnlineSegmenter } from "../src/export/onnx-segmenter.js";
 import { OnlineSegmenter, type FrameResult } from "../src/infer/online-segmenter.js";
 import { exportOnnx } from "../src/jobs/export-onnx.js";
@@ -219,6 +222,51 @@ describe("ONNX export of a tiny random model", () => {
       /multiples of 32/,
     );
     expect(() => exportOnlineSegmenter(model.segmenter, model.info, { opset: 12 })).toThrow(/opset must be/);
+  });
+});
+
+describe("ONNX export of a model on the pretrained centernet-mbv3 backbone", () => {
+  it("gives TensorFlow.js's outputs and feature maps within 1e-4 (the MobileNetV3 graph emitted op by op)", async () => {
+    const file = join(root, "centernet.safetensors");
+    await writeRandomOnlineModel(file, 4, undefined, (config) => {
+      config.model.backbone = "centernet-mbv3";
+      config.model.cropSize = 0;
+    });
+    const model = await load(file);
+    try {
+      const graphs = exportOnlineSegmenter(model.segmenter, model.info);
+      const diffs = await parity(model, graphs, { width: 70, height: 58, data: blobFrame(70, 58, 11) });
+      expect(Object.keys(diffs)).toEqual(["logits", "masks", "embeddings"]);
+      for (const [name, diff] of Object.entries(diffs)) expect(diff, name).toBeLessThan(TOLERANCE);
+
+      // The four maps themselves (0..6-valued ReLU6 / hard-swish features), at a non-square size.
+      const g = new OnnxGraph(17);
+      const image = g.input({ name: "image", type: DataType.FLOAT, dims: [1, 3, 64, 96] });
+      backbone(g, model.segmenter.backbone, image).forEach((map, i) =>
+        g.output(map, { name: `res${i + 2}`, type: DataType.FLOAT, dims: [1, "c", "h", "w"] }),
+      );
+      const session = await ort.InferenceSession.create(g.toBytes("backbone", {}, "test"));
+      const random = mulberry32(12);
+      const pixels = Float32Array.from({ length: 64 * 96 * 3 }, () => random());
+      const nhwc = tf.tensor4d(pixels, [1, 64, 96, 3]);
+      const nchw = tf.transpose(nhwc, [0, 3, 1, 2]);
+      const outputs = await session.run({
+        image: new ort.Tensor("float32", nchw.dataSync(), [1, 3, 64, 96]),
+      });
+      const features = model.segmenter.backbone.features(nhwc);
+      for (const [i, key] of (["res2", "res3", "res4", "res5"] as const).entries()) {
+        const expected = tf.transpose(features[key], [0, 3, 1, 2]);
+        const actual = outputs[`res${i + 2}`];
+        expect(actual.dims).toEqual(expected.shape);
+        expect(tf.max(expected).dataSync()[0]).toBeGreaterThan(0.5);
+        expect(maxAbsDiff(actual.data as Float32Array, expected.dataSync()), key).toBeLessThan(TOLERANCE);
+        expected.dispose();
+      }
+      tf.dispose([nhwc, nchw, features.res2, features.res3, features.res4, features.res5]);
+      await session.release();
+    } finally {
+      model.segmenter.dispose();
+    }
   });
 });
 

@@ -6,6 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import type { MultiheadAttention } from "../nn/attention.js";
+import type { Backbone } from "../nn/backbone.js";
+import { CenternetBackbone } from "../nn/centernet-backbone.js";
 import type {
   CrossAttentionLayer,
   FfnLayer,
@@ -24,6 +26,7 @@ import {
 } from "../nn/layers.js";
 import type { FpnPixelDecoder } from "../nn/pixel-decoder.js";
 import { BasicBlock, Bottleneck, ResNet } from "../nn/resnet.js";
+import { centernetBackbone } from "./onnx-centernet.js";
 import type { OnnxGraph } from "./onnx-graph.js";
 
 /** A tensor's values (float32), read once at export time. */
@@ -266,6 +269,13 @@ export function resnet(g: OnnxGraph, net: ResNet, x: string, hint: string): [str
     features.push(y);
   });
   return features as [string, string, string, string];
+}
+
+/** Backbone.features on NCHW images in 0..1 → res2..res5, each backbone with its own input normalisation. */
+export function backbone(g: OnnxGraph, net: Backbone, images: string): [string, string, string, string] {
+  if (net instanceof ResNet) return resnet(g, net, imagenetNormalize(g, images), "backbone");
+  if (net instanceof CenternetBackbone) return centernetBackbone(g, net, images);
+  throw new VidsegError(`ONNX export: no emitter for a ${net.constructor.name} backbone`);
 }
 
 function residualBlock(g: OnnxGraph, block: unknown, x: string, hint: string): string {

@@ -24,11 +24,10 @@ import type { ModelInfo } from "../models/model-file.js";
 import { ONNX_FORMAT, ONNX_METADATA_KEY, ONNX_NAMES, type OnnxModelMetadata } from "../models/onnx-file.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
 import type { CropClassifier } from "../models/crop-classifier.js";
-import { isPretrainedBackbone } from "../nn/backbone.js";
 import { sinePositionEncoding } from "../nn/position.js";
-import { ResNet } from "../nn/resnet.js";
 import { DataType, DEFAULT_OPSET, OnnxGraph } from "./onnx-graph.js";
 import {
+  backbone,
   decoderLayer,
   imagenetNormalize,
   layerNorm,
@@ -59,9 +58,6 @@ export function exportOnlineSegmenter(
   options: OnnxExportOptions = {},
 ): OnnxExport {
   const config = segmenter.config;
-  if (isPretrainedBackbone(config.backbone) || !(segmenter.backbone instanceof ResNet)) {
-    throw new VidsegError(`ONNX export supports the ResNet backbones, not "${config.backbone}" (yet)`);
-  }
   const [height, width] = options.size ?? config.inputSize;
   if (
     !(Number.isInteger(height) && Number.isInteger(width) && height > 0 && width > 0) ||
@@ -85,7 +81,7 @@ export function exportOnlineSegmenter(
     "bilinear",
   );
 
-  const features = resnet(g, segmenter.backbone, imagenetNormalize(g, image), "backbone");
+  const features = backbone(g, segmenter.backbone, image);
   const sizes = [4, 8, 16, 32].map((s) => [height / s, width / s] as [number, number]);
   const { maskFeatures, levels } = pixelDecoder(g, segmenter.pixelDecoder, features, sizes);
   const [maskH, maskW] = sizes[0];

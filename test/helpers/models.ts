@@ -8,17 +8,20 @@ import { synthCategories } from "../../src/synth/vis.js";
 
 /**
  * Writes a tiny online model with random weights (seeded) for the synthetic categories, whose every
- * query counts as a detection: enough to exercise inference end to end in tests.
+ * query counts as a detection: enough to exercise inference end to end in tests. `changes` edits the
+ * config first (another backbone, say).
  */
 export async function writeRandomOnlineModel(
   file: string,
   seed: number,
   trainedOn?: TrainedOn,
+  changes: (config: VisConfig) => void = () => {},
 ): Promise<void> {
   const config = presetConfig("tiny");
   const categories = synthCategories();
   config.model.numClasses = categories.length;
   config.inference.scoreThreshold = 0;
+  changes(config);
   seedParameters(seed);
   const segmenter = new FrameSegmenter(config.model);
   await saveModelFile(file, segmenter.stateDict(), {
