@@ -23,7 +23,7 @@ import type { FrameSegmenter } from "../src/models/segmenter.js";
 import { preprocessFrames } from "../src/processing/preprocess.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { writeRandomOnlineModel } from "./helpers/models.js";
-import { mulberry32 } from "./helpers/random.js";
+import { blobFrame, maxAbsDiff, mulberry32 } from "./helpers/random.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-onnx-"));
 const TOLERANCE = 1e-4;
@@ -40,33 +40,6 @@ async function load(file: string): Promise<Loaded> {
   } finally {
     disposeModelFile(model);
   }
-}
-
-/** A frame of smooth colour blobs (so that resizing is not all aliasing), seeded. */
-function blobFrame(width: number, height: number, seed: number): Uint8Array {
-  const random = mulberry32(seed);
-  const blobs = Array.from({ length: 4 }, () => ({
-    x: random() * width,
-    y: random() * height,
-    r: 6 + random() * 14,
-    c: [random() * 255, random() * 255, random() * 255],
-  }));
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const colour = [90, 100, 110];
-      for (const b of blobs) if ((x - b.x) ** 2 + (y - b.y) ** 2 < b.r ** 2) colour.splice(0, 3, ...b.c);
-      for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = Math.round(colour[c] + 20 * random());
-    }
-  }
-  return data;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
 }
 
 /** Every output of the exported graphs against the TensorFlow.js modules on one frame. */
