@@ -14,7 +14,8 @@ import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
 import { annotationFromMasks, validateResults, type YtvisDataset } from "../src/formats/ytvis.js";
 import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
 import type { Frame } from "../src/core/image.js";
-import { decode, fromCoco } from "../src/mask/rle.js";
+import { decode, fromCoco, type CocoRle } from "../src/mask/rle.js";
+import { cellColours, guidedUpsampleMask } from "../src/processing/postprocess.js";
 import { presetConfig } from "../src/models/config.js";
 import {
   OFFLINE_HEAD_PRESETS,
@@ -404,7 +405,7 @@ describe("OfflineSegmenter", () => {
     const rng = new Rng(5);
     const clip = syntheticClip(rng, 6);
     const frames = toFrames(clip.images, 6);
-    const segmenter = new OfflineSegmenter(model, { clipLength: 8, topK: 5 });
+    const segmenter = new OfflineSegmenter(model, { clipLength: 8, topK: 5, maskUpsampling: "bilinear" });
     const video = await segmenter.segmentVideo(frames);
     expect(video.numFrames).toBe(6);
     expect(video.instances).toHaveLength(5);
@@ -427,16 +428,31 @@ describe("OfflineSegmenter", () => {
         false,
         true,
       );
-      return { probs, masks: tf.greater(masks, 0).reshape([nv, 6, SIZE * SIZE]) };
+      const logits = output.videoMasks[0].reshape([nv * 6 * 8 * 8]).dataSync() as Float32Array;
+      return { probs, masks: tf.greater(masks, 0).reshape([nv, 6, SIZE * SIZE]), logits };
     });
     const probs = expected.probs.arraySync() as number[][];
     expect(best.score).toBeCloseTo(probs[best.trackId - 1][best.classIndex], 5);
     const expectedMasks = expected.masks.arraySync() as unknown as number[][][];
-    best.masks.forEach((rle, t) => {
-      const mask = rle ? Array.from(decode(fromCoco(rle))) : new Array(SIZE * SIZE).fill(0);
-      expect(mask).toEqual(expectedMasks[best.trackId - 1][t].map(Number));
-    });
+    const maskOf = (rle: CocoRle | null) =>
+      rle ? Array.from(decode(fromCoco(rle))) : new Array(SIZE * SIZE).fill(0);
+    best.masks.forEach((rle, t) =>
+      expect(maskOf(rle)).toEqual(expectedMasks[best.trackId - 1][t].map(Number)),
+    );
     tf.dispose([expected.probs, expected.masks]);
+
+    // The default, edge-aware upsampling: the same instances and scores; each mask is the guided upsampling
+    // of the same video-mask logits, by that frame's colours.
+    const guided = await new OfflineSegmenter(model, { clipLength: 8, topK: 5 }).segmentVideo(frames);
+    expect(guided.instances.map((i) => [i.trackId, i.classIndex, i.score])).toEqual(
+      video.instances.map((i) => [i.trackId, i.classIndex, i.score]),
+    );
+    const top = guided.instances[0];
+    top.masks.forEach((rle, t) => {
+      const base = ((top.trackId - 1) * 6 + t) * 64;
+      const want = guidedUpsampleMask(expected.logits, base, 8, 8, frames[t], cellColours(frames[t], 8, 8));
+      expect(maskOf(rle)).toEqual(Array.from(want));
+    });
 
     const gt: YtvisDataset = {
       videos: [{ id: 1, width: SIZE, height: SIZE, length: 6, file_names: frames.map((_, t) => `${t}.jpg`) }],

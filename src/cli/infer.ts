@@ -109,7 +109,7 @@ export function registerInfer(program: Command): void {
     )
     .option(
       "--mask-upsampling <kind>",
-      "online: guided (default: edge-aware, by the frame's colours) or bilinear (the model's 1/4-resolution logits)",
+      "guided (default: edge-aware, by the frame's colours) or bilinear (the model's 1/4-resolution logits)",
     )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")

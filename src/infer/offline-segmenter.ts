@@ -13,7 +13,7 @@
  *
  * A track's class distribution is the frame-weighted mean of its clips' class probabilities; as in
  * VITA, (track, class) pairs are ranked by that probability and the top-k become results. Masks are the
- * mask logits upsampled (bilinear) to the output size and thresholded at 0, as compressed COCO RLE;
+ * mask logits upsampled (edge-aware by default, see `maskUpsampling`) to the output size and thresholded at 0, as compressed COCO RLE;
  * frames where a mask is empty are null.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -26,7 +26,7 @@ import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.
 import { disposeModelFile, readModelFile, type ModelFile } from "../models/model-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { OfflineVisModel } from "../models/vis/offline.js";
-import { upsampleMask } from "../processing/postprocess.js";
+import { cellColours, guidedUpsampleMask, upsampleMask } from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 
@@ -50,6 +50,12 @@ export interface OfflineSegmenterOptions {
   minLinkScore?: number;
   /** Frames per segmenter forward. Default 1. */
   frameBatch?: number;
+  /**
+   * How masks reach the output size from the model's 1/4 resolution: "bilinear" logits, or "guided" by
+   * the frame's colours (edge-aware, as the online segmenter's default). Guided needs the frames at the
+   * output size; with another `outputSize` the masks are bilinear. Default "guided".
+   */
+  maskUpsampling?: "bilinear" | "guided";
 }
 
 export interface SegmentVideoOptions {
@@ -94,6 +100,8 @@ interface FrameEntry {
   maskFeatures: tf.Tensor3D; // [h, w, C]
   /** The model input [H, W, 3] in 0..1, kept for the crop classifier (models that have one). */
   image?: tf.Tensor3D;
+  /** The frame and its mean colour per mask cell, kept for guided mask upsampling. */
+  guide?: { frame: Frame; cells: Float32Array };
 }
 
 /** Frames of a clip whose crops the crop classifier sees per video query (spread over the new frames). */
@@ -107,6 +115,7 @@ export class OfflineSegmenter {
   readonly topK: number;
   readonly minLinkScore: number;
   readonly frameBatch: number;
+  readonly maskUpsampling: "bilinear" | "guided";
   private readonly categoryIds?: readonly number[];
   readonly categoryNames?: readonly string[];
 
@@ -119,6 +128,7 @@ export class OfflineSegmenter {
     this.topK = options.topK ?? 10;
     this.minLinkScore = options.minLinkScore ?? 0.3;
     this.frameBatch = options.frameBatch ?? 1;
+    this.maskUpsampling = options.maskUpsampling ?? "guided";
     this.categoryIds = options.categoryIds;
     this.categoryNames = options.categoryNames;
     const integer = (value: number, min: number, name: string) =>
@@ -267,8 +277,14 @@ class VideoRun {
     const features = tf.unstack(outputs.maskFeatures) as tf.Tensor3D[];
     const images = outputs.images ? (tf.unstack(outputs.images) as tf.Tensor3D[]) : [];
     tf.dispose([outputs.queryFeatures, outputs.maskFeatures, outputs.images]);
+    const size = this.size!;
+    const output = this.outputSize!;
+    const guided =
+      this.owner.maskUpsampling === "guided" && output.width === size.width && output.height === size.height;
     for (let i = 0; i < frames.length; i++) {
-      this.entries.push({ queryFeatures: queries[i], maskFeatures: features[i], image: images[i] });
+      const [h, w] = features[i].shape;
+      const guide = guided ? { frame: frames[i], cells: cellColours(frames[i], h, w) } : undefined;
+      this.entries.push({ queryFeatures: queries[i], maskFeatures: features[i], image: images[i], guide });
       if (this.entries.length === this.owner.clipLength) this.processClip();
     }
   }
@@ -395,7 +411,10 @@ class VideoRun {
         if (needLow)
           lowRes[q][t] = Uint8Array.from(logits.subarray(q * h * w, (q + 1) * h * w), (v) => (v > 0 ? 1 : 0));
         if (needFull) {
-          const mask = upsampleMask(logits, q * h * w, h, w, height, width);
+          const guide = this.entries[t].guide;
+          const mask = guide
+            ? guidedUpsampleMask(logits, q * h * w, h, w, guide.frame, guide.cells)
+            : upsampleMask(logits, q * h * w, h, w, height, width);
           fullRes[q].push(mask.some((v) => v !== 0) ? toCoco(encode(mask, height, width)) : null);
         }
       }

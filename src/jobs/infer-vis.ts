@@ -79,7 +79,7 @@ export interface InferVisOptions {
   maxFrames?: number;
   /** Offline model: instances drawn in the PNGs and the animation score at least this. Default 0.3. */
   scoreThreshold?: number;
-  /** Online model: how masks are upsampled to the frame (edge-aware "guided", the default, or "bilinear"). */
+  /** How masks are upsampled to the frame (edge-aware "guided", the default, or "bilinear"). */
   maskUpsampling?: "bilinear" | "guided";
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
@@ -460,7 +460,11 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     info = modelFile.info;
     model = kind;
     if (model === "online") segmenters.online = OnlineSegmenter.fromModelFile(modelFile, onlineOptions);
-    else segmenters.offline = OfflineSegmenter.fromModelFile(modelFile);
+    else
+      segmenters.offline = OfflineSegmenter.fromModelFile(
+        modelFile,
+        options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {},
+      );
   }
   const trainedOn = info.trainedOn;
   if (trainedOn?.synthetic && !plan.synthetic) {
