@@ -18,40 +18,19 @@ import { TfjsReferNetwork, TransferState } from "../src/infer/refer-network.js";
 import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
 import { exportOnnx } from "../src/jobs/export-onnx.js";
 import { inferRefer } from "../src/jobs/infer-refer.js";
-import { presetConfig, type VisConfig } from "../src/models/config.js";
+import type { VisConfig } from "../src/models/config.js";
 import type { ModelInfo } from "../src/models/model-file.js";
 import { readOnnxReferMetadata } from "../src/models/onnx-file.js";
-import { MODEL_KINDS } from "../src/models/registry.js";
 import type { ReferModel } from "../src/models/refer/model.js";
 import { WordTokenizer } from "../src/models/refer/tokenizer.js";
-import { seedParameters } from "../src/nn/init.js";
 import { initRuntime } from "../src/runtime/backend.js";
-import { saveModelFile } from "../src/train/checkpoint.js";
 import { writePng } from "../src/viz/image.js";
+import { randomReferModel, REFER_VOCABULARY, writeRandomReferModel } from "./helpers/models.js";
 import { blobFrame, maxAbsDiff } from "./helpers/random.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-onnx-refer-"));
 const TOLERANCE = 1e-4;
-const VOCABULARY = ["big", "blue", "circle", "left", "moving", "red", "small", "square", "the"];
 const EXPRESSIONS = ["the red square moving left", "the small blue circle"];
-
-/** A small referring model with seeded random weights, and its info. */
-function referModel(
-  seed: number,
-  changes: (config: VisConfig) => void = () => {},
-): { model: ReferModel; info: ModelInfo } {
-  const config = presetConfig("tiny");
-  changes(config);
-  const info: ModelInfo = {
-    kind: "refer",
-    config,
-    categoryIds: [],
-    vocabulary: VOCABULARY,
-    trainedOn: { data: "random weights", synthetic: true },
-  };
-  seedParameters(seed);
-  return { model: MODEL_KINDS.refer.build(info), info };
-}
 
 /** Frames of a short stream (pairs of repeated frames, as a slow video), at a size other than the model's. */
 const frames = Array.from({ length: 7 }, (_, t) => ({
@@ -74,7 +53,7 @@ async function parity(model: ReferModel, info: ModelInfo): Promise<number[]> {
     { threads: 1 },
   );
   const tfjs = new TfjsReferNetwork(model, info, false);
-  const tokenizer = new WordTokenizer(VOCABULARY);
+  const tokenizer = new WordTokenizer(REFER_VOCABULARY);
   const targets = await Promise.all(
     EXPRESSIONS.map(async (text) => {
       const ids = tokenizer.encode(text).ids;
@@ -120,7 +99,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("ONNX export of the referring model", () => {
   it("gives TensorFlow.js's mask logits within 1e-4 on every frame as the memory fills and evicts", async () => {
-    const { model, info } = referModel(7);
+    const { model, info } = randomReferModel(7);
     try {
       const diffs = await parity(model, info);
       expect(diffs).toHaveLength(frames.length);
@@ -141,7 +120,7 @@ describe("ONNX export of the referring model", () => {
         config.refer.featureMining = false;
       },
     ]) {
-      const { model, info } = referModel(8, changes);
+      const { model, info } = randomReferModel(8, changes);
       try {
         const diffs = await parity(model, info);
         for (const [t, diff] of diffs.entries()) expect(diff, `frame ${t}`).toBeLessThan(TOLERANCE);
@@ -152,16 +131,14 @@ describe("ONNX export of the referring model", () => {
   });
 
   it("streams from the exported files alone through ReferringSegmenter, `vidseg export onnx` and `infer refer`", async () => {
-    const { model, info } = referModel(9);
     const file = join(root, "refer.safetensors");
-    await saveModelFile(file, model.stateDict(), info);
-    model.dispose();
+    const info = await writeRandomReferModel(file, 9);
     const summary = await exportOnnx({ checkpoint: file, out: join(root, "m.onnx") });
     expect(summary.files.map((f) => f.path)).toEqual(
       ["m.onnx", "m.text.onnx", "m.target.onnx", "m.decode.onnx"].map((name) => join(root, name)),
     );
     const metadata = readOnnxReferMetadata(readFileSync(join(root, "m.onnx")), "m.onnx");
-    expect(metadata.info.vocabulary).toEqual(VOCABULARY);
+    expect(metadata.info.vocabulary).toEqual(REFER_VOCABULARY);
     expect(metadata.info.config.refer).toEqual(info.config.refer);
     expect(metadata.featureSize).toEqual([8, 8]);
     expect(metadata.maskSize).toEqual([16, 16]);

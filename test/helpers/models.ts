@@ -1,5 +1,7 @@
 import { presetConfig, type VisConfig } from "../../src/models/config.js";
-import type { TrainedOn } from "../../src/models/model-file.js";
+import type { ModelInfo, TrainedOn } from "../../src/models/model-file.js";
+import type { ReferModel } from "../../src/models/refer/model.js";
+import { MODEL_KINDS } from "../../src/models/registry.js";
 import type { OfflineVisModel } from "../../src/models/vis/offline.js";
 import { FrameSegmenter } from "../../src/models/segmenter.js";
 import { saveModelFile } from "../../src/train/checkpoint.js";
@@ -46,4 +48,33 @@ export async function saveOfflineModelFile(
   config.offline.head = { ...config.offline.head, ...model.config.head };
   changes(config);
   await saveModelFile(file, model.stateDict(), { kind: "offline", config, categoryIds });
+}
+
+/** The words of the random referring models' vocabulary. */
+export const REFER_VOCABULARY = ["big", "blue", "circle", "left", "moving", "red", "small", "square", "the"];
+
+/** A tiny referring model with seeded random weights (`changes` edits its config first), and its info. */
+export function randomReferModel(
+  seed: number,
+  changes: (config: VisConfig) => void = () => {},
+): { model: ReferModel; info: ModelInfo } {
+  const config = presetConfig("tiny");
+  changes(config);
+  const info: ModelInfo = {
+    kind: "refer",
+    config,
+    categoryIds: [],
+    vocabulary: REFER_VOCABULARY,
+    trainedOn: { data: "random weights", synthetic: true },
+  };
+  seedParameters(seed);
+  return { model: MODEL_KINDS.refer.build(info), info };
+}
+
+/** Writes {@link randomReferModel} as a model file. */
+export async function writeRandomReferModel(file: string, seed: number): Promise<ModelInfo> {
+  const { model, info } = randomReferModel(seed);
+  await saveModelFile(file, model.stateDict(), info);
+  model.dispose();
+  return info;
 }
