@@ -9,13 +9,21 @@
  *            checked against onnxruntime's)
  *   stream   OnlineSegmenter end to end (network, crop classifier, masks at the frame size, tracker)
  *            on a synthetic clip: TensorFlow.js against onnxruntime-node
+ *   refer    the referring model streamed end to end through ReferringSegmenter, one expression
+ *            (network, memory and θ solver, mask at the frame size): TensorFlow.js wasm against
+ *            onnxruntime-node with 1 thread, at 128×128 and 320×320. The model is
+ *            weights/refer-yofo.safetensors when it exists (or --refer-checkpoint), else a seeded random
+ *            model of the same architecture (cpu-small on centernet-mbv3): speed does not depend on
+ *            the weights.
  *
  *   npm run -s bench:runtime -- [--json] [--frames 20] [--sizes 128,320] [--checkpoint <online model>]
+ *                               [--refer-checkpoint <referring model>] [--only vis|refer]
  *
  * Frames/s are medians over the frames (after 3 warm-up frames); CPU time is the process's (user +
  * system) per frame, what the figures mean on a machine shared with other work. The top level has
  * `ort_over_tfjs` (stream, 1 thread each) and `ort_over_pytorch` (network, same threads) per size, as
- * ratios of frames/s, and the same ratios of CPU time per frame (`*_cpu`).
+ * ratios of frames/s, and the same ratios of CPU time per frame (`*_cpu`); `refer_ort_over_tfjs` and
+ * `refer_ort_over_tfjs_cpu` the same for the referring model.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -23,12 +31,17 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
+import { exportReferModel } from "../src/export/onnx-refer.js";
 import { exportOnlineSegmenter } from "../src/export/onnx-segmenter.js";
 import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
+import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
 import { TfjsFrameNetwork } from "../src/infer/frame-network.js";
-import { readModelFile, disposeModelFile } from "../src/models/model-file.js";
-import { cropClassifierFile, ONNX_NAMES } from "../src/models/onnx-file.js";
-import { instantiateModel } from "../src/models/registry.js";
+import { presetConfig } from "../src/models/config.js";
+import { readModelFile, disposeModelFile, type ModelInfo } from "../src/models/model-file.js";
+import { cropClassifierFile, ONNX_NAMES, referGraphFile } from "../src/models/onnx-file.js";
+import type { ReferModel } from "../src/models/refer/model.js";
+import { instantiateModel, MODEL_KINDS } from "../src/models/registry.js";
+import { seedParameters } from "../src/nn/init.js";
 import { disposeSegmenterOutput } from "../src/models/segmenter.js";
 import { preprocessFrames } from "../src/processing/preprocess.js";
 import { initRuntime } from "../src/runtime/backend.js";
@@ -41,6 +54,11 @@ const option = (name: string, fallback?: string) =>
   args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback;
 const json = args.includes("--json");
 const checkpoint = option("checkpoint", "weights/online-ytvis.safetensors")!;
+const referCheckpoint = option(
+  "refer-checkpoint",
+  existsSync("weights/refer-yofo.safetensors") ? "weights/refer-yofo.safetensors" : undefined,
+);
+const only = option("only");
 const frameCount = Number(option("frames", "20"));
 const WARMUP = 3;
 const cores = cpus().length;
@@ -120,7 +138,94 @@ const ortOverTfjsCpu: Record<string, number> = {};
 const ortOverPytorchCpu: Record<string, Record<string, number>> = {};
 const ortOverPytorch: Record<string, Record<string, number>> = {};
 
+/** `count` frames of a synthetic clip at size × size. */
+function syntheticFrames(size: number, count: number) {
+  const scene = planScene(
+    resolveOptions("ytvis", 1, { frames: count, width: size, height: size }),
+    "valid",
+    0,
+  );
+  const renderer = new SceneRenderer(scene);
+  return Array.from({ length: count }, (_, t) => {
+    const rgb = renderer.render(t).rgb;
+    return { width: size, height: size, data: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length) };
+  });
+}
+
+/** The referring model to time: a model file, or seeded random weights (cpu-small on centernet-mbv3). */
+async function referModel(): Promise<{ model: ReferModel; info: ModelInfo; name: string }> {
+  if (referCheckpoint) {
+    const file = await readModelFile(referCheckpoint);
+    const model = instantiateModel(file, "refer");
+    disposeModelFile(file);
+    return { model, info: file.info, name: referCheckpoint };
+  }
+  const config = presetConfig("cpu-small");
+  config.model.backbone = "centernet-mbv3";
+  const info: ModelInfo = {
+    kind: "refer",
+    config,
+    categoryIds: [],
+    vocabulary: ["blue", "circle", "left", "moving", "red", "square", "the"],
+  };
+  seedParameters(1);
+  return { model: MODEL_KINDS.refer.build(info), info, name: "cpu-small on centernet-mbv3, random weights" };
+}
+
+const referResults: Record<string, unknown> = {};
+const referOrtOverTfjs: Record<string, number> = {};
+const referOrtOverTfjsCpu: Record<string, number> = {};
+let referName: string | undefined;
+
 try {
+  if (only !== "refer") await timeVis();
+  if (only !== "vis") await timeRefer();
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+/** The referring model streamed through ReferringSegmenter, TensorFlow.js against onnxruntime (1 thread). */
+async function timeRefer(): Promise<void> {
+  const { model, info, name } = await referModel();
+  referName = name;
+  try {
+    for (const size of [128, 320]) {
+      const key = `${size}x${size}`;
+      const sized: ModelInfo = {
+        ...info,
+        config: { ...info.config, model: { ...info.config.model, inputSize: [size, size] } },
+      };
+      const graphs = exportReferModel(model, info, { size: [size, size] });
+      const onnxFile = join(tmp, `refer-${size}.onnx`);
+      writeFileSync(onnxFile, graphs.frame);
+      for (const [part, bytes] of Object.entries(graphs.parts))
+        writeFileSync(referGraphFile(onnxFile, part as "text"), bytes);
+      const frames = syntheticFrames(size, WARMUP + frameCount);
+      const text = "the red square moving left";
+      const stream: Record<string, Timing> = {};
+      const tfjs = new ReferringSegmenter(model, sized, { syntheticInput: true });
+      const tfjsTarget = tfjs.track(text);
+      stream.tfjs = await time(1, (t) => tfjsTarget.segmentForVideo(frames[t], t * 40));
+      tfjs.close();
+      const onnx = await ReferringSegmenter.createFromPath(onnxFile, {
+        syntheticInput: true,
+        onnx: { threads: 1 },
+      });
+      const onnxTarget = onnx.track(text);
+      stream.ort_1 = await time(1, (t) => onnxTarget.segmentForVideoAsync(frames[t], t * 40));
+      onnx.close();
+      referOrtOverTfjs[key] = round(stream.ort_1.fps / stream.tfjs.fps, 2);
+      referOrtOverTfjsCpu[key] = round(stream.tfjs.cpu_ms / stream.ort_1.cpu_ms, 2);
+      referResults[key] = stream;
+      load.push(loadavg()[0]);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The online model: network alone and streamed, TensorFlow.js, onnxruntime and PyTorch. */
+async function timeVis(): Promise<void> {
   for (const size of sizes) {
     const key = `${size}x${size}`;
     const sized = {
@@ -134,16 +239,7 @@ try {
     const onnxFile = join(tmp, `model-${size}.onnx`);
     writeFileSync(onnxFile, graphs.segmenter);
     if (graphs.cropClassifier) writeFileSync(cropClassifierFile(onnxFile), graphs.cropClassifier);
-    const scene = planScene(
-      resolveOptions("ytvis", 1, { frames: WARMUP + frameCount, width: size, height: size }),
-      "valid",
-      0,
-    );
-    const renderer = new SceneRenderer(scene);
-    const frames = Array.from({ length: WARMUP + frameCount }, (_, t) => {
-      const rgb = renderer.render(t).rgb;
-      return { width: size, height: size, data: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length) };
-    });
+    const frames = syntheticFrames(size, WARMUP + frameCount);
 
     // The network alone.
     const network: Record<string, Timing | null> = {};
@@ -216,8 +312,6 @@ try {
     };
     load.push(loadavg()[0]);
   }
-} finally {
-  rmSync(tmp, { recursive: true, force: true });
 }
 
 const report = {
@@ -230,6 +324,14 @@ const report = {
   ort_over_tfjs_cpu: ortOverTfjsCpu,
   ort_over_pytorch_cpu: ortOverPytorchCpu,
   sizes: results,
+  ...(referName
+    ? {
+        refer_model: referName,
+        refer_ort_over_tfjs: referOrtOverTfjs,
+        refer_ort_over_tfjs_cpu: referOrtOverTfjsCpu,
+        refer: referResults,
+      }
+    : {}),
 };
 if (json) console.log(JSON.stringify(report, null, 2));
 else {
@@ -263,4 +365,15 @@ else {
   console.log(
     `CPU time: ort_over_tfjs ${JSON.stringify(ortOverTfjsCpu)}  ort_over_pytorch ${JSON.stringify(ortOverPytorchCpu)}`,
   );
+  for (const [key, stream] of Object.entries(referResults as Record<string, Record<string, Timing>>)) {
+    for (const [name, t] of Object.entries(stream)) {
+      console.log(
+        `${key}  refer   ${name.padEnd(10)} ${t.fps.toFixed(1).padStart(7)} frames/s  ${t.ms.toFixed(1).padStart(7)} ms  cpu ${t.cpu_ms.toFixed(1).padStart(7)} ms`,
+      );
+    }
+  }
+  if (referName)
+    console.log(
+      `refer (${referName}): ort_over_tfjs ${JSON.stringify(referOrtOverTfjs)}  CPU time ${JSON.stringify(referOrtOverTfjsCpu)}`,
+    );
 }

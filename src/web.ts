@@ -25,5 +25,11 @@ export {
   type OfflineVideoResult,
   type OfflineInstance,
 } from "./infer/offline-segmenter.js";
+export {
+  ReferringSegmenter,
+  ReferringTarget,
+  type ReferringSegmenterOptions,
+  type ReferringFrameResult,
+} from "./infer/referring-segmenter.js";
 export { Tracker, type TrackerOptions, type TrackedInstance } from "./infer/tracker.js";
 export * as rle from "./mask/rle.js";

@@ -7,9 +7,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VIDSEG_VERSION } from "../src/core/version.js";
+import { DataType, OnnxGraph } from "../src/export/onnx-graph.js";
+import { backbone } from "../src/export/onnx-modules.js";
 import { exportOnlineSegmenter } from "../src/export/onnx-segmenter.js";
 import { OnlineSegmenter, type FrameResult } from "../src/infer/online-segmenter.js";
 import { exportOnnx } from "../src/jobs/export-onnx.js";
@@ -20,7 +23,7 @@ import type { FrameSegmenter } from "../src/models/segmenter.js";
 import { preprocessFrames } from "../src/processing/preprocess.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { writeRandomOnlineModel } from "./helpers/models.js";
-import { mulberry32 } from "./helpers/random.js";
+import { blobFrame, maxAbsDiff, mulberry32 } from "./helpers/random.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-onnx-"));
 const TOLERANCE = 1e-4;
@@ -37,33 +40,6 @@ async function load(file: string): Promise<Loaded> {
   } finally {
     disposeModelFile(model);
   }
-}
-
-/** A frame of smooth colour blobs (so that resizing is not all aliasing), seeded. */
-function blobFrame(width: number, height: number, seed: number): Uint8Array {
-  const random = mulberry32(seed);
-  const blobs = Array.from({ length: 4 }, () => ({
-    x: random() * width,
-    y: random() * height,
-    r: 6 + random() * 14,
-    c: [random() * 255, random() * 255, random() * 255],
-  }));
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const colour = [90, 100, 110];
-      for (const b of blobs) if ((x - b.x) ** 2 + (y - b.y) ** 2 < b.r ** 2) colour.splice(0, 3, ...b.c);
-      for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = Math.round(colour[c] + 20 * random());
-    }
-  }
-  return data;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
 }
 
 /** Every output of the exported graphs against the TensorFlow.js modules on one frame. */
@@ -219,6 +195,51 @@ describe("ONNX export of a tiny random model", () => {
       /multiples of 32/,
     );
     expect(() => exportOnlineSegmenter(model.segmenter, model.info, { opset: 12 })).toThrow(/opset must be/);
+  });
+});
+
+describe("ONNX export of a model on the pretrained centernet-mbv3 backbone", () => {
+  it("gives TensorFlow.js's outputs and feature maps within 1e-4 (the MobileNetV3 graph emitted op by op)", async () => {
+    const file = join(root, "centernet.safetensors");
+    await writeRandomOnlineModel(file, 4, undefined, (config) => {
+      config.model.backbone = "centernet-mbv3";
+      config.model.cropSize = 0;
+    });
+    const model = await load(file);
+    try {
+      const graphs = exportOnlineSegmenter(model.segmenter, model.info);
+      const diffs = await parity(model, graphs, { width: 70, height: 58, data: blobFrame(70, 58, 11) });
+      expect(Object.keys(diffs)).toEqual(["logits", "masks", "embeddings"]);
+      for (const [name, diff] of Object.entries(diffs)) expect(diff, name).toBeLessThan(TOLERANCE);
+
+      // The four maps themselves (0..6-valued ReLU6 / hard-swish features), at a non-square size.
+      const g = new OnnxGraph(17);
+      const image = g.input({ name: "image", type: DataType.FLOAT, dims: [1, 3, 64, 96] });
+      backbone(g, model.segmenter.backbone, image).forEach((map, i) =>
+        g.output(map, { name: `res${i + 2}`, type: DataType.FLOAT, dims: [1, "c", "h", "w"] }),
+      );
+      const session = await ort.InferenceSession.create(g.toBytes("backbone", {}, "test"));
+      const random = mulberry32(12);
+      const pixels = Float32Array.from({ length: 64 * 96 * 3 }, () => random());
+      const nhwc = tf.tensor4d(pixels, [1, 64, 96, 3]);
+      const nchw = tf.transpose(nhwc, [0, 3, 1, 2]);
+      const outputs = await session.run({
+        image: new ort.Tensor("float32", nchw.dataSync(), [1, 3, 64, 96]),
+      });
+      const features = model.segmenter.backbone.features(nhwc);
+      for (const [i, key] of (["res2", "res3", "res4", "res5"] as const).entries()) {
+        const expected = tf.transpose(features[key], [0, 3, 1, 2]);
+        const actual = outputs[`res${i + 2}`];
+        expect(actual.dims).toEqual(expected.shape);
+        expect(tf.max(expected).dataSync()[0]).toBeGreaterThan(0.5);
+        expect(maxAbsDiff(actual.data as Float32Array, expected.dataSync()), key).toBeLessThan(TOLERANCE);
+        expected.dispose();
+      }
+      tf.dispose([nhwc, nchw, features.res2, features.res3, features.res4, features.res5]);
+      await session.release();
+    } finally {
+      model.segmenter.dispose();
+    }
   });
 });
 

@@ -3,9 +3,12 @@
  * playwright-core): the page loads the exported model into onnxruntime-web in a Worker, streams the
  * bundled synthetic clip and a fake webcam (Chromium's file-backed fake capture device), and the tracks
  * it draws equal onnxruntime-node's on the same frames (identical ids and labels, masks within a few
- * pixels); a reload takes the model from the Cache API. Skipped, saying so, when Chromium is absent.
+ * pixels); with two sentences typed, the referring model (weights/refer-yofo.safetensors, exported by
+ * the demo's build as `npm run web` does, or a small seeded one while that file does not exist) gives
+ * onnxruntime-node's masks on the same frames; a reload takes the models from the Cache API. Skipped, saying so, when Chromium is absent.
  *
- * VIDSEG_UPDATE_SCREENSHOT=1 writes the screenshot to docs/web-demo.png (the README shows it).
+ * VIDSEG_UPDATE_SCREENSHOT=1 writes the screenshots to docs/web-demo.png and docs/web-demo-refer.png
+ * (the README shows them).
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,10 +16,13 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
+import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
+import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { SceneRenderer } from "../src/synth/render.js";
 import { planScene } from "../src/synth/scene.js";
 import { serveWeb } from "../scripts/web.js";
+import { writeRandomReferModel } from "./helpers/models.js";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
 if (!CHROMIUM) {
@@ -34,7 +40,9 @@ interface RecordedFrame {
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-web-"));
 const outDir = join(root, "site");
-let server: { url: string; stop: () => Promise<void> } | undefined;
+let server: { url: string; refer: string | null; stop: () => Promise<void> } | undefined;
+const EXPRESSIONS = ["the red square moving left", "the small blue circle"];
+const SHIPPED_REFER = "weights/refer-yofo.safetensors";
 let browser: Browser | undefined;
 let page: Page;
 
@@ -101,7 +109,15 @@ describe.skipIf(!CHROMIUM)("browser demo in Chromium", () => {
   beforeAll(async () => {
     const y4m = join(root, "camera.y4m");
     writeY4m(y4m, 24);
-    server = await serveWeb(outDir, { port: 0 });
+    // The shipped referring model once it exists (as `npm run web` serves it), else a small seeded one.
+    let refer = SHIPPED_REFER;
+    if (!existsSync(refer)) {
+      refer = join(root, "refer.safetensors");
+      await initRuntime();
+      await writeRandomReferModel(refer, 3);
+    }
+    server = await serveWeb(outDir, { port: 0, referCheckpoint: refer });
+    expect(server.refer).toBe(refer);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -119,6 +135,14 @@ describe.skipIf(!CHROMIUM)("browser demo in Chromium", () => {
       type: "loaded",
       cached: false,
       categoryNames: expect.arrayContaining(["circle"]),
+    });
+    const referLoaded = await page.evaluate(
+      () => (window as unknown as { vidsegDemo: { referLoaded: Promise<unknown> } }).vidsegDemo.referLoaded,
+    );
+    expect(referLoaded).toMatchObject({
+      type: "referLoaded",
+      cached: false,
+      vocabulary: expect.arrayContaining(["red"]),
     });
   }, 120_000);
 
@@ -156,6 +180,50 @@ describe.skipIf(!CHROMIUM)("browser demo in Chromium", () => {
     await expectNodeTracks(recorded);
   }, 60_000);
 
+  it("follows two typed sentences with the referring model, with onnxruntime-node's masks", async () => {
+    await page.fill("#text", EXPRESSIONS[0]);
+    await page.click("#add-text");
+    await page.fill("#text2", EXPRESSIONS[1]);
+    const recorded = await run("clip", 5);
+    expect(recorded).toHaveLength(5);
+    const node = await ReferringSegmenter.createFromPath(join(outDir, "models/refer.onnx"), {
+      onnx: { threads: 1 },
+      syntheticInput: true,
+    });
+    const targets = EXPRESSIONS.map((text) => node.track(text));
+    let foreground = 0;
+    try {
+      for (const [t, frame] of recorded.entries()) {
+        const data = new Uint8Array(Buffer.from(frame.rgb, "base64"));
+        expect(frame.instances.map((i) => [i.trackId, i.label])).toEqual(
+          EXPRESSIONS.map((e, k) => [k + 1, e]),
+        );
+        for (const [k, target] of targets.entries()) {
+          const expected = await target.segmentForVideoAsync(
+            { width: frame.width, height: frame.height, data },
+            t * 40,
+          );
+          const instance = frame.instances[k];
+          expect(Math.abs(instance.score - expected.score)).toBeLessThan(1e-3);
+          const mask = Buffer.from(instance.mask, "base64");
+          const differing = expected.mask.reduce((n, v, i) => n + (v !== mask[i] ? 1 : 0), 0);
+          expect(differing, `frame ${t}, "${instance.label}"`).toBeLessThanOrEqual(0.002 * mask.length + 2);
+          foreground += expected.mask.reduce((n, v) => n + v, 0);
+        }
+      }
+    } finally {
+      node.close();
+    }
+    expect(foreground).toBeGreaterThan(0);
+    expect(Number(await page.textContent("#fps"))).toBeGreaterThan(0);
+    const screenshot = await page.screenshot();
+    expect(screenshot.subarray(1, 4).toString()).toBe("PNG");
+    if (process.env.VIDSEG_UPDATE_SCREENSHOT === "1") writeFileSync("docs/web-demo-refer.png", screenshot);
+    // Back to instance segmentation for the next test.
+    await page.fill("#text", "");
+    await page.fill("#text2", "");
+  }, 60_000);
+
   it("takes the model from the Cache API after the first load", async () => {
     await page.reload();
     const loaded = await page.evaluate(
@@ -163,5 +231,9 @@ describe.skipIf(!CHROMIUM)("browser demo in Chromium", () => {
     );
     expect(loaded).toMatchObject({ type: "loaded", cached: true });
     expect(await page.textContent("#status")).toMatch(/from cache/);
+    const referLoaded = await page.evaluate(
+      () => (window as unknown as { vidsegDemo: { referLoaded: Promise<unknown> } }).vidsegDemo.referLoaded,
+    );
+    expect(referLoaded).toMatchObject({ type: "referLoaded", cached: true });
   }, 60_000);
 });

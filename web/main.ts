@@ -1,7 +1,10 @@
 /**
  * The vidseg browser demo: frames from the bundled synthetic clip, a webcam or a video file go to the
  * inference Worker (worker.ts) one at a time; the overlay (stable colour per track id, "id label score")
- * is drawn with vidseg's own overlay code, with the frames/s.
+ * is drawn with vidseg's own overlay code, with the frames/s. With a sentence in the text box (and a
+ * second one, if added) the referring model segments what it describes instead, one colour per
+ * expression; editing a sentence starts following the new one. `npm run web` serves the referring model
+ * when weights/refer-yofo.safetensors exists (or --refer-checkpoint); without it the text box says so.
  *
  * `window.vidsegDemo` lets a test drive it: `run(source, frames)` processes that many frames and
  * returns each one's RGB bytes (base64) and instances, for comparison with Node.
@@ -10,7 +13,7 @@ import { idColour, overlayMasks } from "../src/viz/overlay.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { SceneRenderer } from "../src/synth/render.js";
 import { planScene } from "../src/synth/scene.js";
-import type { DemoInstance, LoadedReply, Reply, Request } from "./protocol.js";
+import type { DemoInstance, LoadedReply, ReferLoadedReply, Reply, Request } from "./protocol.js";
 
 /** The bundled clip: the synthetic benchmark's scene 0 (preset ytvis, seed 1), at the model's input size. */
 const CLIP = { preset: "ytvis", seed: 1, frames: 36, width: 128, height: 128 } as const;
@@ -30,6 +33,9 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const view = $<HTMLCanvasElement>("view");
 const status = $<HTMLDivElement>("status");
 const fpsText = $<HTMLSpanElement>("fps");
+const textBoxes = [$<HTMLInputElement>("text"), $<HTMLInputElement>("text2")];
+const addText = $<HTMLButtonElement>("add-text");
+const referStatus = $<HTMLSpanElement>("refer-status");
 const worker = new Worker("worker.js", { type: "module" });
 const grab = document.createElement("canvas").getContext("2d", { willReadFrequently: true })!;
 let pending: ((reply: Reply) => void) | undefined;
@@ -51,6 +57,38 @@ const loaded = ask({
   status.textContent = `model loaded on ${backend}${cached ? " (from cache)" : ""}`;
   return reply as LoadedReply;
 });
+
+/** The referring model, loaded after the instance model (one request at a time); null when none is served. */
+const referLoaded: Promise<ReferLoadedReply | null> = loaded
+  .then(() => ask({ type: "loadRefer", model: "models/refer.onnx" }))
+  .then(
+    (reply) => {
+      const { cached, vocabulary } = reply as ReferLoadedReply;
+      referStatus.textContent = `referring model loaded${cached ? " (from cache)" : ""}; it knows ${vocabulary.length} words`;
+      textBoxes[0].disabled = false;
+      addText.disabled = false;
+      return reply as ReferLoadedReply;
+    },
+    (error: Error) => {
+      referStatus.textContent =
+        `no referring model (${error.message}): \`npm run web\` serves weights/refer-yofo.safetensors ` +
+        "when it exists, or the model given with --refer-checkpoint";
+      return null;
+    },
+  );
+
+addText.onclick = () => {
+  textBoxes[1].hidden = false;
+  addText.disabled = true;
+};
+
+/** The expressions typed now (none: instance segmentation). */
+function texts(): string[] {
+  return textBoxes
+    .filter((box) => !box.hidden && !box.disabled)
+    .map((box) => box.value.trim())
+    .filter(Boolean);
+}
 
 /** A source of RGB frames. */
 interface FrameSource {
@@ -149,6 +187,7 @@ let running: { stop: boolean } | undefined;
 /** Streams `source` through the worker (at most `frames` frames; all when undefined) and draws each result. */
 async function run(source: Source, frames?: number): Promise<RecordedFrame[]> {
   await loaded;
+  await referLoaded;
   if (running) running.stop = true;
   const state = { stop: false };
   running = state;
@@ -165,6 +204,7 @@ async function run(source: Source, frames?: number): Promise<RecordedFrame[]> {
       const copy = frames === undefined ? undefined : base64(frame.data);
       const reply = await ask({
         type: "frame",
+        texts: texts(),
         width: frame.width,
         height: frame.height,
         data: frame.data.slice(),
@@ -199,4 +239,4 @@ $<HTMLButtonElement>("stop").onclick = () => {
   if (running) running.stop = true;
 };
 
-(window as unknown as { vidsegDemo: unknown }).vidsegDemo = { loaded, run };
+(window as unknown as { vidsegDemo: unknown }).vidsegDemo = { loaded, referLoaded, run };

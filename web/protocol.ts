@@ -7,8 +7,19 @@ export interface LoadRequest {
   cropClassifier: string;
 }
 
+/** The referring model's frame graph (its .text, .target and .decode graphs are beside it). */
+export interface LoadReferRequest {
+  type: "loadRefer";
+  model: string;
+}
+
 export interface FrameRequest {
   type: "frame";
+  /**
+   * Expressions to follow with the referring model (one mask each, "track" k + 1 for expression k);
+   * none: the instance segmentation model. A changed list starts new targets (new memories).
+   */
+  texts: string[];
   width: number;
   height: number;
   /** RGB bytes (transferred). */
@@ -20,7 +31,7 @@ export interface ResetRequest {
   type: "reset";
 }
 
-export type Request = LoadRequest | FrameRequest | ResetRequest;
+export type Request = LoadRequest | LoadReferRequest | FrameRequest | ResetRequest;
 
 export interface LoadedReply {
   type: "loaded";
@@ -29,6 +40,13 @@ export interface LoadedReply {
   /** True when the model came from the Cache API rather than the network. */
   cached: boolean;
   categoryNames: string[];
+}
+
+export interface ReferLoadedReply {
+  type: "referLoaded";
+  cached: boolean;
+  /** Words the model knows (others are read as unknown). */
+  vocabulary: string[];
 }
 
 export interface DemoInstance {
@@ -51,4 +69,4 @@ export interface ErrorReply {
   message: string;
 }
 
-export type Reply = LoadedReply | ResultReply | ErrorReply;
+export type Reply = LoadedReply | ReferLoadedReply | ResultReply | ErrorReply;

@@ -1,10 +1,11 @@
 /**
- * The demo's inference Worker: the exported model on onnxruntime-web (WebGPU when the browser has an
- * adapter, else wasm) behind vidseg's OnlineSegmenter, so the tracker and post-processing are the same
+ * The demo's inference Worker: the exported models on onnxruntime-web (WebGPU when the browser has an
+ * adapter, else wasm) behind vidseg's OnlineSegmenter and ReferringSegmenter, so the tracker, the
+ * referring memory and θ solver (on TensorFlow.js's cpu backend here) and post-processing are the same
  * TypeScript as in Node. The model files are kept in the Cache API after the first load.
  */
 import * as ort from "onnxruntime-web/webgpu";
-import { OnlineSegmenter } from "../src/web.js";
+import { OnlineSegmenter, ReferringSegmenter, type ReferringTarget } from "../src/web.js";
 import type { Reply, Request } from "./protocol.js";
 
 const scope = self as unknown as {
@@ -20,6 +21,19 @@ ort.env.wasm.wasmPaths = new URL("./ort/", scope.location.href).href;
 ort.env.wasm.numThreads = scope.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
 
 let segmenter: OnlineSegmenter | undefined;
+let referring: ReferringSegmenter | undefined;
+/** The expressions followed now, each with its target (memory and θ). */
+let targets: { text: string; target: ReferringTarget }[] = [];
+
+/** Targets for `texts`: the current ones when the list is unchanged, else new ones (new memories). */
+function targetsFor(texts: string[]): ReferringTarget[] {
+  if (!referring) throw new Error("no referring model loaded");
+  if (texts.join("\n") !== targets.map((t) => t.text).join("\n")) {
+    for (const { target } of targets) target.close();
+    targets = texts.map((text) => ({ text, target: referring!.track(text) }));
+  }
+  return targets.map((t) => t.target);
+}
 
 /** The bytes at `url`, from the Cache API when an earlier load put them there. */
 async function cachedBytes(url: string): Promise<{ bytes: Uint8Array; cached: boolean }> {
@@ -54,18 +68,47 @@ scope.onmessage = async ({ data: request }) => {
         cached: model.cached,
         categoryNames: segmenter.info.categoryNames ?? [],
       });
+    } else if (request.type === "loadRefer") {
+      const model = await cachedBytes(request.model);
+      referring = await ReferringSegmenter.createFromOnnx(
+        model.bytes,
+        async (part) => (await cachedBytes(request.model.replace(/\.onnx$/, `.${part}.onnx`))).bytes,
+        {
+          file: request.model,
+          onnx: { runtime: ort, executionProviders: await executionProviders() },
+          // The memory and θ solver: TensorFlow.js's plain-JavaScript backend (nothing more to fetch).
+          runtime: { backend: "cpu" },
+          onWarning: () => {},
+        },
+      );
+      scope.postMessage({
+        type: "referLoaded",
+        cached: model.cached,
+        vocabulary: referring.info.vocabulary ?? [],
+      });
     } else if (request.type === "reset") {
       segmenter?.reset();
+      for (const { target } of targets) target.reset();
     } else {
-      if (!segmenter) throw new Error("no model loaded");
       const start = performance.now();
-      const result = await segmenter.segmentForVideoAsync(request, request.timestampMs);
-      const instances = result.instances.map((instance) => ({
-        trackId: instance.trackId,
-        label: instance.label ?? String(instance.categoryId),
-        score: instance.score,
-        mask: instance.mask,
-      }));
+      let instances: { trackId: number; label: string; score: number; mask: Uint8Array }[];
+      if (request.texts.length > 0) {
+        const followed = targetsFor(request.texts);
+        instances = [];
+        for (const [k, target] of followed.entries()) {
+          const result = await target.segmentForVideoAsync(request, request.timestampMs);
+          instances.push({ trackId: k + 1, label: target.text, score: result.score, mask: result.mask });
+        }
+      } else {
+        if (!segmenter) throw new Error("no model loaded");
+        const result = await segmenter.segmentForVideoAsync(request, request.timestampMs);
+        instances = result.instances.map((instance) => ({
+          trackId: instance.trackId,
+          label: instance.label ?? String(instance.categoryId),
+          score: instance.score,
+          mask: instance.mask,
+        }));
+      }
       scope.postMessage(
         { type: "result", instances, ms: performance.now() - start },
         instances.map((instance) => instance.mask.buffer as ArrayBuffer),

@@ -36,8 +36,13 @@ export function registerExport(program: Command): void {
   const exporter = program.command("export").description("export a model for other runtimes");
   exporter
     .command("onnx")
-    .description("the online VIS model's per-frame network (and crop classifier) as ONNX")
-    .requiredOption("--checkpoint <path>", "online model file, run folder or training checkpoint")
+    .description(
+      "a model's per-frame network as ONNX: the online VIS model (and its crop classifier), or the referring model (frame, text, target and decode graphs)",
+    )
+    .requiredOption(
+      "--checkpoint <path>",
+      "online or referring model file, run folder or training checkpoint",
+    )
     .requiredOption("--out <file.onnx>", "the ONNX file to write")
     .option("--size <HxW>", "model input size (multiples of 32; default the model's)")
     .option("--opset <n>", "ONNX opset, 16 to 21 (default 17)")

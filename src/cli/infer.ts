@@ -50,6 +50,7 @@ interface InferReferCliOptions {
   animation: string;
   fps?: string;
   maxFrames?: string;
+  threads?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -153,7 +154,10 @@ export function registerInfer(program: Command): void {
   infer
     .command("refer")
     .description("referring segmentation: binary PNG masks per expression, streamed frame by frame")
-    .requiredOption("--checkpoint <path>", "referring model file, run folder or training checkpoint")
+    .requiredOption(
+      "--checkpoint <path>",
+      "referring model file, run folder, training checkpoint, or an exported .onnx (run by onnxruntime)",
+    )
     .requiredOption("--out <dir>", "output folder")
     .option("--split <dir>", "Ref-YouTube-VOS split folder (or a root holding valid/)")
     .option("--ref-davis <dir>", "Ref-DAVIS17 split in the Ref-YouTube-VOS layout (or a root holding valid/)")
@@ -171,6 +175,7 @@ export function registerInfer(program: Command): void {
     )
     .option("--fps <n>", "frame rate (resamples videos; timestamps)")
     .option("--max-frames <n>", "at most n frames per video")
+    .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
     .addHelpText("after", INFER_REFER_HELP)
@@ -186,6 +191,7 @@ export function registerInfer(program: Command): void {
           animation: choiceOption(cli.animation, "--animation", ["auto", "gif", "mp4", "none"] as const),
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
+          threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferRefer, Progress } = await import("../index.js");
         const bar = progressBar(Progress, "infer refer", cli.quiet || cli.json);

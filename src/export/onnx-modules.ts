@@ -6,6 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import type { MultiheadAttention } from "../nn/attention.js";
+import type { Backbone } from "../nn/backbone.js";
+import { CenternetBackbone } from "../nn/centernet-backbone.js";
 import type {
   CrossAttentionLayer,
   FfnLayer,
@@ -23,8 +25,10 @@ import {
   type Mlp,
 } from "../nn/layers.js";
 import type { FpnPixelDecoder } from "../nn/pixel-decoder.js";
+import type { OnnxPreprocessing } from "../models/onnx-file.js";
 import { BasicBlock, Bottleneck, ResNet } from "../nn/resnet.js";
-import type { OnnxGraph } from "./onnx-graph.js";
+import { centernetBackbone } from "./onnx-centernet.js";
+import { DataType, type OnnxGraph } from "./onnx-graph.js";
 
 /** A tensor's values (float32), read once at export time. */
 function values(tensor: tf.Tensor): Float32Array {
@@ -188,19 +192,21 @@ export function multiheadAttention(
   return linear(g, attention.outProj, merged, `${hint}.out_proj`);
 }
 
-function crossAttention(
+/** CrossAttentionLayer.forward: norm(tgt + attn(tgt + queryPos, memory + pos, memory, mask)). */
+export function crossAttention(
   g: OnnxGraph,
   layer: CrossAttentionLayer,
   tgt: string,
   memory: string,
-  options: { mask?: string; pos: string; queryPos: string },
+  options: { mask?: string; pos?: string; queryPos?: string },
   hint: string,
 ): string {
+  const withPosition = (x: string, pos?: string) => (pos ? g.op("Add", [x, pos]) : x);
   const attended = multiheadAttention(
     g,
     layer.multiheadAttn,
-    g.op("Add", [tgt, options.queryPos]),
-    g.op("Add", [memory, options.pos]),
+    withPosition(tgt, options.queryPos),
+    withPosition(memory, options.pos),
     memory,
     options.mask,
     `${hint}.multihead_attn`,
@@ -208,19 +214,21 @@ function crossAttention(
   return layerNorm(g, layer.norm, g.op("Add", [tgt, attended]), `${hint}.norm`);
 }
 
-function selfAttention(
+/** SelfAttentionLayer.forward: norm(tgt + attn(q = k = tgt + queryPos, v = tgt)), no masks. */
+export function selfAttention(
   g: OnnxGraph,
   layer: SelfAttentionLayer,
   tgt: string,
-  queryPos: string,
+  queryPos: string | undefined,
   hint: string,
 ): string {
-  const q = g.op("Add", [tgt, queryPos]);
+  const q = queryPos ? g.op("Add", [tgt, queryPos]) : tgt;
   const attended = multiheadAttention(g, layer.selfAttn, q, q, tgt, undefined, `${hint}.self_attn`);
   return layerNorm(g, layer.norm, g.op("Add", [tgt, attended]), `${hint}.norm`);
 }
 
-function ffn(g: OnnxGraph, layer: FfnLayer, tgt: string, hint: string): string {
+/** FfnLayer.forward: norm(tgt + linear2(relu(linear1(tgt)))). */
+export function ffn(g: OnnxGraph, layer: FfnLayer, tgt: string, hint: string): string {
   const hidden = g.op("Relu", [linear(g, layer.linear1, tgt, `${hint}.linear1`)]);
   const out = linear(g, layer.linear2, hidden, `${hint}.linear2`);
   return layerNorm(g, layer.norm, g.op("Add", [tgt, out]), `${hint}.norm`);
@@ -247,10 +255,39 @@ export function decoderLayer(
   return ffn(g, layer.ffn, out, `${hint}.ffn`);
 }
 
+/**
+ * The graph's `frame` input, RGB bytes [1, H, W, 3] of any size, as processing/preprocess.ts prepares a
+ * frame: → 0..1 → bilinear resize (half-pixel centres) to height × width, NCHW.
+ */
+export function frameInput(g: OnnxGraph, name: string, [height, width]: [number, number]): string {
+  const frame = g.input({ name, type: DataType.UINT8, dims: [1, "height", "width", 3] });
+  const scaled = g.op("Div", [g.op("Cast", [frame], { to: DataType.FLOAT }), g.scalar(255)]);
+  return resize(g, g.op("Transpose", [scaled], { perm: [0, 3, 1, 2] }), [1, 3, height, width], "bilinear");
+}
+
+const IMAGENET_MEAN: [number, number, number] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [number, number, number] = [0.229, 0.224, 0.225];
+
+/** The metadata's account of {@link frameInput} and the backbone's own normalisation. */
+export function preprocessingMetadata(
+  backboneName: string,
+  net: Backbone,
+  inputSize: [number, number],
+): OnnxPreprocessing {
+  return {
+    input: "RGB uint8 [1, H, W, 3]",
+    scale: 1 / 255,
+    resize: "bilinear, half-pixel centres",
+    inputSize,
+    backbone: backboneName,
+    ...(net instanceof ResNet ? { mean: IMAGENET_MEAN, std: IMAGENET_STD } : {}),
+  };
+}
+
 /** RGB in 0..1 (NCHW) → ImageNet-normalised, as resnet.ts's imagenetNormalize. */
 export function imagenetNormalize(g: OnnxGraph, x: string): string {
-  const mean = g.floats("imagenet_mean", [0.485, 0.456, 0.406], [1, 3, 1, 1]);
-  const std = g.floats("imagenet_std", [0.229, 0.224, 0.225], [1, 3, 1, 1]);
+  const mean = g.floats("imagenet_mean", IMAGENET_MEAN, [1, 3, 1, 1]);
+  const std = g.floats("imagenet_std", IMAGENET_STD, [1, 3, 1, 1]);
   return g.op("Div", [g.op("Sub", [x, mean]), std]);
 }
 
@@ -266,6 +303,13 @@ export function resnet(g: OnnxGraph, net: ResNet, x: string, hint: string): [str
     features.push(y);
   });
   return features as [string, string, string, string];
+}
+
+/** Backbone.features on NCHW images in 0..1 → res2..res5, each backbone with its own input normalisation. */
+export function backbone(g: OnnxGraph, net: Backbone, images: string): [string, string, string, string] {
+  if (net instanceof ResNet) return resnet(g, net, imagenetNormalize(g, images), "backbone");
+  if (net instanceof CenternetBackbone) return centernetBackbone(g, net, images);
+  throw new VidsegError(`ONNX export: no emitter for a ${net.constructor.name} backbone`);
 }
 
 function residualBlock(g: OnnxGraph, block: unknown, x: string, hint: string): string {

@@ -24,17 +24,18 @@ import type { ModelInfo } from "../models/model-file.js";
 import { ONNX_FORMAT, ONNX_METADATA_KEY, ONNX_NAMES, type OnnxModelMetadata } from "../models/onnx-file.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
 import type { CropClassifier } from "../models/crop-classifier.js";
-import { isPretrainedBackbone } from "../nn/backbone.js";
 import { sinePositionEncoding } from "../nn/position.js";
-import { ResNet } from "../nn/resnet.js";
 import { DataType, DEFAULT_OPSET, OnnxGraph } from "./onnx-graph.js";
 import {
+  backbone,
   decoderLayer,
+  frameInput,
   imagenetNormalize,
   layerNorm,
   linear,
   mlp,
   pixelDecoder,
+  preprocessingMetadata,
   resize,
   resnet,
 } from "./onnx-modules.js";
@@ -52,17 +53,8 @@ export interface OnnxExport {
   cropClassifier?: Uint8Array;
 }
 
-/** The serialised ONNX models of an online model's per-frame network; see the module comment. */
-export function exportOnlineSegmenter(
-  segmenter: FrameSegmenter,
-  info: ModelInfo,
-  options: OnnxExportOptions = {},
-): OnnxExport {
-  const config = segmenter.config;
-  if (isPretrainedBackbone(config.backbone) || !(segmenter.backbone instanceof ResNet)) {
-    throw new VidsegError(`ONNX export supports the ResNet backbones, not "${config.backbone}" (yet)`);
-  }
-  const [height, width] = options.size ?? config.inputSize;
+/** An export's input size [height, width], checked: positive multiples of 32 (the coarsest feature's stride). */
+export function exportSize([height, width]: [number, number]): [number, number] {
   if (
     !(Number.isInteger(height) && Number.isInteger(width) && height > 0 && width > 0) ||
     height % 32 ||
@@ -70,22 +62,26 @@ export function exportOnlineSegmenter(
   ) {
     throw new VidsegError(`ONNX export size must be positive multiples of 32, got ${height}×${width}`);
   }
+  return [height, width];
+}
+
+/** The serialised ONNX models of an online model's per-frame network; see the module comment. */
+export function exportOnlineSegmenter(
+  segmenter: FrameSegmenter,
+  info: ModelInfo,
+  options: OnnxExportOptions = {},
+): OnnxExport {
+  const config = segmenter.config;
+  const [height, width] = exportSize(options.size ?? config.inputSize);
   const g = new OnnxGraph(options.opset ?? DEFAULT_OPSET);
   const n = config.numQueries;
   const d = config.hiddenDim;
   const numClasses = config.numClasses;
 
   // Preprocessing: RGB bytes → 0..1 → the model's input size (NCHW inside the graph).
-  const frame = g.input({ name: ONNX_NAMES.frame, type: DataType.UINT8, dims: [1, "height", "width", 3] });
-  const scaled = g.op("Div", [g.op("Cast", [frame], { to: DataType.FLOAT }), g.scalar(255)]);
-  const image = resize(
-    g,
-    g.op("Transpose", [scaled], { perm: [0, 3, 1, 2] }),
-    [1, 3, height, width],
-    "bilinear",
-  );
+  const image = frameInput(g, ONNX_NAMES.frame, [height, width]);
 
-  const features = resnet(g, segmenter.backbone, imagenetNormalize(g, image), "backbone");
+  const features = backbone(g, segmenter.backbone, image);
   const sizes = [4, 8, 16, 32].map((s) => [height / s, width / s] as [number, number]);
   const { maskFeatures, levels } = pixelDecoder(g, segmenter.pixelDecoder, features, sizes);
   const [maskH, maskW] = sizes[0];
@@ -160,14 +156,7 @@ export function exportOnlineSegmenter(
     format: ONNX_FORMAT,
     vidsegVersion: VIDSEG_VERSION,
     info: exportedInfo,
-    preprocessing: {
-      input: "RGB uint8 [1, H, W, 3]",
-      scale: 1 / 255,
-      resize: "bilinear, half-pixel centres",
-      inputSize: [height, width],
-      mean: [0.485, 0.456, 0.406],
-      std: [0.229, 0.224, 0.225],
-    },
+    preprocessing: preprocessingMetadata(config.backbone, segmenter.backbone, [height, width]),
     outputs: { maskStride: 4, numQueries: n, numClasses, embeddingDim },
     ...(classifier ? { cropClassifier: { cropSize: classifier.cropSize } } : {}),
   };

@@ -40,12 +40,9 @@ import {
 } from "../processing/postprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 import { TfjsFrameNetwork, type FrameNetwork } from "./frame-network.js";
-import { OnnxFrameNetwork, type OnnxRuntime } from "./onnx-network.js";
+import { loadOnnxRuntimeNode, OnnxFrameNetwork, type OnnxRuntime } from "./onnx-network.js";
 import { Tracker, type QueryOutput, type TrackerOptions } from "./tracker.js";
 import { giveNotice, syntheticModelNotice } from "./synthetic-notice.js";
-
-/** onnxruntime for Node, loaded by name only when an ONNX model is (so that browser bundles leave it out). */
-const ONNXRUNTIME_NODE = "onnxruntime-node";
 
 export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "categoryIds"> {
   /** The TensorFlow.js backend (createFromPath / createFromBuffer initialise it). Default: wasm in Node. */
@@ -348,15 +345,5 @@ export class OnlineSegmenter {
     if (this.warned || this.options.syntheticInput || !trainedOn?.synthetic) return;
     this.warned = true;
     giveNotice(syntheticModelNotice(trainedOn, "classes and masks"), this.options.onWarning);
-  }
-}
-
-async function loadOnnxRuntimeNode(): Promise<OnnxRuntime> {
-  try {
-    return (await import(/* @vite-ignore */ ONNXRUNTIME_NODE)) as OnnxRuntime;
-  } catch (error) {
-    throw new VidsegError(
-      `an .onnx model needs onnxruntime (onnxruntime-node in Node, or options.onnx.runtime): ${(error as Error).message}`,
-    );
   }
 }

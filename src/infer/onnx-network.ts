@@ -27,6 +27,20 @@ export interface OnnxNetworkOptions {
   executionProviders?: string[];
 }
 
+/** onnxruntime for Node, loaded by name only when an ONNX model is (so that browser bundles leave it out). */
+const ONNXRUNTIME_NODE = "onnxruntime-node";
+
+/** onnxruntime-node, for an `.onnx` model given no runtime. */
+export async function loadOnnxRuntimeNode(): Promise<OnnxRuntime> {
+  try {
+    return (await import(/* @vite-ignore */ ONNXRUNTIME_NODE)) as OnnxRuntime;
+  } catch (error) {
+    throw new VidsegError(
+      `an .onnx model needs onnxruntime (onnxruntime-node in Node, or options.onnx.runtime): ${(error as Error).message}`,
+    );
+  }
+}
+
 export class OnnxFrameNetwork implements FrameNetwork {
   readonly runtime = "onnxruntime";
   readonly info: ModelInfo;

@@ -17,9 +17,14 @@
  *
  * Words the model's vocabulary does not know become UNK, and `onWarning` is told once per expression
  * which they were.
+ *
+ * The network runs on TensorFlow.js (a model file) or, for a model exported with `vidseg export onnx`
+ * (`model.onnx` and its `.text`, `.target`, `.decode` graphs beside it), on onnxruntime; either way
+ * the memory and θ solver are models/refer/meta-transfer.ts's (refer-network.ts). onnxruntime is
+ * asynchronous: use `segmentForVideoAsync` (which runs either).
  */
-import * as tf from "@tensorflow/tfjs";
 import { VidsegError, check } from "../core/errors.js";
+import { readBytes } from "../core/bytes.js";
 import type { RgbImage } from "../core/image.js";
 import {
   decodeModelFile,
@@ -28,19 +33,34 @@ import {
   type ModelFile,
   type ModelInfo,
 } from "../models/model-file.js";
-import type { FrameFeatures, ReferModel } from "../models/refer/model.js";
-import type { TransferMemory } from "../models/refer/meta-transfer.js";
-import type { TextFeatures } from "../models/refer/text-encoder.js";
+import { isOnnxPath, referGraphFile, type ReferGraphPart } from "../models/onnx-file.js";
+import type { ReferModel } from "../models/refer/model.js";
 import { WordTokenizer, type TextTokenizer } from "../models/refer/tokenizer.js";
 import { instantiateModel } from "../models/registry.js";
 import { upsampleMask, upsampleProbabilities } from "../processing/postprocess.js";
-import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
+import { loadOnnxRuntimeNode, type OnnxRuntime } from "./onnx-network.js";
+import { OnnxReferNetwork } from "./onnx-refer-network.js";
+import {
+  TfjsReferNetwork,
+  TransferState,
+  type MaskLogits,
+  type NetworkFeatures,
+  type ReferNetwork,
+} from "./refer-network.js";
 import { giveNotice, syntheticModelNotice } from "./synthetic-notice.js";
 
 export interface ReferringSegmenterOptions {
-  /** The TensorFlow.js backend (createFromPath / createFromBuffer initialise it). Default: wasm in Node. */
+  /**
+   * The TensorFlow.js backend (createFromPath / createFromBuffer initialise it; an ONNX model's memory
+   * and θ solver run on it too). Default: wasm in Node.
+   */
   runtime?: RuntimeOptions;
+  /**
+   * For an exported `.onnx` model: the onnxruntime module (onnxruntime-web in a browser; default
+   * onnxruntime-node in Node), its intra-op threads (default one per core) and execution providers.
+   */
+  onnx?: { runtime?: OnnxRuntime; threads?: number; executionProviders?: string[] };
   /**
    * Notices: the unknown words of an expression (once per expression), and once that a model trained
    * only on synthetic data segments other input (without a callback that one goes to
@@ -73,16 +93,21 @@ export interface ReferringFrameResult {
 /** The referring model with a frame-feature cache shared by its targets; see the module comment. */
 export class ReferringSegmenter {
   readonly tokenizer: TextTokenizer;
-  private cached: { frame: RgbImage; timestampMs: number; features: FrameFeatures } | undefined;
+  /** The network: the model's TensorFlow.js modules, or an exported model on onnxruntime. */
+  readonly network: ReferNetwork;
+  private cached:
+    | { frame: RgbImage; timestampMs: number; features: NetworkFeatures | Promise<NetworkFeatures> }
+    | undefined;
   private readonly targets = new Set<ReferringTarget>();
   private warned = false;
   private closed = false;
-  /** Whether close() frees the model (it does when the segmenter loaded it). */
-  private ownsModel = false;
 
-  /** A segmenter around a model the caller keeps (close() leaves it alone); see createFromPath. */
+  /**
+   * A segmenter around a model the caller keeps (close() leaves it alone), or around a network (which
+   * close() frees); see createFromPath.
+   */
   constructor(
-    readonly model: ReferModel,
+    model: ReferModel | ReferNetwork,
     readonly info: ModelInfo,
     readonly options: ReferringSegmenterOptions = {},
   ) {
@@ -90,19 +115,56 @@ export class ReferringSegmenter {
       throw new VidsegError("the model info has no vocabulary (a referring model needs one)");
     }
     this.tokenizer = options.tokenizer ?? new WordTokenizer(info.vocabulary!);
-    model.eval();
+    this.network = "segment" in model ? model : new TfjsReferNetwork(model, info, false);
+  }
+
+  /** The TensorFlow.js model (not for a model that runs on onnxruntime). */
+  get model(): ReferModel {
+    if (!(this.network instanceof TfjsReferNetwork)) {
+      throw new VidsegError(`this referring model runs on ${this.network.runtime}, not TensorFlow.js`);
+    }
+    return this.network.model;
   }
 
   /**
    * Loads a model file (`vidseg train refer` writes `<run>/model.safetensors`), a run folder holding
    * one, or a training checkpoint — a path in Node, a URL in a browser — and initialises the runtime.
+   * A `.onnx` file (`vidseg export onnx`) runs on onnxruntime instead (see `options.onnx`; its other
+   * graphs are read from beside it).
    */
   static async createFromPath(
     path: string,
     options: ReferringSegmenterOptions = {},
   ): Promise<ReferringSegmenter> {
+    if (isOnnxPath(path)) {
+      return ReferringSegmenter.createFromOnnx(
+        await readBytes(path),
+        (part) => readBytes(referGraphFile(path, part)),
+        { ...options, file: path },
+      );
+    }
     await initRuntime(options.runtime);
     return ReferringSegmenter.fromModelFile(await readModelFile(path), options);
+  }
+
+  /**
+   * An exported model (`vidseg export onnx`) from the bytes of its frame graph, on onnxruntime
+   * (`options.onnx.runtime`: required outside Node, e.g. onnxruntime-web); `parts` gives the bytes of
+   * the graphs beside it. `file` names the model in errors.
+   */
+  static async createFromOnnx(
+    bytes: Uint8Array,
+    parts: (part: ReferGraphPart) => Promise<Uint8Array>,
+    options: ReferringSegmenterOptions & { file?: string } = {},
+  ): Promise<ReferringSegmenter> {
+    const network = await OnnxReferNetwork.create(
+      options.onnx?.runtime ?? (await loadOnnxRuntimeNode()),
+      bytes,
+      options.file ?? "<buffer>",
+      parts,
+      { ...options.onnx, runtime: options.runtime },
+    );
+    return new ReferringSegmenter(network, network.info, options);
   }
 
   /** As {@link createFromPath}, from the bytes of a model file. */
@@ -117,9 +179,8 @@ export class ReferringSegmenter {
   /** A segmenter for a loaded model file (whose tensors it frees); the runtime must be initialised. */
   static fromModelFile(model: ModelFile, options: ReferringSegmenterOptions = {}): ReferringSegmenter {
     try {
-      const segmenter = new ReferringSegmenter(instantiateModel(model, "refer"), model.info, options);
-      segmenter.ownsModel = true;
-      return segmenter;
+      const network = new TfjsReferNetwork(instantiateModel(model, "refer"), model.info, true);
+      return new ReferringSegmenter(network, model.info, options);
     } finally {
       disposeModelFile(model);
     }
@@ -135,7 +196,16 @@ export class ReferringSegmenter {
         `unknown words in ${JSON.stringify(text)}: ${unknown.join(", ")} (read as UNK; the model's vocabulary has ${this.tokenizer.size - 2} words)`,
       );
     }
-    const target = new ReferringTarget(this, text, unknown, this.model.encodeText([ids]));
+    const kept = ids.slice(0, this.info.config.refer.maxWords);
+    let features: NetworkFeatures | Promise<NetworkFeatures>;
+    if (this.network.sync) {
+      features = this.network.sync.encodeText(kept);
+    } else {
+      features = this.network.encodeText(kept);
+      // Reported where it is awaited (the target's first frame), not as an unhandled rejection.
+      features.catch(() => undefined);
+    }
+    const target = new ReferringTarget(this, text, unknown, features);
     this.targets.add(target);
     return target;
   }
@@ -146,32 +216,32 @@ export class ReferringSegmenter {
   }
 
   /**
-   * Frees every open target, the cached frame and the model if the segmenter loaded it; the segmenter
-   * cannot be used afterwards.
+   * Frees every open target, the cached frame and the network if the segmenter loaded it; the
+   * segmenter cannot be used afterwards.
    */
   close(): void {
     if (this.closed) return;
     for (const target of [...this.targets]) target.close();
     this.dropCache();
-    if (this.ownsModel) this.model.dispose();
+    this.network.close();
     this.closed = true;
   }
 
   /** @internal The image features of `frame`, computed once per (frame, timestamp). */
-  frameFeatures(frame: RgbImage, timestampMs: number): FrameFeatures {
+  frameFeatures(
+    frame: RgbImage,
+    timestampMs: number,
+    sync: boolean,
+  ): NetworkFeatures | Promise<NetworkFeatures> {
     this.assertOpen();
     this.noticeSyntheticModel();
     if (this.cached && this.cached.frame === frame && this.cached.timestampMs === timestampMs) {
       return this.cached.features;
     }
     this.dropCache();
-    const input = preprocessFrames([frame], this.info.config.model.inputSize);
-    try {
-      this.cached = { frame, timestampMs, features: this.model.encodeFrames(input) };
-    } finally {
-      input.dispose();
-    }
-    return this.cached.features;
+    const features = sync ? this.network.sync!.encodeFrame(frame) : this.network.encodeFrame(frame);
+    this.cached = { frame, timestampMs, features };
+    return features;
   }
 
   /** @internal */
@@ -181,8 +251,7 @@ export class ReferringSegmenter {
 
   private dropCache(): void {
     if (!this.cached) return;
-    const { res2, res3, res4, res5 } = this.cached.features;
-    tf.dispose([res2, res3, res4, res5]);
+    disposeFeatures(this.cached.features);
     this.cached = undefined;
   }
 
@@ -199,10 +268,19 @@ export class ReferringSegmenter {
   }
 }
 
+/** Frees features now, or once computed (features that failed to compute hold nothing). */
+function disposeFeatures(features: NetworkFeatures | Promise<NetworkFeatures>): void {
+  if (features instanceof Promise)
+    features.then(
+      (f) => f.dispose(),
+      () => undefined,
+    );
+  else features.dispose();
+}
+
 /** One expression followed through a stream: its text features, memory and θ. */
 export class ReferringTarget {
-  private memory: TransferMemory | undefined;
-  private theta: tf.Tensor3D | undefined;
+  private readonly transfer = new TransferState();
   private frameSize: { width: number; height: number } | undefined;
   private frames = 0;
   private closed = false;
@@ -214,7 +292,7 @@ export class ReferringTarget {
     readonly text: string,
     /** Its words outside the model's vocabulary (read as UNK). */
     readonly unknownWords: readonly string[],
-    private readonly features: TextFeatures,
+    private readonly features: NetworkFeatures | Promise<NetworkFeatures>,
   ) {}
 
   /** Frames segmented since track()/reset(). */
@@ -224,18 +302,45 @@ export class ReferringTarget {
 
   /** Samples in the memory now (at most the model's memory slots). */
   get memorySize(): number {
-    return this.memory?.size ?? 0;
+    return this.transfer.memory?.size ?? 0;
   }
 
   /**
    * Segments the next frame of the stream; all frames of a video must have one size. With
-   * `{ probabilities: true }` the result also holds the per-pixel probabilities.
+   * `{ probabilities: true }` the result also holds the per-pixel probabilities. TensorFlow.js models
+   * only (onnxruntime is asynchronous): {@link segmentForVideoAsync} runs either.
    */
   segmentForVideo(
     frame: RgbImage,
     timestampMs = 0,
     options: { probabilities?: boolean } = {},
   ): ReferringFrameResult {
+    const sync = this.owner.network.sync;
+    if (!sync) {
+      throw new VidsegError(
+        `this model runs on ${this.owner.network.runtime}, which is asynchronous: use segmentForVideoAsync`,
+      );
+    }
+    this.checkFrame(frame);
+    const features = this.owner.frameFeatures(frame, timestampMs, true) as NetworkFeatures;
+    const logits = sync.segment(features, this.features as NetworkFeatures, this.transfer);
+    return this.result(frame, timestampMs, logits, options);
+  }
+
+  /** As {@link segmentForVideo}, on any runtime. */
+  async segmentForVideoAsync(
+    frame: RgbImage,
+    timestampMs = 0,
+    options: { probabilities?: boolean } = {},
+  ): Promise<ReferringFrameResult> {
+    this.checkFrame(frame);
+    const network = this.owner.network;
+    const features = await this.owner.frameFeatures(frame, timestampMs, network.sync !== undefined);
+    const logits = await network.segment(features, await this.features, this.transfer);
+    return this.result(frame, timestampMs, logits, options);
+  }
+
+  private checkFrame(frame: RgbImage): void {
     if (this.closed) throw new VidsegError("this referring target is closed");
     const { width, height, data } = frame;
     const where = `frame ${this.frames}`;
@@ -258,27 +363,19 @@ export class ReferringTarget {
       undefined,
       where,
     );
-    const model = this.owner.model;
-    const features = this.owner.frameFeatures(frame, timestampMs);
-    if (model.transfer) this.memory ??= model.newMemory(true);
-    const { logits, theta } = tf.tidy(() => {
-      const step = model.mine(features, this.features);
-      if (!model.transfer)
-        return { logits: model.decode(step.y, undefined, features.res2, this.features), theta: undefined };
-      const transfer = model.transferFrame(this.memory!, step, this.theta);
-      return {
-        logits: model.decode(step.y, transfer.transferred, features.res2, this.features),
-        theta: transfer.theta,
-      };
-    });
-    this.theta?.dispose();
-    this.theta = theta;
-    const [, h, w] = logits.shape;
-    const values = logits.dataSync() as Float32Array;
-    logits.dispose();
+  }
+
+  /** The frame's result from its mask logits at 1/4. */
+  private result(
+    frame: RgbImage,
+    timestampMs: number,
+    { logits, height: h, width: w }: MaskLogits,
+    options: { probabilities?: boolean },
+  ): ReferringFrameResult {
+    const { width, height } = frame;
     let sum = 0;
     let count = 0;
-    for (const logit of values) {
+    for (const logit of logits) {
       if (logit > 0) {
         sum += 1 / (1 + Math.exp(-logit));
         count++;
@@ -290,20 +387,17 @@ export class ReferringTarget {
       timestampMs,
       width,
       height,
-      mask: upsampleMask(values, 0, h, w, height, width),
+      mask: upsampleMask(logits, 0, h, w, height, width),
       score: count > 0 ? sum / count : 0,
       ...(options.probabilities
-        ? { probabilities: upsampleProbabilities(values, 0, h, w, height, width) }
+        ? { probabilities: upsampleProbabilities(logits, 0, h, w, height, width) }
         : {}),
     };
   }
 
   /** Starts a new video with the same expression (forgets the memory and θ). */
   reset(): void {
-    this.memory?.dispose();
-    this.memory = undefined;
-    this.theta?.dispose();
-    this.theta = undefined;
+    this.transfer.reset();
     this.frameSize = undefined;
     this.frames = 0;
   }
@@ -312,7 +406,7 @@ export class ReferringTarget {
   close(): void {
     if (this.closed) return;
     this.reset();
-    tf.dispose([this.features.words, this.features.padding, this.features.sentence]);
+    disposeFeatures(this.features);
     this.closed = true;
     this.owner.forget(this);
   }

@@ -35,6 +35,7 @@ import {
 import { ReferringSegmenter, type ReferringFrameResult } from "../infer/referring-segmenter.js";
 import { imageFrames, listFrameFiles, openVideo, type FrameSource } from "../infer/sources.js";
 import { readModelFile } from "../models/model-file.js";
+import { isOnnxPath } from "../models/onnx-file.js";
 import { initRuntime } from "../runtime/backend.js";
 import {
   animationGeometry,
@@ -54,8 +55,10 @@ import type { AnimationChoice } from "./infer-vis.js";
 import type { JobProgress } from "./progress.js";
 
 export interface InferReferOptions {
-  /** Model file, run folder or training checkpoint. */
+  /** Model file, run folder, training checkpoint, or an exported `.onnx` (run by onnxruntime-node). */
   checkpoint: string;
+  /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
+  threads?: number;
   out: string;
   /** A Ref-YouTube-VOS split folder (or a root holding `valid/`): every expression of the split. */
   split?: string;
@@ -124,10 +127,11 @@ export async function segmentExpressions(
   let count = 0;
   try {
     for await (const frame of frames) {
-      await onFrame(
-        frame,
-        targets.map((target) => target.segmentForVideo(frame, frame.timestampMs, options)),
-      );
+      const results: ReferringFrameResult[] = [];
+      for (const target of targets) {
+        results.push(await target.segmentForVideoAsync(frame, frame.timestampMs, options));
+      }
+      await onFrame(frame, results);
       count++;
     }
   } finally {
@@ -334,11 +338,21 @@ export async function inferRefer(options: InferReferOptions): Promise<InferRefer
       : false;
   let animationNote: string | undefined;
   let animationPath: string | undefined;
-  await initRuntime();
-  const segmenter = ReferringSegmenter.fromModelFile(await readModelFile(options.checkpoint), {
+  const segmenterOptions = {
     onWarning: options.onWarning,
     syntheticInput: plan.kind === "split" || plan.kind === "ref-davis",
-  });
+  };
+  let segmenter: ReferringSegmenter;
+  if (isOnnxPath(options.checkpoint)) {
+    // An exported referring model (`vidseg export onnx`), run by onnxruntime-node.
+    segmenter = await ReferringSegmenter.createFromPath(options.checkpoint, {
+      ...segmenterOptions,
+      onnx: { threads: options.threads },
+    });
+  } else {
+    await initRuntime();
+    segmenter = ReferringSegmenter.fromModelFile(await readModelFile(options.checkpoint), segmenterOptions);
+  }
   const started = performance.now();
   let done = 0;
   const total = plan.totalFrames;

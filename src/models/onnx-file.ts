@@ -4,7 +4,10 @@
  *
  * An online model exports as `model.onnx` (the per-frame segmenter) and, when it has a crop
  * classifier, `model.crop.onnx` beside it (onnxruntime runs every node of a graph, and the crops depend
- * on the first graph's masks).
+ * on the first graph's masks). A referring model exports as `model.onnx` (frame → image features, once
+ * per frame), `model.text.onnx` (token ids → text features, once per expression), `model.target.onnx`
+ * (image + text features → Y(t), X(t) and the frame's memory sample) and `model.decode.onnx` (Y, X, θ
+ * → mask logits); the memory and the θ solver between the last two run in TypeScript.
  */
 import onnxProto from "onnx-proto";
 import { VidsegError } from "../core/errors.js";
@@ -30,25 +33,74 @@ export const ONNX_NAMES = {
   cropProbs: "crop_probs",
 } as const;
 
+/** How a graph's `frame` input becomes the network's input (all inside the graph). */
+export interface OnnxPreprocessing {
+  /** What the graph's `frame` input holds. */
+  input: "RGB uint8 [1, H, W, 3]";
+  /** Applied inside the graph, in this order: scale, then resize to inputSize, then the backbone's normalisation. */
+  scale: number;
+  resize: "bilinear, half-pixel centres";
+  inputSize: [number, number];
+  /** The backbone (config.model.backbone), which normalises its input its own way: */
+  backbone: string;
+  /** the ResNets by ImageNet's mean and std (of 0..1 RGB); centernet-mbv3 takes raw 0..255 RGB (neither). */
+  mean?: [number, number, number];
+  std?: [number, number, number];
+}
+
 /** What an exported segmenter graph says about itself (JSON under the metadata key "vidseg"). */
 export interface OnnxModelMetadata {
   format: typeof ONNX_FORMAT;
   vidsegVersion: string;
   /** The model file's info (kind, config with the tracker's inference settings, categories, trainedOn), at the exported input size. */
   info: ModelInfo;
-  preprocessing: {
-    /** What the graph's `frame` input holds. */
-    input: "RGB uint8 [1, H, W, 3]";
-    /** Applied inside the graph, in this order: scale, then resize to inputSize, then mean/std. */
-    scale: number;
-    resize: "bilinear, half-pixel centres";
-    inputSize: [number, number];
-    mean: [number, number, number];
-    std: [number, number, number];
-  };
+  preprocessing: OnnxPreprocessing;
   outputs: { maskStride: number; numQueries: number; numClasses: number; embeddingDim: number };
   /** Present when the model has a crop classifier (its graph is the `.crop.onnx` file beside this one). */
   cropClassifier?: { cropSize: number };
+}
+
+export const ONNX_REFER_FORMAT = "vidseg-onnx-refer";
+
+/** The referring model's graph inputs and outputs (NCHW where spatial; a batch of one). */
+export const ONNX_REFER_NAMES = {
+  frame: "frame",
+  features: ["res2", "res3", "res4", "res5"],
+  tokens: "tokens",
+  words: "words",
+  sentence: "sentence",
+  /** Y(t) [1, D, h, w] at 1/8. */
+  y: "y",
+  /** The transfer input X(t) [1, C, h, w]. */
+  transferInput: "x",
+  /** The frame's memory sample: A = Pᵀ diag(W²) P [1, q, q] and C = Pᵀ diag(W²) Y [1, q, D]. */
+  gram: "gram",
+  cross: "cross",
+  /** θ [1, q, D] (an HWIO kernel flattened to k²·C rows, as meta-transfer.ts keeps it). */
+  theta: "theta",
+  maskLogits: "mask_logits",
+} as const;
+
+/** The referring model's graphs beside `model.onnx` (the frame graph). */
+export type ReferGraphPart = "text" | "target" | "decode";
+
+/** What an exported referring model's frame graph says about itself (metadata key "vidseg"). */
+export interface OnnxReferMetadata {
+  format: typeof ONNX_REFER_FORMAT;
+  vidsegVersion: string;
+  /** The model file's info (config, vocabulary, trainedOn), at the exported input size. */
+  info: ModelInfo;
+  preprocessing: OnnxPreprocessing;
+  /** λ of the ridge problem (exp(log_lambda), float32), or null for a model without meta-transfer. */
+  lambda: number | null;
+  /** [h, w] of Y(t) (1/8 of the input) and of the mask logits (1/4). */
+  featureSize: [number, number];
+  maskSize: [number, number];
+}
+
+/** A referring model's graph beside its frame graph: `model.onnx` → `model.text.onnx`, … */
+export function referGraphFile(frameFile: string, part: ReferGraphPart): string {
+  return frameFile.replace(/(\.onnx)?$/i, `.${part}.onnx`);
 }
 
 /** The crop classifier's graph beside the segmenter's: `model.onnx` → `model.crop.onnx`. */
@@ -61,8 +113,23 @@ export function isOnnxPath(path: string): boolean {
   return /\.onnx$/i.test(path.replace(/[?#].*$/, ""));
 }
 
-/** The vidseg metadata of an exported segmenter graph (its bytes); bad files are one VidsegError naming `file`. */
-export function readOnnxMetadata(bytes: Uint8Array, file: string): OnnxModelMetadata {
+/** The format named in an exported graph's vidseg metadata ("" when it has none or is not ONNX). */
+export function onnxFormat(bytes: Uint8Array): string {
+  try {
+    const entry = onnx.ModelProto.decode(bytes).metadataProps.find((p) => p.key === ONNX_METADATA_KEY);
+    const value = entry?.value ? (JSON.parse(entry.value) as { format?: unknown }) : undefined;
+    return typeof value?.format === "string" ? value.format : "";
+  } catch {
+    return "";
+  }
+}
+
+/** The metadata's common part: the format, the model info and the input size; one VidsegError naming `file`. */
+function readVidsegMetadata<T extends { format: string; info: ModelInfo; preprocessing: OnnxPreprocessing }>(
+  bytes: Uint8Array,
+  file: string,
+  format: T["format"],
+): { value: Partial<T>; info: ModelInfo; size: [number, number]; where: string } {
   let model: InstanceType<typeof onnx.ModelProto>;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -73,15 +140,21 @@ export function readOnnxMetadata(bytes: Uint8Array, file: string): OnnxModelMeta
   if (!entry?.value)
     throw new VidsegError("not exported by vidseg (no vidseg metadata)", file, "metadata_props");
   const where = `metadata_props.${ONNX_METADATA_KEY}`;
-  const value = parseJson(entry.value, file, where) as Partial<OnnxModelMetadata> | null;
-  if (typeof value !== "object" || value === null || value.format !== ONNX_FORMAT) {
-    throw new VidsegError(`format must be "${ONNX_FORMAT}"`, file, `${where}.format`);
+  const value = parseJson(entry.value, file, where) as Partial<T> | null;
+  if (typeof value !== "object" || value === null || value.format !== format) {
+    throw new VidsegError(`format must be "${format}"`, file, `${where}.format`);
   }
   const info = parseModelInfo(value.info, file, `${where}.info`);
   const size = value.preprocessing?.inputSize;
   if (!Array.isArray(size) || size.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) {
     throw new VidsegError("must be [height, width]", file, `${where}.preprocessing.inputSize`);
   }
+  return { value, info, size: size as [number, number], where };
+}
+
+/** The vidseg metadata of an exported segmenter graph (its bytes); bad files are one VidsegError naming `file`. */
+export function readOnnxMetadata(bytes: Uint8Array, file: string): OnnxModelMetadata {
+  const { value, info, size, where } = readVidsegMetadata<OnnxModelMetadata>(bytes, file, ONNX_FORMAT);
   const outputs = value.outputs as Record<string, unknown> | undefined;
   for (const field of ["maskStride", "numQueries", "numClasses", "embeddingDim"]) {
     const n = outputs?.[field];
@@ -104,4 +177,26 @@ export function readOnnxMetadata(bytes: Uint8Array, file: string): OnnxModelMeta
     throw new VidsegError("must be {cropSize: integer > 1}", file, `${where}.cropClassifier`);
   }
   return { ...(value as OnnxModelMetadata), info };
+}
+
+/** The vidseg metadata of an exported referring model's frame graph; bad files are one VidsegError naming `file`. */
+export function readOnnxReferMetadata(bytes: Uint8Array, file: string): OnnxReferMetadata {
+  const { value, info, size, where } = readVidsegMetadata<OnnxReferMetadata>(bytes, file, ONNX_REFER_FORMAT);
+  if (info.kind !== "refer" || !info.vocabulary) {
+    throw new VidsegError("must be a referring model with a vocabulary", file, `${where}.info`);
+  }
+  const lambda = value.lambda;
+  if (lambda !== null && !(typeof lambda === "number" && lambda > 0 && Number.isFinite(lambda))) {
+    throw new VidsegError("must be a positive number or null", file, `${where}.lambda`);
+  }
+  for (const [field, stride] of [
+    ["featureSize", 8],
+    ["maskSize", 4],
+  ] as const) {
+    const got = value[field];
+    if (!Array.isArray(got) || got[0] !== size[0] / stride || got[1] !== size[1] / stride) {
+      throw new VidsegError(`must be the input size / ${stride}`, file, `${where}.${field}`);
+    }
+  }
+  return { ...(value as OnnxReferMetadata), info };
 }

@@ -8,7 +8,7 @@ import {
   CENTERNET_MBV3,
   CenternetBackbone,
   loadCenternetGraph,
-  type FrozenGraph,
+  type CenternetGraph,
 } from "./centernet-backbone.js";
 import type { Module } from "./module.js";
 import {
@@ -49,9 +49,9 @@ export function isPretrainedBackbone(name: string): name is PretrainedBackboneNa
  * model of the process shares one copy (a teacher and its student, a model and its reloaded copy);
  * they live as long as the process, like the runtime's kernels.
  */
-const graphs = new Map<string, FrozenGraph>();
+const graphs = new Map<string, CenternetGraph>();
 
-function pretrainedGraph(name: PretrainedBackboneName): FrozenGraph {
+function pretrainedGraph(name: PretrainedBackboneName): CenternetGraph {
   const key = `${name}@${tf.getBackend()}`;
   let graph = graphs.get(key);
   if (!graph) {

@@ -46,6 +46,23 @@ export const CENTERNET_MBV3 = {
 /** A graph model loaded from memory. */
 export type FrozenGraph = ReturnType<typeof tf.loadGraphModelSync>;
 
+/** One node of a graph model's topology (TensorFlow's NodeDef as the converter writes it in JSON). */
+export interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
+  attr?: Record<string, unknown>;
+}
+
+/**
+ * The loaded graph and its topology: TensorFlow.js runs `model`; the ONNX exporter (src/export) walks
+ * `nodes` and reads the constants from `model.weights`.
+ */
+export interface CenternetGraph {
+  model: FrozenGraph;
+  nodes: readonly GraphNode[];
+}
+
 /** The bytes of a TensorFlow.js graph model: its model.json and its (single) weights file. */
 export interface GraphModelFiles {
   modelJson: Uint8Array;
@@ -55,7 +72,7 @@ export interface GraphModelFiles {
 }
 
 interface GraphModelJson {
-  modelTopology: { node: { name: string; op: string; attr?: Record<string, unknown> }[] };
+  modelTopology: { node: GraphNode[] };
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
   format?: string;
   generatedBy?: string;
@@ -67,7 +84,7 @@ interface GraphModelJson {
  * pinned the input to 1 × 512 × 512 × 3; the network is fully convolutional up to the maps read here,
  * so the input placeholder is relaxed to any batch and size.
  */
-export function loadCenternetGraph(files: GraphModelFiles): FrozenGraph {
+export function loadCenternetGraph(files: GraphModelFiles): CenternetGraph {
   let json: GraphModelJson;
   try {
     json = JSON.parse(new TextDecoder().decode(files.modelJson)) as GraphModelJson;
@@ -101,7 +118,7 @@ export function loadCenternetGraph(files: GraphModelFiles): FrozenGraph {
   );
   // Constants for the life of the process, even when first loaded inside a tf.tidy.
   for (const tensors of Object.values(graph.weights)) tensors.forEach((tensor) => tf.keep(tensor));
-  return graph;
+  return { model: graph, nodes: json.modelTopology.node };
 }
 
 /** The frozen backbone: RGB images in 0..1 → the four CenterNet MobileNetV3 maps. No parameters. */
@@ -117,7 +134,7 @@ export class CenternetBackbone extends Module {
   private readonly packedForward = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const images = inputs[0] as tf.Tensor;
     const raw = tf.mul(images, 255);
-    const maps = this.graph.execute({ [CENTERNET_MBV3.input]: raw }, [
+    const maps = this.graph.model.execute({ [CENTERNET_MBV3.input]: raw }, [
       ...CENTERNET_MBV3.outputs,
     ]) as tf.Tensor4D[];
     const batch = images.shape[0];
@@ -131,7 +148,7 @@ export class CenternetBackbone extends Module {
   });
 
   /** `graph` from {@link loadCenternetGraph}; it may be shared by several backbones and is not disposed. */
-  constructor(private readonly graph: FrozenGraph) {
+  constructor(readonly graph: CenternetGraph) {
     super();
   }
 

@@ -23,3 +23,31 @@ export function relativeL2(actual: ArrayLike<number>, expected: ArrayLike<number
   }
   return Math.sqrt(diff / Math.max(norm, 1e-30));
 }
+
+/** A frame of smooth colour blobs (so that resizing is not all aliasing), seeded. */
+export function blobFrame(width: number, height: number, seed: number): Uint8Array {
+  const random = mulberry32(seed);
+  const blobs = Array.from({ length: 4 }, () => ({
+    x: random() * width,
+    y: random() * height,
+    r: 6 + random() * 14,
+    c: [random() * 255, random() * 255, random() * 255],
+  }));
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const colour = [90, 100, 110];
+      for (const b of blobs) if ((x - b.x) ** 2 + (y - b.y) ** 2 < b.r ** 2) colour.splice(0, 3, ...b.c);
+      for (let c = 0; c < 3; c++) data[(y * width + x) * 3 + c] = Math.round(colour[c] + 20 * random());
+    }
+  }
+  return data;
+}
+
+/** The largest |a[i] − b[i]| (the arrays must have one length). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}

@@ -22,7 +22,7 @@ import { resizeBilinear } from "../../nn/sampling.js";
 import type { TextFeatures } from "./text-encoder.js";
 
 /** [1, h, w, 2] coordinates in −1..1 (x first), pixel centres. */
-function coordinateMap(h: number, w: number): tf.Tensor4D {
+export function coordinateMap(h: number, w: number): tf.Tensor4D {
   const data = new Float32Array(h * w * 2);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
@@ -91,9 +91,10 @@ export type MinedFeatures = {
  * smooth_{4,5}, FPN output convs), weight (1×1 conv → W logits).
  */
 export class FeatureMining extends Module {
-  private readonly laterals: Conv2d[] = [];
+  /** lateral_5, lateral_4, lateral_3. */
+  readonly laterals: Conv2d[] = [];
   /** Per level 5, 4, 3: a text fusion, or an image-only conv. */
-  private readonly levels: (TextFusion | Conv2d)[] = [];
+  readonly levels: (TextFusion | Conv2d)[] = [];
   readonly weight: Conv2d;
 
   constructor(readonly options: FeatureMiningOptions) {

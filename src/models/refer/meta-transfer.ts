@@ -103,6 +103,30 @@ export function steepestDescent(problem: RidgeProblem, theta0: tf.Tensor3D, step
   });
 }
 
+/**
+ * One frame of the meta-transfer for the memory's B problems, whatever computed the frame's sample
+ * (the model's modules, or an exported graph): the sample joins the memory and θ is refitted over it,
+ * from zero with `initSteps` steps when `theta` is undefined (the first frame), else warm-started from
+ * `theta` with `steps` steps. Returns the new θ [B, q, D].
+ */
+export function refitTheta(
+  memory: TransferMemory,
+  sample: MemorySample,
+  theta: tf.Tensor3D | undefined,
+  lambda: tf.Scalar,
+  solver: { initSteps: number; steps: number },
+): tf.Tensor3D {
+  memory.add(sample);
+  return tf.tidy(() => {
+    const [b, q, d] = sample.cross.shape;
+    return steepestDescent(
+      memory.problem(lambda),
+      theta ?? tf.zeros([b, q, d]),
+      theta === undefined ? solver.initSteps : solver.steps,
+    );
+  });
+}
+
 export interface MemoryOptions {
   /** K: samples kept (at least 2). */
   slots: number;

@@ -21,7 +21,14 @@ import type { ResnetFeatures } from "../../nn/resnet.js";
 import { resizeBilinear } from "../../nn/sampling.js";
 import type { ReferConfig, SegmenterConfig } from "../config.js";
 import { FeatureMining } from "./feature-mining.js";
-import { im2col, memorySample, steepestDescent, TransferMemory, type MemorySample } from "./meta-transfer.js";
+import {
+  im2col,
+  memorySample,
+  refitTheta,
+  TransferMemory,
+  type MemoryOptions,
+  type MemorySample,
+} from "./meta-transfer.js";
 import { TransformerTextEncoder, type ReferTextEncoder, type TextFeatures } from "./text-encoder.js";
 import { padTokens } from "./tokenizer.js";
 
@@ -118,6 +125,20 @@ export class MaskDecoder extends Module {
       return tf.add(tf.mul(dot, 1 / Math.sqrt(d)), bias) as tf.Tensor4D;
     });
   }
+}
+
+/** The memory's settings in a referring config. */
+export function memoryOptions(refer: ReferConfig): MemoryOptions {
+  return {
+    slots: refer.memorySlots,
+    learningRate: refer.memoryLearningRate,
+    firstFrameMinWeight: refer.firstFrameMinWeight,
+  };
+}
+
+/** The θ solver's steps in a referring config: from zero on a target's first frame, then warm-started. */
+export function solverSteps(refer: ReferConfig): { initSteps: number; steps: number } {
+  return { initSteps: refer.solverInitSteps, steps: refer.solverSteps };
 }
 
 /** One frame of N targets after feature mining. */
@@ -231,16 +252,8 @@ export class ReferModel extends Module {
         tf.sigmoid(step.weightLogits).reshape([b, h * w, 1]),
       ),
     );
-    memory.add(sample);
     return tf.tidy(() => {
-      const lambda = this.transfer!.lambda();
-      const first = theta === undefined;
-      const start = theta ?? tf.zeros([b, step.patches!.shape[2], d]);
-      const next = steepestDescent(
-        memory.problem(lambda),
-        start as tf.Tensor3D,
-        first ? this.refer.solverInitSteps : this.refer.solverSteps,
-      );
+      const next = refitTheta(memory, sample, theta, this.transfer!.lambda(), solverSteps(this.refer));
       const transferred = tf.matMul(step.patches!, next).reshape([b, h, w, d]) as tf.Tensor4D;
       return { theta: next, transferred };
     });
@@ -267,15 +280,7 @@ export class ReferModel extends Module {
 
   /** A fresh memory for a batch of targets or clips, with the config's slots and weights. */
   newMemory(ownsTensors: boolean): TransferMemory {
-    const r = this.refer;
-    return new TransferMemory(
-      {
-        slots: r.memorySlots,
-        learningRate: r.memoryLearningRate,
-        firstFrameMinWeight: r.firstFrameMinWeight,
-      },
-      ownsTensors,
-    );
+    return new TransferMemory(memoryOptions(this.refer), ownsTensors);
   }
 
   /**
