@@ -129,7 +129,7 @@ video (a checker verifies that no other object satisfies it); some only motion o
 --stills writes pseudo-videos in the same layout (YOFO's auxiliary training data, \`vidseg train refer
 --pseudo\`): per video one frame of a scene at a random time, its objects described from that frame
 alone (category, colour, size, position: no motion words), then moved with its masks by a smooth
-random affine motion (shift up to 12 %, zoom ±15 %, rotation ±10°, from the still at frame 0) over
+random affine motion (shift up to 12 %, zoom ±15 %, rotation ±5°, from the still at frame 0) over
 --clip-length frames.`;
 
 function referStatsLines(split: string, s: ReferSplitStats): string[] {
