@@ -4,15 +4,25 @@
  * onnxruntime-node give mask logits within 1e-4 on every frame while the memory fills and evicts (the
  * θ solver is the one TypeScript implementation for both), on small seeded models (ResNet and
  * centernet-mbv3 backbones); `ReferringSegmenter.createFromPath("m.onnx")` needs nothing but the
- * exported files; `vidseg export onnx` and `vidseg infer refer --checkpoint m.onnx` work.
+ * exported files; `vidseg export onnx` and `vidseg infer refer --checkpoint m.onnx` work; the wrong kind
+ * of export, or a graph missing beside it, is one error naming the file.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportReferModel } from "../src/export/onnx-refer.js";
 import { readIndexedPng } from "../src/formats/png.js";
+import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
 import { OnnxReferNetwork } from "../src/infer/onnx-refer-network.js";
 import { TfjsReferNetwork, TransferState } from "../src/infer/refer-network.js";
 import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
@@ -25,7 +35,12 @@ import type { ReferModel } from "../src/models/refer/model.js";
 import { WordTokenizer } from "../src/models/refer/tokenizer.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { writePng } from "../src/viz/image.js";
-import { randomReferModel, REFER_VOCABULARY, writeRandomReferModel } from "./helpers/models.js";
+import {
+  randomReferModel,
+  REFER_VOCABULARY,
+  writeRandomOnlineModel,
+  writeRandomReferModel,
+} from "./helpers/models.js";
 import { blobFrame, maxAbsDiff } from "./helpers/random.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-onnx-refer-"));
@@ -207,5 +222,23 @@ describe("ONNX export of the referring model", () => {
       ).toBeLessThanOrEqual(2);
     }
     expect(existsSync(join(runs[1], "expressions.json"))).toBe(true);
+  });
+
+  it("refuses, in one line naming the file, an online export, a missing graph beside it, and the reverse", async () => {
+    const online = join(root, "online.safetensors");
+    await writeRandomOnlineModel(online, 2);
+    await exportOnnx({ checkpoint: online, out: join(root, "online.onnx") });
+    await expect(ReferringSegmenter.createFromPath(join(root, "online.onnx"))).rejects.toThrow(
+      /online\.onnx: metadata_props\.vidseg\.format: format must be "vidseg-onnx-refer", got an online VIS model/,
+    );
+    const { model, info } = randomReferModel(10);
+    const graphs = exportReferModel(model, info);
+    model.dispose();
+    const lonely = join(root, "lonely.onnx");
+    writeFileSync(lonely, graphs.frame);
+    await expect(ReferringSegmenter.createFromPath(lonely)).rejects.toThrow(/lonely\.text\.onnx/);
+    await expect(OnlineSegmenter.createFromPath(lonely)).rejects.toThrow(
+      /lonely\.onnx: .*format must be "vidseg-onnx-vis", got a referring model/,
+    );
   });
 });
