@@ -33,11 +33,18 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
+import {
+  checkSettings,
+  duration,
+  meanSpread,
+  meanSpreadCell,
+  trainingSeconds,
+  type MetricSummary,
+} from "./ablation-runs.js";
 import {
   evaluateVisFiles,
   inferVis,
@@ -50,6 +57,8 @@ import {
   type DistillOverrides,
   type VisEvaluation,
 } from "../src/index.js";
+
+export { meanSpread, type MetricSummary };
 
 export const ARM_NAMES = ["A", "B", "C", "D", "E", "T"] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
@@ -128,13 +137,6 @@ export interface ArmRun {
   evaluator: "ovis" | "ytvis";
   metrics: Record<MetricName, number | null>;
   evaluation: Pick<VisEvaluation, "stats" | "identity" | "categoryHalves">;
-}
-
-export interface MetricSummary {
-  mean: number | null;
-  /** Sample standard deviation over the seeds (null with fewer than 2). */
-  spread: number | null;
-  values: (number | null)[];
 }
 
 export interface ArmSummary {
@@ -417,35 +419,6 @@ async function runArm(arm: ArmName, seed: number | null, context: RunContext): P
   };
 }
 
-/** Seconds of training steps of a run, across resumes: the time of the last step in its log. */
-async function trainingSeconds(runDir: string): Promise<number> {
-  const lines = (await readFile(join(runDir, "log.jsonl"), "utf8")).trim().split("\n");
-  const steps = lines.map((line) => JSON.parse(line) as { type: string; time?: number });
-  return steps.filter((e) => e.type === "train").at(-1)?.time ?? 0;
-}
-
-/** A finished run counts only if it was run with these settings. */
-function checkSettings(run: ArmRun, settings: Record<string, unknown>, file: string): void {
-  for (const [key, value] of Object.entries(settings))
-    if (JSON.stringify(run.settings?.[key]) !== JSON.stringify(value))
-      throw new VidsegError(
-        `was run with ${key} ${JSON.stringify(run.settings?.[key])}, not ${JSON.stringify(value)}: ` +
-          "use another --out, or remove it",
-        file,
-        `settings.${key}`,
-      );
-}
-
-/** Mean and sample standard deviation of the known values. */
-export function meanSpread(values: readonly (number | null)[]): MetricSummary {
-  const known = values.filter((v): v is number => v !== null && v > -1);
-  if (known.length === 0) return { mean: null, spread: null, values: [...values] };
-  const mean = known.reduce((a, b) => a + b, 0) / known.length;
-  const spread =
-    known.length < 2 ? null : Math.sqrt(known.reduce((a, v) => a + (v - mean) ** 2, 0) / (known.length - 1));
-  return { mean, spread, values: [...values] };
-}
-
 /** Per arm: mean ± spread of every figure over the seeds; and the gap closure. */
 export function summarise(runs: readonly ArmRun[], settings: Record<string, unknown>): AblationSummary {
   const arms: AblationSummary["arms"] = {};
@@ -498,12 +471,7 @@ const COLUMNS: [MetricName, string][] = [
 
 /** The table: mean ± sample standard deviation over the seeds; training time per run. */
 export function markdownTable(summary: AblationSummary, seeds: readonly number[]): string {
-  const cell = ({ mean, spread }: MetricSummary, digits = 3) =>
-    mean === null
-      ? "–"
-      : spread === null
-        ? mean.toFixed(digits)
-        : `${mean.toFixed(digits)} ± ${spread.toFixed(digits)}`;
+  const cell = meanSpreadCell;
   const lines = [
     `| arm | what | seeds | ${COLUMNS.map(([, title]) => title).join(" | ")} | train wall | train CPU | infer frames/s |`,
     `|---|---|---|${COLUMNS.map(() => "---|").join("")}---|---|---|`,
@@ -533,13 +501,6 @@ export function markdownTable(summary: AblationSummary, seeds: readonly number[]
 
 function fixed(value: number | null): string {
   return value === null ? "–" : value.toFixed(3);
-}
-
-/** Seconds as "42 s", "12 min" or "3.4 h". */
-function duration(seconds: number): string {
-  if (seconds < 120) return `${seconds.toFixed(0)} s`;
-  if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
-  return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 // The command ----------------------------------------------------------------------------------------

@@ -23,7 +23,12 @@
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Rng } from "../src/core/rng.js";
-import { evaluatePerExpression } from "../src/eval/refer.js";
+import { evaluatePerExpression, groupScores } from "../src/eval/refer.js";
+import {
+  expressionGroupsPath,
+  readExpressionGroups,
+  type ExpressionGroups,
+} from "../src/formats/expression-groups.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import {
   expressionMaskPath,
@@ -107,6 +112,24 @@ const namesColour = new Set(
       .map(([id]) => `${video}_${id}`),
   ),
 );
+// The motion-only expressions of the scored videos, when the split says which they are.
+const groupsFile = expressionGroupsPath(split.splitRoot);
+const groups: ExpressionGroups | null = existsSync(groupsFile)
+  ? await readExpressionGroups(groupsFile).then((all) => ({
+      videos: Object.fromEntries(
+        Object.entries(all.videos).filter(([video]) => Object.hasOwn(real.videos, video)),
+      ),
+    }))
+  : null;
+const motionOnly = (scores: Record<string, { J: number; F: number }>) =>
+  groups === null ? null : (groupScores(scores, groups, groupsFile)["motion-only"]?.["J&F"] ?? null);
+const motionOnlyCount = groups
+  ? Object.values(groups.videos).reduce(
+      (n, expressions) => n + Object.values(expressions).filter((g) => g.includes("motion-only")).length,
+      0,
+    )
+  : 0;
+
 const meanJF = (scores: Record<string, { J: number; F: number }>, keep: (key: string) => boolean) => {
   const picked = Object.entries(scores).filter(([key]) => keep(key));
   return picked.reduce((sum, [, s]) => sum + (s.J + s.F) / 2, 0) / picked.length;
@@ -119,6 +142,8 @@ const rows: {
   "J&F": number;
   colourJF: number;
   otherJF: number;
+  /** J&F of the motion-only expressions (null without a groups file or such expressions). */
+  motionOnlyJF: number | null;
   seconds: number;
 }[] = [];
 for (const [name, meta] of Object.entries(variants)) {
@@ -144,6 +169,7 @@ for (const [name, meta] of Object.entries(variants)) {
     "J&F": scores["J&F"],
     colourJF: meanJF(scores.per_expression, (key) => namesColour.has(key)),
     otherJF: meanJF(scores.per_expression, (key) => !namesColour.has(key)),
+    motionOnlyJF: motionOnly(scores.per_expression),
     seconds: inferred.seconds,
   });
   if (!json)
@@ -178,6 +204,7 @@ rows.push({
   "J&F": union["J&F"],
   colourJF: meanJF(union.per_expression, (key) => namesColour.has(key)),
   otherJF: meanJF(union.per_expression, (key) => !namesColour.has(key)),
+  motionOnlyJF: motionOnly(union.per_expression),
   seconds: 0,
 });
 
@@ -216,18 +243,23 @@ const summary = {
   videos: Object.keys(real.videos).length,
   expressions: all.length,
   colourExpressions: namesColour.size,
+  motionOnlyExpressions: groups === null ? null : motionOnlyCount,
   rows,
   crossObjectIou,
 };
 if (json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
 else {
   process.stdout.write(`${summary.videos} videos, ${summary.expressions} expressions\n`);
+  const motionColumn = groups === null ? "" : ` J&F, the ${motionOnlyCount} motion-only |`;
   process.stdout.write(
-    `| sentence | J | F | J&F | J&F, the ${namesColour.size} naming a colour | J&F, the other ${all.length - namesColour.size} |\n|---|---|---|---|---|---|\n`,
+    `| sentence | J | F | J&F | J&F, the ${namesColour.size} naming a colour | J&F, the other ${all.length - namesColour.size} |${motionColumn}\n` +
+      `|---|---|---|---|---|---|${groups === null ? "" : "---|"}\n`,
   );
   for (const r of rows)
     process.stdout.write(
-      `| ${r.variant} | ${r.J.toFixed(3)} | ${r.F.toFixed(3)} | ${r["J&F"].toFixed(3)} | ${r.colourJF.toFixed(3)} | ${r.otherJF.toFixed(3)} |\n`,
+      `| ${r.variant} | ${r.J.toFixed(3)} | ${r.F.toFixed(3)} | ${r["J&F"].toFixed(3)} | ${r.colourJF.toFixed(3)} | ${r.otherJF.toFixed(3)} |` +
+        (groups === null ? "" : ` ${r.motionOnlyJF === null ? "–" : r.motionOnlyJF.toFixed(3)} |`) +
+        "\n",
     );
   process.stdout.write(
     `mean IoU of the masks of two different objects' expressions, per frame: ${crossObjectIou.toFixed(3)}\n`,

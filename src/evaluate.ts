@@ -66,6 +66,13 @@ export {
   type RefExpression,
 } from "./formats/refytvos.js";
 export {
+  readExpressionGroups,
+  writeExpressionGroups,
+  expressionGroupsPath,
+  EXPRESSION_GROUPS_FILE,
+  type ExpressionGroups,
+} from "./formats/expression-groups.js";
+export {
   readMevisMetaExpressions,
   readMevisMaskDict,
   writeMevisMetaExpressions,
@@ -116,8 +123,10 @@ export {
 export {
   evaluateRefDavis,
   evaluatePerExpression,
+  groupScores,
   mergeObjectProbabilities,
   REFER_PROTOCOLS,
+  type GroupScore,
   type RefDavisResult,
   type PerExpressionResult,
   type ReferProtocol,

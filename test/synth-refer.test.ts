@@ -5,6 +5,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
 import { evaluatePerExpression, evaluateRefDavis, refDavisRunDir } from "../src/eval/refer.js";
+import { readExpressionGroups } from "../src/formats/expression-groups.js";
 import { readIndexedPng, writeIndexedPng } from "../src/formats/png.js";
 import {
   objectMaskPath,
@@ -326,6 +327,30 @@ describe("synth refer with look-alikes", () => {
       expect(perObject.reduce((n, [, count]) => n + count, 0)).toBe(valid.described + valid.undescribable);
       const lengths = Object.entries(valid.lengthHistogram);
       expect(lengths.reduce((n, [, count]) => n + count, 0)).toBe(valid.expressions);
+
+      // The groups sidecar: one entry per expression of the split, counted as stats.json counts them.
+      const groups = await readExpressionGroups(join(dir, "valid", "expression_groups.json"));
+      const meta = await readRefMetaExpressions(join(dir, "valid", "meta_expressions.json"));
+      expect(Object.keys(groups.videos)).toEqual(Object.keys(meta.videos));
+      for (const [video, entry] of Object.entries(meta.videos))
+        expect(Object.keys(groups.videos[video])).toEqual(Object.keys(entry.expressions));
+      const counts = new Map<string, number>();
+      for (const expressions of Object.values(groups.videos))
+        for (const names of Object.values(expressions))
+          for (const name of names) counts.set(name, (counts.get(name) ?? 0) + 1);
+      expect(counts.get("motion-only")).toBe(valid.motionOnlyExpressions);
+      expect(counts.get("uses-motion")).toBe(valid.attributeMix.motion);
+      for (const [kind, count] of Object.entries(valid.attributeMix))
+        if (kind !== "motion") expect(counts.get(kind) ?? 0, kind).toBe(count);
+      expect([...counts.keys()].sort()).toEqual(
+        [
+          "motion-only",
+          "uses-motion",
+          ...Object.entries(valid.attributeMix)
+            .filter(([kind, n]) => kind !== "motion" && n > 0)
+            .map(([kind]) => kind),
+        ].sort(),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -53,6 +53,7 @@ interface ReferOptions {
   splitRoot?: string;
   meta?: string;
   masks?: string;
+  groups?: string;
   results: string;
   json?: boolean;
 }
@@ -122,6 +123,11 @@ ascending proposal order.`,
     )
     .option("--meta <file>", "meta_expressions.json (default: <split-root>/meta_expressions.json)")
     .option("--masks <file>", "mevis: mask_dict.json (default: <split-root>/mask_dict.json)")
+    .option(
+      "--groups <file>",
+      "ref-youtube-vos, mevis: expression groups ({videos: {<video>: {<exp_id>: [group, …]}}}, e.g. the " +
+        "expression_groups.json `vidseg synth refer` writes): J, F and J&F per group too",
+    )
     .option("--json", "print one JSON document on stdout and nothing else")
     .addHelpText(
       "after",
@@ -135,7 +141,7 @@ Protocols:
                    without predictions scores 0.
   mevis            as ref-youtube-vos, the expression's mask being the union of its objects' RLEs in
                    mask_dict.json. JSON (both): {"J", "F", "J&F", "per_expression": {"<video>_<exp_id>":
-                   {"J", "F"}}}.`,
+                   {"J", "F"}}}, and with --groups "groups": {"<group>": {"J", "F", "J&F", "expressions"}}.`,
     )
     .action(
       action(async (options: ReferOptions) => {
@@ -143,6 +149,8 @@ Protocols:
         if (options.protocol === "ref-davis") {
           if (options.davisRoot === undefined)
             throw new OptionError(undefined, "ref-davis needs --davis-root");
+          if (options.groups !== undefined)
+            throw new OptionError(undefined, "--groups applies to ref-youtube-vos and mevis, not ref-davis");
           const result = await api.evaluateRefDavis({
             davisRoot: options.davisRoot,
             resultsDir: options.results,
@@ -168,14 +176,21 @@ Protocols:
           metaFile: options.meta,
           maskDictFile: options.masks,
           resultsDir: options.results,
+          groupsFile: options.groups,
         });
         if (options.json) printJson(jsonSafe(result));
         else {
           let out = `${options.protocol}: ${Object.keys(result.per_expression).length} expressions\n`;
-          out += table(
-            ["J&F", "J", "F"],
-            [[result["J&F"], result.J, result.F].map((v) => api.formatFixed(v))],
-          );
+          const figures = (s: { J: number; F: number; "J&F": number }) =>
+            [s["J&F"], s.J, s.F].map((v) => api.formatFixed(v));
+          out += table(["J&F", "J", "F"], [figures(result)]);
+          if (result.groups !== undefined) {
+            out += "\nPer group\n";
+            out += table(
+              ["Group", "Expressions", "J&F", "J", "F"],
+              Object.entries(result.groups).map(([name, s]) => [name, String(s.expressions), ...figures(s)]),
+            );
+          }
           process.stdout.write(out);
         }
       }),

@@ -33,6 +33,8 @@ interface SynthCliOptions {
   quiet?: boolean;
   json?: boolean;
   refDavis?: boolean;
+  stills?: boolean;
+  clipLength?: string;
 }
 
 function splitsOption(text: string): Split[] {
@@ -115,12 +117,20 @@ Layout written (Ref-YouTube-VOS):
   <out>/<split>/meta_expressions.json, meta.json
   <out>/<split>/JPEGImages/<video>/<frame>.jpg
   <out>/<split>/Annotations/<video>/<frame>.png   palette masks, pixel value = object id
+  <out>/<split>/expression_groups.json            each expression's groups (attributes the checker reads,
+                                                  uses-motion, motion-only): \`vidseg eval refer --groups\`
   <out>/ref-davis/...                             with --ref-davis (Ref-DAVIS17 form + DAVIS folder)
   <out>/stats.json                                expression statistics per split
   <out>/preview/<split>-refer-sheet.png, .gif     with --preview
 
 Scenes, presets and knobs are those of \`synth vis\`. Every expression names exactly one object of its
-video (a checker verifies that no other object satisfies it); some only motion over time resolves.`;
+video (a checker verifies that no other object satisfies it); some only motion over time resolves.
+
+--stills writes pseudo-videos in the same layout (YOFO's auxiliary training data, \`vidseg train refer
+--pseudo\`): per video one frame of a scene at a random time, its objects described from that frame
+alone (category, colour, size, position: no motion words), then moved with its masks by a smooth
+random affine motion (shift up to 12 %, zoom ±15 %, rotation ±10°, from the still at frame 0) over
+--clip-length frames.`;
 
 function referStatsLines(split: string, s: ReferSplitStats): string[] {
   const entries = (record: Record<string, number>) =>
@@ -209,11 +219,23 @@ export function registerSynth(parent: Command): void {
       .description("generate a referring video segmentation benchmark (Ref-YouTube-VOS format)"),
   )
     .option("--ref-davis", "also write the Ref-DAVIS17 form")
+    .option(
+      "--stills",
+      "pseudo-videos: each video a still (static descriptions only) moved by a smooth random affine motion",
+    )
+    .option("--clip-length <n>", "with --stills: frames per pseudo-video", "5")
     .addHelpText("after", REFER_HELP)
     .action(
       generatorAction(
         "synth refer",
-        (api, options, cli) => api.synthRefer({ ...options, refDavis: cli.refDavis }),
+        (api, options, cli) =>
+          api.synthRefer({
+            ...options,
+            refDavis: cli.refDavis,
+            stills: cli.stills
+              ? { clipLength: numberOption(cli.clipLength, "--clip-length", { integer: true, min: 1 })! }
+              : undefined,
+          }),
         (_api, split, stats) => referStatsLines(split, stats),
       ),
     );

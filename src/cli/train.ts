@@ -140,13 +140,18 @@ export function registerTrain(parent: Command): void {
       ),
     "Ref-YouTube-VOS-layout root holding train/ (and valid/): meta_expressions.json, JPEGImages, Annotations",
     "tiny, cpu-small, r50, or a JSON config file (its refer section)",
-  ).action(
-    action(async (cli: RunCliOptions) => {
-      const options = runOptions(cli);
-      const { trainRefer } = await import("../index.js");
-      reportTrained(cli, await trainRefer(options));
-    }),
-  );
+  )
+    .option(
+      "--pseudo <root>",
+      "pseudo-videos from stills (`vidseg synth refer --stills`; a root holding train/, or a split folder) mixed into the batches: the config's refer.pseudoRatio is the share of clips drawn from them",
+    )
+    .action(
+      action(async (cli: RunCliOptions & { pseudo?: string }) => {
+        const options = { ...runOptions(cli), pseudo: cli.pseudo };
+        const { trainRefer } = await import("../index.js");
+        reportTrained(cli, await trainRefer(options));
+      }),
+    );
 }
 
 function optionalChoice<T extends string>(text: string | undefined, flag: string, choices: readonly T[]) {

@@ -15,6 +15,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { check, VidsegError } from "../core/errors.js";
+import { readExpressionGroups, type ExpressionGroups } from "../formats/expression-groups.js";
 import { readIndexedPng } from "../formats/png.js";
 import {
   mevisExpressionMask,
@@ -120,6 +121,16 @@ export interface PerExpressionResult {
   "J&F": number;
   /** Key `<video>_<exp_id>`. */
   per_expression: Record<string, { J: number; F: number }>;
+  /** With a groups file: each group's figures over its expressions. */
+  groups?: Record<string, GroupScore>;
+}
+
+/** J, F and J&F of one group of expressions, and how many it holds. */
+export interface GroupScore {
+  J: number;
+  F: number;
+  "J&F": number;
+  expressions: number;
 }
 
 /** Per-expression J and F of one expression over its frames (means over frames). */
@@ -156,6 +167,8 @@ export interface PerExpressionOptions {
   metaFile?: string;
   maskDictFile?: string;
   resultsDir: string;
+  /** An expression groups file (src/formats/expression-groups.ts): J, F and J&F per group too. */
+  groupsFile?: string;
 }
 
 /** Ref-YouTube-VOS / MeViS per-expression J&F on a local split with ground truth. */
@@ -251,7 +264,51 @@ export async function evaluatePerExpression(options: PerExpressionOptions): Prom
     }
     per_expression[key] = scoreExpression(predictions, truths, width, height);
   }
-  return { ...averageExpressions(Object.values(per_expression)), per_expression };
+  const result: PerExpressionResult = {
+    ...averageExpressions(Object.values(per_expression)),
+    per_expression,
+  };
+  if (options.groupsFile !== undefined) {
+    const groups = await readExpressionGroups(options.groupsFile);
+    result.groups = groupScores(per_expression, groups, options.groupsFile);
+  }
+  return result;
+}
+
+/**
+ * Each group's J, F and J&F (NumPy's means over its expressions), groups in order of first appearance
+ * in the file. Every expression the groups name must have been scored (a groups file of another split
+ * is an error naming it); scored expressions the file does not list belong to no group.
+ */
+export function groupScores(
+  perExpression: Readonly<Record<string, { J: number; F: number }>>,
+  groups: ExpressionGroups,
+  file?: string,
+): Record<string, GroupScore> {
+  const members = new Map<string, { J: number; F: number }[]>();
+  for (const [video, expressions] of Object.entries(groups.videos)) {
+    for (const [expId, names] of Object.entries(expressions)) {
+      const key = `${video}_${expId}`;
+      const score = Object.hasOwn(perExpression, key) ? perExpression[key] : undefined;
+      if (score === undefined)
+        throw new VidsegError(
+          "no such expression in the scored split",
+          file,
+          `$.videos[${JSON.stringify(video)}][${JSON.stringify(expId)}]`,
+        );
+      for (const name of names) {
+        const list = members.get(name) ?? [];
+        list.push(score);
+        members.set(name, list);
+      }
+    }
+  }
+  return Object.fromEntries(
+    [...members].map(([name, scores]) => [
+      name,
+      { ...averageExpressions(scores), expressions: scores.length },
+    ]),
+  );
 }
 
 /** J and F averaged over expressions (NumPy's mean), J&F their mean. */

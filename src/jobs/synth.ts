@@ -62,11 +62,17 @@ export async function synthVis(options: SynthJobOptions): Promise<SynthVisResult
   return { stats: result.stats, previews };
 }
 
-/** A referring benchmark (Ref-YouTube-VOS layout, optionally the Ref-DAVIS17 form too). */
+/**
+ * A referring benchmark (Ref-YouTube-VOS layout, optionally the Ref-DAVIS17 form too), or with `stills`
+ * pseudo-videos of `clipLength` frames made from still images by random affine motion.
+ */
 export async function synthRefer(
-  options: SynthJobOptions & { refDavis?: boolean },
+  options: SynthJobOptions & { refDavis?: boolean; stills?: { clipLength: number } },
 ): Promise<SynthReferResult> {
   const settings = resolveOptions(options.preset, options.seed, options.overrides);
+  const clipLength = options.stills?.clipLength;
+  if (clipLength !== undefined && !(Number.isInteger(clipLength) && clipLength >= 1 && clipLength <= 1000))
+    throw new VidsegError(`must be an integer in [1, 1000], got ${clipLength}`, undefined, "--clip-length");
   if (settings.format !== "jpg") {
     throw new VidsegError("the Ref-YouTube-VOS layout stores JPEG frames only", undefined, "--format");
   }
@@ -74,6 +80,7 @@ export async function synthRefer(
   const stats = await generateReferDataset(settings, options.out, {
     splits,
     refDavis: options.refDavis,
+    stills: options.stills,
     progress: videoProgress(totalVideos(settings, splits), options.onProgress),
   });
   await writeJsonAtomic(join(options.out, "stats.json"), stats.splits, 2);

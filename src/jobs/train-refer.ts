@@ -34,6 +34,11 @@ import {
 export interface TrainReferOptions extends TrainRunOptions {
   /** A Ref-YouTube-VOS-layout root holding `train/` (and `valid/`), or a split folder. */
   data: string;
+  /**
+   * Pseudo-videos (`vidseg synth refer --stills`): a root holding `train/`, or a split folder, mixed
+   * into the batches at the config's refer.pseudoRatio.
+   */
+  pseudo?: string;
 }
 
 /** What the job returns (and `vidseg train refer --json` prints). */
@@ -44,6 +49,7 @@ export async function trainRefer(options: TrainReferOptions): Promise<TrainRefer
   await initRuntime();
   const config = await runConfig(options);
   const train = resolveReferSplit(options.data, "train");
+  const pseudo = options.pseudo === undefined ? undefined : resolveReferSplit(options.pseudo, "train");
   let valid: ReferSplitPaths | undefined;
   try {
     if (options.valSplit !== false)
@@ -55,8 +61,11 @@ export async function trainRefer(options: TrainReferOptions): Promise<TrainRefer
     ...runSettings(options),
     config,
     data: { annotationFile: train.annotationFile, imagesDir: train.imagesDir },
+    pseudo: pseudo && { annotationFile: pseudo.annotationFile, imagesDir: pseudo.imagesDir },
     trainedOn: {
-      data: `${basename(resolve(options.data))} (Ref-YouTube-VOS layout, ${basename(train.splitRoot)} split)`,
+      data:
+        `${basename(resolve(options.data))} (Ref-YouTube-VOS layout, ${basename(train.splitRoot)} split)` +
+        (pseudo ? ` + pseudo-videos ${basename(resolve(options.pseudo!))}` : ""),
       synthetic: false,
     },
     validate: valid && ((model, info) => validateRefer(model, info, valid, options.valVideos)),

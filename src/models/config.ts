@@ -269,6 +269,11 @@ export interface ReferConfig {
    * targets are what teaches the model to read the sentence rather than find the salient object.
    */
   expressionsPerClip: number;
+  /**
+   * Share of the training clips drawn from the pseudo-videos (`vidseg train refer --pseudo`: stills moved
+   * by random affine motion, `vidseg synth refer --stills`), per clip from the step's RNG; 0 = none.
+   */
+  pseudoRatio: number;
   /** Loss weights on the mask: Lovász hinge, binary cross-entropy, dice. */
   lovaszWeight: number;
   bceWeight: number;
@@ -407,6 +412,7 @@ const DEFAULTS: VisConfig = {
     clipMaxStride: 3,
     clipsPerBatch: 2,
     expressionsPerClip: 2,
+    pseudoRatio: 0,
     lovaszWeight: 1,
     bceWeight: 1,
     diceWeight: 0,
@@ -729,6 +735,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("refer.initialLambda", r.initialLambda, 1e-6);
   number("refer.memoryLearningRate", r.memoryLearningRate, 0, 1);
   number("refer.firstFrameMinWeight", r.firstFrameMinWeight, 0, 1);
+  number("refer.pseudoRatio", r.pseudoRatio, 0, 1);
   for (const field of ["lovaszWeight", "bceWeight", "diceWeight", "weightMapWeight"] as const)
     number(`refer.${field}`, r[field]);
   if (r.lovaszWeight + r.bceWeight + r.diceWeight === 0)

@@ -6,6 +6,13 @@
  *   <out>/<split>/meta.json                      object categories and the frames each object is visible in
  *   <out>/<split>/JPEGImages/<video>/<frame>.jpg
  *   <out>/<split>/Annotations/<video>/<frame>.png palette masks, pixel value = object id (visible pixels)
+ *   <out>/<split>/expression_groups.json         each expression's groups (below): a sidecar, not part of
+ *                                                the official layout
+ *
+ * The groups of an expression are the checker's reading of its sentence, as stats.json counts them:
+ * each attribute kind it uses ("category", "colour", "size", "position", "direction", "state",
+ * "appears-later", "leaves-returns"), "uses-motion" when any needs time to judge, and "motion-only" when
+ * its object is one that only motion tells apart. `vidseg eval refer --groups` scores each group.
  *
  * With `refDavis`, also (Ref-DAVIS17 as the Ref-YouTube-VOS tooling converts it, plus the DAVIS folder
  * that `vidseg eval refer --protocol ref-davis` scores against):
@@ -19,15 +26,28 @@
  * motion, sets 1 and 3 ("full-video") prefer ones with motion; an object with fewer than 4 distinct
  * sentences repeats them.
  *
+ * With `stills`, each video is a pseudo-video made from one still image instead (YOFO's auxiliary data:
+ * RefCOCO stills under random affine motion): one frame of the scene, at a random time, is rendered and
+ * its objects described from that frame alone (so only static attributes: category, colour, size,
+ * position; every sentence checked on the still to pick out exactly one object), then the frame and its
+ * label map are moved together by a smooth random affine motion (src/synth/affine.ts) into a clip of
+ * `clipLength` frames, written in the same layout. The Ref-DAVIS17 form is not made from stills.
+ *
  * Frames are always JPEG (the layout's `.jpg`); the masks are the renderer's label maps, so they are
  * exactly the visible pixels. Everything random is seeded from (seed, split, video), so the same options
  * give byte-identical files.
  */
 import { join } from "node:path";
 import sharp from "sharp";
+import { VidsegError } from "../core/errors.js";
 import { writeFileAtomic } from "../core/fs.js";
 import { Rng } from "../core/rng.js";
 import { davisImagePath, writeDavisMask, writeImageSet } from "../formats/davis.js";
+import {
+  expressionGroupsPath,
+  writeExpressionGroups,
+  type ExpressionGroups,
+} from "../formats/expression-groups.js";
 import {
   imagePath,
   metaExpressionsPath,
@@ -46,9 +66,11 @@ import {
   SceneObserver,
   usesMotion,
   type GeneratedExpression,
+  type Predicate,
   type PredicateKind,
   type VideoFacts,
 } from "./expressions.js";
+import { pseudoMotion, warpImage, warpLabels } from "./affine.js";
 import { hash4 } from "./hash.js";
 import { splitVideos, totalVideos, type SynthOptions } from "./options.js";
 import { SceneRenderer } from "./render.js";
@@ -62,6 +84,8 @@ export interface ReferOptions {
   refDavis?: boolean;
   /** Splits to write (default both). */
   splits?: readonly ReferSplit[];
+  /** Pseudo-videos from stills of `clipLength` frames (see the module comment) instead of videos. */
+  stills?: { clipLength: number };
   /** Called after each video with the number of videos done and the total over all splits. */
   progress?: (done: number, total: number) => void;
 }
@@ -165,6 +189,71 @@ async function renderVideo(
   return { frames, facts: observer.facts(), kept, visibleIn };
 }
 
+/** The scene reduced to its frame `t`: a one-frame scene (objects absent at `t` never appear). */
+function stillScene(scene: Scene, t: number): Scene {
+  const at = <T extends { slice(start: number, end: number): T }>(values: T) => values.slice(t, t + 1);
+  return {
+    ...scene,
+    frames: 1,
+    objects: scene.objects.map((o) => {
+      const present = o.start <= t && t < o.end;
+      return {
+        ...o,
+        start: 0,
+        end: present ? 1 : 0,
+        x: at(o.x),
+        y: at(o.y),
+        scale: at(o.scale),
+        angle: at(o.angle),
+      };
+    }),
+    shakeX: at(scene.shakeX),
+    shakeY: at(scene.shakeY),
+    light: at(scene.light),
+  };
+}
+
+/**
+ * A pseudo-video from one still of the scene: the frame at a random time, observed alone, then moved
+ * with its label map by a smooth random affine motion over `clipLength` frames; writes them like
+ * {@link renderVideo}. The facts are the still's (frame 0 of the clip is the still itself).
+ */
+async function renderStillClip(
+  scene: Scene,
+  options: SynthOptions,
+  splitRoot: string,
+  clipLength: number,
+): Promise<RenderedVideo> {
+  const rng = new Rng(hash4(options.seed, scene.split === "train" ? 1 : 2, scene.index, 0x5711));
+  const still = stillScene(scene, rng.int(scene.frames));
+  const frame = new SceneRenderer(still).render(0);
+  const observer = new SceneObserver(still);
+  observer.add(frame);
+  const { width, height } = scene;
+  // Pixels moved in from outside the still: its mean colour (a neutral border, no edge streaks).
+  const fill: [number, number, number] = [0, 1, 2].map((k) => {
+    let sum = 0;
+    for (let p = k; p < frame.rgb.length; p += 3) sum += frame.rgb[p];
+    return Math.round(sum / (width * height));
+  }) as [number, number, number];
+  const frames: string[] = [];
+  const visibleIn = new Map<number, string[]>(scene.objects.map((o) => [o.id, []]));
+  for (const [t, warp] of pseudoMotion(rng, clipLength, width, height).entries()) {
+    const name = referFrameName(t);
+    frames.push(name);
+    const rgb = warpImage(frame.rgb, width, height, warp, { fill, sampling: "bilinear" });
+    const labels = warpLabels(frame.labels, width, height, warp);
+    const present = new Set(labels);
+    for (const object of scene.objects) if (present.has(object.id)) visibleIn.get(object.id)!.push(name);
+    await writeFileAtomic(
+      imagePath(splitRoot, scene.name, name),
+      await encodeJpeg(rgb, width, height, options.jpegQuality),
+    );
+    await writeObjectMask(splitRoot, scene.name, name, { width, height, data: labels });
+  }
+  return { frames, facts: observer.facts(), kept: [], visibleIn };
+}
+
 function emptyMix(): AttributeMix {
   return {
     category: 0,
@@ -177,6 +266,18 @@ function emptyMix(): AttributeMix {
     "leaves-returns": 0,
     motion: 0,
   };
+}
+
+/** The groups of an expression from the checker's reading of it (see the module comment). */
+export function expressionGroups(read: readonly Predicate[], motionOnly: boolean): string[] {
+  const kinds = new Set(read.map((p) => p.kind));
+  return [
+    ...(motionOnly ? ["motion-only"] : []),
+    ...(usesMotion(read) ? ["uses-motion"] : []),
+    ...(Object.keys(emptyMix()) as (PredicateKind | "motion")[]).filter(
+      (kind): kind is PredicateKind => kind !== "motion" && kinds.has(kind),
+    ),
+  ];
 }
 
 function increment(histogram: Record<string, number>, key: number): void {
@@ -221,6 +322,9 @@ export async function generateReferDataset(
   referOptions: ReferOptions = {},
 ): Promise<ReferStats> {
   const splits = referOptions.splits ?? (["train", "valid"] as const);
+  const { stills } = referOptions;
+  if (stills !== undefined && referOptions.refDavis)
+    throw new VidsegError("pseudo-videos from stills have no Ref-DAVIS17 form", undefined, "--ref-davis");
   const total = totalVideos(options, splits);
   let done = 0;
   const stats: ReferStats = { splits: {} };
@@ -231,6 +335,7 @@ export async function generateReferDataset(
     const meta: RefMetaExpressions = { videos: {} };
     const objectMeta: RefMeta = { videos: {} };
     const davisMeta: RefMetaExpressions = { videos: {} };
+    const groups: ExpressionGroups = { videos: {} };
     const davisSequences: string[] = [];
     const splitStats: ReferSplitStats = {
       videos: 0,
@@ -249,11 +354,14 @@ export async function generateReferDataset(
 
     for (let index = 0; index < splitVideos(options, split); index++) {
       const scene = planScene(options, split, index);
-      const video = await renderVideo(scene, options, splitRoot, referOptions.refDavis === true);
+      const video = stills
+        ? await renderStillClip(scene, options, splitRoot, stills.clipLength)
+        : await renderVideo(scene, options, splitRoot, referOptions.refDavis === true);
       const { facts } = video;
       const rng = expressionRng(options, split, index, 0);
       const entry: RefVideo = { expressions: {}, frames: video.frames };
       objectMeta.videos[scene.name] = { objects: {} };
+      const videoGroups: Record<string, string[]> = (groups.videos[scene.name] = {});
       const perObject = new Map<number, { expressions: GeneratedExpression[]; descriptions: number }>();
       splitStats.videos++;
 
@@ -280,10 +388,8 @@ export async function generateReferDataset(
         const motionOnly = descriptions.every(usesMotion);
         if (motionOnly) splitStats.motionOnlyObjects++;
         for (const expression of expressions) {
-          entry.expressions[String(Object.keys(entry.expressions).length)] = {
-            exp: expression.text,
-            obj_id: String(object.id),
-          };
+          const expId = String(Object.keys(entry.expressions).length);
+          entry.expressions[expId] = { exp: expression.text, obj_id: String(object.id) };
           splitStats.expressions++;
           if (motionOnly) splitStats.motionOnlyExpressions++;
           increment(splitStats.lengthHistogram, expression.text.split(" ").length);
@@ -292,6 +398,7 @@ export async function generateReferDataset(
           const kinds = new Set(read.map((p) => p.kind));
           for (const kind of kinds) splitStats.attributeMix[kind]++;
           if (usesMotion(read)) splitStats.attributeMix.motion++;
+          videoGroups[expId] = expressionGroups(read, motionOnly);
         }
       }
       meta.videos[scene.name] = entry;
@@ -337,6 +444,7 @@ export async function generateReferDataset(
 
     await writeRefMetaExpressions(metaExpressionsPath(splitRoot), meta);
     await writeRefMeta(join(splitRoot, "meta.json"), objectMeta);
+    await writeExpressionGroups(expressionGroupsPath(splitRoot), groups);
     if (referOptions.refDavis) {
       await writeRefMetaExpressions(metaExpressionsPath(davisSplitRoot), davisMeta);
       await writeImageSet(davisRoot, split === "valid" ? "val" : "train", davisSequences);

@@ -13,6 +13,10 @@
  * With `expressionsPerClip` E > 1 each clip also carries E − 1 other expressions of its video, drawn
  * from those of other objects first (then other expressions of the same object, then repeats): the
  * same frames with different targets, which a model can only tell apart by reading the sentence.
+ *
+ * With `pseudo` (a second split in the same layout, e.g. the pseudo-videos `vidseg synth refer --stills`
+ * makes), each clip of a batch comes from it with probability `pseudo.ratio`, drawn from the plan's RNG,
+ * and its expression from the pseudo split's own epoch order; the vocabulary covers both splits.
  */
 import * as tf from "@tensorflow/tfjs";
 import { dirname, join } from "node:path";
@@ -35,6 +39,8 @@ export interface ReferItem {
   objId: number;
   /** The video's frame names, in order. */
   frames: string[];
+  /** The split it comes from: 0 the training split, 1 the pseudo-videos (default 0). */
+  source?: number;
 }
 
 export interface ReferDataOptions extends VisSplitPaths {
@@ -47,6 +53,8 @@ export interface ReferDataOptions extends VisSplitPaths {
   expressionsPerClip?: number;
   /** Seed of the expression order. */
   seed?: number;
+  /** A second split mixed in: each clip is one of its expressions with probability `ratio` (0..1]. */
+  pseudo?: VisSplitPaths & { ratio: number };
 }
 
 export interface ReferBatch {
@@ -69,6 +77,14 @@ export interface ReferPlan {
   clips: { items: number[]; frames: number[] }[];
 }
 
+/** Offset of the pseudo-videos' epoch order seed from the run's. */
+const PSEUDO_SEED_OFFSET = 0x5e1d;
+
+/** A video's key among both splits' videos (their names may repeat). */
+function videoKey(item: ReferItem): string {
+  return `${item.source ?? 0}/${item.video}`;
+}
+
 /** The expressions of a Ref-YouTube-VOS split, in file order. */
 export function referItems(meta: RefMetaExpressions): ReferItem[] {
   const items: ReferItem[] = [];
@@ -88,38 +104,68 @@ export function referItems(meta: RefMetaExpressions): ReferItem[] {
 
 /** A Ref-YouTube-VOS split read as training clips; see the module comment. */
 export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
+  /** The training split's expressions, then the pseudo split's (source 1). */
   readonly items: ReferItem[];
   readonly vocabulary: string[];
   readonly tokenizer: WordTokenizer;
   /** The split folder (masks are in its Annotations/). */
   readonly splitRoot: string;
+  /** Per source: its split folder and frames folder. */
+  private readonly roots: { splitRoot: string; imagesDir: string }[];
+  /** The training split's items are 0 … this − 1. */
+  private readonly mainCount: number;
   private readonly sampler: EpochSampler;
-  /** The indices of each video's items, in file order. */
+  private readonly pseudoSampler?: EpochSampler;
+  /** The indices of each video's items (key: source and video), in file order. */
   private readonly byVideo = new Map<string, number[]>();
 
   private constructor(
-    meta: RefMetaExpressions,
+    metas: RefMetaExpressions[],
     readonly options: ReferDataOptions,
   ) {
-    this.items = referItems(meta).filter((item) => item.frames.length > 0);
-    check(this.items.length > 0, "the split has no expressions with frames", options.annotationFile);
-    this.splitRoot = dirname(options.annotationFile);
+    const splits = [options, ...(options.pseudo ? [options.pseudo] : [])];
+    this.roots = splits.map((split) => ({
+      splitRoot: dirname(split.annotationFile),
+      imagesDir: split.imagesDir,
+    }));
+    const perSource = metas.map((meta, source) => {
+      const items = referItems(meta)
+        .filter((item) => item.frames.length > 0)
+        .map((item) => (source === 0 ? item : { ...item, source }));
+      check(items.length > 0, "the split has no expressions with frames", splits[source].annotationFile);
+      return items;
+    });
+    this.items = perSource.flat();
+    this.mainCount = perSource[0].length;
+    this.splitRoot = this.roots[0].splitRoot;
     this.vocabulary = buildVocabulary(this.items.map((item) => item.text));
     this.tokenizer = new WordTokenizer(this.vocabulary);
     for (const item of this.items) {
       check(
         this.tokenizer.encode(item.text).ids.length > 0,
         `expression ${JSON.stringify(item.text)} has no words`,
-        options.annotationFile,
+        splits[item.source ?? 0].annotationFile,
         `$.videos[${JSON.stringify(item.video)}].expressions[${JSON.stringify(item.expId)}].exp`,
       );
     }
     for (const [index, item] of this.items.entries()) {
-      const list = this.byVideo.get(item.video) ?? [];
+      const key = videoKey(item);
+      const list = this.byVideo.get(key) ?? [];
       list.push(index);
-      this.byVideo.set(item.video, list);
+      this.byVideo.set(key, list);
     }
-    this.sampler = new EpochSampler(this.items.length, options.clipsPerBatch, options.seed ?? 0);
+    // One clip at a time: the same order as whole batches of the same sampler.
+    this.sampler = new EpochSampler(this.mainCount, 1, options.seed ?? 0);
+    if (options.pseudo) {
+      const { ratio } = options.pseudo;
+      check(
+        ratio > 0 && ratio <= 1,
+        `the pseudo-video ratio must be in (0, 1], got ${ratio}`,
+        undefined,
+        "refer.pseudoRatio",
+      );
+      this.pseudoSampler = new EpochSampler(perSource[1].length, 1, (options.seed ?? 0) + PSEUDO_SEED_OFFSET);
+    }
   }
 
   /**
@@ -128,8 +174,8 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
    */
   private companions(index: number, rng: Rng): number[] {
     const count = this.options.expressionsPerClip ?? 1;
-    const { video, objId } = this.items[index];
-    const others = this.byVideo.get(video)!.filter((other) => other !== index);
+    const { objId } = this.items[index];
+    const others = this.byVideo.get(videoKey(this.items[index]))!.filter((other) => other !== index);
     const shuffled = (list: number[]) => {
       const out = [...list];
       for (let i = out.length - 1; i > 0; i--) {
@@ -148,7 +194,9 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
 
   /** Reads and validates the split's meta_expressions.json. */
   static async open(options: ReferDataOptions): Promise<ReferClipData> {
-    return new ReferClipData(await readRefMetaExpressions(options.annotationFile), options);
+    const metas = [await readRefMetaExpressions(options.annotationFile)];
+    if (options.pseudo) metas.push(await readRefMetaExpressions(options.pseudo.annotationFile));
+    return new ReferClipData(metas, options);
   }
 
   get unitsPerBatch(): number {
@@ -160,8 +208,14 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   }
 
   draw(rng: Rng): ReferPlan {
-    const { clipLength, clipMaxStride } = this.options;
-    const clips = this.sampler.nextIndices().map((index) => {
+    const { clipLength, clipMaxStride, clipsPerBatch, pseudo } = this.options;
+    // Which clips are pseudo-videos: drawn only when they are mixed in (the same plans as before without).
+    const indices = Array.from({ length: clipsPerBatch }, () =>
+      pseudo && rng.uniform() < pseudo.ratio
+        ? this.mainCount + this.pseudoSampler!.nextIndices()[0]
+        : this.sampler.nextIndices()[0],
+    );
+    const clips = indices.map((index) => {
       const { frames } = this.items[index];
       const anchor = rng.int(frames.length);
       const picked = sampleClipFrames(frames.length, clipLength, clipMaxStride, anchor, rng);
@@ -225,7 +279,8 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   ): Promise<{ image: Float32Array; mask: Uint8Array; objects: (objId: number) => Uint8Array }> {
     const [height, width] = this.options.inputSize;
     const name = item.frames[frame];
-    const file = join(this.options.imagesDir, item.video, `${name}.jpg`);
+    const { splitRoot, imagesDir } = this.roots[item.source ?? 0];
+    const file = join(imagesDir, item.video, `${name}.jpg`);
     let rgb: { data: Buffer; info: sharp.OutputInfo };
     try {
       rgb = await sharp(file).removeAlpha().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
@@ -233,7 +288,7 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
       throw new VidsegError(`cannot read frame: ${(error as Error).message}`, file, `video ${item.video}`);
     }
     const { width: srcWidth, height: srcHeight } = rgb.info;
-    const maskFile = objectMaskPath(this.splitRoot, item.video, name);
+    const maskFile = objectMaskPath(splitRoot, item.video, name);
     const labels = await readIndexedPng(maskFile);
     check(
       labels.width === srcWidth && labels.height === srcHeight,
@@ -257,10 +312,14 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   }
 
   getState(): unknown {
-    return this.sampler.getState();
+    const main = this.sampler.getState();
+    return this.pseudoSampler ? { ...main, pseudo: this.pseudoSampler.getState() } : main;
   }
 
   setState(state: unknown): void {
     this.sampler.setState(state);
+    // A checkpoint of a run without pseudo-videos starts their order from the beginning.
+    const pseudo = (state as { pseudo?: unknown } | null)?.pseudo;
+    this.pseudoSampler?.setState(pseudo ?? { epoch: 0, cursor: 0 });
   }
 }

@@ -96,6 +96,7 @@ export async function trainModel<K extends TrainTaskName>(
   const taskOptions: TaskOptions = {
     config: options.config,
     data: options.data,
+    pseudo: options.pseudo,
     seed,
     backboneWeights: options.backboneWeights,
     init: options.init,

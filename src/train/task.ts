@@ -24,6 +24,8 @@ export interface TaskOptions {
   config: VisConfig;
   /** The training split. */
   data: VisSplitPaths;
+  /** A second training split mixed into the batches (the referring task's pseudo-videos, refer.pseudoRatio). */
+  pseudo?: VisSplitPaths;
   /** Seed of the weights, the data order and every random choice. */
   seed: number;
   /** torchvision ResNet weights (safetensors) for the backbone. */

@@ -16,7 +16,8 @@ import fc from "fast-check";
 import { escapeControlCharacters, VidsegError } from "../../src/core/errors.js";
 import { parseJson } from "../../src/core/json.js";
 import { evaluateDavis } from "../../src/eval/davis.js";
-import { evaluatePerExpression } from "../../src/eval/refer.js";
+import { evaluatePerExpression, groupScores } from "../../src/eval/refer.js";
+import { readExpressionGroups } from "../../src/formats/expression-groups.js";
 import { evaluateYtvis } from "../../src/eval/ytvis.js";
 import { writeDavisImage, writeDavisMask, writeImageSet, writeResultMask } from "../../src/formats/davis.js";
 import { readMevisMaskDict, readMevisMetaExpressions, mevisExpressionMask } from "../../src/formats/mevis.js";
@@ -495,6 +496,37 @@ const referTarget: FuzzTarget<ReferInput> = {
 };
 
 // ---------------------------------------------------------------------------------------------------
+// Expression groups (`vidseg eval refer --groups`)
+
+const expressionGroupsTarget: FuzzTarget<{
+  edits: Parameters<typeof applyJsonEdits>[1];
+  text: Parameters<typeof applyTextEdits>[1];
+}> = {
+  name: "expression-groups",
+  what: "expression groups files, then the per-group J&F of fixed per-expression scores",
+  input: fc.record({ edits: jsonEdits, text: fc.oneof(fc.constant([]), textEdits) }),
+  async check(input, dir) {
+    const file = join(dir, "expression_groups.json");
+    const base: Json = {
+      videos: { v1: { "0": ["motion-only", "colour"], "1": ["colour"] }, v2: { "0": [] } },
+    };
+    writeFileSync(file, applyTextEdits(jsonText(applyJsonEdits(base, input.edits)), input.text));
+    const scores = { v1_0: { J: 0.25, F: 0.5 }, v1_1: { J: 1, F: 1 }, v2_0: { J: 0, F: 0 } };
+    return oracle(
+      [file],
+      async () => groupScores(scores, await readExpressionGroups(file), file),
+      (groups) => {
+        for (const group of Object.values(groups)) {
+          for (const key of ["J", "F", "J&F"] as const) expectStat(key, group[key], 0, 1, false);
+          if (!Number.isInteger(group.expressions) || group.expressions < 1)
+            throw new FuzzFailure(`a group of ${group.expressions} expressions`);
+        }
+      },
+    );
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------
 // safetensors, model files and checkpoints
 
 interface ModelFileInput {
@@ -728,6 +760,7 @@ export const TARGETS: readonly FuzzTarget<never>[] = [
   pngTarget,
   davisTarget,
   referTarget,
+  expressionGroupsTarget,
   modelFileTarget,
   onnxTarget,
   configTarget,

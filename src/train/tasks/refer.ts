@@ -2,8 +2,10 @@
  * The referring task (YOFO): clips of one expression's video from a Ref-YouTube-VOS-layout split
  * (src/train/refer-data.ts) through the referring model's clip forward, with the loss of
  * src/models/refer/loss.ts. The task's data path is the split's meta_expressions.json and its
- * JPEGImages folder; the vocabulary of the split's expressions goes into the model file.
+ * JPEGImages folder; the vocabulary of the split's expressions goes into the model file. Pseudo-videos
+ * (`options.pseudo`) are mixed into the batches at `refer.pseudoRatio`.
  */
+import { VidsegError } from "../../core/errors.js";
 import type { ReferModel } from "../../models/refer/model.js";
 import { referLoss } from "../../models/refer/loss.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
@@ -13,6 +15,18 @@ import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from 
 export async function createReferTask(options: TaskOptions): Promise<TrainTask<ReferBatch, ReferModel>> {
   const { config, seed } = options;
   const refer = config.refer;
+  if (options.pseudo === undefined && refer.pseudoRatio > 0)
+    throw new VidsegError(
+      `is ${refer.pseudoRatio}, but no pseudo-videos were given (--pseudo <root>)`,
+      undefined,
+      "refer.pseudoRatio",
+    );
+  if (options.pseudo !== undefined && refer.pseudoRatio === 0)
+    throw new VidsegError(
+      "pseudo-videos given, but refer.pseudoRatio is 0: set the share of clips to draw from them in the config",
+      options.pseudo.annotationFile,
+      "--pseudo",
+    );
   const data = await ReferClipData.open({
     ...options.data,
     inputSize: config.model.inputSize,
@@ -21,6 +35,7 @@ export async function createReferTask(options: TaskOptions): Promise<TrainTask<R
     clipsPerBatch: refer.clipsPerBatch,
     expressionsPerClip: refer.expressionsPerClip,
     seed,
+    pseudo: options.pseudo && { ...options.pseudo, ratio: refer.pseudoRatio },
   });
   const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);
   const model = await buildTaskModel(info, seed, (model) =>

@@ -1,0 +1,453 @@
+/**
+ * The YOFO ablation (issue 13), every arm through the repository's own jobs (`trainRefer`, `inferRefer`,
+ * the referring evaluators: what `vidseg train refer`, `infer refer --split` / `--ref-davis` and
+ * `eval refer` run):
+ *
+ *   npm run -s bench:refer-ablation -- --data <root> --eval-data <fresh-seed root> [--ref-davis <dir>]
+ *       [--pseudo <stills root>] [--pseudo-ratio 0.3] [--config bench/configs/refer-ytvis-long.json]
+ *       [--steps N] [--seeds 1,2,3] [--arms base,fm,mt,full,full-pseudo] [--split valid]
+ *       [--workers n] [--checkpoint-every 100] [--out runs/yofo-ablation]
+ *
+ * <root> holds the train split; the scored split (`--split`, default valid) is in `--eval-data` and must
+ * come from a seed not used in training. `--ref-davis` is the `ref-davis` folder `vidseg synth refer
+ * --ref-davis` writes (its <split>/ in the Ref-YouTube-VOS layout and DAVIS/), scored with
+ * `--protocol ref-davis` too. Every arm trains from scratch with the same config, steps and seed; only:
+ *
+ *   base         refer.featureMining false, refer.metaTransfer false (text fused at one scale, no memory)
+ *   fm           + multi-scale feature mining
+ *   mt           + the meta-transfer memory (no feature mining)
+ *   full         both
+ *   full-pseudo  both, and refer.pseudoRatio of the clips from `--pseudo` (pseudo-videos from stills)
+ *
+ * Each arm × seed trains into <out>/<arm>-s<seed>/ (no validation during training: the scored split is
+ * looked at once, at the end), streams the scored split (and the Ref-DAVIS17 split), and is scored: J, F,
+ * J&F over expressions, and per expression group when the split has an expression_groups.json (the
+ * motion-only J&F: objects only motion tells apart). Its figures go to <out>/<arm>-s<seed>.json as soon
+ * as it is done: a killed run, started again with the same flags, skips the finished arm × seeds and
+ * resumes an unfinished training from its last checkpoint; other settings for the same --out are
+ * refused, naming the file. Then <out>/summary.json and <out>/summary.md: per arm the mean ± sample
+ * standard deviation over the seeds of J, F, J&F, motion-only J&F, Ref-DAVIS17 J&F, training wall and
+ * CPU time and inference frames/s.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readJson } from "../src/core/fs.js";
+import {
+  evaluatePerExpression,
+  evaluateRefDavis,
+  expressionGroupsPath,
+  inferRefer,
+  loadVisConfig,
+  resolveReferSplit,
+  trainRefer,
+  VidsegError,
+  writeFileAtomic,
+  writeJsonAtomic,
+  type GroupScore,
+} from "../src/index.js";
+import {
+  checkSettings,
+  duration,
+  meanSpread,
+  meanSpreadCell,
+  trainingSeconds,
+  type MetricSummary,
+} from "./ablation-runs.js";
+
+export const REFER_ARMS = ["base", "fm", "mt", "full", "full-pseudo"] as const;
+export type ReferArm = (typeof REFER_ARMS)[number];
+
+/** The figures of the table, in its order. */
+export const REFER_METRICS = [
+  "J",
+  "F",
+  "J&F",
+  "motionOnlyJF",
+  "refDavisJF",
+  "refDavisJ",
+  "refDavisF",
+] as const;
+export type ReferMetric = (typeof REFER_METRICS)[number];
+
+const WHAT: Record<ReferArm, string> = {
+  base: "one-scale fusion, no memory",
+  fm: "+ multi-scale feature mining",
+  mt: "+ meta-transfer memory",
+  full: "FM + MT",
+  "full-pseudo": "FM + MT + pseudo-videos",
+};
+
+/** The refer settings an arm changes. */
+export function armSettings(
+  arm: ReferArm,
+  pseudoRatio: number,
+): { featureMining: boolean; metaTransfer: boolean; pseudoRatio: number } {
+  return {
+    featureMining: arm !== "base" && arm !== "mt",
+    metaTransfer: arm !== "base" && arm !== "fm",
+    pseudoRatio: arm === "full-pseudo" ? pseudoRatio : 0,
+  };
+}
+
+export interface ReferAblationOptions {
+  /** Root with the train split. */
+  data: string;
+  /** Root (or split folder) with the scored split (default `data`). */
+  evalData?: string;
+  /** The `ref-davis` folder of a Ref-DAVIS17 form (its <split>/ and DAVIS/), scored too. */
+  refDavis?: string;
+  /** Pseudo-videos root (`vidseg synth refer --stills`): needed by the full-pseudo arm. */
+  pseudo?: string;
+  /** refer.pseudoRatio of the full-pseudo arm. Default 0.3. */
+  pseudoRatio?: number;
+  /** Preset name or config file every arm starts from. */
+  config: string;
+  out: string;
+  /** Training steps per arm (default: the config's). */
+  steps?: number;
+  seeds: number[];
+  arms: ReferArm[];
+  /** Scored split. Default "valid". */
+  split?: string;
+  workers?: number;
+  checkpointEvery?: number;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+}
+
+/** What one finished arm × seed wrote (<out>/<arm>-s<seed>.json). */
+export interface ReferArmRun {
+  arm: ReferArm;
+  seed: number;
+  what: string;
+  /** The settings the run depends on: a rerun with other settings is refused. */
+  settings: Record<string, unknown>;
+  train: {
+    steps: number;
+    /** Seconds of training steps, from the trainer's log (across resumes). */
+    trainSeconds: number;
+    /** Wall-clock and CPU seconds (all threads) of the last training call, start-up included. */
+    wallSeconds: number;
+    cpuSeconds: number;
+    /** The step this training call resumed from (0: it ran from the start). */
+    resumedFrom: number;
+  };
+  inference: { frames: number; seconds: number; framesPerSecond: number };
+  metrics: Record<ReferMetric, number | null>;
+  /** Every expression group's figures (none without a groups file). */
+  groups: Record<string, GroupScore>;
+  expressions: number;
+}
+
+export interface ReferArmSummary {
+  what: string;
+  seeds: number[];
+  metrics: Record<ReferMetric, MetricSummary>;
+  trainWallSeconds: MetricSummary;
+  trainCpuSeconds: MetricSummary;
+  inferenceFramesPerSecond: MetricSummary;
+}
+
+export interface ReferAblationSummary {
+  settings: Record<string, unknown>;
+  arms: Partial<Record<ReferArm, ReferArmSummary>>;
+}
+
+/** Runs what is not finished yet, then writes the summary. */
+export async function runReferAblation(options: ReferAblationOptions): Promise<ReferAblationSummary> {
+  const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const split = options.split ?? "valid";
+  const scored = resolveReferSplit(options.evalData ?? options.data, split);
+  resolveReferSplit(options.data, "train"); // a missing train split is an error before anything runs
+  if (options.arms.includes("full-pseudo")) {
+    if (options.pseudo === undefined)
+      throw new VidsegError("the full-pseudo arm needs pseudo-videos", undefined, "--pseudo");
+    resolveReferSplit(options.pseudo, "train");
+  }
+  const refDavis = options.refDavis === undefined ? undefined : resolve(options.refDavis);
+  if (refDavis !== undefined) resolveReferSplit(join(refDavis, split));
+  const settings = {
+    data: resolve(options.data),
+    scored: resolve(scored.splitRoot),
+    refDavis: refDavis ?? null,
+    pseudo: options.pseudo === undefined ? null : resolve(options.pseudo),
+    pseudoRatio: options.pseudoRatio ?? 0.3,
+    config: options.config,
+    steps: options.steps ?? null,
+  };
+  const context: RunContext = {
+    ...options,
+    split,
+    scoredRoot: scored.splitRoot,
+    refDavis,
+    settings,
+    log,
+    tag: "",
+  };
+
+  const jobs = options.seeds.flatMap((seed) => options.arms.map((arm) => ({ arm, seed })));
+  const runs: ReferArmRun[] = [];
+  const started = performance.now();
+  const spent: number[] = [];
+  for (const [k, { arm, seed }] of jobs.entries()) {
+    const name = `${arm}-s${seed}`;
+    const file = join(options.out, `${name}.json`);
+    const tag = `[${k + 1}/${jobs.length}] ${name}`;
+    if (existsSync(file)) {
+      const done = (await readJson(file)) as ReferArmRun;
+      checkSettings(done, settings, file);
+      runs.push(done);
+      log(`${tag}: finished before, skipped (${file})`);
+      continue;
+    }
+    const left = jobs.length - k;
+    const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
+    log(
+      `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
+        (perJob === undefined ? "" : `, ETA ${duration(perJob * left)} for ${left} runs`),
+    );
+    const jobStart = performance.now();
+    const run = await runArm(arm, seed, { ...context, tag });
+    await writeJsonAtomic(file, run);
+    runs.push(run);
+    spent.push((performance.now() - jobStart) / 1000);
+    const m = run.metrics;
+    log(
+      `${tag}: J&F ${fixed(m["J&F"])}, motion-only J&F ${fixed(m.motionOnlyJF)}` +
+        (refDavis === undefined ? "" : `, Ref-DAVIS17 J&F ${fixed(m.refDavisJF)}`) +
+        ` → ${file}`,
+    );
+  }
+
+  const summary = summariseRefer(runs, settings);
+  await writeJsonAtomic(join(options.out, "summary.json"), summary);
+  await writeFileAtomic(join(options.out, "summary.md"), referMarkdownTable(summary, options.seeds));
+  log(`summary: ${join(options.out, "summary.json")}, ${join(options.out, "summary.md")}`);
+  return summary;
+}
+
+interface RunContext extends ReferAblationOptions {
+  split: string;
+  scoredRoot: string;
+  refDavis: string | undefined;
+  settings: { pseudoRatio: number } & Record<string, unknown>;
+  log: (line: string) => void;
+  tag: string;
+}
+
+/** Trains, streams the scored split(s) and evaluates one arm × seed. */
+async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise<ReferArmRun> {
+  const runDir = join(context.out, `${arm}-s${seed}`);
+  const config = await loadVisConfig(context.config);
+  Object.assign(config.refer, armSettings(arm, context.settings.pseudoRatio));
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  let resumedFrom: number | undefined;
+  const steps = context.steps ?? config.optim.totalSteps;
+  const every = Math.max(1, Math.round(steps / 10));
+  const trained = await trainRefer({
+    data: context.data,
+    pseudo: arm === "full-pseudo" ? context.pseudo : undefined,
+    config,
+    out: runDir,
+    resume: true, // a fresh folder starts from step 0
+    seed,
+    steps: context.steps,
+    valSplit: false,
+    checkpointEvery: context.checkpointEvery ?? 100,
+    workers: context.workers,
+    progress: false,
+    onStep: (entry) => {
+      resumedFrom ??= entry.step - 1;
+      if (entry.step % every === 0)
+        context.log(`${context.tag}: step ${entry.step}/${steps}, loss ${entry.loss.toFixed(4)}`);
+    },
+  });
+  const cpu = process.cpuUsage(cpuBefore);
+  const train = {
+    steps: trained.step,
+    trainSeconds: await trainingSeconds(runDir),
+    wallSeconds: (performance.now() - wallBefore) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    resumedFrom: resumedFrom ?? trained.step,
+  };
+  const checkpoint = trained.model ?? trained.checkpoint;
+
+  // Ref-YouTube-VOS form: every expression of the scored split, scored per expression and per group.
+  const masks = join(runDir, context.split);
+  const inferred = await inferRefer({ checkpoint, split: context.scoredRoot, out: masks });
+  const groupsFile = expressionGroupsPath(context.scoredRoot);
+  const scores = await evaluatePerExpression({
+    protocol: "ref-youtube-vos",
+    splitRoot: context.scoredRoot,
+    resultsDir: masks,
+    groupsFile: existsSync(groupsFile) ? groupsFile : undefined,
+  });
+  const groups = scores.groups ?? {};
+  const metrics: Record<ReferMetric, number | null> = {
+    J: scores.J,
+    F: scores.F,
+    "J&F": scores["J&F"],
+    motionOnlyJF: groups["motion-only"]?.["J&F"] ?? null,
+    refDavisJF: null,
+    refDavisJ: null,
+    refDavisF: null,
+  };
+  if (context.refDavis !== undefined) {
+    const davisMasks = join(runDir, `ref-davis-${context.split}`);
+    await inferRefer({ checkpoint, refDavis: join(context.refDavis, context.split), out: davisMasks });
+    const davis = await evaluateRefDavis({
+      davisRoot: join(context.refDavis, "DAVIS"),
+      resultsDir: davisMasks,
+      set: context.split === "valid" ? "val" : context.split,
+    });
+    metrics.refDavisJF = davis["J&F"];
+    metrics.refDavisJ = davis.J;
+    metrics.refDavisF = davis.F;
+  }
+  return {
+    arm,
+    seed,
+    what: WHAT[arm],
+    settings: context.settings,
+    train,
+    inference: {
+      frames: inferred.frames,
+      seconds: inferred.seconds,
+      framesPerSecond: inferred.framesPerSecond,
+    },
+    metrics,
+    groups,
+    expressions: Object.keys(scores.per_expression).length,
+  };
+}
+
+/** Per arm: mean ± spread of every figure over the seeds. */
+export function summariseRefer(
+  runs: readonly ReferArmRun[],
+  settings: Record<string, unknown>,
+): ReferAblationSummary {
+  const arms: ReferAblationSummary["arms"] = {};
+  for (const arm of REFER_ARMS) {
+    const mine = runs.filter((r) => r.arm === arm).sort((a, b) => a.seed - b.seed);
+    if (mine.length === 0) continue;
+    arms[arm] = {
+      what: WHAT[arm],
+      seeds: mine.map((r) => r.seed),
+      metrics: Object.fromEntries(
+        REFER_METRICS.map((name) => [name, meanSpread(mine.map((r) => r.metrics[name]))]),
+      ) as Record<ReferMetric, MetricSummary>,
+      trainWallSeconds: meanSpread(mine.map((r) => r.train.wallSeconds)),
+      trainCpuSeconds: meanSpread(mine.map((r) => r.train.cpuSeconds)),
+      inferenceFramesPerSecond: meanSpread(mine.map((r) => r.inference.framesPerSecond)),
+    };
+  }
+  return { settings, arms };
+}
+
+const COLUMNS: [ReferMetric, string][] = [
+  ["J", "J"],
+  ["F", "F"],
+  ["J&F", "J&F"],
+  ["motionOnlyJF", "motion-only J&F"],
+  ["refDavisJF", "Ref-DAVIS17 J&F"],
+];
+
+/** The table: mean ± sample standard deviation over the seeds; training time per run. */
+export function referMarkdownTable(summary: ReferAblationSummary, seeds: readonly number[]): string {
+  const lines = [
+    `| arm | what | seeds | ${COLUMNS.map(([, title]) => title).join(" | ")} | train wall | train CPU | infer frames/s |`,
+    `|---|---|---|${COLUMNS.map(() => "---|").join("")}---|---|---|`,
+  ];
+  const time = (m: MetricSummary) => (m.mean === null ? "–" : duration(m.mean));
+  for (const [arm, s] of Object.entries(summary.arms)) {
+    lines.push(
+      `| ${arm} | ${s.what} | ${s.seeds.join(", ")} | ` +
+        `${COLUMNS.map(([name]) => meanSpreadCell(s.metrics[name])).join(" | ")} | ${time(s.trainWallSeconds)} | ` +
+        `${time(s.trainCpuSeconds)} | ${meanSpreadCell(s.inferenceFramesPerSecond, 1)} |`,
+    );
+  }
+  lines.push(
+    "",
+    `Mean ± sample standard deviation over seeds ${seeds.join(", ")}; J, F, J&F on the scored split's ` +
+      "expressions (Ref-YouTube-VOS protocol), motion-only J&F on those of objects only motion tells apart.",
+    "",
+  );
+  return lines.join("\n");
+}
+
+function fixed(value: number | null): string {
+  return value === null ? "–" : value.toFixed(3);
+}
+
+// The command ----------------------------------------------------------------------------------------
+
+export function parseReferAblationArgs(args: readonly string[]): ReferAblationOptions {
+  const value = (name: string): string | undefined => {
+    const i = args.indexOf(`--${name}`);
+    if (i < 0) return undefined;
+    if (i + 1 >= args.length) throw new VidsegError(`--${name} needs a value`);
+    return args[i + 1];
+  };
+  const required = (name: string) => {
+    const v = value(name);
+    if (v === undefined) throw new VidsegError(`--${name} is required`);
+    return v;
+  };
+  const number = (name: string, integer: boolean, max = Infinity): number | undefined => {
+    const text = value(name);
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (text.trim() === "" || !Number.isFinite(n) || n < 0 || n > max || (integer && !Number.isInteger(n)))
+      throw new VidsegError(
+        `expected a non-negative ${integer ? "integer" : "number"}${max < Infinity ? ` up to ${max}` : ""}, got "${text}"`,
+        undefined,
+        `--${name}`,
+      );
+    return n;
+  };
+  const seeds = (value("seeds") ?? "1,2,3").split(",").map((s) => {
+    const n = Number(s);
+    if (s.trim() === "" || !Number.isInteger(n) || n < 0)
+      throw new VidsegError(`expected seeds like 1,2,3, got "${value("seeds")}"`, undefined, "--seeds");
+    return n;
+  });
+  const arms = (value("arms") ?? REFER_ARMS.join(",")).split(",").map((a) => {
+    if (!(REFER_ARMS as readonly string[]).includes(a))
+      throw new VidsegError(`expected arms among ${REFER_ARMS.join(", ")}, got "${a}"`, undefined, "--arms");
+    return a as ReferArm;
+  });
+  return {
+    data: required("data"),
+    evalData: value("eval-data"),
+    refDavis: value("ref-davis"),
+    pseudo: value("pseudo"),
+    pseudoRatio: number("pseudo-ratio", false, 1),
+    config: value("config") ?? join("bench", "configs", "refer-ytvis-long.json"),
+    out: value("out") ?? join("runs", "yofo-ablation"),
+    steps: number("steps", true),
+    seeds,
+    arms,
+    split: value("split"),
+    workers: number("workers", true),
+    checkpointEvery: number("checkpoint-every", true),
+  };
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  (async () => {
+    const options = parseReferAblationArgs(process.argv.slice(2));
+    if (options.seeds.length < 3)
+      process.stderr.write(`note: ${options.seeds.length} seed(s); the issue asks for at least 3\n`);
+    await runReferAblation(options);
+    process.stdout.write(readFileSync(join(options.out, "summary.md"), "utf8"));
+  })().catch((error: unknown) => {
+    if (error instanceof VidsegError) {
+      process.stderr.write(`bench:refer-ablation: error: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw error;
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * `npm run bench:refer-ablation` end to end on the tiny preset (2 arms × 1 seed × 2 steps, a fresh-seed
+ * valid split with motion-only expressions and its Ref-DAVIS17 form, pseudo-videos from stills): one
+ * JSON per arm × seed with the evaluators' own figures, each arm trained with its own settings, the
+ * summary and its table; a rerun skips finished arms, a lost one is scored again from its finished
+ * training, other settings are refused.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  armSettings,
+  runReferAblation,
+  type ReferAblationOptions,
+  type ReferArmRun,
+} from "../bench/refer-ablation.js";
+import { meanSpread } from "../bench/ablation-runs.js";
+import { evaluatePerExpression, evaluateRefDavis } from "../src/eval/refer.js";
+import { synthRefer } from "../src/jobs/synth.js";
+import { initRuntime } from "../src/runtime/backend.js";
+
+const root = mkdtempSync(join(tmpdir(), "vidseg-refer-ablation-"));
+const data = join(root, "data");
+const fresh = join(root, "fresh");
+const pseudo = join(root, "pseudo");
+const config = join(root, "config.json");
+
+beforeAll(async () => {
+  await initRuntime({ backend: "wasm" });
+  const tiny = { preset: "tiny", splits: ["train"] as ["train"], overrides: { videos: 2 } };
+  await synthRefer({ ...tiny, seed: 5, out: data });
+  await synthRefer({ ...tiny, seed: 4, out: pseudo, stills: { clipLength: 3 } });
+  // A fresh seed, with look-alikes that only motion tells apart, and its Ref-DAVIS17 form.
+  await synthRefer({
+    preset: "tiny",
+    seed: 3,
+    out: fresh,
+    splits: ["valid"],
+    overrides: { videos: 2, frames: 12, distractors: 1 },
+    refDavis: true,
+  });
+  writeFileSync(config, JSON.stringify({ preset: "tiny", optim: { warmupSteps: 1, lr: 2e-3 } }));
+}, 60_000);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe("npm run bench:refer-ablation", () => {
+  const out = join(root, "ablation");
+  const lines: string[] = [];
+  const options = (): ReferAblationOptions => ({
+    data,
+    evalData: fresh,
+    refDavis: join(fresh, "ref-davis"),
+    pseudo,
+    config,
+    out,
+    steps: 2,
+    seeds: [1],
+    arms: ["base", "full-pseudo"],
+    workers: 1,
+    log: (line) => lines.push(line),
+  });
+  const run = (name: string) => JSON.parse(readFileSync(join(out, `${name}.json`), "utf8")) as ReferArmRun;
+
+  it("trains, infers and scores every arm × seed; one JSON each with the evaluators' figures; the summary", async () => {
+    const summary = await runReferAblation(options());
+    const base = run("base-s1");
+    // The figures are the evaluators' own, on the masks the run wrote.
+    const split = join(fresh, "valid");
+    const scores = await evaluatePerExpression({
+      protocol: "ref-youtube-vos",
+      splitRoot: split,
+      resultsDir: join(out, "base-s1", "valid"),
+      groupsFile: join(split, "expression_groups.json"),
+    });
+    expect(base.metrics).toMatchObject({ J: scores.J, F: scores.F, "J&F": scores["J&F"] });
+    expect(base.metrics.motionOnlyJF).toBe(scores.groups!["motion-only"]["J&F"]);
+    expect(base.groups["motion-only"].expressions).toBeGreaterThan(0);
+    const davis = await evaluateRefDavis({
+      davisRoot: join(fresh, "ref-davis", "DAVIS"),
+      resultsDir: join(out, "base-s1", "ref-davis-valid"),
+    });
+    expect(base.metrics).toMatchObject({ refDavisJF: davis["J&F"], refDavisJ: davis.J, refDavisF: davis.F });
+    expect(base.train).toMatchObject({ steps: 2, resumedFrom: 0 });
+    expect(base.train.cpuSeconds).toBeGreaterThan(0);
+    expect(base.inference.framesPerSecond).toBeGreaterThan(0);
+    // Each arm trained with its own settings (the same code path as `vidseg train refer`).
+    const start = (name: string) =>
+      JSON.parse(readFileSync(join(out, name, "log.jsonl"), "utf8").split("\n")[0]).config.modelInfo;
+    expect(start("base-s1").config.refer).toMatchObject({
+      featureMining: false,
+      metaTransfer: false,
+      pseudoRatio: 0,
+    });
+    expect(start("full-pseudo-s1").config.refer).toMatchObject({
+      featureMining: true,
+      metaTransfer: true,
+      pseudoRatio: 0.3,
+    });
+    expect(start("full-pseudo-s1").trainedOn.data).toMatch(/\+ pseudo-videos pseudo$/);
+    // The summary: mean ± spread of the runs' figures, and its table.
+    expect(Object.keys(summary.arms)).toEqual(["base", "full-pseudo"]);
+    expect(summary.arms.base!.metrics["J&F"]).toEqual(meanSpread([base.metrics["J&F"]]));
+    expect(JSON.parse(readFileSync(join(out, "summary.json"), "utf8"))).toEqual(summary);
+    const table = readFileSync(join(out, "summary.md"), "utf8").split("\n");
+    expect(table[0]).toBe(
+      "| arm | what | seeds | J | F | J&F | motion-only J&F | Ref-DAVIS17 J&F | train wall | train CPU | infer frames/s |",
+    );
+    expect(table.filter((l) => /^\| (base|full-pseudo) \|/.test(l))).toHaveLength(2);
+    expect(lines.some((l) => /^\[2\/2\] full-pseudo-s1: .*ETA/.test(l))).toBe(true);
+  }, 60_000);
+
+  it("a rerun skips finished arms; a lost arm is scored again from its training; other settings are refused", async () => {
+    const before = statSync(join(out, "base-s1.json")).mtimeMs;
+    const lost = run("full-pseudo-s1");
+    rmSync(join(out, "full-pseudo-s1.json"));
+    lines.length = 0;
+    await runReferAblation(options());
+    expect(lines.filter((l) => l.includes("finished before, skipped"))).toHaveLength(1);
+    expect(statSync(join(out, "base-s1.json")).mtimeMs).toBe(before);
+    const again = run("full-pseudo-s1");
+    expect(again.metrics).toEqual(lost.metrics); // the same model, the same figures
+    expect(again.train).toMatchObject({ steps: 2, resumedFrom: 2 });
+    await expect(runReferAblation({ ...options(), steps: 3 })).rejects.toThrow(
+      `${join(out, "base-s1.json")}: settings.steps: was run with steps 2, not 3: use another --out, or remove it`,
+    );
+    await expect(runReferAblation({ ...options(), pseudo: undefined })).rejects.toThrow(
+      "--pseudo: the full-pseudo arm needs pseudo-videos",
+    );
+    expect(existsSync(join(out, "summary.md"))).toBe(true);
+  }, 60_000);
+
+  it("the arms' settings", () => {
+    expect(armSettings("base", 0.3)).toEqual({ featureMining: false, metaTransfer: false, pseudoRatio: 0 });
+    expect(armSettings("fm", 0.3)).toEqual({ featureMining: true, metaTransfer: false, pseudoRatio: 0 });
+    expect(armSettings("mt", 0.3)).toEqual({ featureMining: false, metaTransfer: true, pseudoRatio: 0 });
+    expect(armSettings("full", 0.3)).toEqual({ featureMining: true, metaTransfer: true, pseudoRatio: 0 });
+    expect(armSettings("full-pseudo", 0.2)).toEqual({
+      featureMining: true,
+      metaTransfer: true,
+      pseudoRatio: 0.2,
+    });
+  });
+});
