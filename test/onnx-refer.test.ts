@@ -152,6 +152,13 @@ describe("ONNX export of the referring model", () => {
     expect(summary.files.map((f) => f.path)).toEqual(
       ["m.onnx", "m.text.onnx", "m.target.onnx", "m.decode.onnx"].map((name) => join(root, name)),
     );
+    // The same model exports to the same bytes.
+    await exportOnnx({ checkpoint: file, out: join(root, "again.onnx") });
+    for (const suffix of ["", ".text", ".target", ".decode"]) {
+      expect(
+        readFileSync(join(root, `again${suffix}.onnx`)).equals(readFileSync(join(root, `m${suffix}.onnx`))),
+      ).toBe(true);
+    }
     const metadata = readOnnxReferMetadata(readFileSync(join(root, "m.onnx")), "m.onnx");
     expect(metadata.info.vocabulary).toEqual(REFER_VOCABULARY);
     expect(metadata.info.config.refer).toEqual(info.config.refer);
