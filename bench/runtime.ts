@@ -350,12 +350,14 @@ else {
     if (diff !== null)
       console.log(`${key}  PyTorch against onnxruntime outputs: max abs diff ${diff.toExponential(2)}`);
   }
-  console.log(
-    `ort_over_tfjs ${JSON.stringify(ortOverTfjs)}  ort_over_pytorch ${JSON.stringify(ortOverPytorch)}`,
-  );
-  console.log(
-    `CPU time: ort_over_tfjs ${JSON.stringify(ortOverTfjsCpu)}  ort_over_pytorch ${JSON.stringify(ortOverPytorchCpu)}`,
-  );
+  if (only !== "refer") {
+    console.log(
+      `ort_over_tfjs ${JSON.stringify(ortOverTfjs)}  ort_over_pytorch ${JSON.stringify(ortOverPytorch)}`,
+    );
+    console.log(
+      `CPU time: ort_over_tfjs ${JSON.stringify(ortOverTfjsCpu)}  ort_over_pytorch ${JSON.stringify(ortOverPytorchCpu)}`,
+    );
+  }
   for (const [key, stream] of Object.entries(referResults as Record<string, Record<string, Timing>>)) {
     for (const [name, t] of Object.entries(stream)) {
       console.log(
