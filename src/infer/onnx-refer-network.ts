@@ -77,14 +77,21 @@ export class OnnxReferNetwork implements ReferNetwork {
   ): Promise<OnnxReferNetwork> {
     const metadata = readOnnxReferMetadata(bytes, file);
     await initRuntime(options.runtime);
-    const session = async (source: Uint8Array) =>
-      ort.InferenceSession.create(source, onnxSessionOptions(options));
-    return new OnnxReferNetwork(ort, metadata, {
-      frame: await session(bytes),
-      text: await session(await partBytes("text")),
-      target: await session(await partBytes("target")),
-      decode: await session(await partBytes("decode")),
-    });
+    const sessions: Partial<Record<"frame" | ReferGraphPart, Ort.InferenceSession>> = {};
+    try {
+      for (const part of ["frame", "text", "target", "decode"] as const) {
+        const source = part === "frame" ? bytes : await partBytes(part);
+        sessions[part] = await ort.InferenceSession.create(source, onnxSessionOptions(options));
+      }
+    } catch (error) {
+      for (const session of Object.values(sessions)) void session.release();
+      throw error;
+    }
+    return new OnnxReferNetwork(
+      ort,
+      metadata,
+      sessions as Record<"frame" | ReferGraphPart, Ort.InferenceSession>,
+    );
   }
 
   async encodeText(ids: readonly number[]): Promise<NetworkFeatures> {
