@@ -37,7 +37,7 @@ import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
 import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
 import { TfjsFrameNetwork } from "../src/infer/frame-network.js";
 import { presetConfig } from "../src/models/config.js";
-import { readModelFile, disposeModelFile, type ModelInfo } from "../src/models/model-file.js";
+import { atInputSize, readModelFile, disposeModelFile, type ModelInfo } from "../src/models/model-file.js";
 import { cropClassifierFile, ONNX_NAMES, referGraphFile } from "../src/models/onnx-file.js";
 import type { ReferModel } from "../src/models/refer/model.js";
 import { instantiateModel, MODEL_KINDS } from "../src/models/registry.js";
@@ -191,10 +191,7 @@ async function timeRefer(): Promise<void> {
   try {
     for (const size of [128, 320]) {
       const key = `${size}x${size}`;
-      const sized: ModelInfo = {
-        ...info,
-        config: { ...info.config, model: { ...info.config.model, inputSize: [size, size] } },
-      };
+      const sized = atInputSize(info, [size, size]);
       const graphs = exportReferModel(model, info, { size: [size, size] });
       const onnxFile = join(tmp, `refer-${size}.onnx`);
       writeFileSync(onnxFile, graphs.frame);
@@ -228,13 +225,7 @@ async function timeRefer(): Promise<void> {
 async function timeVis(): Promise<void> {
   for (const size of sizes) {
     const key = `${size}x${size}`;
-    const sized = {
-      ...info,
-      config: {
-        ...info.config,
-        model: { ...info.config.model, inputSize: [size, size] as [number, number] },
-      },
-    };
+    const sized = atInputSize(info, [size, size]);
     const graphs = exportOnlineSegmenter(segmenter, info, { size: [size, size] });
     const onnxFile = join(tmp, `model-${size}.onnx`);
     writeFileSync(onnxFile, graphs.segmenter);
@@ -359,12 +350,14 @@ else {
     if (diff !== null)
       console.log(`${key}  PyTorch against onnxruntime outputs: max abs diff ${diff.toExponential(2)}`);
   }
-  console.log(
-    `ort_over_tfjs ${JSON.stringify(ortOverTfjs)}  ort_over_pytorch ${JSON.stringify(ortOverPytorch)}`,
-  );
-  console.log(
-    `CPU time: ort_over_tfjs ${JSON.stringify(ortOverTfjsCpu)}  ort_over_pytorch ${JSON.stringify(ortOverPytorchCpu)}`,
-  );
+  if (only !== "refer") {
+    console.log(
+      `ort_over_tfjs ${JSON.stringify(ortOverTfjs)}  ort_over_pytorch ${JSON.stringify(ortOverPytorch)}`,
+    );
+    console.log(
+      `CPU time: ort_over_tfjs ${JSON.stringify(ortOverTfjsCpu)}  ort_over_pytorch ${JSON.stringify(ortOverPytorchCpu)}`,
+    );
+  }
   for (const [key, stream] of Object.entries(referResults as Record<string, Record<string, Timing>>)) {
     for (const [name, t] of Object.entries(stream)) {
       console.log(

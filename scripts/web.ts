@@ -1,6 +1,6 @@
 /**
  * The browser demo (web/): `buildWeb` bundles the page and its Worker with esbuild, copies onnxruntime-web's
- * wasm and exports the models to ONNX beside them (the online model as models/model.onnx, the referring
+ * and TensorFlow.js's wasm and exports the models to ONNX beside them (the online model as models/model.onnx, the referring
  * model as models/refer.onnx and its graphs, when there is one: weights/refer-yofo.safetensors or
  * --refer-checkpoint); `npm run web` builds into dist-web/ and serves it on 127.0.0.1 only, rebuilding on
  * change.
@@ -17,6 +17,12 @@ const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 /** The referring model `npm run web` serves when no other is named (the lead's trained YOFO weights). */
 const DEFAULT_REFER = join(ROOT, "weights/refer-yofo.safetensors");
 const ORT_FILES = ["ort-wasm-simd-threaded.asyncify.wasm", "ort-wasm-simd-threaded.asyncify.mjs"];
+/** TensorFlow.js's wasm backend, on which the referring model's memory and θ solver run in the Worker. */
+const TFJS_WASM_FILES = [
+  "tfjs-backend-wasm.wasm",
+  "tfjs-backend-wasm-simd.wasm",
+  "tfjs-backend-wasm-threaded-simd.wasm",
+];
 
 function buildOptions(outDir: string): esbuild.BuildOptions {
   return {
@@ -50,10 +56,17 @@ function referModel(models: WebModels): string | null {
 async function staticFiles(outDir: string, models: WebModels): Promise<string | null> {
   const modelsDir = join(outDir, "models");
   mkdirSync(join(outDir, "ort"), { recursive: true });
+  mkdirSync(join(outDir, "tfjs"), { recursive: true });
   mkdirSync(modelsDir, { recursive: true });
   copyFileSync(join(ROOT, "web/index.html"), join(outDir, "index.html"));
   for (const file of ORT_FILES) {
     copyFileSync(join(ROOT, "node_modules/onnxruntime-web/dist", file), join(outDir, "ort", file));
+  }
+  for (const file of TFJS_WASM_FILES) {
+    copyFileSync(
+      join(ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/dist", file),
+      join(outDir, "tfjs", file),
+    );
   }
   await exportOnnx({
     checkpoint: models.checkpoint ?? join(ROOT, "weights/online-ytvis.safetensors"),

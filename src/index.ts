@@ -109,14 +109,29 @@ export {
 } from "./jobs/infer-vis.js";
 export { exportOnnx, type ExportOnnxOptions, type ExportOnnxSummary } from "./jobs/export-onnx.js";
 export { exportOnlineSegmenter, type OnnxExport, type OnnxExportOptions } from "./export/onnx-segmenter.js";
+export { exportReferModel, type OnnxReferExport } from "./export/onnx-refer.js";
 export {
   ONNX_NAMES,
+  ONNX_REFER_NAMES,
   cropClassifierFile,
+  referGraphFile,
   readOnnxMetadata,
+  readOnnxReferMetadata,
   type OnnxModelMetadata,
+  type OnnxReferMetadata,
+  type OnnxPreprocessing,
+  type ReferGraphPart,
 } from "./models/onnx-file.js";
 export { TfjsFrameNetwork, type FrameNetwork } from "./infer/frame-network.js";
 export { OnnxFrameNetwork, type OnnxRuntime, type OnnxNetworkOptions } from "./infer/onnx-network.js";
+export {
+  TfjsReferNetwork,
+  TransferState,
+  type ReferNetwork,
+  type NetworkFeatures,
+  type MaskLogits,
+} from "./infer/refer-network.js";
+export { OnnxReferNetwork } from "./infer/onnx-refer-network.js";
 export {
   trainVis,
   type TrainVisOptions,

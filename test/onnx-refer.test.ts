@@ -4,15 +4,25 @@
  * onnxruntime-node give mask logits within 1e-4 on every frame while the memory fills and evicts (the
  * θ solver is the one TypeScript implementation for both), on small seeded models (ResNet and
  * centernet-mbv3 backbones); `ReferringSegmenter.createFromPath("m.onnx")` needs nothing but the
- * exported files; `vidseg export onnx` and `vidseg infer refer --checkpoint m.onnx` work.
+ * exported files; `vidseg export onnx` and `vidseg infer refer --checkpoint m.onnx` work; the wrong kind
+ * of export, or a graph missing beside it, is one error naming the file.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { exportReferModel } from "../src/export/onnx-refer.js";
 import { readIndexedPng } from "../src/formats/png.js";
+import { OnlineSegmenter } from "../src/infer/online-segmenter.js";
 import { OnnxReferNetwork } from "../src/infer/onnx-refer-network.js";
 import { TfjsReferNetwork, TransferState } from "../src/infer/refer-network.js";
 import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
@@ -25,7 +35,12 @@ import type { ReferModel } from "../src/models/refer/model.js";
 import { WordTokenizer } from "../src/models/refer/tokenizer.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { writePng } from "../src/viz/image.js";
-import { randomReferModel, REFER_VOCABULARY, writeRandomReferModel } from "./helpers/models.js";
+import {
+  randomReferModel,
+  REFER_VOCABULARY,
+  writeRandomOnlineModel,
+  writeRandomReferModel,
+} from "./helpers/models.js";
 import { blobFrame, maxAbsDiff } from "./helpers/random.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-onnx-refer-"));
@@ -43,8 +58,8 @@ const frames = Array.from({ length: 7 }, (_, t) => ({
  * Every frame's mask logits for each expression through both runtimes (network level, each with its
  * own memory per expression); returns the largest difference per frame.
  */
-async function parity(model: ReferModel, info: ModelInfo): Promise<number[]> {
-  const graphs = exportReferModel(model, info);
+async function parity(model: ReferModel, info: ModelInfo, opset?: number): Promise<number[]> {
+  const graphs = exportReferModel(model, info, { opset });
   const onnx = await OnnxReferNetwork.create(
     ort,
     graphs.frame,
@@ -98,12 +113,15 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("ONNX export of the referring model", () => {
-  it("gives TensorFlow.js's mask logits within 1e-4 on every frame as the memory fills and evicts", async () => {
+  it("gives TensorFlow.js's mask logits within 1e-4 on every frame as the memory fills and evicts, at opsets 17 and 20", async () => {
     const { model, info } = randomReferModel(7);
     try {
-      const diffs = await parity(model, info);
-      expect(diffs).toHaveLength(frames.length);
-      for (const [t, diff] of diffs.entries()) expect(diff, `frame ${t}`).toBeLessThan(TOLERANCE);
+      for (const opset of [17, 20]) {
+        const diffs = await parity(model, info, opset);
+        expect(diffs).toHaveLength(frames.length);
+        for (const [t, diff] of diffs.entries())
+          expect(diff, `opset ${opset}, frame ${t}`).toBeLessThan(TOLERANCE);
+      }
     } finally {
       model.dispose();
     }
@@ -137,6 +155,13 @@ describe("ONNX export of the referring model", () => {
     expect(summary.files.map((f) => f.path)).toEqual(
       ["m.onnx", "m.text.onnx", "m.target.onnx", "m.decode.onnx"].map((name) => join(root, name)),
     );
+    // The same model exports to the same bytes.
+    await exportOnnx({ checkpoint: file, out: join(root, "again.onnx") });
+    for (const suffix of ["", ".text", ".target", ".decode"]) {
+      expect(
+        readFileSync(join(root, `again${suffix}.onnx`)).equals(readFileSync(join(root, `m${suffix}.onnx`))),
+      ).toBe(true);
+    }
     const metadata = readOnnxReferMetadata(readFileSync(join(root, "m.onnx")), "m.onnx");
     expect(metadata.info.vocabulary).toEqual(REFER_VOCABULARY);
     expect(metadata.info.config.refer).toEqual(info.config.refer);
@@ -207,5 +232,23 @@ describe("ONNX export of the referring model", () => {
       ).toBeLessThanOrEqual(2);
     }
     expect(existsSync(join(runs[1], "expressions.json"))).toBe(true);
+  });
+
+  it("refuses, in one line naming the file, an online export, a missing graph beside it, and the reverse", async () => {
+    const online = join(root, "online.safetensors");
+    await writeRandomOnlineModel(online, 2);
+    await exportOnnx({ checkpoint: online, out: join(root, "online.onnx") });
+    await expect(ReferringSegmenter.createFromPath(join(root, "online.onnx"))).rejects.toThrow(
+      /online\.onnx: metadata_props\.vidseg\.format: format must be "vidseg-onnx-refer", got an online VIS model/,
+    );
+    const { model, info } = randomReferModel(10);
+    const graphs = exportReferModel(model, info);
+    model.dispose();
+    const lonely = join(root, "lonely.onnx");
+    writeFileSync(lonely, graphs.frame);
+    await expect(ReferringSegmenter.createFromPath(lonely)).rejects.toThrow(/lonely\.text\.onnx/);
+    await expect(OnlineSegmenter.createFromPath(lonely)).rejects.toThrow(
+      /lonely\.onnx: .*format must be "vidseg-onnx-vis", got a referring model/,
+    );
   });
 });

@@ -41,7 +41,8 @@ interface RecordedFrame {
 const root = mkdtempSync(join(tmpdir(), "vidseg-web-"));
 const outDir = join(root, "site");
 let server: { url: string; refer: string | null; stop: () => Promise<void> } | undefined;
-const EXPRESSIONS = ["the red square moving left", "the small blue circle"];
+// Two objects of the bundled clip (the random model reads words it does not know as UNK).
+const EXPRESSIONS = ["the blue square", "the green ellipse"];
 const SHIPPED_REFER = "weights/refer-yofo.safetensors";
 let browser: Browser | undefined;
 let page: Page;

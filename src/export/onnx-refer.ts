@@ -18,7 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../core/errors.js";
 import { VIDSEG_VERSION } from "../core/version.js";
-import type { ModelInfo } from "../models/model-file.js";
+import { atInputSize, type ModelInfo } from "../models/model-file.js";
 import {
   ONNX_METADATA_KEY,
   ONNX_REFER_FORMAT,
@@ -267,7 +267,7 @@ export function exportReferModel(
   const metadata: OnnxReferMetadata = {
     format: ONNX_REFER_FORMAT,
     vidsegVersion: VIDSEG_VERSION,
-    info: { ...info, config: { ...config, model: { ...config.model, inputSize: [height, width] } } },
+    info: atInputSize(info, [height, width]),
     preprocessing: preprocessingMetadata(config.model.backbone, model.backbone, [height, width]),
     lambda: lambda ? lambda.dataSync()[0] : null,
     featureSize: [h, w],

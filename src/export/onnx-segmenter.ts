@@ -20,7 +20,7 @@
  */
 import { VidsegError } from "../core/errors.js";
 import { VIDSEG_VERSION } from "../core/version.js";
-import type { ModelInfo } from "../models/model-file.js";
+import { atInputSize, type ModelInfo } from "../models/model-file.js";
 import { ONNX_FORMAT, ONNX_METADATA_KEY, ONNX_NAMES, type OnnxModelMetadata } from "../models/onnx-file.js";
 import type { FrameSegmenter } from "../models/segmenter.js";
 import type { CropClassifier } from "../models/crop-classifier.js";
@@ -148,10 +148,7 @@ export function exportOnlineSegmenter(
   if (classifier) g.output(image, { name: ONNX_NAMES.image, type: float, dims: [1, 3, height, width] });
 
   // The tracker and the crop boxes work at the exported input size.
-  const exportedInfo: ModelInfo = {
-    ...info,
-    config: { ...info.config, model: { ...info.config.model, inputSize: [height, width] } },
-  };
+  const exportedInfo = atInputSize(info, [height, width]);
   const metadata: OnnxModelMetadata = {
     format: ONNX_FORMAT,
     vidsegVersion: VIDSEG_VERSION,

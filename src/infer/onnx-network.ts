@@ -69,11 +69,7 @@ export class OnnxFrameNetwork implements FrameNetwork {
     if (metadata.info.kind !== "online") {
       throw new VidsegError(`an ONNX export of a "${metadata.info.kind}" model cannot stream`, file);
     }
-    const sessionOptions: Ort.InferenceSession.SessionOptions = {
-      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-      ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
-      graphOptimizationLevel: "all",
-    };
+    const sessionOptions = onnxSessionOptions(options);
     const segmenter = await ort.InferenceSession.create(bytes, sessionOptions);
     const crop = metadata.cropClassifier
       ? await ort.InferenceSession.create(await cropBytes(), sessionOptions)
@@ -82,20 +78,13 @@ export class OnnxFrameNetwork implements FrameNetwork {
   }
 
   async predict(frame: RgbImage): Promise<FramePrediction> {
-    const { width, height } = frame;
-    const data =
-      frame.data instanceof Uint8Array
-        ? frame.data
-        : new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length);
-    const outputs = await this.segmenter.run({
-      [ONNX_NAMES.frame]: new this.ort.Tensor("uint8", data, [1, height, width, 3]),
-    });
+    const outputs = await this.segmenter.run({ [ONNX_NAMES.frame]: frameTensor(this.ort, frame) });
     const { numQueries, numClasses, embeddingDim, maskStride } = this.metadata.outputs;
     const [inputHeight, inputWidth] = this.metadata.preprocessing.inputSize;
     const prediction = framePrediction({
-      probs: floats(outputs, ONNX_NAMES.classProbs),
-      embeddings: floats(outputs, ONNX_NAMES.queryEmbed),
-      maskLogits: floats(outputs, ONNX_NAMES.predMasks),
+      probs: floatOutput(outputs, ONNX_NAMES.classProbs),
+      embeddings: floatOutput(outputs, ONNX_NAMES.queryEmbed),
+      maskLogits: floatOutput(outputs, ONNX_NAMES.predMasks),
       numQueries,
       numClasses,
       embeddingDim,
@@ -113,7 +102,7 @@ export class OnnxFrameNetwork implements FrameNetwork {
           [ONNX_NAMES.image]: outputs[ONNX_NAMES.image],
           [ONNX_NAMES.cropBoxes]: boxes,
         });
-        applyCropProbs(prediction, candidates, floats(crops, ONNX_NAMES.cropProbs));
+        applyCropProbs(prediction, candidates, floatOutput(crops, ONNX_NAMES.cropProbs));
       }
     }
     return prediction;
@@ -125,7 +114,27 @@ export class OnnxFrameNetwork implements FrameNetwork {
   }
 }
 
-function floats(outputs: Ort.InferenceSession.OnnxValueMapType, name: string): Float32Array {
+/** onnxruntime's session options for vidseg's graphs: the threads and providers asked for, all graph optimisations. */
+export function onnxSessionOptions(options: OnnxNetworkOptions): Ort.InferenceSession.SessionOptions {
+  return {
+    ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+    ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
+    graphOptimizationLevel: "all",
+  };
+}
+
+/** A frame's RGB bytes as the graphs' `frame` input, uint8 [1, H, W, 3] (no copy). */
+export function frameTensor(ort: OnnxRuntime, frame: RgbImage): Ort.Tensor {
+  const { width, height } = frame;
+  const data =
+    frame.data instanceof Uint8Array
+      ? frame.data
+      : new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length);
+  return new ort.Tensor("uint8", data, [1, height, width, 3]);
+}
+
+/** A float32 output of a run, by name. */
+export function floatOutput(outputs: Ort.InferenceSession.OnnxValueMapType, name: string): Float32Array {
   const value = outputs[name] as Ort.Tensor | undefined;
   if (!value || !(value.data instanceof Float32Array))
     throw new VidsegError(`the ONNX graph has no float output "${name}"`);

@@ -19,7 +19,13 @@ import {
 import { memoryOptions, solverSteps } from "../models/refer/model.js";
 import { refitTheta, TransferMemory } from "../models/refer/meta-transfer.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
-import type { OnnxNetworkOptions, OnnxRuntime } from "./onnx-network.js";
+import {
+  floatOutput,
+  frameTensor,
+  onnxSessionOptions,
+  type OnnxNetworkOptions,
+  type OnnxRuntime,
+} from "./onnx-network.js";
 import type { MaskLogits, NetworkFeatures, ReferNetwork, TransferState } from "./refer-network.js";
 
 type Outputs = Ort.InferenceSession.OnnxValueMapType;
@@ -40,13 +46,6 @@ function pick(outputs: Outputs, names: readonly string[]): Record<string, Ort.Te
     picked[name] = value;
   }
   return picked;
-}
-
-function floats(outputs: Outputs, name: string): Float32Array {
-  const value = outputs[name] as Ort.Tensor | undefined;
-  if (!value || !(value.data instanceof Float32Array))
-    throw new VidsegError(`the ONNX graph has no float output "${name}"`);
-  return value.data;
 }
 
 export class OnnxReferNetwork implements ReferNetwork {
@@ -78,18 +77,21 @@ export class OnnxReferNetwork implements ReferNetwork {
   ): Promise<OnnxReferNetwork> {
     const metadata = readOnnxReferMetadata(bytes, file);
     await initRuntime(options.runtime);
-    const sessionOptions: Ort.InferenceSession.SessionOptions = {
-      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
-      ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
-      graphOptimizationLevel: "all",
-    };
-    const session = async (source: Uint8Array) => ort.InferenceSession.create(source, sessionOptions);
-    return new OnnxReferNetwork(ort, metadata, {
-      frame: await session(bytes),
-      text: await session(await partBytes("text")),
-      target: await session(await partBytes("target")),
-      decode: await session(await partBytes("decode")),
-    });
+    const sessions: Partial<Record<"frame" | ReferGraphPart, Ort.InferenceSession>> = {};
+    try {
+      for (const part of ["frame", "text", "target", "decode"] as const) {
+        const source = part === "frame" ? bytes : await partBytes(part);
+        sessions[part] = await ort.InferenceSession.create(source, onnxSessionOptions(options));
+      }
+    } catch (error) {
+      for (const session of Object.values(sessions)) void session.release();
+      throw error;
+    }
+    return new OnnxReferNetwork(
+      ort,
+      metadata,
+      sessions as Record<"frame" | ReferGraphPart, Ort.InferenceSession>,
+    );
   }
 
   async encodeText(ids: readonly number[]): Promise<NetworkFeatures> {
@@ -101,14 +103,7 @@ export class OnnxReferNetwork implements ReferNetwork {
   }
 
   async encodeFrame(frame: RgbImage): Promise<NetworkFeatures> {
-    const { width, height } = frame;
-    const data =
-      frame.data instanceof Uint8Array
-        ? frame.data
-        : new Uint8Array(frame.data.buffer, frame.data.byteOffset, frame.data.length);
-    const outputs = await this.sessions.frame.run({
-      [NAMES.frame]: new this.ort.Tensor("uint8", data, [1, height, width, 3]),
-    });
+    const outputs = await this.sessions.frame.run({ [NAMES.frame]: frameTensor(this.ort, frame) });
     return new OrtFeatures(pick(outputs, NAMES.features));
   }
 
@@ -131,8 +126,8 @@ export class OnnxReferNetwork implements ReferNetwork {
       const refer = this.info.config.refer;
       const [q, d] = (mined[NAMES.cross] as Ort.Tensor).dims.slice(1) as number[];
       const sample = {
-        gram: tf.tensor3d(floats(mined, NAMES.gram), [1, q, q]),
-        cross: tf.tensor3d(floats(mined, NAMES.cross), [1, q, d]),
+        gram: tf.tensor3d(floatOutput(mined, NAMES.gram), [1, q, q]),
+        cross: tf.tensor3d(floatOutput(mined, NAMES.cross), [1, q, d]),
       };
       state.memory ??= new TransferMemory(memoryOptions(refer), true);
       state.setTheta(refitTheta(state.memory, sample, state.theta, this.lambda, solverSteps(refer)));
@@ -141,7 +136,7 @@ export class OnnxReferNetwork implements ReferNetwork {
     }
     const decoded = await this.sessions.decode.run(feeds);
     const [height, width] = this.metadata.maskSize;
-    return { logits: floats(decoded, NAMES.maskLogits), height, width };
+    return { logits: floatOutput(decoded, NAMES.maskLogits), height, width };
   }
 
   close(): void {

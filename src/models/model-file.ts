@@ -145,6 +145,11 @@ export function disposeModelFile(model: ModelFile): void {
   tf.dispose([...model.weights.values()]);
 }
 
+/** The same model info at another input size (what an export or a benchmark at that size runs). */
+export function atInputSize(info: ModelInfo, inputSize: [number, number]): ModelInfo {
+  return { ...info, config: { ...info.config, model: { ...info.config.model, inputSize } } };
+}
+
 /**
  * Validates model info (a JSON string or object). `legacyHead` is the `offline_head` entry of files
  * written before the offline head's settings moved into the config.

@@ -113,16 +113,11 @@ export function isOnnxPath(path: string): boolean {
   return /\.onnx$/i.test(path.replace(/[?#].*$/, ""));
 }
 
-/** The format named in an exported graph's vidseg metadata ("" when it has none or is not ONNX). */
-export function onnxFormat(bytes: Uint8Array): string {
-  try {
-    const entry = onnx.ModelProto.decode(bytes).metadataProps.find((p) => p.key === ONNX_METADATA_KEY);
-    const value = entry?.value ? (JSON.parse(entry.value) as { format?: unknown }) : undefined;
-    return typeof value?.format === "string" ? value.format : "";
-  } catch {
-    return "";
-  }
-}
+/** What an export of the other kind is, for the error of a reader given it. */
+const FORMAT_HINTS: Record<string, string> = {
+  [ONNX_FORMAT]: "an online VIS model (OnlineSegmenter, `vidseg infer vis`)",
+  [ONNX_REFER_FORMAT]: "a referring model (ReferringSegmenter, `vidseg infer refer`)",
+};
 
 /** The metadata's common part: the format, the model info and the input size; one VidsegError naming `file`. */
 function readVidsegMetadata<T extends { format: string; info: ModelInfo; preprocessing: OnnxPreprocessing }>(
@@ -142,7 +137,13 @@ function readVidsegMetadata<T extends { format: string; info: ModelInfo; preproc
   const where = `metadata_props.${ONNX_METADATA_KEY}`;
   const value = parseJson(entry.value, file, where) as Partial<T> | null;
   if (typeof value !== "object" || value === null || value.format !== format) {
-    throw new VidsegError(`format must be "${format}"`, file, `${where}.format`);
+    const found = (value as { format?: unknown } | null)?.format;
+    const other = typeof found === "string" ? FORMAT_HINTS[found] : undefined;
+    throw new VidsegError(
+      `format must be "${format}"${other ? `, got ${other}` : ""}`,
+      file,
+      `${where}.format`,
+    );
   }
   const info = parseModelInfo(value.info, file, `${where}.info`);
   const size = value.preprocessing?.inputSize;

@@ -46,7 +46,13 @@ import {
 } from "../../src/models/model-file.js";
 import { decodeSafetensors, encodeSafetensors } from "../../src/nn/safetensors.js";
 import { DataType, OnnxGraph } from "../../src/export/onnx-graph.js";
-import { ONNX_FORMAT, ONNX_METADATA_KEY, readOnnxMetadata } from "../../src/models/onnx-file.js";
+import {
+  ONNX_FORMAT,
+  ONNX_METADATA_KEY,
+  ONNX_REFER_FORMAT,
+  readOnnxMetadata,
+  readOnnxReferMetadata,
+} from "../../src/models/onnx-file.js";
 import {
   applyByteEdits,
   applyJsonEdits,
@@ -619,13 +625,32 @@ function onnxWithMetadata(metadata: Json): Uint8Array {
 const onnxTarget: FuzzTarget<{
   edits: Parameters<typeof applyJsonEdits>[1];
   bytes: Parameters<typeof applyByteEdits>[1];
+  refer: boolean;
 }> = {
   name: "onnx",
-  what: "exported ONNX models: the protobuf and the vidseg metadata (info, preprocessing, outputs)",
-  input: fc.record({ edits: jsonEdits, bytes: fc.oneof(fc.constant([]), byteEdits) }),
+  what: "exported ONNX models, online and referring: the protobuf and the vidseg metadata (info, preprocessing, outputs)",
+  input: fc.record({ edits: jsonEdits, bytes: fc.oneof(fc.constant([]), byteEdits), refer: fc.boolean() }),
   async check(input, dir) {
     const file = join(dir, "model.onnx");
     const config = presetConfig("tiny");
+    if (input.refer) {
+      const refer: Json = {
+        format: ONNX_REFER_FORMAT,
+        vidsegVersion: "0.1.0",
+        info: { kind: "refer", config, categoryIds: [], vocabulary: ["red", "the"] } as unknown as Json,
+        preprocessing: { input: "RGB uint8 [1, H, W, 3]", scale: 1 / 255, inputSize: [64, 64] },
+        lambda: 1,
+        featureSize: [8, 8],
+        maskSize: [16, 16],
+      };
+      const bytes = applyByteEdits(onnxWithMetadata(applyJsonEdits(refer, input.edits)), input.bytes);
+      writeFileSync(file, bytes);
+      return oracle(
+        [file],
+        () => readOnnxReferMetadata(bytes, file),
+        (metadata) => validateVisConfig(metadata.info.config, file),
+      );
+    }
     const base: Json = {
       format: ONNX_FORMAT,
       vidsegVersion: "0.1.0",
