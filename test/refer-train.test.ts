@@ -36,11 +36,7 @@ import {
   writeExpressionMask,
   type RefMetaExpressions,
 } from "../src/formats/refytvos.js";
-import {
-  relativeThresholdShift,
-  ReferringSegmenter,
-  type ReferringFrameResult,
-} from "../src/infer/referring-segmenter.js";
+import { ReferringSegmenter, type ReferringFrameResult } from "../src/infer/referring-segmenter.js";
 import { openFrameFolder, type FrameSource } from "../src/infer/sources.js";
 import { drawReferOverlay, inferRefer, writeRefDavisFrame } from "../src/jobs/infer-refer.js";
 import { animationGeometry } from "../src/viz/animation.js";
@@ -334,44 +330,6 @@ describe("streaming", () => {
     for (const [k, text] of texts.entries())
       expect(together[k]).toEqual((await follow(segmenter, video, [text]))[0]);
     expect(segmenter.openTargets).toBe(0);
-  });
-
-  it("relativeThreshold: the threshold is min(0.5, r × the frame's peak), and the probabilities agree with the mask", async () => {
-    // The shift itself: logit −2 at the peak (p 0.119), r 0.7 → the level 0.7 · 0.119 becomes 0.5.
-    const peak = 1 / (1 + Math.exp(2));
-    const shift = relativeThresholdShift(Float32Array.of(-5, -2, -3), 0.7);
-    expect(shift).toBeCloseTo(Math.log((1 - 0.7 * peak) / (0.7 * peak)), 10);
-    expect(relativeThresholdShift(Float32Array.of(-5, 0.1), 0.7)).toBe(0); // a pixel already passes 0.5
-    expect(relativeThresholdShift(Float32Array.of(-5, -2), 0)).toBe(0);
-
-    const [video, entry] = firstVideo();
-    const text = Object.values(entry.expressions)[0].exp;
-    const follow = async (r: number) => {
-      const seg = new ReferringSegmenter(segmenter.model, segmenter.info, {
-        syntheticInput: true,
-        relativeThreshold: r,
-      });
-      const target = seg.track(text);
-      const results: ReferringFrameResult[] = [];
-      for await (const frame of await videoFrames(video))
-        results.push(target.segmentForVideo(frame, frame.timestampMs, { probabilities: true }));
-      target.close();
-      return results;
-    };
-    const plain = await follow(0);
-    const relative = await follow(0.5);
-    let grown = 0;
-    for (const [t, result] of relative.entries()) {
-      for (let k = 0; k < result.mask.length; k++) {
-        expect(result.mask[k]).toBe(result.probabilities![k] > 0.5 ? 1 : 0);
-        expect(result.mask[k]).toBeGreaterThanOrEqual(plain[t].mask[k]); // only ever adds pixels
-        grown += result.mask[k] - plain[t].mask[k];
-      }
-    }
-    expect(grown).toBeGreaterThan(0); // the tiny model is under-confident: some frames gain pixels
-    expect(() => new ReferringSegmenter(segmenter.model, segmenter.info, { relativeThreshold: 2 })).toThrow(
-      /relativeThreshold: must be a number from 0 to 1, got 2/,
-    );
   });
 
   it("keeps memory constant per frame on a long stream", () => {

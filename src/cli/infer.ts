@@ -51,7 +51,6 @@ interface InferReferCliOptions {
   fps?: string;
   maxFrames?: string;
   threads?: string;
-  relativeThreshold?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -177,10 +176,6 @@ export function registerInfer(program: Command): void {
     .option("--fps <n>", "frame rate (resamples videos; timestamps)")
     .option("--max-frames <n>", "at most n frames per video")
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
-    .option(
-      "--relative-threshold <r>",
-      "mask threshold min(0.5, r × the frame's peak probability); 0: always 0.5 (default: the segmenter's)",
-    )
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
     .addHelpText("after", INFER_REFER_HELP)
@@ -197,7 +192,6 @@ export function registerInfer(program: Command): void {
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
-          relativeThreshold: numberOption(cli.relativeThreshold, "--relative-threshold", { min: 0 }),
         };
         const { inferRefer, Progress } = await import("../index.js");
         const bar = progressBar(Progress, "infer refer", cli.quiet || cli.json);

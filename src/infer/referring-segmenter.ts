@@ -71,33 +71,6 @@ export interface ReferringSegmenterOptions {
   syntheticInput?: boolean;
   /** A pretrained tokenizer, for a model whose text encoder was trained with it. Default: the vocabulary's. */
   tokenizer?: TextTokenizer;
-  /**
-   * The referred object is taken to be in the frame: the mask threshold is min(0.5, r · the frame's peak
-   * probability) instead of 0.5, for this r (0: always 0.5). The probabilities returned are shifted in
-   * logit space so that this threshold is their 0.5 (what the mask and a Ref-DAVIS17 merge read).
-   * Default {@link DEFAULT_RELATIVE_THRESHOLD}.
-   */
-  relativeThreshold?: number;
-}
-
-/**
- * Default of `relativeThreshold`. A model trained with BCE beside Lovász is under-confident on small
- * objects (half of its frames empty at 0.5); chosen on the seed-2 tuning split (BENCHMARKS.md,
- * "Referring segmentation"), never on the scored seed.
- */
-export const DEFAULT_RELATIVE_THRESHOLD = 0;
-
-/**
- * The logit shift of a frame under `relativeThreshold` r: −logit(min(0.5, r · peak)) ≥ 0, where peak is the
- * highest probability among the logits (0 when r is 0 or some pixel already passes 0.5).
- */
-export function relativeThresholdShift(logits: ArrayLike<number>, r: number): number {
-  if (r <= 0) return 0;
-  let peak = -Infinity;
-  for (let k = 0; k < logits.length; k++) if (logits[k] > peak) peak = logits[k];
-  if (!(peak < 0) || !Number.isFinite(peak)) return 0;
-  const level = r / (1 + Math.exp(-peak));
-  return level >= 0.5 ? 0 : Math.log((1 - level) / level);
 }
 
 export interface ReferringFrameResult {
@@ -141,13 +114,6 @@ export class ReferringSegmenter {
     if (!options.tokenizer && !info.vocabulary) {
       throw new VidsegError("the model info has no vocabulary (a referring model needs one)");
     }
-    const r = options.relativeThreshold;
-    check(
-      r === undefined || (r >= 0 && r <= 1),
-      `must be a number from 0 to 1, got ${r}`,
-      undefined,
-      "relativeThreshold",
-    );
     this.tokenizer = options.tokenizer ?? new WordTokenizer(info.vocabulary!);
     this.network = "segment" in model ? model : new TfjsReferNetwork(model, info, false);
   }
@@ -403,18 +369,15 @@ export class ReferringTarget {
   private result(
     frame: RgbImage,
     timestampMs: number,
-    { logits: raw, height: h, width: w }: MaskLogits,
+    { logits, height: h, width: w }: MaskLogits,
     options: { probabilities?: boolean },
   ): ReferringFrameResult {
     const { width, height } = frame;
-    const r = this.owner.options.relativeThreshold ?? DEFAULT_RELATIVE_THRESHOLD;
-    const shift = relativeThresholdShift(raw, r);
-    const logits = shift > 0 ? Float32Array.from(raw, (logit) => logit + shift) : raw;
     let sum = 0;
     let count = 0;
     for (const logit of logits) {
       if (logit > 0) {
-        sum += 1 / (1 + Math.exp(-(logit - shift)));
+        sum += 1 / (1 + Math.exp(-logit));
         count++;
       }
     }

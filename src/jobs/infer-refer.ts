@@ -59,8 +59,6 @@ export interface InferReferOptions {
   checkpoint: string;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
-  /** The segmenter's mask threshold relative to each frame's peak (ReferringSegmenterOptions.relativeThreshold). */
-  relativeThreshold?: number;
   out: string;
   /** A Ref-YouTube-VOS split folder (or a root holding `valid/`): every expression of the split. */
   split?: string;
@@ -343,7 +341,6 @@ export async function inferRefer(options: InferReferOptions): Promise<InferRefer
   const segmenterOptions = {
     onWarning: options.onWarning,
     syntheticInput: plan.kind === "split" || plan.kind === "ref-davis",
-    ...(options.relativeThreshold !== undefined ? { relativeThreshold: options.relativeThreshold } : {}),
   };
   let segmenter: ReferringSegmenter;
   if (isOnnxPath(options.checkpoint)) {
