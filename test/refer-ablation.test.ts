@@ -97,7 +97,9 @@ describe("npm run bench:refer-ablation", () => {
       metaTransfer: true,
       pseudoRatio: 0.3,
     });
-    expect(start("full-pseudo-s1").trainedOn.data).toMatch(/\+ pseudo-videos pseudo$/);
+    expect(start("full-pseudo-s1").trainedOn.data).toMatch(
+      /\+ pseudo-videos from stills \(vidseg synth refer --stills, tiny preset, seed 4\)$/,
+    );
     // The summary: mean ± spread of the runs' figures, and its table.
     expect(Object.keys(summary.arms)).toEqual(["base", "full-pseudo"]);
     expect(summary.arms.base!.metrics["J&F"]).toEqual(meanSpread([base.metrics["J&F"]]));

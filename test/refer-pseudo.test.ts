@@ -278,13 +278,18 @@ describe("training on pseudo-videos", () => {
     ]);
     expect(run.exitCode, run.stderr).toBe(0);
     const start = JSON.parse(readFileSync(join(out, "log.jsonl"), "utf8").split("\n")[0]) as {
-      config: { workers: number; modelInfo: { config: VisConfig; trainedOn: { data: string } } };
+      config: {
+        workers: number;
+        modelInfo: { config: VisConfig; trainedOn: { data: string; synthetic: boolean } };
+      };
     };
     expect(start.config.workers).toBe(2);
     expect(start.config.modelInfo.config.refer.pseudoRatio).toBe(0.5);
-    expect(start.config.modelInfo.trainedOn.data).toBe(
-      "real (Ref-YouTube-VOS layout, train split) + pseudo-videos pseudo",
-    );
+    // Both roots carry the synth.json of `vidseg synth refer`: the model records synthetic data only.
+    expect(start.config.modelInfo.trainedOn).toEqual({
+      data: "synthetic tiny preset (vidseg synth refer), seed 3 + pseudo-videos from stills (vidseg synth refer --stills, tiny preset, seed 4)",
+      synthetic: true,
+    });
     expect(JSON.parse(run.stdout)).toMatchObject({ step: 1, model: join(out, "model.safetensors") });
   }, 60_000);
 

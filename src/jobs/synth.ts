@@ -2,9 +2,10 @@
  * The synth jobs (`vidseg synth vis|refer`): generate a synthetic benchmark in the real formats, its
  * statistics (stats.json) and, optionally, previews.
  */
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { VidsegError } from "../core/errors.js";
-import { writeJsonAtomic } from "../core/fs.js";
+import { readJson, writeJsonAtomic } from "../core/fs.js";
 import { resolveOptions, totalVideos, type SynthOverrides } from "../synth/options.js";
 import { writePreview, writeReferPreview } from "../synth/preview.js";
 import { generateReferDataset, type ReferSplitStats } from "../synth/refer.js";
@@ -66,6 +67,37 @@ export async function synthVis(options: SynthJobOptions): Promise<SynthVisResult
  * A referring benchmark (Ref-YouTube-VOS layout, optionally the Ref-DAVIS17 form too), or with `stills`
  * pseudo-videos of `clipLength` frames made from still images by random affine motion.
  */
+/** `<root>/synth.json` of a referring benchmark made by {@link synthRefer}. */
+export const SYNTH_REFER_INFO_FILE = "synth.json";
+
+export interface SynthReferInfo {
+  generator: "vidseg synth refer";
+  preset: string;
+  seed: number;
+  /** Pseudo-videos from stills. */
+  stills?: boolean;
+}
+
+/**
+ * What a referring data root is, for a model file's `trainedOn`: a `vidseg synth refer` benchmark when
+ * `<root>/synth.json` says so (or the split folder's parent's), else `undefined`.
+ */
+export async function readSynthReferInfo(root: string): Promise<SynthReferInfo | undefined> {
+  for (const dir of [root, dirname(root)]) {
+    const file = join(dir, SYNTH_REFER_INFO_FILE);
+    if (!existsSync(file)) continue;
+    const json = (await readJson(file)) as Partial<SynthReferInfo> | null;
+    if (json && json.generator === "vidseg synth refer" && typeof json.preset === "string")
+      return {
+        generator: json.generator,
+        preset: json.preset,
+        seed: Number(json.seed),
+        stills: json.stills === true,
+      };
+  }
+  return undefined;
+}
+
 export async function synthRefer(
   options: SynthJobOptions & { refDavis?: boolean; stills?: { clipLength: number } },
 ): Promise<SynthReferResult> {
@@ -84,6 +116,15 @@ export async function synthRefer(
     progress: videoProgress(totalVideos(settings, splits), options.onProgress),
   });
   await writeJsonAtomic(join(options.out, "stats.json"), stats.splits, 2);
+  // The Ref-YouTube-VOS files have no info field (as the YouTube-VIS JSON's `info.synth`): say it here,
+  // so that a model trained on this root records that it saw synthetic data only.
+  const info: SynthReferInfo = {
+    generator: "vidseg synth refer",
+    preset: options.preset,
+    seed: options.seed,
+    ...(options.stills ? { stills: true } : {}),
+  };
+  await writeJsonAtomic(join(options.out, SYNTH_REFER_INFO_FILE), info, 2);
   const previews: string[] = [];
   if (options.preview)
     for (const split of splits) previews.push(...(await writeReferPreview(options.out, split)));

@@ -18,11 +18,12 @@ import {
 } from "../formats/refytvos.js";
 import { ReferringSegmenter } from "../infer/referring-segmenter.js";
 import { imageFrames } from "../infer/sources.js";
-import type { ModelInfo } from "../models/model-file.js";
+import type { ModelInfo, TrainedOn } from "../models/model-file.js";
 import type { ReferModel } from "../models/refer/model.js";
 import { initRuntime } from "../runtime/backend.js";
 import { trainModel } from "../train/run.js";
 import { segmentExpressions } from "./infer-refer.js";
+import { readSynthReferInfo } from "./synth.js";
 import {
   runConfig,
   runSettings,
@@ -62,15 +63,33 @@ export async function trainRefer(options: TrainReferOptions): Promise<TrainRefer
     config,
     data: { annotationFile: train.annotationFile, imagesDir: train.imagesDir },
     pseudo: pseudo && { annotationFile: pseudo.annotationFile, imagesDir: pseudo.imagesDir },
-    trainedOn: {
-      data:
-        `${basename(resolve(options.data))} (Ref-YouTube-VOS layout, ${basename(train.splitRoot)} split)` +
-        (pseudo ? ` + pseudo-videos ${basename(resolve(options.pseudo!))}` : ""),
-      synthetic: false,
-    },
+    trainedOn: await describeReferData(train, options.data, options.pseudo),
     validate: valid && ((model, info) => validateRefer(model, info, valid, options.valVideos)),
   });
   return runSummary(result, options);
+}
+
+/** What the training data is, for the model file: a `vidseg synth refer` root says so in its synth.json. */
+async function describeReferData(
+  train: ReferSplitPaths,
+  root: string,
+  pseudoRoot?: string,
+): Promise<TrainedOn> {
+  const synth = await readSynthReferInfo(resolve(root));
+  const pseudo = pseudoRoot === undefined ? undefined : await readSynthReferInfo(resolve(pseudoRoot));
+  const data = synth
+    ? `synthetic ${synth.preset} preset (vidseg synth refer), seed ${synth.seed}`
+    : `${basename(resolve(root))} (Ref-YouTube-VOS layout, ${basename(train.splitRoot)} split)`;
+  const extra =
+    pseudoRoot === undefined
+      ? ""
+      : pseudo
+        ? ` + pseudo-videos from stills (vidseg synth refer --stills, ${pseudo.preset} preset, seed ${pseudo.seed})`
+        : ` + pseudo-videos ${basename(resolve(pseudoRoot))}`;
+  return {
+    data: data + extra,
+    synthetic: synth !== undefined && (pseudoRoot === undefined || pseudo !== undefined),
+  };
 }
 
 /**
