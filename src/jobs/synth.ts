@@ -63,10 +63,6 @@ export async function synthVis(options: SynthJobOptions): Promise<SynthVisResult
   return { stats: result.stats, previews };
 }
 
-/**
- * A referring benchmark (Ref-YouTube-VOS layout, optionally the Ref-DAVIS17 form too), or with `stills`
- * pseudo-videos of `clipLength` frames made from still images by random affine motion.
- */
 /** `<root>/synth.json` of a referring benchmark made by {@link synthRefer}. */
 export const SYNTH_REFER_INFO_FILE = "synth.json";
 
@@ -98,6 +94,10 @@ export async function readSynthReferInfo(root: string): Promise<SynthReferInfo |
   return undefined;
 }
 
+/**
+ * A referring benchmark (Ref-YouTube-VOS layout, optionally the Ref-DAVIS17 form too), or with `stills`
+ * pseudo-videos of `clipLength` frames made from still images by random affine motion.
+ */
 export async function synthRefer(
   options: SynthJobOptions & { refDavis?: boolean; stills?: { clipLength: number } },
 ): Promise<SynthReferResult> {
