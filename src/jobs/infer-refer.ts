@@ -39,6 +39,7 @@ import { isOnnxPath } from "../models/onnx-file.js";
 import { initRuntime } from "../runtime/backend.js";
 import {
   animationGeometry,
+  checkAnimationRequest,
   checkMp4Encoder,
   createAnimationWriter,
   defaultAnimationFormat,
@@ -324,12 +325,7 @@ export async function inferRefer(options: InferReferOptions): Promise<InferRefer
   if (existsSync(options.out) && !statSync(options.out).isDirectory())
     throw new VidsegError("output exists and is not a folder", options.out);
   const requested = options.animation ?? "auto";
-  check(
-    ["auto", "gif", "mp4", "none"].includes(requested),
-    `expected auto, gif, mp4 or none, got "${requested}"`,
-    undefined,
-    "--animation",
-  );
+  checkAnimationRequest(requested);
   if (requested === "mp4") await checkMp4Encoder();
   const plan = await planInput(options);
   const ffmpegAvailable =

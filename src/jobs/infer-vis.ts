@@ -36,6 +36,7 @@ import { isOnnxPath } from "../models/onnx-file.js";
 import { isModelKind } from "../models/registry.js";
 import { initRuntime } from "../runtime/backend.js";
 import {
+  checkAnimationRequest,
   checkMp4Encoder,
   animationGeometry,
   createAnimationWriter,
@@ -395,12 +396,7 @@ async function segmentOffline(
 /** Runs `vidseg infer vis` (see the module comment) and returns what it wrote. */
 export async function inferVis(options: InferVisOptions): Promise<InferVisSummary> {
   const requested = options.animation ?? "auto";
-  check(
-    ["auto", "gif", "mp4", "none"].includes(requested),
-    `expected auto, gif, mp4 or none, got "${requested}"`,
-    undefined,
-    "--animation",
-  );
+  checkAnimationRequest(requested);
   if (options.model !== undefined)
     check(
       ["online", "offline"].includes(options.model),

@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import { VidsegError } from "../core/errors.js";
+import { VidsegError, check } from "../core/errors.js";
 import { temporaryPath } from "../core/fs.js";
 import { ffmpegFileArgument } from "../core/paths.js";
 import { gifenc, toRgba } from "./gif.js";
@@ -288,6 +288,19 @@ export const MP4_MAX_SIDE = 640;
  * 640×360 (OpenCV's pedestrian clip). GIF's LZW on dithered natural images barely compresses.
  */
 const GIF_BYTES_PER_PIXEL = 0.5;
+
+/** What an inference job's `animation` option may ask for: a format, the policy's choice, or none. */
+export const ANIMATION_REQUESTS = ["auto", "gif", "mp4", "none"] as const;
+
+/** One error line naming `--animation` unless `requested` is one of {@link ANIMATION_REQUESTS}. */
+export function checkAnimationRequest(requested: string): void {
+  check(
+    (ANIMATION_REQUESTS as readonly string[]).includes(requested),
+    `expected auto, gif, mp4 or none, got "${requested}"`,
+    undefined,
+    "--animation",
+  );
+}
 
 export interface AnimationPolicyInput {
   /** Frames of the video (after --max-frames); undefined when unknown. */
