@@ -23,7 +23,7 @@
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Rng } from "../src/core/rng.js";
-import { evaluatePerExpression, groupScores } from "../src/eval/refer.js";
+import { evaluatePerExpression, groupScores, type PerExpressionResult } from "../src/eval/refer.js";
 import {
   expressionGroupsPath,
   readExpressionGroups,
@@ -135,7 +135,7 @@ const meanJF = (scores: Record<string, { J: number; F: number }>, keep: (key: st
   return picked.reduce((sum, [, s]) => sum + (s.J + s.F) / 2, 0) / picked.length;
 };
 
-const rows: {
+interface Row {
   variant: string;
   J: number;
   F: number;
@@ -145,7 +145,23 @@ const rows: {
   /** J&F of the motion-only expressions (null without a groups file or such expressions). */
   motionOnlyJF: number | null;
   seconds: number;
-}[] = [];
+}
+
+/** A table row from the evaluator's scores of one variant's masks. */
+function row(variant: string, scores: PerExpressionResult, seconds: number): Row {
+  return {
+    variant,
+    J: scores.J,
+    F: scores.F,
+    "J&F": scores["J&F"],
+    colourJF: meanJF(scores.per_expression, (key) => namesColour.has(key)),
+    otherJF: meanJF(scores.per_expression, (key) => !namesColour.has(key)),
+    motionOnlyJF: motionOnly(scores.per_expression),
+    seconds,
+  };
+}
+
+const rows: Row[] = [];
 for (const [name, meta] of Object.entries(variants)) {
   const dir = join(out, name, "split");
   mkdirSync(dir, { recursive: true });
@@ -162,16 +178,7 @@ for (const [name, meta] of Object.entries(variants)) {
     metaFile: join(out, "real", "split", "meta_expressions.json"),
     resultsDir: masks,
   });
-  rows.push({
-    variant: name,
-    J: scores.J,
-    F: scores.F,
-    "J&F": scores["J&F"],
-    colourJF: meanJF(scores.per_expression, (key) => namesColour.has(key)),
-    otherJF: meanJF(scores.per_expression, (key) => !namesColour.has(key)),
-    motionOnlyJF: motionOnly(scores.per_expression),
-    seconds: inferred.seconds,
-  });
+  rows.push(row(name, scores, inferred.seconds));
   if (!json)
     process.stderr.write(`${name}: J&F ${scores["J&F"].toFixed(4)} (${inferred.seconds.toFixed(0)} s)\n`);
 }
@@ -197,16 +204,7 @@ const union = await evaluatePerExpression({
   metaFile: join(out, "real", "split", "meta_expressions.json"),
   resultsDir: unionDir,
 });
-rows.push({
-  variant: "all objects (no model)",
-  J: union.J,
-  F: union.F,
-  "J&F": union["J&F"],
-  colourJF: meanJF(union.per_expression, (key) => namesColour.has(key)),
-  otherJF: meanJF(union.per_expression, (key) => !namesColour.has(key)),
-  motionOnlyJF: motionOnly(union.per_expression),
-  seconds: 0,
-});
+rows.push(row("all objects (no model)", union, 0));
 
 // Overlap of the masks of two expressions of different objects of a video (real sentences).
 let iouSum = 0;

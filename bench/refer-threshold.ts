@@ -13,18 +13,19 @@ import { join } from "node:path";
 import { ReferringSegmenter } from "../src/infer/referring-segmenter.js";
 import { readRefMetaExpressions, readObjectMasks, imagePath } from "../src/formats/refytvos.js";
 import { imageFrames } from "../src/infer/sources.js";
-import { scoreExpression } from "../src/eval/refer.js";
+import { averageExpressions, scoreExpression } from "../src/eval/refer.js";
 import { segmentExpressions } from "../src/jobs/infer-refer.js";
 
 const [model, split] = process.argv.slice(2);
 const meta = await readRefMetaExpressions(join(split, "meta_expressions.json"));
 const seg = await ReferringSegmenter.createFromPath(model);
-const rules: Record<string, (p: Float32Array | number[], peak: number) => (v: number) => boolean> = {
-  t50: () => (v) => v > 0.5,
-  t30: () => (v) => v > 0.3,
-  t20: () => (v) => v > 0.2,
-  rel50: (_p, peak) => (v) => v > Math.min(0.5, 0.5 * peak),
-  rel70: (_p, peak) => (v) => v > Math.min(0.5, 0.7 * peak),
+/** Each rule's threshold on a frame's probabilities, from that frame's peak; the mask is p > threshold. */
+const rules: Record<string, (peak: number) => number> = {
+  t50: () => 0.5,
+  t30: () => 0.3,
+  t20: () => 0.2,
+  rel50: (peak) => Math.min(0.5, 0.5 * peak),
+  rel70: (peak) => Math.min(0.5, 0.7 * peak),
 };
 const scores: Record<string, { J: number; F: number }[]> = Object.fromEntries(
   Object.keys(rules).map((r) => [r, []]),
@@ -50,8 +51,8 @@ for (const [video, entry] of Object.entries(meta.videos)) {
         let peak = 0;
         for (const v of p) if (v > peak) peak = v;
         for (const [name, rule] of Object.entries(rules)) {
-          const test = rule(p, peak);
-          preds[name][k].push(Uint8Array.from(p, (v) => (test(v) ? 1 : 0)));
+          const threshold = rule(peak);
+          preds[name][k].push(Uint8Array.from(p, (v) => (v > threshold ? 1 : 0)));
         }
       });
     },
@@ -63,7 +64,6 @@ for (const [video, entry] of Object.entries(meta.videos)) {
   });
 }
 for (const [name, s] of Object.entries(scores)) {
-  const J = s.reduce((a, b) => a + b.J, 0) / s.length,
-    F = s.reduce((a, b) => a + b.F, 0) / s.length;
-  console.log(name, s.length, "J", J.toFixed(3), "F", F.toFixed(3), "J&F", ((J + F) / 2).toFixed(3));
+  const { J, F, "J&F": jf } = averageExpressions(s);
+  console.log(name, s.length, "J", J.toFixed(3), "F", F.toFixed(3), "J&F", jf.toFixed(3));
 }
