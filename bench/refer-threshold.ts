@@ -18,7 +18,7 @@ import { segmentExpressions } from "../src/jobs/infer-refer.js";
 
 const [model, split] = process.argv.slice(2);
 const meta = await readRefMetaExpressions(join(split, "meta_expressions.json"));
-const seg = await ReferringSegmenter.createFromPath(model);
+const seg = await ReferringSegmenter.createFromPath(model, { syntheticInput: true }); // a split, as `infer refer --split`
 /** Each rule's threshold on a frame's probabilities, from that frame's peak; the mask is p > threshold. */
 const rules: Record<string, (peak: number) => number> = {
   t50: () => 0.5,
