@@ -28,6 +28,7 @@ import { registerTrain } from "../src/cli/train.js";
 import { Rng } from "../src/core/rng.js";
 import { evaluatePerExpression, evaluateRefDavis } from "../src/eval/refer.js";
 import { WHOLE_BATCH } from "../src/models/batch-shares.js";
+import { referLoss } from "../src/models/refer/loss.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import {
   readObjectMasks,
@@ -129,6 +130,15 @@ describe("training", () => {
             .dataSync()[0],
       ),
     ).toBeGreaterThan(0);
+    // The other objects of each row: disjoint from its own object, and holding the other row's object.
+    const [ownA, ownB] = [batch.masks.slice([0], [3]), batch.masks.slice([3], [3])];
+    const [othersA, othersB] = [batch.others.slice([0], [3]), batch.others.slice([3], [3])];
+    expect(tf.tidy(() => ownA.mul(othersA).sum().dataSync()[0] + ownB.mul(othersB).sum().dataSync()[0])).toBe(
+      0,
+    );
+    expect(tf.tidy(() => ownB.sub(othersA).relu().sum().dataSync()[0])).toBe(0);
+    expect(tf.tidy(() => ownA.sub(othersB).relu().sum().dataSync()[0])).toBe(0);
+    tf.dispose([ownA, ownB, othersA, othersB]);
     const params = task.model.namedParameters();
     const optimizer = new AdamW(params, { lr: 2e-3, weightDecay: 0 });
     const lossOf = () => tf.tidy(() => task.step(batch, WHOLE_BATCH, 0));
@@ -156,6 +166,30 @@ describe("training", () => {
     task.data.release!(batch);
     optimizer.dispose();
     task.model.dispose();
+  });
+
+  it("weighs the other objects' pixels as a group (otherObjectsWeight): the mean of −log(1 − p) over them", () => {
+    // Two rows of 2×2 logits at the model size; row 0 has two other-object pixels, row 1 none.
+    const logits = tf.tensor4d([2, -1, 0.5, 3, 1, 1, 1, 1], [2, 2, 2, 1]);
+    const masks = tf.zeros([2, 2, 2]) as tf.Tensor3D;
+    const others = tf.tensor3d([0, 1, 1, 0, 0, 0, 0, 0], [2, 2, 2]);
+    const output = { maskLogits: logits, weightLogits: tf.zeros([2, 1, 1, 1]) as tf.Tensor4D };
+    const weights = {
+      lovaszWeight: 0,
+      bceWeight: 1,
+      diceWeight: 0,
+      weightMapWeight: 0,
+      otherObjectsWeight: 2,
+    };
+    const { loss, terms } = referLoss(output, masks, weights, WHOLE_BATCH, others);
+    const softplus = (x: number) => Math.log1p(Math.exp(x));
+    const expected = (softplus(-1) + softplus(0.5)) / 2 / 2; // row 0's mean, row 1 adds 0, over 2 rows
+    expect(terms.loss_other_objects!.dataSync()[0]).toBeCloseTo(expected, 6);
+    const bce = terms.loss_bce!.dataSync()[0];
+    expect(bce).toBeCloseTo([2, -1, 0.5, 3, 1, 1, 1, 1].reduce((sum, x) => sum + softplus(x), 0) / 8, 6);
+    expect(loss.dataSync()[0]).toBeCloseTo(bce + 2 * expected, 6);
+    expect(() => referLoss(output, masks, weights)).toThrow("otherObjectsWeight needs");
+    tf.dispose([logits, masks, others, output.weightLogits, loss, ...Object.values(terms)]);
   });
 
   it("rejects an expression without words, naming the file and the field", async () => {
@@ -255,6 +289,42 @@ describe("training", () => {
       // (Buffer.equals: a deep toEqual over megabytes takes most of a minute.)
       const weights = (run: string) => readFileSync(join(run, "model.safetensors"));
       expect(weights(resumed).equals(weights(straight))).toBe(true);
+
+      // --init continues a model: its weights, whatever the run's seed; another kind or vocabulary is refused.
+      const split = resolveReferSplit(data, "train");
+      const paths = { annotationFile: split.annotationFile, imagesDir: split.imagesDir };
+      const continued = await TRAIN_TASKS.refer({
+        config: tinyConfig(4),
+        data: paths,
+        seed: 9,
+        init: join(straight, "model.safetensors"),
+      });
+      const original = await readModelFile(straight);
+      for (const [name, value] of continued.model.namedParameters())
+        expect(value.dataSync()).toEqual(original.weights.get(name)!.dataSync());
+      tf.dispose([...original.weights.values()]);
+      continued.model.dispose();
+      const online = join(root, "online.safetensors");
+      await writeRandomOnlineModel(online, 0);
+      await expect(
+        TRAIN_TASKS.refer({ config: tinyConfig(4), data: paths, seed: 9, init: online }),
+      ).rejects.toThrow(
+        `${online}: __metadata__.info.kind: holds an online model; --init takes a referring model file`,
+      );
+      const otherWords = join(root, "other-words");
+      mkdirSync(otherWords, { recursive: true });
+      const meta = JSON.parse(readFileSync(split.annotationFile, "utf8"));
+      const [video] = Object.keys(meta.videos);
+      meta.videos[video].expressions["0"].exp = "the zebra";
+      writeFileSync(join(otherWords, "meta_expressions.json"), JSON.stringify(meta));
+      await expect(
+        TRAIN_TASKS.refer({
+          config: tinyConfig(4),
+          data: { annotationFile: join(otherWords, "meta_expressions.json"), imagesDir: split.imagesDir },
+          seed: 9,
+          init: join(straight, "model.safetensors"),
+        }),
+      ).rejects.toThrow("__metadata__.info.vocabulary: the model's vocabulary");
 
       // The validation J&F logged at the end is validateRefer's on the model file (the first video).
       const reloaded = await ReferringSegmenter.createFromPath(straight);

@@ -145,9 +145,13 @@ export function registerTrain(parent: Command): void {
       "--pseudo <root>",
       "pseudo-videos from stills (`vidseg synth refer --stills`; a root holding train/, or a split folder) mixed into the batches: the config's refer.pseudoRatio is the share of clips drawn from them",
     )
+    .option(
+      "--init <model file>",
+      "continue a trained referring model: its architecture and weights, this run's loss, clips and schedule (its vocabulary must be the data's; give it again with --resume)",
+    )
     .action(
-      action(async (cli: RunCliOptions & { pseudo?: string }) => {
-        const options = { ...runOptions(cli), pseudo: cli.pseudo };
+      action(async (cli: RunCliOptions & { pseudo?: string; init?: string }) => {
+        const options = { ...runOptions(cli), pseudo: cli.pseudo, init: cli.init };
         const { trainRefer } = await import("../index.js");
         reportTrained(cli, await trainRefer(options));
       }),

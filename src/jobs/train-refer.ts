@@ -40,6 +40,8 @@ export interface TrainReferOptions extends TrainRunOptions {
    * into the batches at the config's refer.pseudoRatio.
    */
   pseudo?: string;
+  /** A trained referring model to continue (its architecture and weights; give it again with --resume). */
+  init?: string;
 }
 
 /** What the job returns (and `vidseg train refer --json` prints). */
@@ -63,6 +65,7 @@ export async function trainRefer(options: TrainReferOptions): Promise<TrainRefer
     config,
     data: { annotationFile: train.annotationFile, imagesDir: train.imagesDir },
     pseudo: pseudo && { annotationFile: pseudo.annotationFile, imagesDir: pseudo.imagesDir },
+    init: options.init,
     trainedOn: await describeReferData(train, options.data, options.pseudo),
     validate: valid && ((model, info) => validateRefer(model, info, valid, options.valVideos)),
   });

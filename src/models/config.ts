@@ -280,6 +280,11 @@ export interface ReferConfig {
   diceWeight: number;
   /** Weight of the cross-entropy between the weight map W(t) and the mask at 1/8. */
   weightMapWeight: number;
+  /**
+   * Weight of the cross-entropy on the frame's other objects, averaged over their pixels (loss.ts): a
+   * mask over the wrong object costs as much as one missing the right object. 0 = off.
+   */
+  otherObjectsWeight: number;
 }
 
 /**
@@ -417,6 +422,7 @@ const DEFAULTS: VisConfig = {
     bceWeight: 1,
     diceWeight: 0,
     weightMapWeight: 0.5,
+    otherObjectsWeight: 0,
   },
 };
 
@@ -736,7 +742,13 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("refer.memoryLearningRate", r.memoryLearningRate, 0, 1);
   number("refer.firstFrameMinWeight", r.firstFrameMinWeight, 0, 1);
   number("refer.pseudoRatio", r.pseudoRatio, 0, 1);
-  for (const field of ["lovaszWeight", "bceWeight", "diceWeight", "weightMapWeight"] as const)
+  for (const field of [
+    "lovaszWeight",
+    "bceWeight",
+    "diceWeight",
+    "weightMapWeight",
+    "otherObjectsWeight",
+  ] as const)
     number(`refer.${field}`, r[field]);
   if (r.lovaszWeight + r.bceWeight + r.diceWeight === 0)
     fail("refer.lovaszWeight", "one of lovaszWeight, bceWeight and diceWeight must be positive");

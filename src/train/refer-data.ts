@@ -62,6 +62,8 @@ export interface ReferBatch {
   images: tf.Tensor4D;
   /** [C·E·T, H, W] 0/1 masks of each clip's expressions' objects (row (c·E + e)·T + t). */
   masks: tf.Tensor3D;
+  /** [C·E·T, H, W] 0/1: the pixels of the frame's other objects, per row of `masks`. */
+  others: tf.Tensor3D;
   /** Token ids of each clip's E expressions (row c·E + e). */
   tokens: number[][];
   clipLength: number;
@@ -244,19 +246,23 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
     const [height, width] = this.options.inputSize;
     const images = new Float32Array(picks.length * clipLength * height * width * 3);
     const masks = new Float32Array(picks.length * perClip * clipLength * height * width);
+    const others = new Float32Array(masks.length);
     for (const [c, { expressions, frames }] of picks.entries()) {
       for (const [t, frame] of frames.entries()) {
-        const { image, objects } = await this.readFrame(expressions[0], frame);
+        const { image, objects, otherObjects } = await this.readFrame(expressions[0], frame);
         images.set(image, (c * clipLength + t) * height * width * 3);
         for (const [e, expression] of expressions.entries()) {
-          const mask = objects(expression.objId);
-          masks.set(mask, ((c * perClip + e) * clipLength + t) * height * width);
+          const row = ((c * perClip + e) * clipLength + t) * height * width;
+          masks.set(objects(expression.objId), row);
+          others.set(otherObjects(expression.objId), row);
         }
       }
     }
+    const rows = [picks.length * perClip * clipLength, height, width] as [number, number, number];
     return {
       images: tf.tensor4d(images, [picks.length * clipLength, height, width, 3]),
-      masks: tf.tensor3d(masks, [picks.length * perClip * clipLength, height, width]),
+      masks: tf.tensor3d(masks, rows),
+      others: tf.tensor3d(others, rows),
       tokens: picks.flatMap(({ expressions }) =>
         expressions.map((expression) => this.tokenizer.encode(expression.text).ids),
       ),
@@ -270,13 +276,19 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   }
 
   /**
-   * Frame `frame` of an expression's video at the input size, its object's mask, and the mask of any
-   * object of the frame (`objects(objId)`, at the input size).
+   * Frame `frame` of an expression's video at the input size, its object's mask, the mask of any
+   * object of the frame (`objects(objId)`) and of every object but one (`otherObjects(objId)`; void
+   * pixels, 255, are neither), at the input size.
    */
   async readFrame(
     item: ReferItem,
     frame: number,
-  ): Promise<{ image: Float32Array; mask: Uint8Array; objects: (objId: number) => Uint8Array }> {
+  ): Promise<{
+    image: Float32Array;
+    mask: Uint8Array;
+    objects: (objId: number) => Uint8Array;
+    otherObjects: (objId: number) => Uint8Array;
+  }> {
     const [height, width] = this.options.inputSize;
     const name = item.frames[frame];
     const { splitRoot, imagesDir } = this.roots[item.source ?? 0];
@@ -295,20 +307,24 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
       `mask is ${labels.width}×${labels.height} but the frame is ${srcWidth}×${srcHeight}`,
       maskFile,
     );
-    const objects = (objId: number) => {
-      const object = new Uint8Array(labels.data.length);
-      for (let i = 0; i < object.length; i++) object[i] = labels.data[i] === objId ? 1 : 0;
-      return resizeMaskNearest(object, srcHeight, srcWidth, height, width);
+    const select = (keep: (label: number) => boolean) => {
+      const selected = new Uint8Array(labels.data.length);
+      for (let i = 0; i < selected.length; i++) selected[i] = keep(labels.data[i]) ? 1 : 0;
+      return resizeMaskNearest(selected, srcHeight, srcWidth, height, width);
     };
+    const objects = (objId: number) => select((label) => label === objId);
+    const otherObjects = (objId: number) =>
+      select((label) => label !== 0 && label !== 255 && label !== objId);
     return {
       image: resizeFrame(rgb.data, srcHeight, srcWidth, height, width),
       mask: objects(item.objId),
       objects,
+      otherObjects,
     };
   }
 
   release(batch: ReferBatch): void {
-    tf.dispose([batch.images, batch.masks]);
+    tf.dispose([batch.images, batch.masks, batch.others]);
   }
 
   getState(): unknown {

@@ -2,6 +2,11 @@
  * The referring model's loss: on the mask (logits upsampled bilinearly to the input size) the Lovász
  * hinge per frame (YOFO's loss), optionally binary cross-entropy and dice; on the weight map W(t) a
  * cross-entropy against the mask's coverage of each 8×8 cell, so that W learns where the target is.
+ *
+ * Optionally (`otherObjectsWeight`) a cross-entropy on the frame's *other* objects alone, averaged over
+ * their pixels: in the plain BCE a few hundred such pixels weigh as little as any background pixel, so
+ * masking every salient object costs almost nothing; here covering the wrong object costs as much as
+ * missing the right one, which is what the sentence has to decide.
  */
 import * as tf from "@tensorflow/tfjs";
 import { bceWithLogits, diceLoss, lovaszHinge } from "../../nn/losses.js";
@@ -15,17 +20,23 @@ export type ReferLossTerms = {
   loss_bce?: tf.Scalar;
   loss_dice?: tf.Scalar;
   loss_weight_map?: tf.Scalar;
+  loss_other_objects?: tf.Scalar;
 };
 
 /**
- * masks: [N, H, W] 0/1 at the model's input size, one per output row. Every term is a mean over the
- * rows; on a share of the batch (`shares`, data-parallel training) a mean over the whole batch's rows.
+ * masks: [N, H, W] 0/1 at the model's input size, one per output row; others: the same rows' other
+ * objects (needed when `otherObjectsWeight` > 0). Every term is a mean over the rows; on a share of the
+ * batch (`shares`, data-parallel training) a mean over the whole batch's rows.
  */
 export function referLoss(
   output: ReferOutput,
   masks: tf.Tensor3D,
-  config: Pick<ReferConfig, "lovaszWeight" | "bceWeight" | "diceWeight" | "weightMapWeight">,
+  config: Pick<
+    ReferConfig,
+    "lovaszWeight" | "bceWeight" | "diceWeight" | "weightMapWeight" | "otherObjectsWeight"
+  >,
   shares: BatchShares = WHOLE_BATCH,
+  others?: tf.Tensor3D,
 ): { loss: tf.Scalar; terms: ReferLossTerms } {
   const [n, height, width] = masks.shape;
   const [batchRows] = batchSum(shares, [n]);
@@ -41,6 +52,14 @@ export function referLoss(
     if (config.bceWeight > 0) {
       terms.loss_bce = ofBatch(tf.mean(bceWithLogits(logits, masks)) as tf.Scalar);
       parts.push(tf.mul(terms.loss_bce, config.bceWeight));
+    }
+    if (config.otherObjectsWeight > 0) {
+      if (!others) throw new Error("referLoss: otherObjectsWeight needs the other objects' masks");
+      // Target 0 on those pixels; a row without other objects adds 0.
+      const negative = tf.mul(bceWithLogits(logits, tf.zerosLike(logits)), others);
+      const perRow = tf.div(tf.sum(negative, [1, 2]), tf.maximum(tf.sum(others, [1, 2]), 1));
+      terms.loss_other_objects = ofBatch(tf.mean(perRow) as tf.Scalar);
+      parts.push(tf.mul(terms.loss_other_objects, config.otherObjectsWeight));
     }
     if (config.diceWeight > 0) {
       terms.loss_dice = diceLoss(

@@ -4,16 +4,63 @@
  * src/models/refer/loss.ts. The task's data path is the split's meta_expressions.json and its
  * JPEGImages folder; the vocabulary of the split's expressions goes into the model file. Pseudo-videos
  * (`options.pseudo`) are mixed into the batches at `refer.pseudoRatio`.
+ *
+ * With `init` it continues a trained referring model: its architecture (the model section and the
+ * refer fields that shape weights) and weights, with the run's own loss, clips and schedule; its
+ * vocabulary must be the data's, since the word embeddings are indexed by it.
  */
 import { VidsegError } from "../../core/errors.js";
+import type { ReferConfig } from "../../models/config.js";
+import { disposeModelFile, readModelFile, type ModelFile } from "../../models/model-file.js";
 import type { ReferModel } from "../../models/refer/model.js";
 import { referLoss } from "../../models/refer/loss.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { ReferClipData, type ReferBatch } from "../refer-data.js";
 import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 
+/** The refer fields that shape a model's weights: an init model's win over the run's config. */
+const REFER_ARCHITECTURE = [
+  "maxWords",
+  "textLayers",
+  "textFeedforward",
+  "featureMining",
+  "metaTransfer",
+  "textKernelHead",
+  "transferDim",
+  "transferKernel",
+] as const satisfies readonly (keyof ReferConfig)[];
+
 export async function createReferTask(options: TaskOptions): Promise<TrainTask<ReferBatch, ReferModel>> {
-  const { config, seed } = options;
+  if (options.init && options.backboneWeights)
+    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
+  const init = options.init ? await readModelFile(options.init) : undefined;
+  try {
+    return await buildReferTask(options, init);
+  } finally {
+    if (init) disposeModelFile(init);
+  }
+}
+
+async function buildReferTask(
+  options: TaskOptions,
+  init: ModelFile | undefined,
+): Promise<TrainTask<ReferBatch, ReferModel>> {
+  const { seed } = options;
+  const config = structuredClone(options.config);
+  if (init) {
+    if (init.info.kind !== "refer")
+      throw new VidsegError(
+        `holds an ${init.info.kind} model; --init takes a referring model file`,
+        init.file,
+        "__metadata__.info.kind",
+      );
+    config.model = structuredClone(init.info.config.model);
+    const from = init.info.config.refer;
+    config.refer = Object.assign(
+      config.refer,
+      Object.fromEntries(REFER_ARCHITECTURE.map((field) => [field, from[field]])),
+    );
+  }
   const refer = config.refer;
   if (options.pseudo === undefined && refer.pseudoRatio > 0)
     throw new VidsegError(
@@ -37,18 +84,28 @@ export async function createReferTask(options: TaskOptions): Promise<TrainTask<R
     seed,
     pseudo: options.pseudo && { ...options.pseudo, ratio: refer.pseudoRatio },
   });
+  if (init && (init.info.vocabulary ?? []).join(" ") !== data.vocabulary.join(" "))
+    throw new VidsegError(
+      `the model's vocabulary (${init.info.vocabulary?.length ?? 0} words) is not the training data's (${data.vocabulary.length} words)`,
+      init.file,
+      "__metadata__.info.vocabulary",
+    );
   const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);
-  const model = await buildTaskModel(info, seed, (model) =>
-    options.backboneWeights ? loadTorchvisionResnet(model.backbone, options.backboneWeights) : undefined,
-  );
+  const model = await buildTaskModel(info, seed, (model) => {
+    if (init) return model.loadStateDict(init.weights, { file: init.file });
+    return options.backboneWeights
+      ? loadTorchvisionResnet(model.backbone, options.backboneWeights)
+      : undefined;
+  });
   return {
     info,
     model,
     data,
     backbonePrefix: "backbone.",
+    ...(init ? { runConfig: { init: options.init } } : {}),
     step: (batch, shares) => {
       const output = model.forwardClips(batch.images, batch.tokens, batch.clipLength);
-      const { loss, terms } = referLoss(output, batch.masks, refer, shares);
+      const { loss, terms } = referLoss(output, batch.masks, refer, shares, batch.others);
       return { loss, metrics: { ...terms } };
     },
   };
