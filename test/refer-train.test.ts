@@ -311,6 +311,31 @@ describe("training", () => {
       ).rejects.toThrow(
         `${online}: __metadata__.info.kind: holds an online model; --init takes a referring model file`,
       );
+      // --backbone-from: the backbone of another model file, frozen (not among the trained parameters).
+      const onlineFile = await readModelFile(online);
+      const fromBackbone = await TRAIN_TASKS.refer({
+        config: tinyConfig(4),
+        data: paths,
+        seed: 9,
+        backboneFrom: online,
+      });
+      const trained = fromBackbone.model.namedParameters();
+      for (const [name, value] of fromBackbone.model.backbone.namedParameters({ includeFrozen: true })) {
+        expect(value.dataSync()).toEqual(onlineFile.weights.get(`backbone.${name}`)!.dataSync());
+        expect(trained.has(`backbone.${name}`)).toBe(false);
+      }
+      expect(trained.size).toBeGreaterThan(0);
+      tf.dispose([...onlineFile.weights.values()]);
+      fromBackbone.model.dispose();
+      await expect(
+        TRAIN_TASKS.refer({
+          config: tinyConfig(4),
+          data: paths,
+          seed: 9,
+          backboneFrom: online,
+          init: online,
+        }),
+      ).rejects.toThrow("give one of an init model, backbone weights and a backbone model file");
       const otherWords = join(root, "other-words");
       mkdirSync(otherWords, { recursive: true });
       const meta = JSON.parse(readFileSync(split.annotationFile, "utf8"));

@@ -149,9 +149,18 @@ export function registerTrain(parent: Command): void {
       "--init <model file>",
       "continue a trained referring model: its architecture and weights, this run's loss, clips and schedule (its vocabulary must be the data's; give it again with --resume)",
     )
+    .option(
+      "--backbone-from <model file>",
+      "start from the backbone of a trained vidseg model (e.g. the online VIS model), frozen; its backbone must be the config's (give it again with --resume)",
+    )
     .action(
-      action(async (cli: RunCliOptions & { pseudo?: string; init?: string }) => {
-        const options = { ...runOptions(cli), pseudo: cli.pseudo, init: cli.init };
+      action(async (cli: RunCliOptions & { pseudo?: string; init?: string; backboneFrom?: string }) => {
+        const options = {
+          ...runOptions(cli),
+          pseudo: cli.pseudo,
+          init: cli.init,
+          backboneFrom: cli.backboneFrom,
+        };
         const { trainRefer } = await import("../index.js");
         reportTrained(cli, await trainRefer(options));
       }),

@@ -42,6 +42,8 @@ export interface TrainReferOptions extends TrainRunOptions {
   pseudo?: string;
   /** A trained referring model to continue (its architecture and weights; give it again with --resume). */
   init?: string;
+  /** A model file whose backbone the model starts from, frozen (give it again with --resume). */
+  backboneFrom?: string;
 }
 
 /** What the job returns (and `vidseg train refer --json` prints). */
@@ -66,6 +68,7 @@ export async function trainRefer(options: TrainReferOptions): Promise<TrainRefer
     data: { annotationFile: train.annotationFile, imagesDir: train.imagesDir },
     pseudo: pseudo && { annotationFile: pseudo.annotationFile, imagesDir: pseudo.imagesDir },
     init: options.init,
+    backboneFrom: options.backboneFrom,
     trainedOn: await describeReferData(train, options.data, options.pseudo),
     validate: valid && ((model, info) => validateRefer(model, info, valid, options.valVideos)),
   });

@@ -100,6 +100,7 @@ export async function trainModel<K extends TrainTaskName>(
     seed,
     backboneWeights: options.backboneWeights,
     init: options.init,
+    backboneFrom: options.backboneFrom,
     teacher: options.teacher,
     trainedOn: options.trainedOn,
   };

@@ -32,6 +32,11 @@ export interface TaskOptions {
   backboneWeights?: string;
   /** A model file the task starts from (an online model: the offline task's segmenter, the distilled student). */
   init?: string;
+  /**
+   * A vidseg model file whose backbone (its `backbone.*` weights) the model starts from, frozen: e.g.
+   * the online VIS model's, trained on the same kind of frames (the referring task).
+   */
+  backboneFrom?: string;
   /** A model file the task learns from (distillation: the offline teacher). */
   teacher?: string;
   /** What the data is, recorded in the model file. */

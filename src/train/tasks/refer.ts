@@ -8,6 +8,9 @@
  * With `init` it continues a trained referring model: its architecture (the model section and the
  * refer fields that shape weights) and weights, with the run's own loss, clips and schedule; its
  * vocabulary must be the data's, since the word embeddings are indexed by it.
+ *
+ * With `backboneFrom` the backbone starts from another model file's (e.g. the online VIS model trained
+ * on the same kind of frames, which tells the shapes apart) and stays frozen.
  */
 import { VidsegError } from "../../core/errors.js";
 import type { ReferConfig } from "../../models/config.js";
@@ -31,8 +34,13 @@ const REFER_ARCHITECTURE = [
 ] as const satisfies readonly (keyof ReferConfig)[];
 
 export async function createReferTask(options: TaskOptions): Promise<TrainTask<ReferBatch, ReferModel>> {
-  if (options.init && options.backboneWeights)
-    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
+  const starts = [options.init, options.backboneWeights, options.backboneFrom].filter((s) => s !== undefined);
+  if (starts.length > 1)
+    throw new VidsegError(
+      "give one of an init model, backbone weights and a backbone model file, not several",
+      starts[0],
+      "init",
+    );
   const init = options.init ? await readModelFile(options.init) : undefined;
   try {
     return await buildReferTask(options, init);
@@ -91,8 +99,9 @@ async function buildReferTask(
       "__metadata__.info.vocabulary",
     );
   const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);
-  const model = await buildTaskModel(info, seed, (model) => {
+  const model = await buildTaskModel(info, seed, async (model) => {
     if (init) return model.loadStateDict(init.weights, { file: init.file });
+    if (options.backboneFrom) return loadFrozenBackbone(model, options.backboneFrom, config.model.backbone);
     return options.backboneWeights
       ? loadTorchvisionResnet(model.backbone, options.backboneWeights)
       : undefined;
@@ -103,10 +112,35 @@ async function buildReferTask(
     data,
     backbonePrefix: "backbone.",
     ...(init ? { runConfig: { init: options.init } } : {}),
+    ...(options.backboneFrom ? { runConfig: { backboneFrom: options.backboneFrom } } : {}),
     step: (batch, shares) => {
       const output = model.forwardClips(batch.images, batch.tokens, batch.clipLength);
       const { loss, terms } = referLoss(output, batch.masks, refer, shares, batch.others);
       return { loss, metrics: { ...terms } };
     },
   };
+}
+
+/** The `backbone.*` weights of a model file into the model's backbone, which is then frozen. */
+async function loadFrozenBackbone(model: ReferModel, path: string, backbone: string): Promise<void> {
+  const source = await readModelFile(path);
+  try {
+    const theirs = source.info.config.model.backbone;
+    if (theirs !== backbone)
+      throw new VidsegError(
+        `its backbone is ${theirs}, the run's is ${backbone} (set model.backbone in the config)`,
+        source.file,
+        "__metadata__.info.config.model.backbone",
+      );
+    const prefix = "backbone.";
+    const weights = new Map(
+      [...source.weights]
+        .filter(([name]) => name.startsWith(prefix))
+        .map(([name, value]) => [name.slice(prefix.length), value]),
+    );
+    model.backbone.loadStateDict(weights, { file: source.file });
+    model.backbone.setTrainable(false);
+  } finally {
+    disposeModelFile(source);
+  }
 }
