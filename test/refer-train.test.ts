@@ -130,15 +130,25 @@ describe("training", () => {
             .dataSync()[0],
       ),
     ).toBeGreaterThan(0);
-    // The other objects of each row: disjoint from its own object, and holding the other row's object.
+    // The other objects of each row are loaded only when the loss needs them (otherObjectsWeight > 0):
+    // disjoint from its own object, and holding the other row's object; the same batch otherwise.
+    expect(batch.others).toBeUndefined();
+    const withOthers = await ReferClipData.open({
+      ...(task.data as ReferClipData).options,
+      otherObjects: true,
+    });
+    const same = await withOthers.next(new Rng(4));
+    expect(same.clips).toEqual(batch.clips);
+    expect(tf.tidy(() => same.masks.sub(batch.masks).abs().sum().dataSync()[0])).toBe(0);
     const [ownA, ownB] = [batch.masks.slice([0], [3]), batch.masks.slice([3], [3])];
-    const [othersA, othersB] = [batch.others.slice([0], [3]), batch.others.slice([3], [3])];
+    const [othersA, othersB] = [same.others!.slice([0], [3]), same.others!.slice([3], [3])];
     expect(tf.tidy(() => ownA.mul(othersA).sum().dataSync()[0] + ownB.mul(othersB).sum().dataSync()[0])).toBe(
       0,
     );
     expect(tf.tidy(() => ownB.sub(othersA).relu().sum().dataSync()[0])).toBe(0);
     expect(tf.tidy(() => ownA.sub(othersB).relu().sum().dataSync()[0])).toBe(0);
     tf.dispose([ownA, ownB, othersA, othersB]);
+    withOthers.release(same);
     const params = task.model.namedParameters();
     const optimizer = new AdamW(params, { lr: 2e-3, weightDecay: 0 });
     const lossOf = () => tf.tidy(() => task.step(batch, WHOLE_BATCH, 0));

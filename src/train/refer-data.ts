@@ -53,6 +53,8 @@ export interface ReferDataOptions extends VisSplitPaths {
   expressionsPerClip?: number;
   /** Seed of the expression order. */
   seed?: number;
+  /** Also load each row's other objects (`ReferBatch.others`, for the loss's otherObjectsWeight). */
+  otherObjects?: boolean;
   /** A second split mixed in: each clip is one of its expressions with probability `ratio` (0..1]. */
   pseudo?: VisSplitPaths & { ratio: number };
 }
@@ -62,8 +64,8 @@ export interface ReferBatch {
   images: tf.Tensor4D;
   /** [C·E·T, H, W] 0/1 masks of each clip's expressions' objects (row (c·E + e)·T + t). */
   masks: tf.Tensor3D;
-  /** [C·E·T, H, W] 0/1: the pixels of the frame's other objects, per row of `masks`. */
-  others: tf.Tensor3D;
+  /** [C·E·T, H, W] 0/1: the pixels of the frame's other objects, per row of `masks` (`otherObjects`). */
+  others?: tf.Tensor3D;
   /** Token ids of each clip's E expressions (row c·E + e). */
   tokens: number[][];
   clipLength: number;
@@ -246,7 +248,7 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
     const [height, width] = this.options.inputSize;
     const images = new Float32Array(picks.length * clipLength * height * width * 3);
     const masks = new Float32Array(picks.length * perClip * clipLength * height * width);
-    const others = new Float32Array(masks.length);
+    const others = this.options.otherObjects ? new Float32Array(masks.length) : undefined;
     for (const [c, { expressions, frames }] of picks.entries()) {
       for (const [t, frame] of frames.entries()) {
         const { image, objects, otherObjects } = await this.readFrame(expressions[0], frame);
@@ -254,7 +256,7 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
         for (const [e, expression] of expressions.entries()) {
           const row = ((c * perClip + e) * clipLength + t) * height * width;
           masks.set(objects(expression.objId), row);
-          others.set(otherObjects(expression.objId), row);
+          others?.set(otherObjects(expression.objId), row);
         }
       }
     }
@@ -262,7 +264,7 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
     return {
       images: tf.tensor4d(images, [picks.length * clipLength, height, width, 3]),
       masks: tf.tensor3d(masks, rows),
-      others: tf.tensor3d(others, rows),
+      ...(others ? { others: tf.tensor3d(others, rows) } : {}),
       tokens: picks.flatMap(({ expressions }) =>
         expressions.map((expression) => this.tokenizer.encode(expression.text).ids),
       ),
@@ -324,7 +326,7 @@ export class ReferClipData implements SharedDataSource<ReferBatch, ReferPlan> {
   }
 
   release(batch: ReferBatch): void {
-    tf.dispose([batch.images, batch.masks, batch.others]);
+    tf.dispose([batch.images, batch.masks, ...(batch.others ? [batch.others] : [])]);
   }
 
   getState(): unknown {

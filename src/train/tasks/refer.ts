@@ -89,6 +89,7 @@ async function buildReferTask(
     clipMaxStride: refer.clipMaxStride,
     clipsPerBatch: refer.clipsPerBatch,
     expressionsPerClip: refer.expressionsPerClip,
+    otherObjects: refer.otherObjectsWeight > 0,
     seed,
     pseudo: options.pseudo && { ...options.pseudo, ratio: refer.pseudoRatio },
   });
