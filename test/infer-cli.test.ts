@@ -221,6 +221,14 @@ describe("vidseg infer vis", () => {
     });
     const results = await readResults(summary.results, gt);
     expect(results.length).toBe(3); // the stored top-k, not the default 10
+    // The job's topK (`--top-k`) overrides the stored one: the same ranking, cut at 2.
+    const cut = await inferVis({
+      checkpoint: offlineFile,
+      input: videoFolder,
+      out: join(root, "out-top2"),
+      topK: 2,
+    });
+    expect(await readResults(cut.results, gt)).toEqual(results.slice(0, 2));
     // The same as the segmenter run with those settings explicitly, and not as with the defaults.
     const explicit = await OfflineSegmenter.load(offlineFile, { clipLength: 5, clipOverlap: 1, topK: 3 });
     expect([explicit.clipLength, explicit.clipOverlap, explicit.topK]).toEqual([5, 1, 3]);

@@ -14,6 +14,7 @@ interface InferCliOptions {
   fps?: string;
   maxFrames?: string;
   scoreThreshold?: string;
+  topK?: string;
   maskUpsampling?: string;
   threads?: string;
   quiet?: boolean;
@@ -111,6 +112,7 @@ export function registerInfer(program: Command): void {
       "--mask-upsampling <kind>",
       "guided (default: edge-aware, by the frame's colours) or bilinear (the model's 1/4-resolution logits)",
     )
+    .option("--top-k <n>", "results kept per video (default: the model's config, 10 for the shipped models)")
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -133,6 +135,7 @@ export function registerInfer(program: Command): void {
           fps: numberOption(cli.fps, "--fps", { above: 0 }),
           maxFrames: numberOption(cli.maxFrames, "--max-frames", { integer: true, min: 0 }),
           scoreThreshold: numberOption(cli.scoreThreshold, "--score-threshold", { above: 0 }),
+          topK: numberOption(cli.topK, "--top-k", { integer: true, min: 1 }),
           maskUpsampling:
             cli.maskUpsampling === undefined
               ? undefined

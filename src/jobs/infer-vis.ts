@@ -82,6 +82,8 @@ export interface InferVisOptions {
   scoreThreshold?: number;
   /** How masks are upsampled to the frame (edge-aware "guided", the default, or "bilinear"). */
   maskUpsampling?: "bilinear" | "guided";
+  /** Results kept per video (default: the model file's `inference.topK`). */
+  topK?: number;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -426,6 +428,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     syntheticInput: true, // the job gives the notice itself, once, below
     ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
     ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
+    ...(options.topK !== undefined ? { topK: options.topK } : {}),
   };
   let info: ModelInfo;
   let model: ModelKind;
@@ -457,10 +460,10 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     model = kind;
     if (model === "online") segmenters.online = OnlineSegmenter.fromModelFile(modelFile, onlineOptions);
     else
-      segmenters.offline = OfflineSegmenter.fromModelFile(
-        modelFile,
-        options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {},
-      );
+      segmenters.offline = OfflineSegmenter.fromModelFile(modelFile, {
+        ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
+        ...(options.topK !== undefined ? { topK: options.topK } : {}),
+      });
   }
   const trainedOn = info.trainedOn;
   if (trainedOn?.synthetic && !plan.synthetic) {
