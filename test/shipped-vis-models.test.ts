@@ -1,0 +1,56 @@
+/**
+ * The shipped VIS model files (weights/): each loads through `vidseg infer vis --checkpoint`, declares
+ * its kind and the synthetic categories, stays small, stores the top-k the benchmarks used, and
+ * segments videos of the preset it was trained on (a floor far below its benchmark figure, far above
+ * what an untrained model scores: 0).
+ */
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { evaluateYtvis } from "../src/eval/ytvis.js";
+import { readResults, type YtvisDataset } from "../src/formats/ytvis.js";
+import { inferVis } from "../src/jobs/infer-vis.js";
+import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
+import { initRuntime } from "../src/runtime/backend.js";
+import { resolveOptions } from "../src/synth/options.js";
+import { generateVisDataset, synthCategories } from "../src/synth/vis.js";
+
+const root = mkdtempSync(join(tmpdir(), "vidseg-shipped-vis-"));
+let ovis: YtvisDataset;
+
+beforeAll(async () => {
+  await initRuntime({ backend: "wasm" });
+  // Seed 9: not a seed any shipped model trained, tuned or was scored on.
+  const options = resolveOptions("ovis", 9, { videos: 2, frames: 16 });
+  ovis = (await generateVisDataset(options, join(root, "ovis"), { splits: ["valid"] })).datasets.valid!;
+}, 120_000);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe.each([
+  ["weights/ovis-student.safetensors", "online"],
+  ["weights/ovis-teacher.safetensors", "offline"],
+] as const)("%s", (file, kind) => {
+  it(`is a small ${kind} model of the synthetic categories, storing top-50`, async () => {
+    expect(statSync(file).size).toBeLessThan(30e6);
+    const model = await readModelFile(file);
+    try {
+      expect(model.info.kind).toBe(kind);
+      expect(model.info.categoryIds).toEqual(synthCategories().map((c) => c.id));
+      expect(model.info.config.inference.topK).toBe(50);
+      expect(model.info.trainedOn?.synthetic).toBe(true);
+    } finally {
+      disposeModelFile(model);
+    }
+  });
+
+  it("segments two fresh occlusion-preset videos through infer vis", async () => {
+    const out = join(root, kind);
+    const summary = await inferVis({ checkpoint: file, input: join(root, "ovis"), out, animation: "none" });
+    expect(summary.model).toBe(kind);
+    const results = await readResults(summary.results, ovis);
+    for (const r of results) expect(r.segmentations).toHaveLength(16);
+    const { stats } = evaluateYtvis(ovis, results, { occlusion: true });
+    expect(stats.AP50).toBeGreaterThan(0.05);
+  }, 120_000);
+});
