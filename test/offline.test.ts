@@ -504,10 +504,10 @@ describe("OfflineSegmenter", () => {
     const path = join(dir, "model.safetensors");
     await saveOfflineModelFile(path, model, [3, 7]);
     const frames = toFrames(syntheticClip(new Rng(4), 4).images, 4);
-    const options = { clipLength: 2, clipOverlap: 1, categoryIds: [3, 7] };
+    const options = { clipLength: 2, clipOverlap: 1, topK: 10, categoryIds: [3, 7] };
     const before = await new OfflineSegmenter(model, options).segmentVideo(frames);
     expect(new Set(before.instances.map((i) => i.categoryId))).toEqual(new Set([3, 7]));
-    const loaded = await OfflineSegmenter.load(dir, { clipLength: 2, clipOverlap: 1 }); // the run folder
+    const loaded = await OfflineSegmenter.load(dir, { clipLength: 2, clipOverlap: 1, topK: 10 }); // the run folder
     expect(await loaded.segmentVideo(frames)).toEqual(before);
     for (const [name, tensor] of model.stateDict()) {
       expect(maxAbsDiff(tensor, loaded.model.stateDict().get(name)!)).toBe(0);
