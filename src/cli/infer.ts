@@ -112,7 +112,10 @@ export function registerInfer(program: Command): void {
       "--mask-upsampling <kind>",
       "guided (default: edge-aware, by the frame's colours) or bilinear (the model's 1/4-resolution logits)",
     )
-    .option("--top-k <n>", "results kept per video (default: the model's config, 10 for the shipped models)")
+    .option(
+      "--top-k <n>",
+      "results kept per video (default: what the model file stores: 50, or 10 in files trained before 2026-12-06)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
