@@ -423,12 +423,16 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
   const animation = policy?.format ?? (requested as AnimationFormat | "none");
   const maxSide = policy?.maxSide ?? MP4_MAX_SIDE;
   const segmenters: Segmenters = {};
+  // What both segmenters take from the job (unset: the model file's own settings).
+  const outputOptions = {
+    ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
+    ...(options.topK !== undefined ? { topK: options.topK } : {}),
+  };
   const onlineOptions = {
     collectResults: true,
     syntheticInput: true, // the job gives the notice itself, once, below
     ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
-    ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
-    ...(options.topK !== undefined ? { topK: options.topK } : {}),
+    ...outputOptions,
   };
   let info: ModelInfo;
   let model: ModelKind;
@@ -459,11 +463,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     info = modelFile.info;
     model = kind;
     if (model === "online") segmenters.online = OnlineSegmenter.fromModelFile(modelFile, onlineOptions);
-    else
-      segmenters.offline = OfflineSegmenter.fromModelFile(modelFile, {
-        ...(options.maskUpsampling !== undefined ? { maskUpsampling: options.maskUpsampling } : {}),
-        ...(options.topK !== undefined ? { topK: options.topK } : {}),
-      });
+    else segmenters.offline = OfflineSegmenter.fromModelFile(modelFile, outputOptions);
   }
   const trainedOn = info.trainedOn;
   if (trainedOn?.synthetic && !plan.synthetic) {
