@@ -222,6 +222,7 @@ describe("vidseg infer vis", () => {
       config.offline.inferenceClipLength = 5;
       config.offline.inferenceClipOverlap = 1;
       config.inference.topK = 3;
+      config.offline.inferenceFrameMaskIou = 0.6;
     });
     model.dispose();
     const summary = await inferVis({
@@ -240,10 +241,15 @@ describe("vidseg infer vis", () => {
     });
     expect(await readResults(cut.results, gt)).toEqual(results.slice(0, 2));
     // The same as the segmenter run with those settings explicitly, and not as with the defaults.
-    const explicit = await OfflineSegmenter.load(offlineFile, { clipLength: 5, clipOverlap: 1, topK: 3 });
+    const explicit = await OfflineSegmenter.load(offlineFile, {
+      clipLength: 5,
+      clipOverlap: 1,
+      topK: 3,
+      frameMaskIou: 0.6,
+    });
     expect([explicit.clipLength, explicit.clipOverlap, explicit.topK]).toEqual([5, 1, 3]);
     const stored = await OfflineSegmenter.load(offlineFile);
-    expect([stored.clipLength, stored.clipOverlap, stored.topK]).toEqual([5, 1, 3]);
+    expect([stored.clipLength, stored.clipOverlap, stored.topK, stored.frameMaskIou]).toEqual([5, 1, 3, 0.6]);
     const source = await openFrameFolder(videoFolder);
     const video = await explicit.segmentVideo(source);
     expect(results).toEqual(toYtvisResults(video, 1).map((r) => ({ ...r, segmentations: r.segmentations })));
@@ -454,6 +460,20 @@ describe("vidseg infer vis: bad input", () => {
     expect([r.exitCode, r.stderr]).toEqual([
       1,
       `vidseg: error: --animation: expected auto, gif, mp4 or none, got "avi"\n`,
+    ]);
+    r = await run([
+      "--checkpoint",
+      modelFile,
+      "--input",
+      videoFolder,
+      "--out",
+      root,
+      "--frame-mask-iou",
+      "2",
+    ]);
+    expect([r.exitCode, r.stderr]).toEqual([
+      1,
+      `vidseg: error: --frame-mask-iou: expected a number in [0, 1], got "2"\n`,
     ]);
   });
 });

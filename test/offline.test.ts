@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Rng } from "../src/core/rng.js";
 import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
 import { annotationFromMasks, validateResults, type YtvisDataset } from "../src/formats/ytvis.js";
-import { OfflineSegmenter, toYtvisResults } from "../src/infer/offline-segmenter.js";
+import { OfflineSegmenter, snapToFrameMasks, toYtvisResults } from "../src/infer/offline-segmenter.js";
 import type { Frame } from "../src/core/image.js";
 import { decode, fromCoco, type CocoRle } from "../src/mask/rle.js";
-import { cellColours, guidedUpsampleMask } from "../src/processing/postprocess.js";
+import { cellColours, guidedUpsampleMask, upsampleMask } from "../src/processing/postprocess.js";
 import { presetConfig } from "../src/models/config.js";
 import {
   OFFLINE_HEAD_PRESETS,
@@ -375,6 +375,25 @@ describe("video criterion", () => {
 });
 
 describe("OfflineSegmenter", () => {
+  it("snaps a video query's mask to the frame query's that overlaps it most, above the IoU threshold", () => {
+    // 4 cells per mask; two video queries, three frame queries.
+    const video = Float32Array.from([1, 1, -1, -1, /* q1 */ -1, -1, -1, 1]);
+    const frame = Float32Array.from([
+      ...[2, -3, -1, -1], // IoU 1/2 with q0
+      ...[5, 4, 3, -1], // IoU 2/3 with q0: the best
+      ...[-1, -1, 1, 1], // IoU 1/2 with q1
+    ]);
+    const snapped = video.slice();
+    snapToFrameMasks(snapped, frame, 4, 0.5);
+    expect(Array.from(snapped)).toEqual([5, 4, 3, -1, -1, -1, 1, 1]);
+    const strict = video.slice();
+    snapToFrameMasks(strict, frame, 4, 0.6); // q1's best overlap (1/2) is below: kept
+    expect(Array.from(strict)).toEqual([5, 4, 3, -1, -1, -1, -1, 1]);
+    const model = tinyModel(1);
+    expect(() => new OfflineSegmenter(model, { frameMaskIou: 1.5 })).toThrow(/frameMaskIou/);
+    model.dispose();
+  });
+
   it("with a crop classifier, splits each video query's object probability over the classes by crops", async () => {
     const model = tinyModel(4, 32);
     const frames = toFrames(syntheticClip(new Rng(5), 6).images, 6);
@@ -429,7 +448,8 @@ describe("OfflineSegmenter", () => {
         true,
       );
       const logits = output.videoMasks[0].reshape([nv * 6 * 8 * 8]).dataSync() as Float32Array;
-      return { probs, masks: tf.greater(masks, 0).reshape([nv, 6, SIZE * SIZE]), logits };
+      const frameLogits = output.frame.predMasks.dataSync() as Float32Array; // [6, N, 8, 8]
+      return { probs, masks: tf.greater(masks, 0).reshape([nv, 6, SIZE * SIZE]), logits, frameLogits };
     });
     const probs = expected.probs.arraySync() as number[][];
     expect(best.score).toBeCloseTo(probs[best.trackId - 1][best.classIndex], 5);
@@ -453,6 +473,39 @@ describe("OfflineSegmenter", () => {
       const want = guidedUpsampleMask(expected.logits, base, 8, 8, frames[t], cellColours(frames[t], 8, 8));
       expect(maskOf(rle)).toEqual(Array.from(want));
     });
+
+    // Frame-query masks: the same instances and scores; in every frame each mask is the video query's
+    // logits snapped to the frame queries' (snapToFrameMasks), then upsampled.
+    const snapped = await new OfflineSegmenter(model, {
+      clipLength: 8,
+      topK: 5,
+      maskUpsampling: "bilinear",
+      frameMaskIou: 0.01,
+    }).segmentVideo(frames);
+    expect(snapped.instances.map((i) => [i.trackId, i.classIndex, i.score])).toEqual(
+      video.instances.map((i) => [i.trackId, i.classIndex, i.score]),
+    );
+    const frameQueries = expected.frameLogits.length / (6 * 64);
+    let changed = 0;
+    for (let t = 0; t < 6; t++) {
+      const logits = Float32Array.from({ length: nv * 64 }, (_, i) => {
+        const q = Math.floor(i / 64);
+        return expected.logits[(q * 6 + t) * 64 + (i % 64)];
+      });
+      const original = logits.slice();
+      snapToFrameMasks(
+        logits,
+        expected.frameLogits.subarray(t * frameQueries * 64, (t + 1) * frameQueries * 64),
+        64,
+        0.01,
+      );
+      if (logits.some((v, i) => v !== original[i])) changed++;
+      for (const instance of snapped.instances) {
+        const want = upsampleMask(logits, (instance.trackId - 1) * 64, 8, 8, SIZE, SIZE);
+        expect(maskOf(instance.masks[t])).toEqual(Array.from(want));
+      }
+    }
+    expect(changed).toBeGreaterThan(0);
 
     const gt: YtvisDataset = {
       videos: [{ id: 1, width: SIZE, height: SIZE, length: 6, file_names: frames.map((_, t) => `${t}.jpg`) }],
@@ -504,10 +557,14 @@ describe("OfflineSegmenter", () => {
     const path = join(dir, "model.safetensors");
     await saveOfflineModelFile(path, model, [3, 7]);
     const frames = toFrames(syntheticClip(new Rng(4), 4).images, 4);
-    const options = { clipLength: 2, clipOverlap: 1, topK: 10, categoryIds: [3, 7] };
+    // The file stores the inference settings of its config: the frame-query masks among them.
+    const frameMaskIou = presetConfig("tiny").offline.inferenceFrameMaskIou;
+    expect(frameMaskIou).toBeGreaterThan(0);
+    const options = { clipLength: 2, clipOverlap: 1, topK: 10, categoryIds: [3, 7], frameMaskIou };
     const before = await new OfflineSegmenter(model, options).segmentVideo(frames);
     expect(new Set(before.instances.map((i) => i.categoryId))).toEqual(new Set([3, 7]));
     const loaded = await OfflineSegmenter.load(dir, { clipLength: 2, clipOverlap: 1, topK: 10 }); // the run folder
+    expect(loaded.frameMaskIou).toBe(frameMaskIou);
     expect(await loaded.segmentVideo(frames)).toEqual(before);
     for (const [name, tensor] of model.stateDict()) {
       expect(maxAbsDiff(tensor, loaded.model.stateDict().get(name)!)).toBe(0);

@@ -57,25 +57,28 @@ export class OptionError extends Error {
 export function numberOption(
   text: string | undefined,
   flag: string,
-  rule: { integer?: boolean; min?: number; above?: number } = {},
+  rule: { integer?: boolean; min?: number; above?: number; max?: number } = {},
 ): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   const kind = rule.integer ? "integer" : "number";
   const what =
-    rule.min === 0
-      ? `a non-negative ${kind}`
-      : rule.min === 1 || rule.above === 0
-        ? `a positive ${kind}`
-        : rule.min !== undefined
-          ? `${rule.integer ? "an integer" : "a number"} ≥ ${rule.min}`
-          : `${rule.integer ? "an integer" : "a number"}`;
+    rule.max !== undefined
+      ? `a ${kind} in [${rule.min ?? "−∞"}, ${rule.max}]`
+      : rule.min === 0
+        ? `a non-negative ${kind}`
+        : rule.min === 1 || rule.above === 0
+          ? `a positive ${kind}`
+          : rule.min !== undefined
+            ? `${rule.integer ? "an integer" : "a number"} ≥ ${rule.min}`
+            : `${rule.integer ? "an integer" : "a number"}`;
   const ok =
     text.trim() !== "" &&
     Number.isFinite(value) &&
     (!rule.integer || Number.isInteger(value)) &&
     (rule.min === undefined || value >= rule.min) &&
-    (rule.above === undefined || value > rule.above);
+    (rule.above === undefined || value > rule.above) &&
+    (rule.max === undefined || value <= rule.max);
   if (!ok) throw new OptionError(flag, `expected ${what}, got "${text}"`);
   return value;
 }

@@ -16,6 +16,7 @@ interface InferCliOptions {
   scoreThreshold?: string;
   topK?: string;
   maskUpsampling?: string;
+  frameMaskIou?: string;
   threads?: string;
   quiet?: boolean;
   json?: boolean;
@@ -116,6 +117,10 @@ export function registerInfer(program: Command): void {
       "--top-k <n>",
       "results kept per video (default: what the model file stores: 50, or 10 in files trained before 2026-12-06)",
     )
+    .option(
+      "--frame-mask-iou <iou>",
+      "offline: a video query's mask in a frame becomes that of the frame query overlapping it most, if their IoU is at least this (default: the model file's, 0.3; 0: the video query's own)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -143,6 +148,7 @@ export function registerInfer(program: Command): void {
             cli.maskUpsampling === undefined
               ? undefined
               : choiceOption(cli.maskUpsampling, "--mask-upsampling", ["bilinear", "guided"] as const),
+          frameMaskIou: numberOption(cli.frameMaskIou, "--frame-mask-iou", { min: 0, max: 1 }),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");

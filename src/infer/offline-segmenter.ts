@@ -56,6 +56,14 @@ export interface OfflineSegmenterOptions {
    * output size; with another `outputSize` the masks are bilinear. Default "guided".
    */
   maskUpsampling?: "bilinear" | "guided";
+  /**
+   * Per-frame masks from the frame queries: in each frame, a video query's mask is replaced by the
+   * mask of the frame query that overlaps it most when their IoU (at feature resolution) is at least
+   * this value. The video query decides which object and which class; the frame decoder, whose
+   * masked attention refines each frame on its own, draws the outline. 0: the video query's own mask
+   * everywhere (VITA). Default: the model file's `offline.inferenceFrameMaskIou`, else 0.
+   */
+  frameMaskIou?: number;
 }
 
 export interface SegmentVideoOptions {
@@ -97,6 +105,8 @@ interface Track {
 /** Per-frame segmenter outputs held for the current clip. */
 interface FrameEntry {
   queryFeatures: tf.Tensor2D; // [N, D]
+  /** The frame queries' mask logits [N, h·w] (only with frameMaskIou). */
+  frameMasks?: Float32Array;
   maskFeatures: tf.Tensor3D; // [h, w, C]
   /** The model input [H, W, 3] in 0..1, kept for the crop classifier (models that have one). */
   image?: tf.Tensor3D;
@@ -116,6 +126,7 @@ export class OfflineSegmenter {
   readonly minLinkScore: number;
   readonly frameBatch: number;
   readonly maskUpsampling: "bilinear" | "guided";
+  readonly frameMaskIou: number;
   private readonly categoryIds?: readonly number[];
   readonly categoryNames?: readonly string[];
 
@@ -129,6 +140,7 @@ export class OfflineSegmenter {
     this.minLinkScore = options.minLinkScore ?? 0.3;
     this.frameBatch = options.frameBatch ?? 1;
     this.maskUpsampling = options.maskUpsampling ?? "guided";
+    this.frameMaskIou = options.frameMaskIou ?? 0;
     this.categoryIds = options.categoryIds;
     this.categoryNames = options.categoryNames;
     const integer = (value: number, min: number, name: string) =>
@@ -142,6 +154,12 @@ export class OfflineSegmenter {
     integer(this.clipOverlap, 0, "clipOverlap");
     integer(this.topK, 1, "topK");
     integer(this.frameBatch, 1, "frameBatch");
+    check(
+      this.frameMaskIou >= 0 && this.frameMaskIou <= 1,
+      `must be in [0, 1], got ${this.frameMaskIou}`,
+      undefined,
+      "frameMaskIou",
+    );
     check(this.clipOverlap < this.clipLength, "must be smaller than clipLength", undefined, "clipOverlap");
     const numClasses = model.config.segmenter.numClasses;
     check(
@@ -180,6 +198,7 @@ export class OfflineSegmenter {
       return new OfflineSegmenter(model, {
         clipLength: info.config.offline.inferenceClipLength,
         clipOverlap: info.config.offline.inferenceClipOverlap,
+        frameMaskIou: info.config.offline.inferenceFrameMaskIou,
         topK: info.config.inference.topK,
         categoryIds: info.categoryIds,
         categoryNames: info.categoryNames,
@@ -270,13 +289,15 @@ class VideoRun {
       return {
         queryFeatures: output.queryFeatures,
         maskFeatures: output.maskFeatures,
+        frameMasks: this.owner.frameMaskIou > 0 ? output.predMasks : undefined,
         images: this.owner.model.segmenter.cropClassifier ? input : undefined,
       };
     });
+    const frameMasks = outputs.frameMasks ? (outputs.frameMasks.dataSync() as Float32Array) : undefined;
     const queries = tf.unstack(outputs.queryFeatures) as tf.Tensor2D[];
     const features = tf.unstack(outputs.maskFeatures) as tf.Tensor3D[];
     const images = outputs.images ? (tf.unstack(outputs.images) as tf.Tensor3D[]) : [];
-    tf.dispose([outputs.queryFeatures, outputs.maskFeatures, outputs.images]);
+    tf.dispose([outputs.queryFeatures, outputs.maskFeatures, outputs.frameMasks, outputs.images]);
     const size = this.size!;
     const output = this.outputSize!;
     const guided =
@@ -284,7 +305,14 @@ class VideoRun {
     for (let i = 0; i < frames.length; i++) {
       const [h, w] = features[i].shape;
       const guide = guided ? { frame: frames[i], cells: cellColours(frames[i], h, w) } : undefined;
-      this.entries.push({ queryFeatures: queries[i], maskFeatures: features[i], image: images[i], guide });
+      const perFrame = frameMasks ? frameMasks.length / frames.length : 0;
+      this.entries.push({
+        queryFeatures: queries[i],
+        maskFeatures: features[i],
+        frameMasks: frameMasks?.slice(i * perFrame, (i + 1) * perFrame),
+        image: images[i],
+        guide,
+      });
       if (this.entries.length === this.owner.clipLength) this.processClip();
     }
   }
@@ -407,6 +435,8 @@ class VideoRun {
       const logits = tf.tidy(() =>
         tf.matMul(head.maskEmbed, this.entries[t].maskFeatures.reshape([h * w, -1]), false, true).dataSync(),
       ) as Float32Array;
+      const frameMasks = this.entries[t].frameMasks;
+      if (frameMasks) snapToFrameMasks(logits, frameMasks, h * w, this.owner.frameMaskIou);
       for (let q = 0; q < numQueries; q++) {
         if (needLow)
           lowRes[q][t] = Uint8Array.from(logits.subarray(q * h * w, (q + 1) * h * w), (v) => (v > 0 ? 1 : 0));
@@ -465,6 +495,37 @@ class VideoRun {
     const dropped = this.entries.splice(0, clipFrames - overlapFrames);
     tf.dispose(dropped.flatMap(entryTensors));
     this.clipStart += dropped.length;
+  }
+}
+
+/**
+ * Replaces each video query's mask logits (rows of `logits`, `size` values each) by those of the frame
+ * query whose mask overlaps it most, where that IoU is at least `minIou` (in place).
+ */
+export function snapToFrameMasks(
+  logits: Float32Array,
+  frameLogits: Float32Array,
+  size: number,
+  minIou: number,
+): void {
+  const binary = (data: Float32Array, row: number) => {
+    const out = new Uint8Array(size);
+    for (let i = 0; i < size; i++) out[i] = data[row * size + i] > 0 ? 1 : 0;
+    return out;
+  };
+  const frameRows = Array.from({ length: frameLogits.length / size }, (_, n) => binary(frameLogits, n));
+  for (let q = 0; q < logits.length / size; q++) {
+    const mask = binary(logits, q);
+    let best = -1;
+    let bestIou = minIou;
+    frameRows.forEach((frame, n) => {
+      const iou = overlapIou([mask], [frame]);
+      if (iou >= bestIou) {
+        best = n;
+        bestIou = iou;
+      }
+    });
+    if (best >= 0) logits.set(frameLogits.subarray(best * size, (best + 1) * size), q * size);
   }
 }
 

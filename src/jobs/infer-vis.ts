@@ -84,6 +84,8 @@ export interface InferVisOptions {
   maskUpsampling?: "bilinear" | "guided";
   /** Results kept per video (default: the model file's `inference.topK`). */
   topK?: number;
+  /** Offline model: per-frame masks from the frame queries above this IoU (OfflineSegmenterOptions). */
+  frameMaskIou?: number;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -463,7 +465,11 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     info = modelFile.info;
     model = kind;
     if (model === "online") segmenters.online = OnlineSegmenter.fromModelFile(modelFile, onlineOptions);
-    else segmenters.offline = OfflineSegmenter.fromModelFile(modelFile, outputOptions);
+    else
+      segmenters.offline = OfflineSegmenter.fromModelFile(modelFile, {
+        ...outputOptions,
+        ...(options.frameMaskIou !== undefined ? { frameMaskIou: options.frameMaskIou } : {}),
+      });
   }
   const trainedOn = info.trainedOn;
   if (trainedOn?.synthetic && !plan.synthetic) {

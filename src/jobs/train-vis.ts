@@ -140,6 +140,7 @@ function offlineResults(model: ModelOf<"offline">, info: ModelInfo): ResultsFor 
     const segmenter = new OfflineSegmenter(model, {
       clipLength: offline.inferenceClipLength,
       clipOverlap: offline.inferenceClipOverlap,
+      frameMaskIou: offline.inferenceFrameMaskIou,
       topK: inference.topK,
       categoryIds: info.categoryIds,
     });

@@ -159,6 +159,8 @@ export interface OfflineConfig {
   /** OfflineSegmenter's clip window and overlap (validation and inference). */
   inferenceClipLength: number;
   inferenceClipOverlap: number;
+  /** OfflineSegmenter's frameMaskIou: per-frame masks from the frame queries (0: the video queries'). */
+  inferenceFrameMaskIou: number;
 }
 
 /**
@@ -378,6 +380,7 @@ const DEFAULTS: VisConfig = {
     freezeSegmenter: false,
     inferenceClipLength: 36,
     inferenceClipOverlap: 4,
+    inferenceFrameMaskIou: 0.3,
   },
   distill: {
     kdWeight: 1,
@@ -697,6 +700,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     fail("offline.inferenceClipOverlap", "must be smaller than offline.inferenceClipLength");
   for (const field of ["frameWeight", "videoWeight", "simWeight"] as const)
     number(`offline.${field}`, off[field]);
+  number("offline.inferenceFrameMaskIou", off.inferenceFrameMaskIou, 0, 1);
   if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
   const kd = config.distill;
   number("distill.kdWeight", kd.kdWeight);
