@@ -421,8 +421,9 @@ export function summarise(runs: readonly ArmRun[], settings: Record<string, unkn
       inferenceFramesPerSecond: meanSpread(mine.map((r) => r.inference.framesPerSecond)),
     };
   }
+  // Only a teacher ahead of arm A leaves a gap to close: with AP_T ≤ AP_A the ratio means nothing.
   const closure = (d: number | null, a: number | null, t: number | null) =>
-    d === null || a === null || t === null || t === a ? null : (d - a) / (t - a);
+    d === null || a === null || t === null || t <= a ? null : (d - a) / (t - a);
   const teacherAp = arms.T?.metrics.AP.mean ?? null;
   const perSeed = runs
     .filter((r) => r.arm === "D")
@@ -470,10 +471,16 @@ export function markdownTable(summary: AblationSummary, seeds: readonly number[]
     );
   }
   const { fromMeans, perSeed } = summary.gapClosure;
+  const teacherAp = summary.arms.T?.metrics.AP.mean;
+  const studentAp = summary.arms.A?.metrics.AP.mean;
+  const noGap =
+    teacherAp != null && studentAp != null && teacherAp <= studentAp
+      ? ` (the teacher does not lead arm A: AP_T − AP_A = ${(teacherAp - studentAp).toFixed(3)})`
+      : "";
   lines.push(
     "",
     `Mean ± sample standard deviation over seeds ${seeds.join(", ")}. Gap closure (AP_D − AP_A) / (AP_T − AP_A): ` +
-      (fromMeans === null ? "n/a" : fromMeans.toFixed(3)) +
+      (fromMeans === null ? `n/a${noGap}` : fromMeans.toFixed(3)) +
       " from the mean APs" +
       (perSeed.length > 0
         ? `; seed by seed ${perSeed.map(({ seed, value }) => `s${seed} ${value.toFixed(3)}`).join(", ")}`

@@ -11,6 +11,7 @@ import { writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   armFlags,
+  markdownTable,
   meanSpread,
   runDistillAblation,
   summarise,
@@ -200,6 +201,13 @@ describe("the summary", () => {
     expect(summary.arms.A!.metrics.AP_rare.mean).toBeNull();
     expect(summary.arms.A!.trainCpuSeconds.mean).toBeCloseTo(4, 12);
     expect(summary.arms.T!.trainWallSeconds.mean).toBeNull();
+
+    // A teacher behind arm A leaves no gap to close: no ratio, and the table says why.
+    const behind = summarise([run("T", null, 0.09), run("A", 1, 0.1), run("D", 1, 0.095)], {});
+    expect(behind.gapClosure).toEqual({ fromMeans: null, perSeed: [] });
+    expect(markdownTable(behind, [1])).toContain(
+      "n/a (the teacher does not lead arm A: AP_T − AP_A = -0.010)",
+    );
   });
 
   it("the arms' distillation flags", () => {
