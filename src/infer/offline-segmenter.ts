@@ -13,8 +13,9 @@
  *
  * A track's class distribution is the frame-weighted mean of its clips' class probabilities; as in
  * VITA, (track, class) pairs are ranked by that probability and the top-k become results. Masks are the
- * mask logits upsampled (edge-aware by default, see `maskUpsampling`) to the output size and
- * thresholded at 0, as compressed COCO RLE; frames where a mask is empty are null.
+ * mask logits (in each frame those of the frame query that overlaps it, see `frameMaskIou`) upsampled
+ * (edge-aware by default, see `maskUpsampling`) to the output size and thresholded at 0, as compressed
+ * COCO RLE; frames where a mask is empty are null.
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError, check } from "../core/errors.js";
