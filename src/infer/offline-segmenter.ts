@@ -24,7 +24,7 @@ import { linearSumAssignment } from "../math/hungarian.js";
 import { encode, toCoco, type CocoRle } from "../mask/rle.js";
 import type { Frame } from "../core/image.js";
 import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.js";
-import { disposeModelFile, readModelFile, type ModelFile } from "../models/model-file.js";
+import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../models/model-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { OfflineVisModel } from "../models/vis/offline.js";
 import { cellColours, guidedUpsampleMask, upsampleMask } from "../processing/postprocess.js";
@@ -201,15 +201,7 @@ export class OfflineSegmenter {
     let model: OfflineVisModel | undefined;
     try {
       model = instantiateModel(file, "offline");
-      return new OfflineSegmenter(model, {
-        clipLength: info.config.offline.inferenceClipLength,
-        clipOverlap: info.config.offline.inferenceClipOverlap,
-        frameMaskIou: info.config.offline.inferenceFrameMaskIou,
-        topK: info.config.inference.topK,
-        categoryIds: info.categoryIds,
-        categoryNames: info.categoryNames,
-        ...options,
-      });
+      return new OfflineSegmenter(model, { ...storedOptions(info), ...options });
     } catch (error) {
       model?.dispose();
       throw error;
@@ -254,6 +246,19 @@ export class OfflineSegmenter {
   categoryId(classIndex: number): number {
     return this.categoryIds?.[classIndex] ?? classIndex + 1;
   }
+}
+
+/** The inference settings a model file stores: its clip window, masks, top-k and categories. */
+export function storedOptions(info: ModelInfo): OfflineSegmenterOptions {
+  const { offline, inference } = info.config;
+  return {
+    clipLength: offline.inferenceClipLength,
+    clipOverlap: offline.inferenceClipOverlap,
+    frameMaskIou: offline.inferenceFrameMaskIou,
+    topK: inference.topK,
+    categoryIds: info.categoryIds,
+    categoryNames: info.categoryNames,
+  };
 }
 
 /** The state of one segmentVideo call. */

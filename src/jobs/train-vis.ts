@@ -9,7 +9,7 @@ import { VidsegError } from "../core/errors.js";
 import { evaluateYtvis } from "../eval/ytvis.js";
 import { readYtvis, type YtvisDataset, type YtvisResult } from "../formats/ytvis.js";
 import { resolveVisSplit } from "../formats/ytvis-layout.js";
-import { OfflineSegmenter, toYtvisResults } from "../infer/offline-segmenter.js";
+import { OfflineSegmenter, storedOptions, toYtvisResults } from "../infer/offline-segmenter.js";
 import { OnlineSegmenter } from "../infer/online-segmenter.js";
 import { openYtvisSplit, type YtvisSplitVideo } from "../infer/sources.js";
 import { validateVisConfig, type DistillConfig } from "../models/config.js";
@@ -135,15 +135,8 @@ function onlineResults(model: ModelOf<"online">, info: ModelInfo): ResultsFor {
 /** The offline model's validation results: whole videos in the config's clip windows. */
 function offlineResults(model: ModelOf<"offline">, info: ModelInfo): ResultsFor {
   return async (videos) => {
-    const { offline, inference } = info.config;
     // OfflineSegmenter puts the model in eval mode; the trainer puts it back in training mode after.
-    const segmenter = new OfflineSegmenter(model, {
-      clipLength: offline.inferenceClipLength,
-      clipOverlap: offline.inferenceClipOverlap,
-      frameMaskIou: offline.inferenceFrameMaskIou,
-      topK: inference.topK,
-      categoryIds: info.categoryIds,
-    });
+    const segmenter = new OfflineSegmenter(model, storedOptions(info));
     const results: YtvisResult[] = [];
     for (const { video, frames } of videos)
       results.push(...toYtvisResults(await segmenter.segmentVideo(await frames()), video.id));
