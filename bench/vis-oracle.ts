@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { evaluateYtvis } from "../src/eval/ytvis.js";
 import { readResults, readYtvis, type YtvisResult, type YtvisSegmentation } from "../src/formats/ytvis.js";
-import { area, fromSegmentation, iou, merge, toCoco, type Rle } from "../src/mask/rle.js";
+import { area, fromSegmentation, iou, toCoco, tubeIou, type Rle } from "../src/mask/rle.js";
 
 const { values } = parseArgs({
   options: {
@@ -39,30 +39,13 @@ for (const a of gt.annotations) gtByVideo.set(a.video_id, [...(gtByVideo.get(a.v
 const rleOf = (s: YtvisSegmentation | null | undefined, h: number, w: number): Rle | null =>
   s ? fromSegmentation(s, h, w) : null;
 
-/** Spatio-temporal IoU of two per-frame mask lists (the evaluator's rule: absent frames add nothing). */
-function trackIou(a: (Rle | null)[], b: (Rle | null)[]): number {
-  let inter = 0;
-  let union = 0;
-  for (let f = 0; f < a.length; f++) {
-    const x = a[f];
-    const y = b[f];
-    if (x && y) {
-      const i = area(merge([x, y], true));
-      inter += i;
-      union += area(x) + area(y) - i;
-    } else if (x) union += area(x);
-    else if (y) union += area(y);
-  }
-  return union === 0 ? 0 : inter / union;
-}
-
 function classOracle(): YtvisResult[] {
   return results.map((r) => {
     const { h, w } = sizes.get(r.video_id)!;
     const masks = r.segmentations.map((s) => rleOf(s, h, w));
     let best = { iou: 0, category: r.category_id };
     for (const g of gtByVideo.get(r.video_id) ?? []) {
-      const value = trackIou(
+      const value = tubeIou(
         masks,
         g.segmentations.map((s) => rleOf(s, h, w)),
       );

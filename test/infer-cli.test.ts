@@ -223,6 +223,7 @@ describe("vidseg infer vis", () => {
       config.offline.inferenceClipOverlap = 1;
       config.inference.topK = 3;
       config.offline.inferenceFrameMaskIou = 0.6;
+      config.offline.inferenceSoftNmsIou = 0.4;
     });
     model.dispose();
     const summary = await inferVis({
@@ -246,10 +247,17 @@ describe("vidseg infer vis", () => {
       clipOverlap: 1,
       topK: 3,
       frameMaskIou: 0.6,
+      softNmsIou: 0.4,
     });
     expect([explicit.clipLength, explicit.clipOverlap, explicit.topK]).toEqual([5, 1, 3]);
     const stored = await OfflineSegmenter.load(offlineFile);
-    expect([stored.clipLength, stored.clipOverlap, stored.topK, stored.frameMaskIou]).toEqual([5, 1, 3, 0.6]);
+    expect([
+      stored.clipLength,
+      stored.clipOverlap,
+      stored.topK,
+      stored.frameMaskIou,
+      stored.softNmsIou,
+    ]).toEqual([5, 1, 3, 0.6, 0.4]);
     const source = await openFrameFolder(videoFolder);
     const video = await explicit.segmentVideo(source);
     expect(results).toEqual(toYtvisResults(video, 1).map((r) => ({ ...r, segmentations: r.segmentations })));
@@ -474,6 +482,11 @@ describe("vidseg infer vis: bad input", () => {
     expect([r.exitCode, r.stderr]).toEqual([
       1,
       `vidseg: error: --frame-mask-iou: expected a number in [0, 1], got "2"\n`,
+    ]);
+    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--soft-nms-iou", "-1"]);
+    expect([r.exitCode, r.stderr]).toEqual([
+      1,
+      `vidseg: error: --soft-nms-iou: expected a number in [0, 1], got "-1"\n`,
     ]);
   });
 });

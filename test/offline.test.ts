@@ -14,8 +14,13 @@ import { evaluateYtvis, YTVIS_STAT_NAMES } from "../src/eval/ytvis.js";
 import { annotationFromMasks, validateResults, type YtvisDataset } from "../src/formats/ytvis.js";
 import { OfflineSegmenter, snapToFrameMasks, toYtvisResults } from "../src/infer/offline-segmenter.js";
 import type { Frame } from "../src/core/image.js";
-import { decode, fromCoco, type CocoRle } from "../src/mask/rle.js";
-import { cellColours, guidedUpsampleMask, upsampleMask } from "../src/processing/postprocess.js";
+import { decode, fromCoco, tubeIou, type CocoRle } from "../src/mask/rle.js";
+import {
+  cellColours,
+  guidedUpsampleMask,
+  softSuppress,
+  upsampleMask,
+} from "../src/processing/postprocess.js";
 import { presetConfig } from "../src/models/config.js";
 import {
   OFFLINE_HEAD_PRESETS,
@@ -391,6 +396,7 @@ describe("OfflineSegmenter", () => {
     expect(Array.from(strict)).toEqual([5, 4, 3, -1, -1, -1, -1, 1]);
     const model = tinyModel(1);
     expect(() => new OfflineSegmenter(model, { frameMaskIou: 1.5 })).toThrow(/frameMaskIou/);
+    expect(() => new OfflineSegmenter(model, { softNmsIou: -0.1 })).toThrow(/softNmsIou/);
     model.dispose();
   });
 
@@ -524,6 +530,49 @@ describe("OfflineSegmenter", () => {
     model.dispose();
   });
 
+  it("softSuppress: linear Soft-NMS within groups, best first, each pair asked once", () => {
+    const table: Record<string, number> = { "0,1": 0.5, "0,2": 0.1, "1,2": 0.6 };
+    const asked: string[] = [];
+    const overlap = (i: number, j: number) => {
+      const key = [Math.min(i, j), Math.max(i, j)].join();
+      asked.push(key);
+      return table[key] ?? 0.9;
+    };
+    // Group 0: 0 is kept; 1 overlaps it by 0.5 → 0.8·0.5; 2 by 0.1 (below 0.3) stays 0.7 and is next,
+    // overlapping 1 by 0.6 → 0.4·0.4. Item 3 is alone in its group, however much it overlaps.
+    const scores = softSuppress([0.9, 0.8, 0.7, 0.6], [0, 0, 0, 1], overlap, 0.3);
+    expect(scores.map((v) => +v.toFixed(12))).toEqual([0.9, 0.16, 0.7, 0.6]);
+    expect(asked.sort()).toEqual(["0,1", "0,2", "1,2"]);
+    expect(softSuppress([0.9, 0.8], [0, 0], () => 1, 1)).toEqual([0.9, 0.8]);
+  });
+
+  it("Soft-NMS in segmentVideo: the same instances and masks, scores softSuppress'd over tube IoUs", async () => {
+    const model = tinyModel(4);
+    const frames = toFrames(syntheticClip(new Rng(5), 6).images, 6);
+    const options = { clipLength: 8, topK: 1000, maskUpsampling: "bilinear" as const };
+    const plain = await new OfflineSegmenter(model, { ...options, softNmsIou: 1 }).segmentVideo(frames);
+    const soft = await new OfflineSegmenter(model, { ...options, softNmsIou: 0.3 }).segmentVideo(frames);
+    const key = (i: { trackId: number; classIndex: number }) => `${i.trackId}/${i.classIndex}`;
+    const byKey = new Map(soft.instances.map((i) => [key(i), i]));
+    expect(soft.instances).toHaveLength(plain.instances.length);
+    const tubes = plain.instances.map((i) => i.masks.map((m) => (m ? fromCoco(m) : null)));
+    const want = softSuppress(
+      plain.instances.map((i) => i.score),
+      plain.instances.map((i) => i.classIndex),
+      (a, b) => tubeIou(tubes[a], tubes[b]),
+      0.3,
+    );
+    plain.instances.forEach((instance, i) => {
+      const other = byKey.get(key(instance))!;
+      expect(other.masks).toEqual(instance.masks);
+      expect(other.score).toBeCloseTo(want[i], 12);
+    });
+    expect(want.filter((v, i) => v < plain.instances[i].score).length).toBeGreaterThan(0);
+    const scores = soft.instances.map((i) => i.score);
+    expect(scores).toEqual(scores.slice().sort((a, b) => b - a));
+    model.dispose();
+  });
+
   it("links clip windows by video-query similarity into the same tracks", async () => {
     const model = tinyModel(6);
     const rng = new Rng(8);
@@ -560,11 +609,20 @@ describe("OfflineSegmenter", () => {
     // The file stores the inference settings of its config: the frame-query masks among them.
     const frameMaskIou = presetConfig("tiny").offline.inferenceFrameMaskIou;
     expect(frameMaskIou).toBeGreaterThan(0);
-    const options = { clipLength: 2, clipOverlap: 1, topK: 10, categoryIds: [3, 7], frameMaskIou };
+    const softNmsIou = presetConfig("tiny").offline.inferenceSoftNmsIou;
+    expect(softNmsIou).toBeLessThan(1);
+    const options = {
+      clipLength: 2,
+      clipOverlap: 1,
+      topK: 10,
+      categoryIds: [3, 7],
+      frameMaskIou,
+      softNmsIou,
+    };
     const before = await new OfflineSegmenter(model, options).segmentVideo(frames);
     expect(new Set(before.instances.map((i) => i.categoryId))).toEqual(new Set([3, 7]));
     const loaded = await OfflineSegmenter.load(dir, { clipLength: 2, clipOverlap: 1, topK: 10 }); // the run folder
-    expect(loaded.frameMaskIou).toBe(frameMaskIou);
+    expect([loaded.frameMaskIou, loaded.softNmsIou]).toEqual([frameMaskIou, softNmsIou]);
     expect(await loaded.segmentVideo(frames)).toEqual(before);
     for (const [name, tensor] of model.stateDict()) {
       expect(maxAbsDiff(tensor, loaded.model.stateDict().get(name)!)).toBe(0);

@@ -18,6 +18,7 @@ import {
   sumRunList,
   toBbox,
   toCoco,
+  tubeIou,
   type Rle,
 } from "../src/mask/rle.js";
 
@@ -303,5 +304,25 @@ describe("one RLE codec, one rule (what pycocotools holds: uint32 counts)", () =
       expect(measureCountsString(s).total, s).toBe(expected.reduce((a, b) => a + b, 0));
     }
     expect(accepted).toBeGreaterThan(300);
+  });
+});
+
+describe("tubeIou", () => {
+  it("sums intersections and unions over the frames; a frame with one mask adds its area", () => {
+    const mask = (cells: number[]) =>
+      encode(
+        Uint8Array.from({ length: 9 }, (_, i) => +cells.includes(i)),
+        3,
+        3,
+      );
+    // Frame 0: {0,1,2} vs {1,2,3}: 2 shared, union 4. Frame 1: only a ({4}): union 1. Frame 2: neither.
+    const a = [mask([0, 1, 2]), mask([4]), null];
+    const b = [mask([1, 2, 3]), null, null];
+    expect(tubeIou(a, b)).toBeCloseTo(2 / 5, 12);
+    expect(tubeIou(b, a)).toBeCloseTo(2 / 5, 12);
+    expect(tubeIou(a, a)).toBe(1);
+    expect(tubeIou([null], [null])).toBe(0);
+    // A shorter list is as if padded with nulls.
+    expect(tubeIou(a, [b[0]])).toBeCloseTo(2 / 5, 12);
   });
 });

@@ -17,6 +17,7 @@ interface InferCliOptions {
   topK?: string;
   maskUpsampling?: string;
   frameMaskIou?: string;
+  softNmsIou?: string;
   threads?: string;
   quiet?: boolean;
   json?: boolean;
@@ -121,6 +122,10 @@ export function registerInfer(program: Command): void {
       "--frame-mask-iou <iou>",
       "offline: a video query's mask in a frame becomes that of the frame query overlapping it most, if their IoU is at least this (default: the model file's, 0.3; 0: the video query's own)",
     )
+    .option(
+      "--soft-nms-iou <iou>",
+      "offline: a result overlapping a better one of its class by more than this IoU in space-time has its score multiplied by 1 − IoU (default: the model file's, 0.3; 1: off)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -149,6 +154,7 @@ export function registerInfer(program: Command): void {
               ? undefined
               : choiceOption(cli.maskUpsampling, "--mask-upsampling", ["bilinear", "guided"] as const),
           frameMaskIou: numberOption(cli.frameMaskIou, "--frame-mask-iou", { min: 0, max: 1 }),
+          softNmsIou: numberOption(cli.softNmsIou, "--soft-nms-iou", { min: 0, max: 1 }),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");

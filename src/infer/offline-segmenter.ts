@@ -12,7 +12,9 @@
  * overlapping frames when clips overlap; a pair scoring below `minLinkScore` starts a new track.
  *
  * A track's class distribution is the frame-weighted mean of its clips' class probabilities; as in
- * VITA, (track, class) pairs are ranked by that probability and the top-k become results. Masks are the
+ * VITA, (track, class) pairs are ranked by that probability (lowered by a video-level Soft-NMS among a
+ * class's tracks, `softNmsIou`: two video queries on one object are common) and the top-k become
+ * results. Masks are the
  * mask logits (in each frame those of the frame query that overlaps it, see `frameMaskIou`) upsampled
  * (edge-aware by default, see `maskUpsampling`) to the output size and thresholded at 0, as compressed
  * COCO RLE; frames where a mask is empty are null.
@@ -21,13 +23,13 @@ import * as tf from "@tensorflow/tfjs";
 import { VidsegError, check } from "../core/errors.js";
 import type { YtvisResult } from "../formats/ytvis.js";
 import { linearSumAssignment } from "../math/hungarian.js";
-import { encode, toCoco, type CocoRle } from "../mask/rle.js";
+import { encode, fromCoco, toCoco, tubeIou, type CocoRle } from "../mask/rle.js";
 import type { Frame } from "../core/image.js";
 import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.js";
 import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../models/model-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { OfflineVisModel } from "../models/vis/offline.js";
-import { cellColours, guidedUpsampleMask, upsampleMask } from "../processing/postprocess.js";
+import { cellColours, guidedUpsampleMask, softSuppress, upsampleMask } from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 
@@ -65,6 +67,13 @@ export interface OfflineSegmenterOptions {
    * everywhere (VITA). Default: the model file's `offline.inferenceFrameMaskIou`, else 0.
    */
   frameMaskIou?: number;
+  /**
+   * Video-level linear Soft-NMS: a (track, class) result whose space-time mask IoU with a better result
+   * of the same class exceeds this has its score multiplied by 1 − IoU, so a second track on one object
+   * no longer outranks other objects (see `softSuppress`). 1: off. Default: the model file's
+   * `offline.inferenceSoftNmsIou`, else 1.
+   */
+  softNmsIou?: number;
 }
 
 export interface SegmentVideoOptions {
@@ -133,6 +142,7 @@ export class OfflineSegmenter {
   readonly frameBatch: number;
   readonly maskUpsampling: "bilinear" | "guided";
   readonly frameMaskIou: number;
+  readonly softNmsIou: number;
   private readonly categoryIds?: readonly number[];
   readonly categoryNames?: readonly string[];
 
@@ -147,6 +157,7 @@ export class OfflineSegmenter {
     this.frameBatch = options.frameBatch ?? 1;
     this.maskUpsampling = options.maskUpsampling ?? "guided";
     this.frameMaskIou = options.frameMaskIou ?? 0;
+    this.softNmsIou = options.softNmsIou ?? 1;
     this.categoryIds = options.categoryIds;
     this.categoryNames = options.categoryNames;
     const integer = (value: number, min: number, name: string) =>
@@ -160,12 +171,11 @@ export class OfflineSegmenter {
     integer(this.clipOverlap, 0, "clipOverlap");
     integer(this.topK, 1, "topK");
     integer(this.frameBatch, 1, "frameBatch");
-    check(
-      this.frameMaskIou >= 0 && this.frameMaskIou <= 1,
-      `must be in [0, 1], got ${this.frameMaskIou}`,
-      undefined,
-      "frameMaskIou",
-    );
+    for (const [name, value] of [
+      ["frameMaskIou", this.frameMaskIou],
+      ["softNmsIou", this.softNmsIou],
+    ] as const)
+      check(value >= 0 && value <= 1, `must be in [0, 1], got ${value}`, undefined, name);
     check(this.clipOverlap < this.clipLength, "must be smaller than clipLength", undefined, "clipOverlap");
     const numClasses = model.config.segmenter.numClasses;
     check(
@@ -255,6 +265,7 @@ export function storedOptions(info: ModelInfo): OfflineSegmenterOptions {
     clipLength: offline.inferenceClipLength,
     clipOverlap: offline.inferenceClipOverlap,
     frameMaskIou: offline.inferenceFrameMaskIou,
+    softNmsIou: offline.inferenceSoftNmsIou,
     topK: inference.topK,
     categoryIds: info.categoryIds,
     categoryNames: info.categoryNames,
@@ -331,17 +342,35 @@ class VideoRun {
   finish(): OfflineVideoResult {
     if (this.frameCount === 0) throw new VidsegError("segmentVideo: the video has no frames");
     if (this.emitted < this.frameCount) this.processClip();
-    const ranked: OfflineInstance[] = [];
-    for (const track of [...this.finished, ...this.live]) {
+    const tracks = [...this.finished, ...this.live];
+    const ranked: (OfflineInstance & { track: number })[] = [];
+    tracks.forEach((track, index) =>
       track.classSum.forEach((sum, classIndex) =>
         ranked.push({
           trackId: track.id,
+          track: index,
           classIndex,
           categoryId: this.owner.categoryId(classIndex),
           score: sum / track.frames,
           masks: track.masks,
         }),
+      ),
+    );
+    if (this.owner.softNmsIou < 1) {
+      const tubes = tracks.map((track) => track.masks.map((mask) => (mask ? fromCoco(mask) : null)));
+      const ious = new Map<number, number>();
+      const trackIou = (a: number, b: number) => {
+        const key = Math.min(a, b) * tracks.length + Math.max(a, b);
+        if (!ious.has(key)) ious.set(key, tubeIou(tubes[a], tubes[b]));
+        return ious.get(key)!;
+      };
+      const scores = softSuppress(
+        ranked.map((instance) => instance.score),
+        ranked.map((instance) => instance.classIndex),
+        (i, j) => trackIou(ranked[i].track, ranked[j].track),
+        this.owner.softNmsIou,
       );
+      ranked.forEach((instance, i) => (instance.score = scores[i]));
     }
     // Best first; ties by track then class, so the order is deterministic.
     ranked.sort((a, b) => b.score - a.score || a.trackId - b.trackId || a.classIndex - b.classIndex);
@@ -350,7 +379,7 @@ class VideoRun {
       numFrames: this.frameCount,
       width,
       height,
-      instances: ranked.slice(0, this.owner.topK).map((instance) => ({
+      instances: ranked.slice(0, this.owner.topK).map(({ track: _, ...instance }) => ({
         ...instance,
         masks: padTo(instance.masks, this.frameCount),
       })),

@@ -86,6 +86,8 @@ export interface InferVisOptions {
   topK?: number;
   /** Offline model: per-frame masks from the frame queries above this IoU (OfflineSegmenterOptions). */
   frameMaskIou?: number;
+  /** Offline model: video-level Soft-NMS threshold among a class's results (OfflineSegmenterOptions). */
+  softNmsIou?: number;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -469,6 +471,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
       segmenters.offline = OfflineSegmenter.fromModelFile(modelFile, {
         ...outputOptions,
         ...(options.frameMaskIou !== undefined ? { frameMaskIou: options.frameMaskIou } : {}),
+        ...(options.softNmsIou !== undefined ? { softNmsIou: options.softNmsIou } : {}),
       });
   }
   const trainedOn = info.trainedOn;

@@ -473,6 +473,27 @@ export function iou(dts: readonly Rle[], gts: readonly Rle[], iscrowd: readonly 
 }
 
 /**
+ * Spatio-temporal IoU of two per-frame mask lists, the YouTube-VIS evaluator's rule: intersections and
+ * unions summed over the frames, a frame where one list has no mask (null) adding only the other's area.
+ * 0 when both are empty everywhere.
+ */
+export function tubeIou(a: readonly (Rle | null)[], b: readonly (Rle | null)[]): number {
+  let intersection = 0;
+  let union = 0;
+  for (let f = 0; f < Math.max(a.length, b.length); f++) {
+    const x = a[f] ?? null;
+    const y = b[f] ?? null;
+    if (x && y) {
+      const shared = area(merge([x, y], true));
+      intersection += shared;
+      union += area(x) + area(y) - shared;
+    } else if (x) union += area(x);
+    else if (y) union += area(y);
+  }
+  return union === 0 ? 0 : intersection / union;
+}
+
+/**
  * Rasterises one polygon [x0, y0, x1, y1, …] (`rleFrPoly`), bit for bit: coordinates are scaled by 5,
  * edges walked on the scaled lattice, and the crossings of pixel-centre columns turned back into runs.
  *

@@ -161,6 +161,8 @@ export interface OfflineConfig {
   inferenceClipOverlap: number;
   /** OfflineSegmenter's frameMaskIou: per-frame masks from the frame queries (0: the video queries'). */
   inferenceFrameMaskIou: number;
+  /** OfflineSegmenter's softNmsIou: video-level Soft-NMS among a class's results (1: off). */
+  inferenceSoftNmsIou: number;
 }
 
 /**
@@ -381,6 +383,7 @@ const DEFAULTS: VisConfig = {
     inferenceClipLength: 36,
     inferenceClipOverlap: 4,
     inferenceFrameMaskIou: 0.3,
+    inferenceSoftNmsIou: 0.3,
   },
   distill: {
     kdWeight: 1,
@@ -701,6 +704,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   for (const field of ["frameWeight", "videoWeight", "simWeight"] as const)
     number(`offline.${field}`, off[field]);
   number("offline.inferenceFrameMaskIou", off.inferenceFrameMaskIou, 0, 1);
+  number("offline.inferenceSoftNmsIou", off.inferenceSoftNmsIou, 0, 1);
   if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
   const kd = config.distill;
   number("distill.kdWeight", kd.kdWeight);

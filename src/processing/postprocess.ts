@@ -204,6 +204,39 @@ export function duplicateQueries(prediction: FramePrediction, maxIou: number): S
   return duplicates;
 }
 
+/**
+ * Linear Soft-NMS (Bodla et al., 2017) within groups (a video's results of one class): the best-scoring
+ * item is taken, every item left in its group whose overlap with it exceeds `iouThreshold` has its score
+ * multiplied by 1 − overlap, and so on down. Unlike hard suppression, a duplicate sinks below the other
+ * objects instead of vanishing, so a look-alike that merely overlaps keeps its place when it is better
+ * than what is left. Returns the new scores in the input's order; ties go to the lower index.
+ * `overlap(i, j)` is asked at most once per pair of one group; `iouThreshold` ≥ 1 changes nothing.
+ */
+export function softSuppress(
+  scores: readonly number[],
+  groups: readonly number[],
+  overlap: (i: number, j: number) => number,
+  iouThreshold: number,
+): number[] {
+  const result = [...scores];
+  if (iouThreshold >= 1) return result;
+  const byGroup = new Map<number, number[]>();
+  groups.forEach((group, i) => byGroup.set(group, [...(byGroup.get(group) ?? []), i]));
+  for (let left of byGroup.values()) {
+    while (left.length > 1) {
+      const best = left.reduce((a, b) =>
+        result[b] > result[a] || (result[b] === result[a] && b < a) ? b : a,
+      );
+      left = left.filter((i) => i !== best);
+      for (const i of left) {
+        const iou = overlap(best, i);
+        if (iou > iouThreshold) result[i] *= 1 - iou;
+      }
+    }
+  }
+  return result;
+}
+
 /** Query q's mask at height × width (see {@link upsampleMask}). */
 export function upsampleQueryMask(
   prediction: FramePrediction,
