@@ -224,6 +224,7 @@ describe("vidseg infer vis", () => {
       config.inference.topK = 3;
       config.offline.inferenceFrameMaskIou = 0.6;
       config.offline.inferenceSoftNmsIou = 0.4;
+      config.offline.inferenceMaskScore = false;
     });
     model.dispose();
     const summary = await inferVis({
@@ -248,6 +249,7 @@ describe("vidseg infer vis", () => {
       topK: 3,
       frameMaskIou: 0.6,
       softNmsIou: 0.4,
+      maskScore: false,
     });
     expect([explicit.clipLength, explicit.clipOverlap, explicit.topK]).toEqual([5, 1, 3]);
     const stored = await OfflineSegmenter.load(offlineFile);
@@ -257,7 +259,8 @@ describe("vidseg infer vis", () => {
       stored.topK,
       stored.frameMaskIou,
       stored.softNmsIou,
-    ]).toEqual([5, 1, 3, 0.6, 0.4]);
+      stored.maskScore,
+    ]).toEqual([5, 1, 3, 0.6, 0.4, false]);
     const source = await openFrameFolder(videoFolder);
     const video = await explicit.segmentVideo(source);
     expect(results).toEqual(toYtvisResults(video, 1).map((r) => ({ ...r, segmentations: r.segmentations })));

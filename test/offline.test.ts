@@ -480,6 +480,25 @@ describe("OfflineSegmenter", () => {
       expect(maskOf(rle)).toEqual(Array.from(want));
     });
 
+    // Mask scores: the same masks; each (track, class) score is the class probability times the mean
+    // σ(logit) over the query's mask pixels (logit > 0) in all six frames (one clip).
+    const all = { clipLength: 8, topK: 1000, maskUpsampling: "bilinear" as const };
+    const plain = await new OfflineSegmenter(model, all).segmentVideo(frames);
+    const scored = await new OfflineSegmenter(model, { ...all, maskScore: true }).segmentVideo(frames);
+    expect(scored.instances).toHaveLength(plain.instances.length);
+    const plainOf = new Map(plain.instances.map((i) => [`${i.trackId}/${i.classIndex}`, i]));
+    let lowered = 0;
+    for (const instance of scored.instances) {
+      const before = plainOf.get(`${instance.trackId}/${instance.classIndex}`)!;
+      expect(instance.masks).toEqual(before.masks);
+      const q = instance.trackId - 1;
+      const inside = expected.logits.subarray(q * 6 * 64, (q + 1) * 6 * 64).filter((v) => v > 0);
+      const maskScore = inside.reduce((sum, v) => sum + 1 / (1 + Math.exp(-v)), 0) / inside.length;
+      expect(instance.score).toBeCloseTo(before.score * (inside.length > 0 ? maskScore : 0), 6);
+      if (instance.score < before.score) lowered++;
+    }
+    expect(lowered).toBeGreaterThan(0);
+
     // Frame-query masks: the same instances and scores; in every frame each mask is the video query's
     // logits snapped to the frame queries' (snapToFrameMasks), then upsampled.
     const snapped = await new OfflineSegmenter(model, {
@@ -609,8 +628,8 @@ describe("OfflineSegmenter", () => {
     // The file stores the inference settings of its config: the frame-query masks among them.
     const frameMaskIou = presetConfig("tiny").offline.inferenceFrameMaskIou;
     expect(frameMaskIou).toBeGreaterThan(0);
-    const softNmsIou = presetConfig("tiny").offline.inferenceSoftNmsIou;
-    expect(softNmsIou).toBeLessThan(1);
+    const { inferenceSoftNmsIou: softNmsIou, inferenceMaskScore: maskScore } = presetConfig("tiny").offline;
+    expect([softNmsIou < 1, maskScore]).toEqual([true, true]);
     const options = {
       clipLength: 2,
       clipOverlap: 1,
@@ -618,11 +637,16 @@ describe("OfflineSegmenter", () => {
       categoryIds: [3, 7],
       frameMaskIou,
       softNmsIou,
+      maskScore,
     };
     const before = await new OfflineSegmenter(model, options).segmentVideo(frames);
     expect(new Set(before.instances.map((i) => i.categoryId))).toEqual(new Set([3, 7]));
     const loaded = await OfflineSegmenter.load(dir, { clipLength: 2, clipOverlap: 1, topK: 10 }); // the run folder
-    expect([loaded.frameMaskIou, loaded.softNmsIou]).toEqual([frameMaskIou, softNmsIou]);
+    expect([loaded.frameMaskIou, loaded.softNmsIou, loaded.maskScore]).toEqual([
+      frameMaskIou,
+      softNmsIou,
+      maskScore,
+    ]);
     expect(await loaded.segmentVideo(frames)).toEqual(before);
     for (const [name, tensor] of model.stateDict()) {
       expect(maxAbsDiff(tensor, loaded.model.stateDict().get(name)!)).toBe(0);

@@ -11,13 +11,13 @@
  * video-query embeddings (trained by the similarity loss), averaged with the mask IoU over the
  * overlapping frames when clips overlap; a pair scoring below `minLinkScore` starts a new track.
  *
- * A track's class distribution is the frame-weighted mean of its clips' class probabilities; as in
- * VITA, (track, class) pairs are ranked by that probability (lowered by a video-level Soft-NMS among a
- * class's tracks, `softNmsIou`: two video queries on one object are common) and the top-k become
- * results. Masks are the
- * mask logits (in each frame those of the frame query that overlaps it, see `frameMaskIou`) upsampled
- * (edge-aware by default, see `maskUpsampling`) to the output size and thresholded at 0, as compressed
- * COCO RLE; frames where a mask is empty are null.
+ * A track's class distribution is the frame-weighted mean of its clips' class probabilities (times the
+ * clip's mask score with `maskScore`, as Mask2Former scores instances); as in VITA, (track, class)
+ * pairs are ranked by that probability (lowered by a video-level Soft-NMS among a class's tracks,
+ * `softNmsIou`: two video queries on one object are common) and the top-k become results. Masks are
+ * the mask logits (in each frame those of the frame query that overlaps it, see `frameMaskIou`)
+ * upsampled (edge-aware by default, see `maskUpsampling`) to the output size and thresholded at 0, as
+ * compressed COCO RLE; frames where a mask is empty are null.
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError, check } from "../core/errors.js";
@@ -74,6 +74,13 @@ export interface OfflineSegmenterOptions {
    * `offline.inferenceSoftNmsIou`, else 1.
    */
   softNmsIou?: number;
+  /**
+   * Mask2Former's instance score: a clip's class probabilities times the video query's mask score, the
+   * mean of σ(logit) over its mask pixels (at 1/4 resolution, the new frames of the clip), so that a
+   * query sure of its class but unsure of where the object is ranks lower. Default: the model file's
+   * `offline.inferenceMaskScore`, else false.
+   */
+  maskScore?: boolean;
 }
 
 export interface SegmentVideoOptions {
@@ -143,6 +150,7 @@ export class OfflineSegmenter {
   readonly maskUpsampling: "bilinear" | "guided";
   readonly frameMaskIou: number;
   readonly softNmsIou: number;
+  readonly maskScore: boolean;
   private readonly categoryIds?: readonly number[];
   readonly categoryNames?: readonly string[];
 
@@ -158,6 +166,7 @@ export class OfflineSegmenter {
     this.maskUpsampling = options.maskUpsampling ?? "guided";
     this.frameMaskIou = options.frameMaskIou ?? 0;
     this.softNmsIou = options.softNmsIou ?? 1;
+    this.maskScore = options.maskScore ?? false;
     this.categoryIds = options.categoryIds;
     this.categoryNames = options.categoryNames;
     const integer = (value: number, min: number, name: string) =>
@@ -266,6 +275,7 @@ export function storedOptions(info: ModelInfo): OfflineSegmenterOptions {
     clipOverlap: offline.inferenceClipOverlap,
     frameMaskIou: offline.inferenceFrameMaskIou,
     softNmsIou: offline.inferenceSoftNmsIou,
+    maskScore: offline.inferenceMaskScore,
     topK: inference.topK,
     categoryIds: info.categoryIds,
     categoryNames: info.categoryNames,
@@ -466,6 +476,9 @@ class VideoRun {
     const tailFrom = clipFrames - overlapFrames;
     const lowRes: Uint8Array[][] = Array.from({ length: numQueries }, () => []); // per query, per frame t
     const fullRes: (CocoRle | null)[][] = Array.from({ length: numQueries }, () => []);
+    // Mask scores: per query, the sum and count of σ(logit) over its mask pixels in the new frames.
+    const maskProbSum = new Float64Array(numQueries);
+    const maskPixels = new Float64Array(numQueries);
     for (let t = 0; t < clipFrames; t++) {
       const needLow = t < newFrom || t >= tailFrom;
       const needFull = t >= newFrom;
@@ -478,6 +491,13 @@ class VideoRun {
       const frameMasks = this.entries[t].frameMasks;
       if (frameMasks) snapToFrameMasks(logits, frameMasks, h * w, this.owner.frameMaskIou);
       for (let q = 0; q < numQueries; q++) {
+        if (needFull && this.owner.maskScore) {
+          for (let i = q * h * w; i < (q + 1) * h * w; i++) {
+            if (logits[i] <= 0) continue;
+            maskProbSum[q] += 1 / (1 + Math.exp(-logits[i]));
+            maskPixels[q]++;
+          }
+        }
         if (needLow)
           lowRes[q][t] = Uint8Array.from(logits.subarray(q * h * w, (q + 1) * h * w), (v) => (v > 0 ? 1 : 0));
         if (needFull) {
@@ -523,7 +543,8 @@ class VideoRun {
         };
       }
       track.embedding = embedding;
-      probs[q].forEach((p, c) => (track.classSum[c] += p * newFrames));
+      const maskScore = !this.owner.maskScore ? 1 : maskPixels[q] > 0 ? maskProbSum[q] / maskPixels[q] : 0;
+      probs[q].forEach((p, c) => (track.classSum[c] += p * maskScore * newFrames));
       track.frames += newFrames;
       padTo(track.masks, this.emitted).push(...fullRes[q]);
       track.tail = lowRes[q].slice(tailFrom);

@@ -163,6 +163,8 @@ export interface OfflineConfig {
   inferenceFrameMaskIou: number;
   /** OfflineSegmenter's softNmsIou: video-level Soft-NMS among a class's results (1: off). */
   inferenceSoftNmsIou: number;
+  /** OfflineSegmenter's maskScore: class probabilities times the mask score (Mask2Former's instance score). */
+  inferenceMaskScore: boolean;
 }
 
 /**
@@ -384,6 +386,7 @@ const DEFAULTS: VisConfig = {
     inferenceClipOverlap: 4,
     inferenceFrameMaskIou: 0.3,
     inferenceSoftNmsIou: 0.3,
+    inferenceMaskScore: true,
   },
   distill: {
     kdWeight: 1,
@@ -705,7 +708,8 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     number(`offline.${field}`, off[field]);
   number("offline.inferenceFrameMaskIou", off.inferenceFrameMaskIou, 0, 1);
   number("offline.inferenceSoftNmsIou", off.inferenceSoftNmsIou, 0, 1);
-  if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
+  for (const field of ["freezeSegmenter", "inferenceMaskScore"] as const)
+    if (typeof off[field] !== "boolean") fail(`offline.${field}`, "must be true or false");
   const kd = config.distill;
   number("distill.kdWeight", kd.kdWeight);
   oneOf("distill.kdFilter", kd.kdFilter, ["qfa", "none", "position"]);
