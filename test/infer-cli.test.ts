@@ -224,7 +224,7 @@ describe("vidseg infer vis", () => {
       config.inference.topK = 3;
       config.offline.inferenceFrameMaskIou = 0.6;
       config.offline.inferenceSoftNmsIou = 0.4;
-      config.offline.inferenceMaskScore = false;
+      config.inference.maskScore = false;
     });
     model.dispose();
     const summary = await inferVis({

@@ -628,7 +628,8 @@ describe("OfflineSegmenter", () => {
     // The file stores the inference settings of its config: the frame-query masks among them.
     const frameMaskIou = presetConfig("tiny").offline.inferenceFrameMaskIou;
     expect(frameMaskIou).toBeGreaterThan(0);
-    const { inferenceSoftNmsIou: softNmsIou, inferenceMaskScore: maskScore } = presetConfig("tiny").offline;
+    const softNmsIou = presetConfig("tiny").offline.inferenceSoftNmsIou;
+    const maskScore = presetConfig("tiny").inference.maskScore;
     expect([softNmsIou < 1, maskScore]).toEqual([true, true]);
     const options = {
       clipLength: 2,

@@ -19,6 +19,7 @@ import { presetConfig } from "../src/models/config.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { latestCheckpoint } from "../src/train/checkpoint.js";
 import { resolveVisSplit } from "../src/formats/ytvis-layout.js";
+import { maskScores } from "../src/processing/postprocess.js";
 import { resizeMaskNearest } from "../src/processing/preprocess.js";
 import { trainOnlineVis } from "../src/train/run.js";
 import { frameRepeatFactors, VisFrameData } from "../src/train/vis-data.js";
@@ -257,6 +258,29 @@ describe("online model: train, stream, evaluate", () => {
     seg.dispose();
     fromCheckpoint.dispose();
   }, 60_000);
+
+  it("scores by class and mask (inference.maskScore): the same tracks, each score × its query's mask score", async () => {
+    expect(presetConfig("tiny").inference.maskScore).toBe(true);
+    const [plain, scored] = await Promise.all(
+      [false, true].map((maskScore) => OnlineSegmenter.load(modelFile, { maskScore, scoreThreshold: 0.05 })),
+    );
+    let frame;
+    for await (frame of rawFrames(videoFrames[0], { width: WIDTH, height: HEIGHT })) break;
+    const a = plain.segmentForVideo(frame!, 0);
+    const b = scored.segmentForVideo(frame!, 0);
+    expect(a.instances.length).toBeGreaterThan(0);
+    expect(b.instances.map((i) => [i.trackId, i.frameScore, [...i.mask]])).toEqual(
+      a.instances.map((i) => [i.trackId, i.frameScore, [...i.mask]]),
+    );
+    const scores = maskScores(await plain.network.predict(frame!));
+    for (const [k, instance] of b.instances.entries()) {
+      const ratio = instance.score / a.instances[k].score;
+      expect(Math.min(...Array.from(scores, (s) => Math.abs(s - ratio)))).toBeLessThan(1e-5);
+      expect(ratio).toBeLessThan(1);
+    }
+    plain.dispose();
+    scored.dispose();
+  });
 
   it("keeps memory flat in streaming mode: constant tensor count, bounded tracks", async () => {
     const seg = await OnlineSegmenter.load(modelFile, { maxLiveTracks: 4 });

@@ -29,7 +29,13 @@ import { likelyObjects, maskBox, type CropBox } from "../models/crop-classifier.
 import { disposeModelFile, readModelFile, type ModelFile, type ModelInfo } from "../models/model-file.js";
 import { instantiateModel } from "../models/registry.js";
 import type { OfflineVisModel } from "../models/vis/offline.js";
-import { cellColours, guidedUpsampleMask, softSuppress, upsampleMask } from "../processing/postprocess.js";
+import {
+  cellColours,
+  guidedUpsampleMask,
+  maskProbabilitySum,
+  softSuppress,
+  upsampleMask,
+} from "../processing/postprocess.js";
 import { preprocessFrames } from "../processing/preprocess.js";
 import { initRuntime, type RuntimeOptions } from "../runtime/backend.js";
 
@@ -78,7 +84,7 @@ export interface OfflineSegmenterOptions {
    * Mask2Former's instance score: a clip's class probabilities times the video query's mask score, the
    * mean of σ(logit) over its mask pixels (at 1/4 resolution, the new frames of the clip), so that a
    * query sure of its class but unsure of where the object is ranks lower. Default: the model file's
-   * `offline.inferenceMaskScore`, else false.
+   * `inference.maskScore`, else false.
    */
   maskScore?: boolean;
 }
@@ -275,7 +281,7 @@ export function storedOptions(info: ModelInfo): OfflineSegmenterOptions {
     clipOverlap: offline.inferenceClipOverlap,
     frameMaskIou: offline.inferenceFrameMaskIou,
     softNmsIou: offline.inferenceSoftNmsIou,
-    maskScore: offline.inferenceMaskScore,
+    maskScore: inference.maskScore,
     topK: inference.topK,
     categoryIds: info.categoryIds,
     categoryNames: info.categoryNames,
@@ -492,11 +498,9 @@ class VideoRun {
       if (frameMasks) snapToFrameMasks(logits, frameMasks, h * w, this.owner.frameMaskIou);
       for (let q = 0; q < numQueries; q++) {
         if (needFull && this.owner.maskScore) {
-          for (let i = q * h * w; i < (q + 1) * h * w; i++) {
-            if (logits[i] <= 0) continue;
-            maskProbSum[q] += 1 / (1 + Math.exp(-logits[i]));
-            maskPixels[q]++;
-          }
+          const { sum, pixels } = maskProbabilitySum(logits, q * h * w, h * w);
+          maskProbSum[q] += sum;
+          maskPixels[q] += pixels;
         }
         if (needLow)
           lowRes[q][t] = Uint8Array.from(logits.subarray(q * h * w, (q + 1) * h * w), (v) => (v > 0 ? 1 : 0));

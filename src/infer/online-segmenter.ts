@@ -34,6 +34,7 @@ import type { FrameSegmenter } from "../models/segmenter.js";
 import {
   cellColours,
   duplicateQueries,
+  maskScores,
   guidedUpsampleMask,
   upsampleQueryMask,
   type FramePrediction,
@@ -74,6 +75,12 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
    * AP for the shipped model on a fresh seed of the easy benchmark (BENCHMARKS.md, "VIS accuracy").
    */
   maskUpsampling?: "bilinear" | "guided";
+  /**
+   * Mask2Former's instance score: each query's class probabilities times its mask score (the mean
+   * σ(logit) over its mask) before the tracker aggregates them, so that tracks rank by class and mask
+   * confidence together. Default: the model file's `inference.maskScore`.
+   */
+  maskScore?: boolean;
 }
 
 export interface SegmentedInstance {
@@ -272,10 +279,13 @@ export class OnlineSegmenter {
     };
     const queries: QueryOutput[] = [];
     const { numQueries, numClasses, embeddingDim } = prediction;
+    const scales =
+      (this.options.maskScore ?? this.info.config.inference.maskScore) ? maskScores(prediction) : null;
     for (let q = 0; q < numQueries; q++) {
+      const classProbs = prediction.classProbs.subarray(q * numClasses, (q + 1) * numClasses);
       queries.push({
         embedding: prediction.embeddings.subarray(q * embeddingDim, (q + 1) * embeddingDim),
-        classProbs: prediction.classProbs.subarray(q * numClasses, (q + 1) * numClasses),
+        classProbs: scales ? classProbs.map((p) => p * scales[q]) : classProbs,
         score: prediction.scores[q],
         mask: () => maskOf(q),
       });

@@ -113,6 +113,11 @@ export interface InferenceConfig {
   scoreThreshold: number;
   /** Results kept per video. */
   topK: number;
+  /**
+   * Mask2Former's instance score: class probabilities times the query's mask score, the mean of
+   * σ(logit) over its mask pixels, so that a query sure of its class but not of the object ranks lower.
+   */
+  maskScore: boolean;
 }
 
 /** The offline head's own settings (the rest is taken from the segmenter's config). */
@@ -163,8 +168,6 @@ export interface OfflineConfig {
   inferenceFrameMaskIou: number;
   /** OfflineSegmenter's softNmsIou: video-level Soft-NMS among a class's results (1: off). */
   inferenceSoftNmsIou: number;
-  /** OfflineSegmenter's maskScore: class probabilities times the mask score (Mask2Former's instance score). */
-  inferenceMaskScore: boolean;
 }
 
 /**
@@ -362,7 +365,7 @@ const DEFAULTS: VisConfig = {
   },
   // topK: results per video, (track, class) pairs. 10 (Mask2Former-VIS's test setting) cut real
   // tracks' second classes and whole tracks on 4–6-object videos: ovis student AP 0.069 → 0.084 at 50.
-  inference: { scoreThreshold: 0.3, topK: 50 },
+  inference: { scoreThreshold: 0.3, topK: 50, maskScore: true },
   offline: {
     head: {
       hiddenDim: 64,
@@ -386,7 +389,6 @@ const DEFAULTS: VisConfig = {
     inferenceClipOverlap: 4,
     inferenceFrameMaskIou: 0.3,
     inferenceSoftNmsIou: 0.3,
-    inferenceMaskScore: true,
   },
   distill: {
     kdWeight: 1,
@@ -697,6 +699,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   }
   number("inference.scoreThreshold", config.inference.scoreThreshold, 0, 1);
   integer("inference.topK", config.inference.topK);
+  if (typeof config.inference.maskScore !== "boolean") fail("inference.maskScore", "must be true or false");
   const off = config.offline;
   validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
@@ -708,8 +711,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     number(`offline.${field}`, off[field]);
   number("offline.inferenceFrameMaskIou", off.inferenceFrameMaskIou, 0, 1);
   number("offline.inferenceSoftNmsIou", off.inferenceSoftNmsIou, 0, 1);
-  for (const field of ["freezeSegmenter", "inferenceMaskScore"] as const)
-    if (typeof off[field] !== "boolean") fail(`offline.${field}`, "must be true or false");
+  if (typeof off.freezeSegmenter !== "boolean") fail("offline.freezeSegmenter", "must be true or false");
   const kd = config.distill;
   number("distill.kdWeight", kd.kdWeight);
   oneOf("distill.kdFilter", kd.kdFilter, ["qfa", "none", "position"]);

@@ -205,6 +205,34 @@ export function duplicateQueries(prediction: FramePrediction, maxIou: number): S
 }
 
 /**
+ * The mask-score sums of one query's logits `logits[offset, offset + size)`: Σ σ(logit) over the pixels
+ * with logit > 0 and their count. Mask2Former's mask score is sum / pixels (0 for an empty mask).
+ */
+export function maskProbabilitySum(
+  logits: ArrayLike<number>,
+  offset: number,
+  size: number,
+): { sum: number; pixels: number } {
+  let sum = 0;
+  let pixels = 0;
+  for (let i = offset; i < offset + size; i++) {
+    if (logits[i] <= 0) continue;
+    sum += 1 / (1 + Math.exp(-logits[i]));
+    pixels++;
+  }
+  return { sum, pixels };
+}
+
+/** Mask2Former's mask score per query of one frame: the mean σ(logit) over its mask, 0 when empty. */
+export function maskScores(prediction: FramePrediction): Float32Array {
+  const size = prediction.maskHeight * prediction.maskWidth;
+  return Float32Array.from({ length: prediction.numQueries }, (_, q) => {
+    const { sum, pixels } = maskProbabilitySum(prediction.maskLogits, q * size, size);
+    return pixels > 0 ? sum / pixels : 0;
+  });
+}
+
+/**
  * Linear Soft-NMS (Bodla et al., 2017) within groups (a video's results of one class): the best-scoring
  * item is taken, every item left in its group whose overlap with it exceeds `iouThreshold` has its score
  * multiplied by 1 − overlap, and so on down. Unlike hard suppression, a duplicate sinks below the other
