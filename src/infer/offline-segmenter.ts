@@ -359,31 +359,31 @@ class VideoRun {
     if (this.frameCount === 0) throw new VidsegError("segmentVideo: the video has no frames");
     if (this.emitted < this.frameCount) this.processClip();
     const tracks = [...this.finished, ...this.live];
-    const ranked: (OfflineInstance & { track: number })[] = [];
-    tracks.forEach((track, index) =>
+    const ranked: OfflineInstance[] = [];
+    for (const track of tracks) {
       track.classSum.forEach((sum, classIndex) =>
         ranked.push({
           trackId: track.id,
-          track: index,
           classIndex,
           categoryId: this.owner.categoryId(classIndex),
           score: sum / track.frames,
           masks: track.masks,
         }),
-      ),
-    );
+      );
+    }
     if (this.owner.softNmsIou < 1) {
-      const tubes = tracks.map((track) => track.masks.map((mask) => (mask ? fromCoco(mask) : null)));
+      // Track ids are 1..nextId − 1; one tube IoU per pair of tracks, whatever the classes asking.
+      const tubes = new Map(tracks.map((t) => [t.id, t.masks.map((m) => (m ? fromCoco(m) : null))]));
       const ious = new Map<number, number>();
       const trackIou = (a: number, b: number) => {
-        const key = Math.min(a, b) * tracks.length + Math.max(a, b);
-        if (!ious.has(key)) ious.set(key, tubeIou(tubes[a], tubes[b]));
+        const key = Math.min(a, b) * this.nextId + Math.max(a, b);
+        if (!ious.has(key)) ious.set(key, tubeIou(tubes.get(a)!, tubes.get(b)!));
         return ious.get(key)!;
       };
       const scores = softSuppress(
         ranked.map((instance) => instance.score),
         ranked.map((instance) => instance.classIndex),
-        (i, j) => trackIou(ranked[i].track, ranked[j].track),
+        (i, j) => trackIou(ranked[i].trackId, ranked[j].trackId),
         this.owner.softNmsIou,
       );
       ranked.forEach((instance, i) => (instance.score = scores[i]));
@@ -395,7 +395,7 @@ class VideoRun {
       numFrames: this.frameCount,
       width,
       height,
-      instances: ranked.slice(0, this.owner.topK).map(({ track: _, ...instance }) => ({
+      instances: ranked.slice(0, this.owner.topK).map((instance) => ({
         ...instance,
         masks: padTo(instance.masks, this.frameCount),
       })),
