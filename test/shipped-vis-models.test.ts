@@ -2,7 +2,8 @@
  * The shipped VIS model files (weights/): each loads through `vidseg infer vis --checkpoint`, declares
  * its kind and the synthetic categories, stays small, stores the top-k the benchmarks used, and
  * segments videos of the preset it was trained on (a floor far below its benchmark figure, far above
- * what an untrained model scores: 0).
+ * what an untrained model scores: 0). The distilled student is the undistilled one's network with other
+ * weights: distillation leaves inference unchanged.
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +30,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe.each([
   ["weights/ovis-student.safetensors", "online"],
+  ["weights/ovis-student-ookd.safetensors", "online"],
   ["weights/ovis-teacher.safetensors", "offline"],
 ] as const)("%s", (file, kind) => {
   it(`is a small ${kind} model of the synthetic categories, storing top-50`, async () => {
@@ -53,4 +55,23 @@ describe.each([
     const { stats } = evaluateYtvis(ovis, results, { occlusion: true });
     expect(stats.AP50).toBeGreaterThan(0.05);
   }, 120_000);
+});
+
+it("the distilled student has exactly the undistilled student's tensors and inference settings", async () => {
+  const [distilled, undistilled] = await Promise.all(
+    ["weights/ovis-student-ookd.safetensors", "weights/ovis-student.safetensors"].map((f) =>
+      readModelFile(f),
+    ),
+  );
+  try {
+    const shapes = (file: typeof distilled) =>
+      Object.fromEntries([...file.weights].map(([name, t]) => [name, t.shape]).sort());
+    expect(shapes(distilled)).toEqual(shapes(undistilled));
+    expect(distilled.info.config.model).toEqual(undistilled.info.config.model);
+    expect(distilled.info.config.inference).toEqual(undistilled.info.config.inference);
+    expect(distilled.info.config.distill).toMatchObject({ kdFilter: "qfa", fairAug: { enabled: true } });
+  } finally {
+    disposeModelFile(distilled);
+    disposeModelFile(undistilled);
+  }
 });
