@@ -6,6 +6,7 @@
  *       [--steps N] [--seeds 1,2,3] [--out runs/ookd] [--config bench/configs/distill-ovis.json]
  *       [--arms A,B,C,D,E,T] [--kd-class-kl 2] [--fair-aug 1] [--eval-data <root>] [--split valid]
  *       [--workers n] [--checkpoint-every 100] [--parallel n] [--trained <earlier out>]
+ *       [--baseline <earlier out>]
  *
  * <root> holds the train split (what the students train on, and the category frequencies of the rare
  * and frequent halves); the scored split (`--split`, default valid) is in `--eval-data` (default <root>)
@@ -29,7 +30,10 @@
  * closure (AP_D − AP_A) / (AP_T − AP_A). `--parallel n` runs n arm × seeds at once, each in a child
  * process of this script (one per core: a clip step of one clip uses one thread). `--trained <dir>`
  * scores the students an earlier ablation trained in <dir> instead of training them, e.g. on long
- * videos: `--eval-data <long root> --trained runs/ookd --out runs/ookd-long`.
+ * videos: `--eval-data <long root> --trained runs/ookd --out runs/ookd-long`. `--baseline <dir>` takes
+ * arms A and T from an earlier ablation in <dir> when it ran them on the same data, teacher, student and
+ * steps: neither depends on the distillation settings (A trains with λ = 0, T is scored only), so an
+ * ablation of another λ trains only B–E, e.g. `--config <λ = 10> --baseline runs/ookd --out runs/ookd-kd10`.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -37,6 +41,7 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
+import { loadVisConfig } from "../src/models/config-file.js";
 import {
   ablationArgs,
   checkSettings,
@@ -106,6 +111,8 @@ export interface AblationOptions {
    * `evalData`), none is trained.
    */
   trained?: string;
+  /** The <out> folder of an earlier ablation whose arms A and T this one takes (see checkBaseline). */
+  baseline?: string;
   /** Scored split. Default "valid". */
   split?: string;
   workers?: number;
@@ -147,6 +154,8 @@ export interface AblationSummary {
   arms: Partial<Record<ArmName, ArmSummary>>;
   /** (AP_D − AP_A) / (AP_T − AP_A), from the mean APs and seed by seed; null where an arm is missing. */
   gapClosure: { fromMeans: number | null; perSeed: { seed: number; value: number }[] };
+  /** The runs taken from an earlier ablation (`--baseline`), if any. */
+  baseline?: { folder: string; runs: string[] };
 }
 
 const WHAT: Record<ArmName, string> = {
@@ -222,6 +231,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
     ...options.seeds.flatMap((seed) => students.map((arm) => ({ arm, seed }))),
   ];
   const runs: ArmRun[] = [];
+  const taken: string[] = []; // from --baseline
   const pending: { arm: ArmName; seed: number | null; name: string; file: string; tag: string }[] = [];
   for (const [k, { arm, seed }] of jobs.entries()) {
     const name = seed === null ? arm : `${arm}-s${seed}`;
@@ -232,6 +242,17 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
       checkSettings(done, settings, file);
       runs.push(done);
       log(`${tag}: finished before, skipped (${file})`);
+    } else if (
+      options.baseline !== undefined &&
+      (arm === "A" || arm === "T") &&
+      existsSync(join(options.baseline, `${name}.json`))
+    ) {
+      const earlier = join(options.baseline, `${name}.json`);
+      const done = (await readJson(earlier)) as ArmRun;
+      await checkBaseline(arm, done, settings, earlier);
+      runs.push(done);
+      taken.push(name);
+      log(`${tag}: taken from the baseline (${earlier})`);
     } else pending.push({ arm, seed, name, file, tag });
   }
 
@@ -272,10 +293,44 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
   if (failure !== undefined) throw failure;
 
   const summary = summarise(runs, settings);
+  if (taken.length > 0) summary.baseline = { folder: resolve(options.baseline!), runs: taken };
   await writeJsonAtomic(join(options.out, "summary.json"), summary);
   await writeFileAtomic(join(options.out, "summary.md"), markdownTable(summary, options.seeds));
   log(`summary: ${join(options.out, "summary.json")}, ${join(options.out, "summary.md")}`);
   return summary;
+}
+
+/**
+ * Arms A and T of an earlier ablation count for this one if they would have run the same: T scored the
+ * same teacher on the same split; A, besides, trained from the same student for the same steps with a
+ * config that differs at most in `distill.kdWeight`, which arm A sets to 0 (the teacher runs, unused).
+ */
+async function checkBaseline(
+  arm: "A" | "T",
+  run: ArmRun,
+  settings: Record<string, unknown>,
+  file: string,
+): Promise<void> {
+  const same = [
+    "data",
+    "evalData",
+    "split",
+    "teacher",
+    ...(arm === "A" ? ["student", "steps", "trained"] : []),
+  ];
+  checkSettings(run, Object.fromEntries(same.map((key) => [key, settings[key]])), file);
+  if (arm === "T") return;
+  const [mine, theirs] = await Promise.all(
+    [settings.config, run.settings.config].map((config) => loadVisConfig(String(config))),
+  );
+  mine.distill.kdWeight = theirs.distill.kdWeight = 0;
+  if (JSON.stringify(mine) !== JSON.stringify(theirs))
+    throw new VidsegError(
+      `was trained with config ${String(run.settings.config)}, which differs from ${String(settings.config)} ` +
+        "in more than distill.kdWeight: arm A would not be the same; leave out --baseline",
+      file,
+      "settings.config",
+    );
 }
 
 /** Runs one arm × seed in a child process of this script (`--only`), which writes its JSON. */
@@ -485,7 +540,11 @@ export function markdownTable(summary: AblationSummary, seeds: readonly number[]
       (perSeed.length > 0
         ? `; seed by seed ${perSeed.map(({ seed, value }) => `s${seed} ${value.toFixed(3)}`).join(", ")}`
         : "") +
-      ".",
+      "." +
+      (summary.baseline === undefined
+        ? ""
+        : ` Taken from the earlier ablation in ${summary.baseline.folder} (\`--baseline\`): ` +
+          `${summary.baseline.runs.join(", ")}.`),
     "",
   );
   return lines.join("\n");
@@ -512,6 +571,7 @@ function parseArgs(args: readonly string[]): AblationOptions {
     fairAug: number("fair-aug", false),
     evalData: value("eval-data"),
     trained: value("trained"),
+    baseline: value("baseline"),
     split: value("split"),
     workers: number("workers", true),
     checkpointEvery: number("checkpoint-every", true),

@@ -170,6 +170,53 @@ describe("npm run bench:distill", () => {
       runDistillAblation({ ...options(), out: join(root, "none"), arms: ["A"], seeds: [9], trained: out }),
     ).rejects.toThrow(`${join(out, "A-s9", "model.safetensors")}: --trained: model file not found`);
   }, 120_000);
+  it("--baseline takes arms A and T from an earlier ablation whose config differs only in λ", async () => {
+    // The same config with another λ: A (λ = 0) and T would run the same, only C trains.
+    type ConfigJson = { optim: { lr: number }; distill: { kdWeight?: number } };
+    const variant = (name: string, change: (json: ConfigJson) => void) => {
+      const json = JSON.parse(readFileSync(config, "utf8")) as ConfigJson;
+      change(json);
+      writeFileSync(join(root, name), JSON.stringify(json));
+      return join(root, name);
+    };
+    const kd5 = variant("kd5.json", (json) => (json.distill.kdWeight = 5));
+    const again = join(root, "kd5");
+    lines.length = 0;
+    const summary = (await runDistillAblation({
+      ...options(),
+      out: again,
+      config: kd5,
+      arms: ["A", "C", "T"],
+      seeds: [1],
+      baseline: out,
+    }))!;
+    expect(lines.filter((l) => l.includes("taken from the baseline"))).toHaveLength(2);
+    expect(summary.baseline).toEqual({ folder: out, runs: ["T", "A-s1"] });
+    const run = (dir: string, name: string) =>
+      JSON.parse(readFileSync(join(dir, `${name}.json`), "utf8")) as ArmRun;
+    expect(summary.arms.A!.metrics.AP.mean).toBe(run(out, "A-s1").metrics.AP);
+    expect(summary.arms.T!.metrics.AP.mean).toBe(run(out, "T").metrics.AP);
+    expect(existsSync(join(again, "A-s1.json"))).toBe(false);
+    expect(run(again, "C-s1").train).toMatchObject({ steps: 2, resumedFrom: 0 });
+    const logged = JSON.parse(readFileSync(join(again, "C-s1", "log.jsonl"), "utf8").split("\n")[0]).config
+      .modelInfo.config.distill;
+    expect(logged).toMatchObject({ kdWeight: 5, kdFilter: "qfa" });
+    expect(readFileSync(join(again, "summary.md"), "utf8")).toContain(
+      `Taken from the earlier ablation in ${out} (\`--baseline\`): T, A-s1.`,
+    );
+    // Another learning rate would train another arm A: refused, naming the file, before any training.
+    const lr = variant("lr.json", (json) => (json.optim.lr = 1e-3));
+    await expect(
+      runDistillAblation({
+        ...options(),
+        out: join(root, "lr"),
+        config: lr,
+        arms: ["A", "T"],
+        baseline: out,
+      }),
+    ).rejects.toThrow(`${join(out, "A-s1.json")}: settings.config: was trained with config ${config}`);
+    expect(existsSync(join(root, "lr", "A-s1"))).toBe(false);
+  }, 120_000);
 });
 
 describe("the summary", () => {
