@@ -4,7 +4,7 @@
  *
  *   npm run -s bench:distill -- --data <root> --teacher <offline model> --student <online model>
  *       [--steps N] [--seeds 1,2,3] [--out runs/ookd] [--config bench/configs/distill-ovis.json]
- *       [--arms A,B,C,D,E,T] [--kd-class-kl 2] [--fair-aug 1] [--eval-data <root>] [--split valid]
+ *       [--arms A,B,C,D,E,S,T] [--kd-class-kl 2] [--fair-aug 1] [--eval-data <root>] [--split valid]
  *       [--workers n] [--checkpoint-every 100] [--parallel n] [--trained <earlier out>]
  *       [--baseline <earlier out>]
  *
@@ -18,6 +18,7 @@
  *   C  --kd-filter qfa --kd-class-kl T             KD with QFA
  *   D  --kd-filter qfa --kd-class-kl T --fair-aug α  + class-fair augmentation
  *   E  --kd-filter qfa --kd-class-kl 0 --fair-aug α  D without the class KL
+ *   S  the starting student (`--student`), scored only: what every arm fine-tunes
  *   T  the teacher, scored only
  *
  * Each arm × seed trains into <out>/<arm>-s<seed>/ (no validation during training: the scored split is
@@ -31,8 +32,8 @@
  * process of this script (one per core: a clip step of one clip uses one thread). `--trained <dir>`
  * scores the students an earlier ablation trained in <dir> instead of training them, e.g. on long
  * videos: `--eval-data <long root> --trained runs/ookd --out runs/ookd-long`. `--baseline <dir>` takes
- * arms A and T from an earlier ablation in <dir> when it ran them on the same data, teacher, student and
- * steps: neither depends on the distillation settings (A trains with λ = 0, T is scored only), so an
+ * arms A, S and T from an earlier ablation in <dir> when it ran them on the same data, teacher, student and
+ * steps: none depends on the distillation settings (A trains with λ = 0, S and T are scored only), so an
  * ablation of another λ trains only B–E, e.g. `--config <λ = 10> --baseline runs/ookd --out runs/ookd-kd10`.
  */
 import { spawn } from "node:child_process";
@@ -68,8 +69,11 @@ import {
 
 export { meanSpread, type MetricSummary };
 
-export const ARM_NAMES = ["A", "B", "C", "D", "E", "T"] as const;
+export const ARM_NAMES = ["A", "B", "C", "D", "E", "S", "T"] as const;
 export type ArmName = (typeof ARM_NAMES)[number];
+/** The arms scored as they are, once (no seed): the starting student and the teacher. */
+type ScoredArm = "S" | "T";
+const isScored = (arm: ArmName): arm is ScoredArm => arm === "S" || arm === "T";
 
 /** The figures of the table, in its order. */
 export const METRICS = [
@@ -111,7 +115,7 @@ export interface AblationOptions {
    * `evalData`), none is trained.
    */
   trained?: string;
-  /** The <out> folder of an earlier ablation whose arms A and T this one takes (see checkBaseline). */
+  /** The <out> folder of an earlier ablation whose arms A, S and T this one takes (see checkBaseline). */
   baseline?: string;
   /** Scored split. Default "valid". */
   split?: string;
@@ -164,11 +168,12 @@ const WHAT: Record<ArmName, string> = {
   C: "+ KD with QFA",
   D: "+ QFA + class-fair augmentation",
   E: "D without the class KL",
+  S: "the starting student, not fine-tuned",
   T: "the teacher",
 };
 
 /** The distillation settings of a student arm. */
-export function armFlags(arm: Exclude<ArmName, "T">, kdClassKl = 2, fairAug = 1): DistillOverrides {
+export function armFlags(arm: Exclude<ArmName, ScoredArm>, kdClassKl = 2, fairAug = 1): DistillOverrides {
   switch (arm) {
     case "A":
       return { kdWeight: 0 };
@@ -211,7 +216,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
   };
 
   // The teacher first, then seed by seed every student arm: a partial run already compares the arms.
-  const students = options.arms.filter((arm) => arm !== "T");
+  const students = options.arms.filter((arm) => !isScored(arm));
   const context = { ...options, evalData, split, occlusion, trainGt, settings, log };
   if (options.only !== undefined) {
     // One job, in a lane's child process: its JSON, no summary.
@@ -227,7 +232,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
     return undefined;
   }
   const jobs: { arm: ArmName; seed: number | null }[] = [
-    ...(options.arms.includes("T") ? [{ arm: "T" as const, seed: null }] : []),
+    ...options.arms.filter(isScored).map((arm) => ({ arm, seed: null })),
     ...options.seeds.flatMap((seed) => students.map((arm) => ({ arm, seed }))),
   ];
   const runs: ArmRun[] = [];
@@ -244,7 +249,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
       log(`${tag}: finished before, skipped (${file})`);
     } else if (
       options.baseline !== undefined &&
-      (arm === "A" || arm === "T") &&
+      (arm === "A" || isScored(arm)) &&
       existsSync(join(options.baseline, `${name}.json`))
     ) {
       const earlier = join(options.baseline, `${name}.json`);
@@ -265,7 +270,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
   const lane = async () => {
     while (next < pending.length && failure === undefined) {
       const { arm, seed, name, file, tag } = pending[next++];
-      const left = pending.slice(next - 1).filter((j) => j.arm !== "T").length;
+      const left = pending.slice(next - 1).filter((j) => !isScored(j.arm)).length;
       const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
       log(
         `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
@@ -281,7 +286,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
       }
       const run = (await readJson(file)) as ArmRun;
       runs.push(run);
-      if (arm !== "T") spent.push((performance.now() - jobStart) / 1000);
+      if (!isScored(arm)) spent.push((performance.now() - jobStart) / 1000);
       const m = run.metrics;
       log(
         `${tag}: AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
@@ -301,25 +306,23 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
 }
 
 /**
- * Arms A and T of an earlier ablation count for this one if they would have run the same: T scored the
- * same teacher on the same split; A, besides, trained from the same student for the same steps with a
+ * Arms A, S and T of an earlier ablation count for this one if they would have run the same: S and T
+ * scored the same student or teacher on the same split; A, besides, trained from the same student for the same steps with a
  * config that differs at most in `distill.kdWeight`, which arm A sets to 0 (the teacher runs, unused).
  */
 async function checkBaseline(
-  arm: "A" | "T",
+  arm: "A" | ScoredArm,
   run: ArmRun,
   settings: Record<string, unknown>,
   file: string,
 ): Promise<void> {
-  const same = [
-    "data",
-    "evalData",
-    "split",
-    "teacher",
-    ...(arm === "A" ? ["student", "steps", "trained"] : []),
-  ];
+  const same = {
+    S: ["data", "evalData", "split", "student"],
+    T: ["data", "evalData", "split", "teacher"],
+    A: ["data", "evalData", "split", "teacher", "student", "steps", "trained"],
+  }[arm];
   checkSettings(run, Object.fromEntries(same.map((key) => [key, settings[key]])), file);
-  if (arm === "T") return;
+  if (isScored(arm)) return;
   const [mine, theirs] = await Promise.all(
     [settings.config, run.settings.config].map((config) => loadVisConfig(String(config))),
   );
@@ -379,12 +382,14 @@ interface RunContext extends AblationOptions {
 async function runArm(arm: ArmName, seed: number | null, context: RunContext): Promise<ArmRun> {
   const runDir = join(context.out, seed === null ? arm : `${arm}-s${seed}`);
   let train: ArmRun["train"] = null;
-  let checkpoint = context.teacher;
-  if (arm !== "T" && context.trained !== undefined) {
+  let checkpoint = arm === "T" ? context.teacher : context.student;
+  if (isScored(arm)) {
+    // Scored as it is.
+  } else if (context.trained !== undefined) {
     // Scored only: the student this arm × seed trained in an earlier ablation.
     checkpoint = join(context.trained, seed === null ? arm : `${arm}-s${seed}`, "model.safetensors");
     if (!existsSync(checkpoint)) throw new VidsegError("model file not found", checkpoint, "--trained");
-  } else if (arm !== "T") {
+  } else {
     const trained = await timedTraining(
       runDir,
       context.steps,

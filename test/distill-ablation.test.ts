@@ -170,8 +170,9 @@ describe("npm run bench:distill", () => {
       runDistillAblation({ ...options(), out: join(root, "none"), arms: ["A"], seeds: [9], trained: out }),
     ).rejects.toThrow(`${join(out, "A-s9", "model.safetensors")}: --trained: model file not found`);
   }, 120_000);
-  it("--baseline takes arms A and T from an earlier ablation whose config differs only in λ", async () => {
-    // The same config with another λ: A (λ = 0) and T would run the same, only C trains.
+  it("--baseline takes arms A and T from an earlier ablation whose config differs only in λ; S scores the student", async () => {
+    // The same config with another λ: A (λ = 0) and T would run the same, only C trains; S (the
+    // starting student, never run in the baseline) is scored here.
     type ConfigJson = { optim: { lr: number }; distill: { kdWeight?: number } };
     const variant = (name: string, change: (json: ConfigJson) => void) => {
       const json = JSON.parse(readFileSync(config, "utf8")) as ConfigJson;
@@ -186,7 +187,7 @@ describe("npm run bench:distill", () => {
       ...options(),
       out: again,
       config: kd5,
-      arms: ["A", "C", "T"],
+      arms: ["A", "C", "S", "T"],
       seeds: [1],
       baseline: out,
     }))!;
@@ -197,6 +198,19 @@ describe("npm run bench:distill", () => {
     expect(summary.arms.A!.metrics.AP.mean).toBe(run(out, "A-s1").metrics.AP);
     expect(summary.arms.T!.metrics.AP.mean).toBe(run(out, "T").metrics.AP);
     expect(existsSync(join(again, "A-s1.json"))).toBe(false);
+    // S: the student as it is, through the same inference and evaluation, nothing trained.
+    const s = run(again, "S");
+    expect(s).toMatchObject({ arm: "S", seed: null, train: null });
+    const scored = await evaluateVisFiles({
+      gt: join(fresh, "valid.json"),
+      results: join(again, "S", "valid", "results.json"),
+      occlusion: true,
+      identity: true,
+      trainGt: join(data, "train.json"),
+    });
+    expect(s.metrics.AP).toBe(scored.stats.AP);
+    expect(existsSync(join(again, "S", "log.jsonl"))).toBe(false);
+    expect(summary.arms.S!.what).toBe("the starting student, not fine-tuned");
     expect(run(again, "C-s1").train).toMatchObject({ steps: 2, resumedFrom: 0 });
     const logged = JSON.parse(readFileSync(join(again, "C-s1", "log.jsonl"), "utf8").split("\n")[0]).config
       .modelInfo.config.distill;
