@@ -32,9 +32,10 @@
  * process of this script (one per core: a clip step of one clip uses one thread). `--trained <dir>`
  * scores the students an earlier ablation trained in <dir> instead of training them, e.g. on long
  * videos: `--eval-data <long root> --trained runs/ookd --out runs/ookd-long`. `--baseline <dir>` takes
- * arms A, S and T from an earlier ablation in <dir> when it ran them on the same data, teacher, student and
- * steps: none depends on the distillation settings (A trains with λ = 0, S and T are scored only), so an
- * ablation of another λ trains only B–E, e.g. `--config <λ = 10> --baseline runs/ookd --out runs/ookd-kd10`.
+ * arms A, S and T from an earlier ablation in <dir> when it ran them on the same data, teacher, student
+ * and steps: none depends on the distillation settings (A trains with λ = 0, S and T are scored only),
+ * so an ablation of another λ trains only B–E:
+ * `--config <λ = 10> --baseline runs/ookd --out runs/ookd-kd10`.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -215,7 +216,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
     trained: options.trained === undefined ? null : resolve(options.trained),
   };
 
-  // The teacher first, then seed by seed every student arm: a partial run already compares the arms.
+  // The scored arms (S, T) first, then seed by seed every student arm: a partial run already compares them.
   const students = options.arms.filter((arm) => !isScored(arm));
   const context = { ...options, evalData, split, occlusion, trainGt, settings, log };
   if (options.only !== undefined) {
@@ -307,8 +308,9 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
 
 /**
  * Arms A, S and T of an earlier ablation count for this one if they would have run the same: S and T
- * scored the same student or teacher on the same split; A, besides, trained from the same student for the same steps with a
- * config that differs at most in `distill.kdWeight`, which arm A sets to 0 (the teacher runs, unused).
+ * scored the same student or teacher on the same split; A, besides, trained from the same student for
+ * the same steps with a config that differs at most in `distill.kdWeight`, which arm A sets to 0 (the
+ * teacher runs, unused).
  */
 async function checkBaseline(
   arm: "A" | ScoredArm,
