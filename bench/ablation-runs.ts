@@ -1,9 +1,11 @@
 /**
  * What the ablation benchmarks share (bench/distill-ablation.ts, bench/refer-ablation.ts): mean ±
  * spread over seeds, the training seconds of a run from its log, the settings a finished run must
- * match, and durations for people.
+ * match, durations for people, and jobs run in parallel lanes (child processes: one wasm thread each).
  */
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { VidsegError, type StepLogEntry } from "../src/index.js";
 import type { TrainRunSummary } from "../src/jobs/train-run.js";
@@ -148,4 +150,49 @@ export function ablationArgs<Arm extends string>(args: readonly string[], armNam
     return a as Arm;
   });
   return { value, required, number, seeds, arms };
+}
+
+/**
+ * Runs `jobs` in `lanes` lanes at once, each lane taking the next job when its last one ends. After a
+ * failure no lane takes another job; the first failure is thrown once the running jobs have ended.
+ */
+export async function inLanes<Job>(
+  jobs: readonly Job[],
+  lanes: number,
+  run: (job: Job) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < jobs.length && failure === undefined) {
+      try {
+        await run(jobs[next++]);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, lanes) }, lane));
+  if (failure !== undefined) throw failure.error;
+}
+
+/** `--name value` for every value that is set, in the record's order. */
+export function flagArgs(values: Record<string, string | number | undefined>): string[] {
+  return Object.entries(values).flatMap(([name, value]) =>
+    value === undefined ? [] : [`--${name}`, String(value)],
+  );
+}
+
+/**
+ * Runs a bench script again in a child Node process (through tsx) with `args`: one job of a lane, on a
+ * core of its own. Its progress lines (stderr) are ours; a failure names the job.
+ */
+export async function runInChild(script: string, args: readonly string[], job: string): Promise<void> {
+  const tsx = createRequire(import.meta.url).resolve("tsx/cli");
+  const child = spawn(process.execPath, [tsx, script, ...args], { stdio: ["ignore", "ignore", "inherit"] });
+  const code = await new Promise<number | null>((done, fail) => {
+    child.once("error", fail);
+    child.once("exit", done);
+  });
+  if (code !== 0) throw new VidsegError(`the run of ${job} failed (exit code ${code}); its output is above`);
 }

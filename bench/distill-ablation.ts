@@ -37,9 +37,7 @@
  * so an ablation of another λ trains only B–E:
  * `--config <λ = 10> --baseline runs/ookd --out runs/ookd-kd10`.
  */
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
@@ -48,8 +46,11 @@ import {
   ablationArgs,
   checkSettings,
   duration,
+  flagArgs,
+  inLanes,
   meanSpread,
   meanSpreadCell,
+  runInChild,
   timedTraining,
   type InferenceRecord,
   type MetricSummary,
@@ -266,37 +267,26 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
   const lanes = Math.max(1, options.parallel ?? 1);
   const started = performance.now();
   const spent: number[] = []; // seconds of the student jobs run in this session, for the ETA
-  let next = 0;
-  let failure: unknown;
-  const lane = async () => {
-    while (next < pending.length && failure === undefined) {
-      const { arm, seed, name, file, tag } = pending[next++];
-      const left = pending.slice(next - 1).filter((j) => !isScored(j.arm)).length;
-      const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
-      log(
-        `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
-          (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} student runs`),
-      );
-      const jobStart = performance.now();
-      try {
-        if (lanes > 1) await runInChild(options, name);
-        else await writeJsonAtomic(file, await runArm(arm, seed, { ...context, tag }));
-      } catch (error) {
-        failure ??= error;
-        return;
-      }
-      const run = (await readJson(file)) as ArmRun;
-      runs.push(run);
-      if (!isScored(arm)) spent.push((performance.now() - jobStart) / 1000);
-      const m = run.metrics;
-      log(
-        `${tag}: AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
-          `ID switches per track ${fixed(m.idSwitchesPerTrack)} → ${file}`,
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: lanes }, lane));
-  if (failure !== undefined) throw failure;
+  let taking = 0;
+  await inLanes(pending, lanes, async ({ arm, seed, name, file, tag }) => {
+    const left = pending.slice(taking++).filter((j) => !isScored(j.arm)).length;
+    const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
+    log(
+      `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
+        (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} student runs`),
+    );
+    const jobStart = performance.now();
+    if (lanes > 1) await runInChild(fileURLToPath(import.meta.url), childArgs(options, name), name);
+    else await writeJsonAtomic(file, await runArm(arm, seed, { ...context, tag }));
+    const run = (await readJson(file)) as ArmRun;
+    runs.push(run);
+    if (!isScored(arm)) spent.push((performance.now() - jobStart) / 1000);
+    const m = run.metrics;
+    log(
+      `${tag}: AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
+        `ID switches per track ${fixed(m.idSwitchesPerTrack)} → ${file}`,
+    );
+  });
 
   const summary = summarise(runs, settings);
   if (taken.length > 0) summary.baseline = { folder: resolve(options.baseline!), runs: taken };
@@ -338,36 +328,26 @@ async function checkBaseline(
     );
 }
 
-/** Runs one arm × seed in a child process of this script (`--only`), which writes its JSON. */
-async function runInChild(options: AblationOptions, name: string): Promise<void> {
-  const flags: [string, string | number | undefined][] = [
-    ["data", options.data],
-    ["eval-data", options.evalData],
-    ["teacher", options.teacher],
-    ["student", options.student],
-    ["out", options.out],
-    ["steps", options.steps],
-    ["seeds", options.seeds.join(",")],
-    ["config", options.config],
-    ["arms", options.arms.join(",")],
-    ["kd-class-kl", options.kdClassKl],
-    ["fair-aug", options.fairAug],
-    ["split", options.split],
-    ["trained", options.trained],
-    ["workers", options.workers],
-    ["checkpoint-every", options.checkpointEvery],
-    ["only", name],
-  ];
-  const args = flags.flatMap(([flag, value]) => (value === undefined ? [] : [`--${flag}`, String(value)]));
-  const tsx = createRequire(import.meta.url).resolve("tsx/cli");
-  const child = spawn(process.execPath, [tsx, fileURLToPath(import.meta.url), ...args], {
-    stdio: ["ignore", "ignore", "inherit"],
+/** The flags of a child process of this script that runs one arm × seed (`--only`) and writes its JSON. */
+function childArgs(options: AblationOptions, name: string): string[] {
+  return flagArgs({
+    data: options.data,
+    "eval-data": options.evalData,
+    teacher: options.teacher,
+    student: options.student,
+    out: options.out,
+    steps: options.steps,
+    seeds: options.seeds.join(","),
+    config: options.config,
+    arms: options.arms.join(","),
+    "kd-class-kl": options.kdClassKl,
+    "fair-aug": options.fairAug,
+    split: options.split,
+    trained: options.trained,
+    workers: options.workers,
+    "checkpoint-every": options.checkpointEvery,
+    only: name,
   });
-  const code = await new Promise<number | null>((done, fail) => {
-    child.once("error", fail);
-    child.once("exit", done);
-  });
-  if (code !== 0) throw new VidsegError(`the run of ${name} failed (exit code ${code}); its output is above`);
 }
 
 interface RunContext extends AblationOptions {

@@ -6,7 +6,7 @@
  *   npm run -s bench:refer-ablation -- --data <root> --eval-data <fresh-seed root> [--ref-davis <dir>]
  *       [--pseudo <stills root>] [--pseudo-ratio 0.3] [--config bench/configs/refer-ytvis-long.json]
  *       [--steps N] [--seeds 1,2,3] [--arms base,fm,mt,full,full-pseudo] [--split valid]
- *       [--workers n] [--checkpoint-every 100] [--out runs/yofo-ablation]
+ *       [--workers n] [--checkpoint-every 100] [--parallel n] [--out runs/yofo-ablation]
  *
  * <root> holds the train split; the scored split (`--split`, default valid) is in `--eval-data` and must
  * come from a seed not used in training. `--ref-davis` is the `ref-davis` folder `vidseg synth refer
@@ -25,7 +25,9 @@
  * motion-only J&F: objects only motion tells apart). Its figures go to <out>/<arm>-s<seed>.json as soon
  * as it is done: a killed run, started again with the same flags, skips the finished arm × seeds and
  * resumes an unfinished training from its last checkpoint; other settings for the same --out are
- * refused, naming the file. Then <out>/summary.json and <out>/summary.md: per arm the mean ± sample
+ * refused, naming the file. `--parallel n` runs n arm × seeds at once, each in a child process of its
+ * own (TensorFlow.js on wasm uses one thread: two lanes with `--workers 1` keep two cores busy through
+ * training and inference alike). Then <out>/summary.json and <out>/summary.md: per arm the mean ± sample
  * standard deviation over the seeds of J, F, J&F, motion-only J&F, Ref-DAVIS17 J&F, training wall and
  * CPU time and inference frames/s.
  */
@@ -50,8 +52,11 @@ import {
   ablationArgs,
   checkSettings,
   duration,
+  flagArgs,
+  inLanes,
   meanSpread,
   meanSpreadCell,
+  runInChild,
   timedTraining,
   type InferenceRecord,
   type MetricSummary,
@@ -115,6 +120,10 @@ export interface ReferAblationOptions {
   split?: string;
   workers?: number;
   checkpointEvery?: number;
+  /** Arm × seeds run at once, each in a child process. Default 1 (in this process). */
+  parallel?: number;
+  /** Run only this arm × seed ("full-s2") and write its JSON, no summary: a lane's child process. */
+  only?: string;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
 }
@@ -149,7 +158,9 @@ export interface ReferAblationSummary {
 }
 
 /** Runs what is not finished yet, then writes the summary. */
-export async function runReferAblation(options: ReferAblationOptions): Promise<ReferAblationSummary> {
+export async function runReferAblation(
+  options: ReferAblationOptions,
+): Promise<ReferAblationSummary | undefined> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + "\n"));
   const split = options.split ?? "valid";
   const scored = resolveReferSplit(options.evalData ?? options.data, split);
@@ -186,10 +197,18 @@ export async function runReferAblation(options: ReferAblationOptions): Promise<R
     tag: "",
   };
 
+  if (options.only !== undefined) {
+    const [arm, seed] = options.only.split("-s");
+    const file = join(options.out, `${options.only}.json`);
+    await writeJsonAtomic(
+      file,
+      await runArm(arm as ReferArm, Number(seed), { ...context, tag: options.only }),
+    );
+    return undefined;
+  }
   const jobs = options.seeds.flatMap((seed) => options.arms.map((arm) => ({ arm, seed })));
   const runs: ReferArmRun[] = [];
-  const started = performance.now();
-  const spent: number[] = [];
+  const pending: { arm: ReferArm; seed: number; name: string; file: string; tag: string }[] = [];
   for (const [k, { arm, seed }] of jobs.entries()) {
     const name = `${arm}-s${seed}`;
     const file = join(options.out, `${name}.json`);
@@ -199,17 +218,24 @@ export async function runReferAblation(options: ReferAblationOptions): Promise<R
       checkSettings(done, settings, file);
       runs.push(done);
       log(`${tag}: finished before, skipped (${file})`);
-      continue;
-    }
-    const left = jobs.length - k;
+    } else pending.push({ arm, seed, name, file, tag });
+  }
+
+  const lanes = Math.max(1, options.parallel ?? 1);
+  const started = performance.now();
+  const spent: number[] = [];
+  let taking = 0;
+  await inLanes(pending, lanes, async ({ arm, seed, name, file, tag }) => {
+    const left = pending.length - taking++;
     const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
     log(
       `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
-        (perJob === undefined ? "" : `, ETA ${duration(perJob * left)} for ${left} runs`),
+        (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} runs`),
     );
     const jobStart = performance.now();
-    const run = await runArm(arm, seed, { ...context, tag });
-    await writeJsonAtomic(file, run);
+    if (lanes > 1) await runInChild(fileURLToPath(import.meta.url), childArgs(options, name), name);
+    else await writeJsonAtomic(file, await runArm(arm, seed, { ...context, tag }));
+    const run = (await readJson(file)) as ReferArmRun;
     runs.push(run);
     spent.push((performance.now() - jobStart) / 1000);
     const m = run.metrics;
@@ -218,7 +244,7 @@ export async function runReferAblation(options: ReferAblationOptions): Promise<R
         (refDavis === undefined ? "" : `, Ref-DAVIS17 J&F ${fixed(m.refDavisJF)}`) +
         ` → ${file}`,
     );
-  }
+  });
 
   const summary = summariseRefer(runs, settings);
   await writeJsonAtomic(join(options.out, "summary.json"), summary);
@@ -388,15 +414,37 @@ export function parseReferAblationArgs(args: readonly string[]): ReferAblationOp
     split: value("split"),
     workers: number("workers", true),
     checkpointEvery: number("checkpoint-every", true),
+    parallel: number("parallel", true),
+    only: value("only"),
   };
+}
+
+/** The flags of a child process of this script that runs one arm × seed (`--only`) and writes its JSON. */
+function childArgs(options: ReferAblationOptions, name: string): string[] {
+  return flagArgs({
+    data: options.data,
+    "eval-data": options.evalData,
+    "ref-davis": options.refDavis,
+    pseudo: options.pseudo,
+    "pseudo-ratio": options.pseudoRatio,
+    config: options.config,
+    out: options.out,
+    steps: options.steps,
+    seeds: options.seeds.join(","),
+    arms: options.arms.join(","),
+    split: options.split,
+    workers: options.workers,
+    "checkpoint-every": options.checkpointEvery,
+    only: name,
+  });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   (async () => {
     const options = parseReferAblationArgs(process.argv.slice(2));
-    if (options.seeds.length < 3)
+    if (options.seeds.length < 3 && options.only === undefined)
       process.stderr.write(`note: ${options.seeds.length} seed(s); the issue asks for at least 3\n`);
-    await runReferAblation(options);
+    if ((await runReferAblation(options)) === undefined) return;
     process.stdout.write(readFileSync(join(options.out, "summary.md"), "utf8"));
   })().catch((error: unknown) => {
     if (error instanceof VidsegError) {

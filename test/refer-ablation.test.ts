@@ -63,7 +63,7 @@ describe("npm run bench:refer-ablation", () => {
   const run = (name: string) => JSON.parse(readFileSync(join(out, `${name}.json`), "utf8")) as ReferArmRun;
 
   it("trains, infers and scores every arm × seed; one JSON each with the evaluators' figures; the summary", async () => {
-    const summary = await runReferAblation(options());
+    const summary = (await runReferAblation(options()))!;
     const base = run("base-s1");
     // The figures are the evaluators' own, on the masks the run wrote.
     const split = join(fresh, "valid");
@@ -117,7 +117,7 @@ describe("npm run bench:refer-ablation", () => {
     const lost = run("full-pseudo-s1");
     rmSync(join(out, "full-pseudo-s1.json"));
     lines.length = 0;
-    await runReferAblation(options());
+    await runReferAblation({ ...options(), parallel: 2 }); // in a child process of the script
     expect(lines.filter((l) => l.includes("finished before, skipped"))).toHaveLength(1);
     expect(statSync(join(out, "base-s1.json")).mtimeMs).toBe(before);
     const again = run("full-pseudo-s1");
