@@ -76,10 +76,11 @@ export function meanSpread(values: readonly (number | null)[]): MetricSummary {
   return { mean, spread, values: [...values] };
 }
 
-/** "0.512 ± 0.031", "0.512" with one seed, "–" without a value. */
-export function meanSpreadCell({ mean, spread }: MetricSummary, digits = 3): string {
+/** "0.512 ± 0.031", "0.512" with one seed, "–" without a value; `signed`: "+0.012 ± 0.004". */
+export function meanSpreadCell({ mean, spread }: MetricSummary, digits = 3, signed = false): string {
   if (mean === null) return "–";
-  return spread === null ? mean.toFixed(digits) : `${mean.toFixed(digits)} ± ${spread.toFixed(digits)}`;
+  const value = (signed && mean >= 0 ? "+" : "") + mean.toFixed(digits);
+  return spread === null ? value : `${value} ± ${spread.toFixed(digits)}`;
 }
 
 /** Seconds of training steps of a run, across resumes: the time of the last step in its log. */

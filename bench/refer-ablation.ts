@@ -152,9 +152,33 @@ export interface ReferArmSummary {
   inferenceFramesPerSecond: MetricSummary;
 }
 
+/** What a component adds: an arm with it against the arm without it, seed by seed. */
+export const REFER_EFFECTS = [
+  { component: "FM", arm: "fm", without: "base" },
+  { component: "FM", arm: "full", without: "mt" },
+  { component: "MT", arm: "mt", without: "base" },
+  { component: "MT", arm: "full", without: "fm" },
+  { component: "pseudo-videos", arm: "full-pseudo", without: "full" },
+] as const satisfies readonly { component: string; arm: ReferArm; without: ReferArm }[];
+
+/** The figures whose paired differences the summary reports. */
+export const EFFECT_METRICS = ["J&F", "motionOnlyJF", "refDavisJF"] as const satisfies readonly ReferMetric[];
+
+export interface ReferEffect {
+  component: string;
+  arm: ReferArm;
+  without: ReferArm;
+  /** The seeds both arms ran. */
+  seeds: number[];
+  /** Mean ± spread over those seeds of (arm − without), seed by seed. */
+  metrics: Record<(typeof EFFECT_METRICS)[number], MetricSummary>;
+}
+
 export interface ReferAblationSummary {
   settings: Record<string, unknown>;
   arms: Partial<Record<ReferArm, ReferArmSummary>>;
+  /** Each component's paired effect, where both arms ran on a common seed. */
+  effects: ReferEffect[];
 }
 
 /** Runs what is not finished yet, then writes the summary. */
@@ -338,7 +362,7 @@ async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise
   };
 }
 
-/** Per arm: mean ± spread of every figure over the seeds. */
+/** Per arm: mean ± spread of every figure over the seeds; per component its paired effect. */
 export function summariseRefer(
   runs: readonly ReferArmRun[],
   settings: Record<string, unknown>,
@@ -358,7 +382,34 @@ export function summariseRefer(
       inferenceFramesPerSecond: meanSpread(mine.map((r) => r.inference.framesPerSecond)),
     };
   }
-  return { settings, arms };
+  const effects: ReferEffect[] = [];
+  for (const { component, arm, without } of REFER_EFFECTS) {
+    const pairs = runs
+      .filter((r) => r.arm === arm)
+      .sort((a, b) => a.seed - b.seed)
+      .flatMap((r) => {
+        const other = runs.find((o) => o.arm === without && o.seed === r.seed);
+        return other === undefined ? [] : [[r, other] as const];
+      });
+    if (pairs.length === 0) continue;
+    const difference = (name: (typeof EFFECT_METRICS)[number]) =>
+      meanSpread(
+        pairs.map(([a, b]) => {
+          const [x, y] = [a.metrics[name], b.metrics[name]];
+          return x === null || y === null ? null : x - y;
+        }),
+      );
+    effects.push({
+      component,
+      arm,
+      without,
+      seeds: pairs.map(([r]) => r.seed),
+      metrics: Object.fromEntries(
+        EFFECT_METRICS.map((name) => [name, difference(name)]),
+      ) as ReferEffect["metrics"],
+    });
+  }
+  return { settings, arms, effects };
 }
 
 const COLUMNS: [ReferMetric, string][] = [
@@ -387,6 +438,20 @@ export function referMarkdownTable(summary: ReferAblationSummary, seeds: readonl
     "",
     `Mean ± sample standard deviation over seeds ${seeds.join(", ")}; J, F, J&F on the scored split's ` +
       "expressions (Ref-YouTube-VOS protocol), motion-only J&F on those of objects only motion tells apart.",
+    "",
+  );
+  if (summary.effects.length === 0) return lines.join("\n");
+  lines.push(
+    "| component | arms | seeds | J&F | motion-only J&F | Ref-DAVIS17 J&F |",
+    "|---|---|---|---|---|---|",
+    ...summary.effects.map(
+      (e) =>
+        `| ${e.component} | ${e.arm} − ${e.without} | ${e.seeds.join(", ")} | ` +
+        `${EFFECT_METRICS.map((name) => meanSpreadCell(e.metrics[name], 3, true)).join(" | ")} |`,
+    ),
+    "",
+    "Each component's effect: the arm with it minus the arm without it, seed by seed (same seed, same " +
+      "data order), mean ± sample standard deviation of those differences.",
     "",
   );
   return lines.join("\n");

@@ -11,8 +11,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   armSettings,
+  referMarkdownTable,
   runReferAblation,
+  summariseRefer,
   type ReferAblationOptions,
+  type ReferArm,
   type ReferArmRun,
 } from "../bench/refer-ablation.js";
 import { meanSpread } from "../bench/ablation-runs.js";
@@ -142,5 +145,41 @@ describe("npm run bench:refer-ablation", () => {
       metaTransfer: true,
       pseudoRatio: 0.2,
     });
+  });
+
+  it("each component's effect: the arm with it minus the arm without it, seed by seed", () => {
+    const arm = (name: ReferArm, seed: number, jf: number, motion: number | null) =>
+      ({
+        arm: name,
+        seed,
+        metrics: { J: jf, F: jf, "J&F": jf, motionOnlyJF: motion, refDavisJF: null },
+        train: { wallSeconds: 1, cpuSeconds: 1 },
+        inference: { framesPerSecond: 1 },
+      }) as unknown as ReferArmRun;
+    const summary = summariseRefer(
+      [
+        arm("base", 1, 0.4, 0.3),
+        arm("fm", 1, 0.45, 0.3),
+        arm("base", 2, 0.5, 0.2),
+        arm("fm", 2, 0.52, 0.25),
+        arm("fm", 3, 0.6, 0.3), // no base on seed 3: not paired
+        arm("full", 1, 0.5, 0.4),
+      ],
+      {},
+    );
+    expect(summary.effects.map((e) => `${e.component} ${e.arm}-${e.without} ${e.seeds}`)).toEqual([
+      "FM fm-base 1,2",
+      "MT full-fm 1",
+    ]);
+    const fm = summary.effects[0].metrics;
+    expect(fm["J&F"].mean).toBeCloseTo((0.05 + 0.02) / 2, 12);
+    expect(fm["J&F"].spread).toBeCloseTo(Math.SQRT2 * 0.015, 12);
+    expect(fm.motionOnlyJF.mean).toBeCloseTo(0.025, 12);
+    expect(fm.refDavisJF.mean).toBeNull();
+    expect(summary.effects[1].metrics["J&F"]).toMatchObject({ spread: null });
+    expect(summary.effects[1].metrics["J&F"].mean).toBeCloseTo(0.05, 12);
+    const table = referMarkdownTable(summary, [1, 2, 3]);
+    expect(table).toContain("| FM | fm − base | 1, 2 | +0.035 ± 0.021 | +0.025 ± 0.035 | – |");
+    expect(table).toContain("| MT | full − fm | 1 | +0.050 | +0.100 | – |");
   });
 });
