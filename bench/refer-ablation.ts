@@ -35,6 +35,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
+import { readRefMetaExpressions } from "../src/formats/refytvos.js";
 import {
   evaluatePerExpression,
   evaluateRefDavis,
@@ -62,6 +63,7 @@ import {
   type MetricSummary,
   type TrainingRecord,
 } from "./ablation-runs.js";
+import { writeAllObjectsMasks } from "./refer-all-objects.js";
 
 export const REFER_ARMS = ["base", "fm", "mt", "full", "full-pseudo"] as const;
 export type ReferArm = (typeof REFER_ARMS)[number];
@@ -174,8 +176,16 @@ export interface ReferEffect {
   metrics: Record<(typeof EFFECT_METRICS)[number], MetricSummary>;
 }
 
+/** The baseline without a model on the scored split: every expression answered by all its video's objects. */
+export interface AllObjectsRun {
+  settings: Record<string, unknown>;
+  metrics: Record<"J" | "F" | "J&F" | "motionOnlyJF", number | null>;
+}
+
 export interface ReferAblationSummary {
   settings: Record<string, unknown>;
+  /** The figures of the baseline without a model (not in summaries written without it). */
+  allObjects?: AllObjectsRun["metrics"];
   arms: Partial<Record<ReferArm, ReferArmSummary>>;
   /** Each component's paired effect, where both arms ran on a common seed. */
   effects: ReferEffect[];
@@ -271,6 +281,7 @@ export async function runReferAblation(
   });
 
   const summary = summariseRefer(runs, settings);
+  summary.allObjects = (await allObjects(context)).metrics;
   await writeJsonAtomic(join(options.out, "summary.json"), summary);
   await writeFileAtomic(join(options.out, "summary.md"), referMarkdownTable(summary, options.seeds));
   log(`summary: ${join(options.out, "summary.json")}, ${join(options.out, "summary.md")}`);
@@ -284,6 +295,38 @@ interface RunContext extends ReferAblationOptions {
   settings: { pseudoRatio: number } & Record<string, unknown>;
   log: (line: string) => void;
   tag: string;
+}
+
+/** The baseline without a model, scored once: <out>/all-objects.json (its masks in <out>/all-objects/). */
+async function allObjects(context: RunContext): Promise<AllObjectsRun> {
+  const file = join(context.out, "all-objects.json");
+  const settings = { scored: context.settings.scored };
+  if (existsSync(file)) {
+    const done = (await readJson(file)) as AllObjectsRun;
+    checkSettings(done, settings, file);
+    return done;
+  }
+  const masks = join(context.out, "all-objects", context.split);
+  const meta = await readRefMetaExpressions(resolveReferSplit(context.scoredRoot).annotationFile);
+  await writeAllObjectsMasks(context.scoredRoot, meta, masks);
+  const groupsFile = expressionGroupsPath(context.scoredRoot);
+  const scores = await evaluatePerExpression({
+    protocol: "ref-youtube-vos",
+    splitRoot: context.scoredRoot,
+    resultsDir: masks,
+    groupsFile: existsSync(groupsFile) ? groupsFile : undefined,
+  });
+  const run: AllObjectsRun = {
+    settings,
+    metrics: {
+      J: scores.J,
+      F: scores.F,
+      "J&F": scores["J&F"],
+      motionOnlyJF: scores.groups?.["motion-only"]?.["J&F"] ?? null,
+    },
+  };
+  await writeJsonAtomic(file, run);
+  return run;
 }
 
 /** Trains, streams the scored split(s) and evaluates one arm × seed. */
@@ -427,6 +470,16 @@ export function referMarkdownTable(summary: ReferAblationSummary, seeds: readonl
     `|---|---|---|${COLUMNS.map(() => "---|").join("")}---|---|---|`,
   ];
   const time = (m: MetricSummary) => (m.mean === null ? "–" : duration(m.mean));
+  if (summary.allObjects !== undefined) {
+    const cell = (name: ReferMetric) => {
+      const value = (summary.allObjects as Partial<Record<ReferMetric, number | null>>)[name];
+      return value === undefined || value === null ? "–" : value.toFixed(3);
+    };
+    lines.push(
+      `| none | every expression answered by all its video's objects (no model) | – | ` +
+        `${COLUMNS.map(([name]) => cell(name)).join(" | ")} | – | – | – |`,
+    );
+  }
   for (const [arm, s] of Object.entries(summary.arms)) {
     lines.push(
       `| ${arm} | ${s.what} | ${s.seeds.join(", ")} | ` +

@@ -32,16 +32,15 @@ import {
 import { readIndexedPng } from "../src/formats/png.js";
 import {
   expressionMaskPath,
-  readObjectMasks,
   readRefMetaExpressions,
   resolveReferSplit,
-  writeExpressionMask,
   writeRefMetaExpressions,
   type RefMetaExpressions,
 } from "../src/formats/refytvos.js";
 import { inferRefer } from "../src/jobs/infer-refer.js";
 import { splitWords } from "../src/models/refer/tokenizer.js";
 import { COLOURS } from "../src/synth/shapes.js";
+import { writeAllObjectsMasks } from "./refer-all-objects.js";
 
 const args = process.argv.slice(2);
 const arg = (name: string) => {
@@ -185,19 +184,7 @@ for (const [name, meta] of Object.entries(variants)) {
 
 // The baseline without a model: every expression answered by the union of all objects of its video.
 const unionDir = join(out, "all-objects", "masks");
-for (const [video, entry] of Object.entries(real.videos)) {
-  const masks = await readObjectMasks(split.splitRoot, video, entry.frames);
-  for (const id of Object.keys(entry.expressions)) {
-    for (const [t, frame] of entry.frames.entries()) {
-      const data = masks[t].data.map((v) => (v > 0 ? 1 : 0));
-      await writeExpressionMask(unionDir, video, id, frame, {
-        width: masks[t].width,
-        height: masks[t].height,
-        data,
-      });
-    }
-  }
-}
+await writeAllObjectsMasks(split.splitRoot, real, unionDir);
 const union = await evaluatePerExpression({
   protocol: "ref-youtube-vos",
   splitRoot: split.splitRoot,

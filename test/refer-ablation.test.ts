@@ -20,6 +20,8 @@ import {
 } from "../bench/refer-ablation.js";
 import { meanSpread } from "../bench/ablation-runs.js";
 import { evaluatePerExpression, evaluateRefDavis } from "../src/eval/refer.js";
+import { readIndexedPng } from "../src/formats/png.js";
+import { expressionMaskPath, readObjectMasks, readRefMetaExpressions } from "../src/formats/refytvos.js";
 import { synthRefer } from "../src/jobs/synth.js";
 import { initRuntime } from "../src/runtime/backend.js";
 
@@ -113,6 +115,33 @@ describe("npm run bench:refer-ablation", () => {
     );
     expect(table.filter((l) => /^\| (base|full-pseudo) \|/.test(l))).toHaveLength(2);
     expect(lines.some((l) => /^\[2\/2\] full-pseudo-s1: .*ETA/.test(l))).toBe(true);
+    // The baseline without a model: every expression's mask is the union of its video's objects.
+    const meta = await readRefMetaExpressions(join(split, "meta_expressions.json"));
+    const [video, entry] = Object.entries(meta.videos)[0];
+    const objects = await readObjectMasks(split, video, entry.frames);
+    const id = Object.keys(entry.expressions)[0];
+    const answer = await readIndexedPng(
+      expressionMaskPath(join(out, "all-objects", "valid"), video, id, entry.frames[3]),
+    );
+    expect(Array.from(answer.data, (v) => (v > 0 ? 1 : 0))).toEqual(
+      Array.from(objects[3].data, (v) => (v > 0 ? 1 : 0)),
+    );
+    expect(objects[3].data.some((v) => v > 0)).toBe(true);
+    const union = await evaluatePerExpression({
+      protocol: "ref-youtube-vos",
+      splitRoot: split,
+      resultsDir: join(out, "all-objects", "valid"),
+      groupsFile: join(split, "expression_groups.json"),
+    });
+    expect(summary.allObjects).toEqual({
+      J: union.J,
+      F: union.F,
+      "J&F": union["J&F"],
+      motionOnlyJF: union.groups!["motion-only"]["J&F"],
+    });
+    expect(table[2]).toMatch(
+      /^\| none \| every expression answered by all its video's objects \(no model\) \| – \| 0\.\d{3} \|/,
+    );
   }, 60_000);
 
   it("a rerun skips finished arms; a lost arm is scored again from its training; other settings are refused", async () => {
