@@ -49,6 +49,7 @@ import {
   writeJsonAtomic,
   type GroupScore,
 } from "../src/index.js";
+import type { PerExpressionResult } from "../src/eval/refer.js";
 import {
   ablationArgs,
   checkSettings,
@@ -309,24 +310,30 @@ async function allObjects(context: RunContext): Promise<AllObjectsRun> {
   const masks = join(context.out, "all-objects", context.split);
   const meta = await readRefMetaExpressions(resolveReferSplit(context.scoredRoot).annotationFile);
   await writeAllObjectsMasks(context.scoredRoot, meta, masks);
+  const run: AllObjectsRun = { settings, metrics: figures(await scoreMasks(context, masks)) };
+  await writeJsonAtomic(file, run);
+  return run;
+}
+
+/** The masks in `masks` scored on the scored split: per expression, and per group where it has a groups file. */
+async function scoreMasks(context: RunContext, masks: string): Promise<PerExpressionResult> {
   const groupsFile = expressionGroupsPath(context.scoredRoot);
-  const scores = await evaluatePerExpression({
+  return evaluatePerExpression({
     protocol: "ref-youtube-vos",
     splitRoot: context.scoredRoot,
     resultsDir: masks,
     groupsFile: existsSync(groupsFile) ? groupsFile : undefined,
   });
-  const run: AllObjectsRun = {
-    settings,
-    metrics: {
-      J: scores.J,
-      F: scores.F,
-      "J&F": scores["J&F"],
-      motionOnlyJF: scores.groups?.["motion-only"]?.["J&F"] ?? null,
-    },
+}
+
+/** J, F, J&F and the motion-only J&F of a scoring. */
+function figures(scores: PerExpressionResult): AllObjectsRun["metrics"] {
+  return {
+    J: scores.J,
+    F: scores.F,
+    "J&F": scores["J&F"],
+    motionOnlyJF: scores.groups?.["motion-only"]?.["J&F"] ?? null,
   };
-  await writeJsonAtomic(file, run);
-  return run;
 }
 
 /** Trains, streams the scored split(s) and evaluates one arm × seed. */
@@ -359,19 +366,10 @@ async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise
   // Ref-YouTube-VOS form: every expression of the scored split, scored per expression and per group.
   const masks = join(runDir, context.split);
   const inferred = await inferRefer({ checkpoint, split: context.scoredRoot, out: masks });
-  const groupsFile = expressionGroupsPath(context.scoredRoot);
-  const scores = await evaluatePerExpression({
-    protocol: "ref-youtube-vos",
-    splitRoot: context.scoredRoot,
-    resultsDir: masks,
-    groupsFile: existsSync(groupsFile) ? groupsFile : undefined,
-  });
+  const scores = await scoreMasks(context, masks);
   const groups = scores.groups ?? {};
   const metrics: Record<ReferMetric, number | null> = {
-    J: scores.J,
-    F: scores.F,
-    "J&F": scores["J&F"],
-    motionOnlyJF: groups["motion-only"]?.["J&F"] ?? null,
+    ...figures(scores),
     refDavisJF: null,
     refDavisJ: null,
     refDavisF: null,
