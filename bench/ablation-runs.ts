@@ -1,13 +1,16 @@
 /**
  * What the ablation benchmarks share (bench/distill-ablation.ts, bench/refer-ablation.ts): mean ±
  * spread over seeds, the training seconds of a run from its log, the settings a finished run must
- * match, durations for people, and jobs run in parallel lanes (child processes: one wasm thread each).
+ * match, durations for people, and the loop that runs an ablation's arm × seeds in parallel lanes (child
+ * processes: one wasm thread each), skipping those finished before.
  */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { VidsegError, type StepLogEntry } from "../src/index.js";
+import { readJson } from "../src/core/fs.js";
+import { VidsegError, writeJsonAtomic, type StepLogEntry } from "../src/index.js";
 import type { TrainRunSummary } from "../src/jobs/train-run.js";
 
 /** How an arm × seed's training went. */
@@ -66,9 +69,14 @@ export interface MetricSummary {
   values: (number | null)[];
 }
 
-/** Mean and sample standard deviation of the known values (null and -1, "undefined", left out). */
+/** An evaluator's figure, or null where it has none (the AP evaluators write -1 for "undefined"). */
+export function knownValue(value: number | null | undefined): number | null {
+  return value === undefined || value === null || value < 0 ? null : value;
+}
+
+/** Mean and sample standard deviation of the values that are there (null left out). */
 export function meanSpread(values: readonly (number | null)[]): MetricSummary {
-  const known = values.filter((v): v is number => v !== null && v > -1);
+  const known = values.filter((v): v is number => v !== null);
   if (known.length === 0) return { mean: null, spread: null, values: [...values] };
   const mean = known.reduce((a, b) => a + b, 0) / known.length;
   const spread =
@@ -196,4 +204,93 @@ export async function runInChild(script: string, args: readonly string[], job: s
     child.once("exit", done);
   });
   if (code !== 0) throw new VidsegError(`the run of ${job} failed (exit code ${code}); its output is above`);
+}
+
+/** One arm × seed of an ablation (seed null: an arm scored once); its figures go to <out>/<name>.json. */
+export interface AblationJob<Arm extends string> {
+  arm: Arm;
+  seed: number | null;
+  name: string;
+  /** Whether it trains: the ETA counts the jobs that do. */
+  trains: boolean;
+}
+
+/** How {@link runAblationJobs} runs a bench's jobs. */
+export interface AblationRunner<Arm extends string, Run> {
+  out: string;
+  /** What a run finished before must have been run with. */
+  settings: Record<string, unknown>;
+  /** Jobs at once; with more than one each runs in a child process: `script` with `childArgs(name)`,
+   * which must end in `--only <name>`. */
+  lanes: number;
+  script: string;
+  childArgs: (name: string) => string[];
+  /** Runs one job in this process (`tag`: its place in the list, for the log). */
+  runHere: (job: AblationJob<Arm>, tag: string) => Promise<Run>;
+  /** A run taken from elsewhere instead of running it (an earlier ablation's), if there is one. */
+  earlier?: (job: AblationJob<Arm>, tag: string) => Promise<Run | undefined>;
+  /** What the arm is, and the figures of a finished run, for the log. */
+  what: (arm: Arm) => string;
+  figures: (run: Run) => string;
+  log: (line: string) => void;
+}
+
+/**
+ * The loop both ablation benches run. A job whose JSON is in `out` finished before: it is read back
+ * (its settings checked) and skipped; one that `earlier` gives is taken; the rest run `lanes` at a time,
+ * each writing its JSON as soon as it is done, with the elapsed time and an ETA in the log. With `only`
+ * (a job's name: what a lane's child process is given) that one job runs here and nothing else.
+ * Returns the runs of every job, in the order they were read or finished.
+ */
+export async function runAblationJobs<Arm extends string, Run extends { settings?: Record<string, unknown> }>(
+  jobs: readonly AblationJob<Arm>[],
+  runner: AblationRunner<Arm, Run>,
+  only?: string,
+): Promise<Run[]> {
+  const { out, log, lanes } = runner;
+  const fileOf = (name: string) => join(out, `${name}.json`);
+  if (only !== undefined) {
+    const job = jobs.find((j) => j.name === only);
+    if (job === undefined)
+      throw new VidsegError(`no job ${only} among the arms and seeds`, undefined, "--only");
+    await writeJsonAtomic(fileOf(only), await runner.runHere(job, only));
+    return [];
+  }
+  const runs: Run[] = [];
+  const pending: { job: AblationJob<Arm>; tag: string }[] = [];
+  for (const [k, job] of jobs.entries()) {
+    const file = fileOf(job.name);
+    const tag = `[${k + 1}/${jobs.length}] ${job.name}`;
+    if (existsSync(file)) {
+      const done = (await readJson(file)) as Run;
+      checkSettings(done, runner.settings, file);
+      runs.push(done);
+      log(`${tag}: finished before, skipped (${file})`);
+      continue;
+    }
+    const taken = await runner.earlier?.(job, tag);
+    if (taken !== undefined) runs.push(taken);
+    else pending.push({ job, tag });
+  }
+
+  const started = performance.now();
+  const spent: number[] = []; // seconds of the training jobs run now, for the ETA
+  let taking = 0;
+  await inLanes(pending, lanes, async ({ job, tag }) => {
+    const left = pending.slice(taking++).filter((p) => p.job.trains).length;
+    const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
+    log(
+      `${tag}: ${runner.what(job.arm)}; elapsed ${duration((performance.now() - started) / 1000)}` +
+        (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} training runs`),
+    );
+    const jobStart = performance.now();
+    const file = fileOf(job.name);
+    if (lanes > 1) await runInChild(runner.script, runner.childArgs(job.name), job.name);
+    else await writeJsonAtomic(file, await runner.runHere(job, tag));
+    const run = (await readJson(file)) as Run;
+    runs.push(run);
+    if (job.trains) spent.push((performance.now() - jobStart) / 1000);
+    log(`${tag}: ${runner.figures(run)} → ${file}`);
+  });
+  return runs;
 }

@@ -44,13 +44,14 @@ import { readJson } from "../src/core/fs.js";
 import { loadVisConfig } from "../src/models/config-file.js";
 import {
   ablationArgs,
+  type AblationJob,
   checkSettings,
   duration,
+  knownValue,
   flagArgs,
-  inLanes,
   meanSpread,
   meanSpreadCell,
-  runInChild,
+  runAblationJobs,
   timedTraining,
   type InferenceRecord,
   type MetricSummary,
@@ -220,73 +221,41 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
   // The scored arms (S, T) first, then seed by seed every student arm: a partial run already compares them.
   const students = options.arms.filter((arm) => !isScored(arm));
   const context = { ...options, evalData, split, occlusion, trainGt, settings, log };
-  if (options.only !== undefined) {
-    // One job, in a lane's child process: its JSON, no summary.
-    const [arm, seed] = options.only.split("-s");
-    const file = join(options.out, `${options.only}.json`);
-    await writeJsonAtomic(
-      file,
-      await runArm(arm as ArmName, seed === undefined ? null : Number(seed), {
-        ...context,
-        tag: options.only,
-      }),
-    );
-    return undefined;
-  }
-  const jobs: { arm: ArmName; seed: number | null }[] = [
-    ...options.arms.filter(isScored).map((arm) => ({ arm, seed: null })),
-    ...options.seeds.flatMap((seed) => students.map((arm) => ({ arm, seed }))),
+  const jobs: AblationJob<ArmName>[] = [
+    ...options.arms.filter(isScored).map((arm) => ({ arm, seed: null, name: arm, trains: false })),
+    ...options.seeds.flatMap((seed) =>
+      students.map((arm) => ({ arm, seed, name: `${arm}-s${seed}`, trains: true })),
+    ),
   ];
-  const runs: ArmRun[] = [];
   const taken: string[] = []; // from --baseline
-  const pending: { arm: ArmName; seed: number | null; name: string; file: string; tag: string }[] = [];
-  for (const [k, { arm, seed }] of jobs.entries()) {
-    const name = seed === null ? arm : `${arm}-s${seed}`;
-    const file = join(options.out, `${name}.json`);
-    const tag = `[${k + 1}/${jobs.length}] ${name}`;
-    if (existsSync(file)) {
-      const done = (await readJson(file)) as ArmRun;
-      checkSettings(done, settings, file);
-      runs.push(done);
-      log(`${tag}: finished before, skipped (${file})`);
-    } else if (
-      options.baseline !== undefined &&
-      (arm === "A" || isScored(arm)) &&
-      existsSync(join(options.baseline, `${name}.json`))
-    ) {
-      const earlier = join(options.baseline, `${name}.json`);
-      const done = (await readJson(earlier)) as ArmRun;
-      await checkBaseline(arm, done, settings, earlier);
-      runs.push(done);
-      taken.push(name);
-      log(`${tag}: taken from the baseline (${earlier})`);
-    } else pending.push({ arm, seed, name, file, tag });
-  }
-
-  // `parallel` lanes, each taking the next pending job (in a child process when there are several).
-  const lanes = Math.max(1, options.parallel ?? 1);
-  const started = performance.now();
-  const spent: number[] = []; // seconds of the student jobs run in this session, for the ETA
-  let taking = 0;
-  await inLanes(pending, lanes, async ({ arm, seed, name, file, tag }) => {
-    const left = pending.slice(taking++).filter((j) => !isScored(j.arm)).length;
-    const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
-    log(
-      `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
-        (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} student runs`),
-    );
-    const jobStart = performance.now();
-    if (lanes > 1) await runInChild(fileURLToPath(import.meta.url), childArgs(options, name), name);
-    else await writeJsonAtomic(file, await runArm(arm, seed, { ...context, tag }));
-    const run = (await readJson(file)) as ArmRun;
-    runs.push(run);
-    if (!isScored(arm)) spent.push((performance.now() - jobStart) / 1000);
-    const m = run.metrics;
-    log(
-      `${tag}: AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
-        `ID switches per track ${fixed(m.idSwitchesPerTrack)} → ${file}`,
-    );
-  });
+  const runs = await runAblationJobs(
+    jobs,
+    {
+      out: options.out,
+      settings,
+      lanes: Math.max(1, options.parallel ?? 1),
+      script: fileURLToPath(import.meta.url),
+      childArgs: (name) => childArgs(options, name),
+      runHere: ({ arm, seed }, tag) => runArm(arm, seed, { ...context, tag }),
+      earlier: async ({ arm, name }, tag) => {
+        const earlier = options.baseline === undefined ? undefined : join(options.baseline, `${name}.json`);
+        if (earlier === undefined || !(arm === "A" || isScored(arm)) || !existsSync(earlier))
+          return undefined;
+        const done = (await readJson(earlier)) as ArmRun;
+        await checkBaseline(arm, done, settings, earlier);
+        taken.push(name);
+        log(`${tag}: taken from the baseline (${earlier})`);
+        return done;
+      },
+      what: (arm) => WHAT[arm],
+      figures: ({ metrics: m }) =>
+        `AP ${fixed(m.AP)}, AP_rare ${fixed(m.AP_rare)}, AP_frequent ${fixed(m.AP_frequent)}, ` +
+        `ID switches per track ${fixed(m.idSwitchesPerTrack)}`,
+      log,
+    },
+    options.only,
+  );
+  if (options.only !== undefined) return undefined;
 
   const summary = summarise(runs, settings);
   if (taken.length > 0) summary.baseline = { folder: resolve(options.baseline!), runs: taken };
@@ -456,7 +425,7 @@ export function summarise(runs: readonly ArmRun[], settings: Record<string, unkn
       what: WHAT[arm],
       seeds: mine.map((r) => r.seed),
       metrics: Object.fromEntries(
-        METRICS.map((name) => [name, meanSpread(mine.map((r) => r.metrics[name]))]),
+        METRICS.map((name) => [name, meanSpread(mine.map((r) => knownValue(r.metrics[name])))]),
       ) as Record<MetricName, MetricSummary>,
       trainWallSeconds: meanSpread(mine.map((r) => r.train?.wallSeconds ?? null)),
       trainCpuSeconds: meanSpread(mine.map((r) => r.train?.cpuSeconds ?? null)),

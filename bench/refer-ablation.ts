@@ -54,11 +54,11 @@ import {
   ablationArgs,
   checkSettings,
   duration,
+  knownValue,
   flagArgs,
-  inLanes,
   meanSpread,
   meanSpreadCell,
-  runInChild,
+  runAblationJobs,
   timedTraining,
   type InferenceRecord,
   type MetricSummary,
@@ -232,54 +232,27 @@ export async function runReferAblation(
     tag: "",
   };
 
-  if (options.only !== undefined) {
-    const [arm, seed] = options.only.split("-s");
-    const file = join(options.out, `${options.only}.json`);
-    await writeJsonAtomic(
-      file,
-      await runArm(arm as ReferArm, Number(seed), { ...context, tag: options.only }),
-    );
-    return undefined;
-  }
-  const jobs = options.seeds.flatMap((seed) => options.arms.map((arm) => ({ arm, seed })));
-  const runs: ReferArmRun[] = [];
-  const pending: { arm: ReferArm; seed: number; name: string; file: string; tag: string }[] = [];
-  for (const [k, { arm, seed }] of jobs.entries()) {
-    const name = `${arm}-s${seed}`;
-    const file = join(options.out, `${name}.json`);
-    const tag = `[${k + 1}/${jobs.length}] ${name}`;
-    if (existsSync(file)) {
-      const done = (await readJson(file)) as ReferArmRun;
-      checkSettings(done, settings, file);
-      runs.push(done);
-      log(`${tag}: finished before, skipped (${file})`);
-    } else pending.push({ arm, seed, name, file, tag });
-  }
-
-  const lanes = Math.max(1, options.parallel ?? 1);
-  const started = performance.now();
-  const spent: number[] = [];
-  let taking = 0;
-  await inLanes(pending, lanes, async ({ arm, seed, name, file, tag }) => {
-    const left = pending.length - taking++;
-    const perJob = spent.length > 0 ? spent.reduce((a, b) => a + b, 0) / spent.length : undefined;
-    log(
-      `${tag}: ${WHAT[arm]}; elapsed ${duration((performance.now() - started) / 1000)}` +
-        (perJob === undefined ? "" : `, ETA ${duration((perJob * left) / lanes)} for ${left} runs`),
-    );
-    const jobStart = performance.now();
-    if (lanes > 1) await runInChild(fileURLToPath(import.meta.url), childArgs(options, name), name);
-    else await writeJsonAtomic(file, await runArm(arm, seed, { ...context, tag }));
-    const run = (await readJson(file)) as ReferArmRun;
-    runs.push(run);
-    spent.push((performance.now() - jobStart) / 1000);
-    const m = run.metrics;
-    log(
-      `${tag}: J&F ${fixed(m["J&F"])}, motion-only J&F ${fixed(m.motionOnlyJF)}` +
-        (refDavis === undefined ? "" : `, Ref-DAVIS17 J&F ${fixed(m.refDavisJF)}`) +
-        ` → ${file}`,
-    );
-  });
+  const jobs = options.seeds.flatMap((seed) =>
+    options.arms.map((arm) => ({ arm, seed, name: `${arm}-s${seed}`, trains: true })),
+  );
+  const runs = await runAblationJobs<ReferArm, ReferArmRun>(
+    jobs,
+    {
+      out: options.out,
+      settings,
+      lanes: Math.max(1, options.parallel ?? 1),
+      script: fileURLToPath(import.meta.url),
+      childArgs: (name) => childArgs(options, name),
+      runHere: ({ arm, seed }, tag) => runArm(arm, seed!, { ...context, tag }),
+      what: (arm) => WHAT[arm],
+      figures: ({ metrics: m }) =>
+        `J&F ${fixed(m["J&F"])}, motion-only J&F ${fixed(m.motionOnlyJF)}` +
+        (refDavis === undefined ? "" : `, Ref-DAVIS17 J&F ${fixed(m.refDavisJF)}`),
+      log,
+    },
+    options.only,
+  );
+  if (options.only !== undefined) return undefined;
 
   const summary = summariseRefer(runs, settings);
   summary.allObjects = (await allObjects(context)).metrics;
@@ -416,7 +389,7 @@ export function summariseRefer(
       what: WHAT[arm],
       seeds: mine.map((r) => r.seed),
       metrics: Object.fromEntries(
-        REFER_METRICS.map((name) => [name, meanSpread(mine.map((r) => r.metrics[name]))]),
+        REFER_METRICS.map((name) => [name, meanSpread(mine.map((r) => knownValue(r.metrics[name])))]),
       ) as Record<ReferMetric, MetricSummary>,
       trainWallSeconds: meanSpread(mine.map((r) => r.train.wallSeconds)),
       trainCpuSeconds: meanSpread(mine.map((r) => r.train.cpuSeconds)),
@@ -436,7 +409,7 @@ export function summariseRefer(
     const difference = (name: (typeof EFFECT_METRICS)[number]) =>
       meanSpread(
         pairs.map(([a, b]) => {
-          const [x, y] = [a.metrics[name], b.metrics[name]];
+          const [x, y] = [knownValue(a.metrics[name]), knownValue(b.metrics[name])];
           return x === null || y === null ? null : x - y;
         }),
       );

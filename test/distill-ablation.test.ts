@@ -18,6 +18,7 @@ import {
   type AblationOptions,
   type ArmRun,
 } from "../bench/distill-ablation.js";
+import { knownValue } from "../bench/ablation-runs.js";
 import { evaluateVisFiles } from "../src/jobs/evaluate.js";
 import { presetConfig } from "../src/models/config.js";
 import { OfflineVisModel } from "../src/models/vis/offline.js";
@@ -243,13 +244,16 @@ describe("the summary", () => {
       inference: { framesPerSecond: 5 },
     }) as unknown as ArmRun;
 
-  it("mean ± sample standard deviation, -1 and null left out; the gap closure from means and per seed", () => {
-    expect(meanSpread([0.1, 0.3, null, -1])).toEqual({
+  it("mean ± sample standard deviation, null left out; the evaluators' -1 is no value; the gap closure from means and per seed", () => {
+    expect(meanSpread([0.1, 0.3, null])).toEqual({
       mean: 0.2,
       spread: Math.sqrt(0.02),
-      values: [0.1, 0.3, null, -1],
+      values: [0.1, 0.3, null],
     });
     expect(meanSpread([0.4])).toMatchObject({ mean: 0.4, spread: null });
+    // A paired difference of −1 is a value, the evaluators' −1 is not.
+    expect(meanSpread([-1, -0.5]).mean).toBeCloseTo(-0.75, 12);
+    expect([0.3, 0, -1, null, undefined].map(knownValue)).toEqual([0.3, 0, null, null, null]);
     const summary = summarise(
       [run("T", null, 0.5), run("A", 1, 0.1), run("A", 2, 0.3), run("D", 1, 0.4), run("D", 2, 0.4)],
       {},
