@@ -12,7 +12,14 @@
  */
 import type { BatchShares } from "../models/batch-shares.js";
 import type { VisConfig } from "../models/config.js";
-import type { ModelInfo, TrainedOn } from "../models/model-file.js";
+import { VidsegError } from "../core/errors.js";
+import {
+  disposeModelFile,
+  readModelFile,
+  type ModelFile,
+  type ModelInfo,
+  type TrainedOn,
+} from "../models/model-file.js";
 import { buildModel, type ModelKindName, type ModelOf } from "../models/registry.js";
 import { seedParameters } from "../nn/init.js";
 import type { Module } from "../nn/module.js";
@@ -97,4 +104,29 @@ export function taskModelInfo<K extends ModelKindName>(
   options: Pick<TaskOptions, "trainedOn">,
 ): ModelInfo & { kind: K } {
   return { kind, config, ...categories, ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}) };
+}
+
+/** Refuses options that give the model more than one start: an init model, backbone weights, a backbone model file. */
+export function checkOneStart(options: TaskOptions): void {
+  const starts = [options.init, options.backboneWeights, options.backboneFrom].filter((s) => s !== undefined);
+  if (starts.length > 1)
+    throw new VidsegError(
+      "give one of an init model, backbone weights and a backbone model file, not several",
+      starts[0],
+      "init",
+    );
+}
+
+/** Builds a task with its `--init` model file read (if one is given), released once the task is built. */
+export async function withInitModel<T>(
+  options: TaskOptions,
+  build: (init: ModelFile | undefined) => Promise<T>,
+): Promise<T> {
+  checkOneStart(options);
+  const init = options.init ? await readModelFile(options.init) : undefined;
+  try {
+    return await build(init);
+  } finally {
+    if (init) disposeModelFile(init);
+  }
 }

@@ -33,7 +33,7 @@ import { instantiateModel } from "../../models/registry.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import type { OfflineVisModel } from "../../models/vis/offline.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
+import { buildTaskModel, checkOneStart, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import type { SharedDataSource } from "../trainer.js";
 import { VisClipData, type VisClipBatch, type VisClipPlan } from "../vis-data.js";
 import { checkInitModel, clipFrameCropLoss } from "./offline.js";
@@ -53,8 +53,7 @@ export async function createDistillTask(
       undefined,
       "--distill-from",
     );
-  if (options.init && options.backboneWeights)
-    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
+  checkOneStart(options);
   const teacher = await loadTeacher(options.teacher);
   let init: ModelFile | undefined;
   let model: FrameSegmenter | undefined;

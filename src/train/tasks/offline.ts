@@ -21,7 +21,7 @@ import { cropLoss } from "../../models/vis/online.js";
 import { offlineCriterion } from "../../models/vis/video-criterion.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { randomOf, seededRandoms, type BatchShares, type Randoms } from "../../models/batch-shares.js";
-import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
+import { buildTaskModel, checkOneStart, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
 import { VisClipData, type VisClipBatch } from "../vis-data.js";
 
 /** The loss terms logged each step (unweighted; deep-supervision terms are left out of the log). */
@@ -40,9 +40,7 @@ export async function createOfflineTask(
   options: TaskOptions,
 ): Promise<TrainTask<VisClipBatch, OfflineVisModel>> {
   const { seed } = options;
-  if (options.init && options.backboneWeights) {
-    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
-  }
+  checkOneStart(options);
   const init = options.init ? await readModelFile(options.init) : undefined;
   let data: VisClipData;
   let info: ModelInfo & { kind: "offline" };

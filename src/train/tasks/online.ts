@@ -4,25 +4,17 @@
  * With `init` it fine-tunes a trained online model (its architecture and weights; the run's own
  * optimiser settings and schedule), e.g. a longer schedule, or the easy preset's model on another preset.
  */
-import { VidsegError } from "../../core/errors.js";
 import { seededRandoms } from "../../models/batch-shares.js";
-import { disposeModelFile, readModelFile, type ModelFile } from "../../models/model-file.js";
+import type { ModelFile } from "../../models/model-file.js";
 import type { FrameSegmenter } from "../../models/segmenter.js";
 import { onlineLoss } from "../../models/vis/online.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
-import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, withInitModel, type TaskOptions, type TrainTask } from "../task.js";
 import { VisFrameData, type VisBatch } from "../vis-data.js";
 import { checkInitModel } from "./offline.js";
 
 export async function createOnlineTask(options: TaskOptions): Promise<TrainTask<VisBatch, FrameSegmenter>> {
-  if (options.init && options.backboneWeights)
-    throw new VidsegError("give either backbone weights or an init model, not both", options.init, "init");
-  const init = options.init ? await readModelFile(options.init) : undefined;
-  try {
-    return await buildOnlineTask(options, init);
-  } finally {
-    if (init) disposeModelFile(init);
-  }
+  return withInitModel(options, (init) => buildOnlineTask(options, init));
 }
 
 async function buildOnlineTask(

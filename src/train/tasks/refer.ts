@@ -19,7 +19,7 @@ import type { ReferModel } from "../../models/refer/model.js";
 import { referLoss } from "../../models/refer/loss.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { ReferClipData, type ReferBatch } from "../refer-data.js";
-import { buildTaskModel, taskModelInfo, type TaskOptions, type TrainTask } from "../task.js";
+import { buildTaskModel, taskModelInfo, withInitModel, type TaskOptions, type TrainTask } from "../task.js";
 
 /** The refer fields that shape a model's weights: an init model's win over the run's config. */
 const REFER_ARCHITECTURE = [
@@ -34,19 +34,7 @@ const REFER_ARCHITECTURE = [
 ] as const satisfies readonly (keyof ReferConfig)[];
 
 export async function createReferTask(options: TaskOptions): Promise<TrainTask<ReferBatch, ReferModel>> {
-  const starts = [options.init, options.backboneWeights, options.backboneFrom].filter((s) => s !== undefined);
-  if (starts.length > 1)
-    throw new VidsegError(
-      "give one of an init model, backbone weights and a backbone model file, not several",
-      starts[0],
-      "init",
-    );
-  const init = options.init ? await readModelFile(options.init) : undefined;
-  try {
-    return await buildReferTask(options, init);
-  } finally {
-    if (init) disposeModelFile(init);
-  }
+  return withInitModel(options, (init) => buildReferTask(options, init));
 }
 
 async function buildReferTask(
