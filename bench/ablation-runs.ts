@@ -220,9 +220,9 @@ export interface AblationRunner<Arm extends string, Run> {
   out: string;
   /** What a run finished before must have been run with. */
   settings: Record<string, unknown>;
-  /** Jobs at once; with more than one each runs in a child process: `script` with `childArgs(name)`,
-   * which must end in `--only <name>`. */
-  lanes: number;
+  /** Jobs at once (`--parallel`, default 1); with more than one each runs in a child process: `script`
+   * with `childArgs(name)`, which must end in `--only <name>`. */
+  parallel?: number;
   script: string;
   childArgs: (name: string) => string[];
   /** Runs one job in this process (`tag`: its place in the list, for the log). */
@@ -247,7 +247,8 @@ export async function runAblationJobs<Arm extends string, Run extends { settings
   runner: AblationRunner<Arm, Run>,
   only?: string,
 ): Promise<Run[]> {
-  const { out, log, lanes } = runner;
+  const { out, log } = runner;
+  const lanes = Math.max(1, runner.parallel ?? 1);
   const fileOf = (name: string) => join(out, `${name}.json`);
   if (only !== undefined) {
     const job = jobs.find((j) => j.name === only);

@@ -233,7 +233,7 @@ export async function runDistillAblation(options: AblationOptions): Promise<Abla
     {
       out: options.out,
       settings,
-      lanes: Math.max(1, options.parallel ?? 1),
+      parallel: options.parallel,
       script: fileURLToPath(import.meta.url),
       childArgs: (name) => childArgs(options, name),
       runHere: ({ arm, seed }, tag) => runArm(arm, seed, { ...context, tag }),

@@ -240,7 +240,7 @@ export async function runReferAblation(
     {
       out: options.out,
       settings,
-      lanes: Math.max(1, options.parallel ?? 1),
+      parallel: options.parallel,
       script: fileURLToPath(import.meta.url),
       childArgs: (name) => childArgs(options, name),
       runHere: ({ arm, seed }, tag) => runArm(arm, seed!, { ...context, tag }),
