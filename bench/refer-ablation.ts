@@ -5,13 +5,16 @@
  *
  *   npm run -s bench:refer-ablation -- --data <root> --eval-data <fresh-seed root> [--ref-davis <dir>]
  *       [--pseudo <stills root>] [--pseudo-ratio 0.3] [--config bench/configs/refer-ytvis-long.json]
- *       [--steps N] [--seeds 1,2,3] [--arms base,fm,mt,full,full-pseudo] [--split valid]
+ *       [--from <full model file>] [--steps N] [--seeds 1,2,3] [--arms base,fm,mt,full,full-pseudo]
+ *       [--split valid]
  *       [--workers n] [--checkpoint-every 100] [--parallel n] [--out runs/yofo-ablation]
  *
  * <root> holds the train split; the scored split (`--split`, default valid) is in `--eval-data` and must
  * come from a seed not used in training. `--ref-davis` is the `ref-davis` folder `vidseg synth refer
  * --ref-davis` writes (its <split>/ in the Ref-YouTube-VOS layout and DAVIS/), scored with
- * `--protocol ref-davis` too. Every arm trains from scratch with the same config, steps and seed; only:
+ * `--protocol ref-davis` too. Every arm trains with the same config, steps and seed — from scratch, or
+ * with `--from` from one trained full model with the components it lacks knocked out
+ * (src/models/refer/knock-out.ts) — and only:
  *
  *   base         refer.featureMining false, refer.metaTransfer false (text fused at one scale, no memory)
  *   fm           + multi-scale feature mining
@@ -36,6 +39,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readJson } from "../src/core/fs.js";
 import { readRefMetaExpressions } from "../src/formats/refytvos.js";
+import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
 import {
   evaluatePerExpression,
   evaluateRefDavis,
@@ -114,6 +118,8 @@ export interface ReferAblationOptions {
   pseudoRatio?: number;
   /** Preset name or config file every arm starts from. */
   config: string;
+  /** A trained full model (FM + MT) every arm continues, without the components it lacks. */
+  from?: string;
   out: string;
   /** Training steps per arm (default: the config's). */
   steps?: number;
@@ -213,6 +219,7 @@ export async function runReferAblation(
   }
   const refDavis = options.refDavis === undefined ? undefined : resolve(options.refDavis);
   if (refDavis !== undefined) resolveReferSplit(join(refDavis, split));
+  if (options.from !== undefined) await checkFullModel(options.from);
   const settings = {
     data: resolve(options.data),
     scored: resolve(scored.splitRoot),
@@ -221,6 +228,7 @@ export async function runReferAblation(
     pseudoRatio: options.pseudoRatio ?? 0.3,
     config: options.config,
     steps: options.steps ?? null,
+    ...(options.from === undefined ? {} : { from: resolve(options.from) }),
   };
   const context: RunContext = {
     ...options,
@@ -269,6 +277,22 @@ interface RunContext extends ReferAblationOptions {
   settings: { pseudoRatio: number } & Record<string, unknown>;
   log: (line: string) => void;
   tag: string;
+}
+
+/** `--from` must hold both components, or the arms that knock one out would all be the same model. */
+async function checkFullModel(path: string): Promise<void> {
+  const model = await readModelFile(path);
+  try {
+    const { kind, config } = model.info;
+    if (kind !== "refer" || !config.refer.featureMining || !config.refer.metaTransfer)
+      throw new VidsegError(
+        "is not a referring model with feature mining and the meta-transfer memory",
+        path,
+        "--from",
+      );
+  } finally {
+    disposeModelFile(model);
+  }
 }
 
 /** The baseline without a model, scored once: <out>/all-objects.json (its masks in <out>/all-objects/). */
@@ -323,6 +347,7 @@ async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise
         data: context.data,
         pseudo: arm === "full-pseudo" ? context.pseudo : undefined,
         config,
+        init: context.from,
         out: runDir,
         resume: true, // a fresh folder starts from step 0
         seed,
@@ -496,6 +521,7 @@ export function parseReferAblationArgs(args: readonly string[]): ReferAblationOp
     pseudo: value("pseudo"),
     pseudoRatio: number("pseudo-ratio", false, 1),
     config: value("config") ?? join("bench", "configs", "refer-ytvis-long.json"),
+    from: value("from"),
     out: value("out") ?? join("runs", "yofo-ablation"),
     steps: number("steps", true),
     seeds,
@@ -517,6 +543,7 @@ function childArgs(options: ReferAblationOptions, name: string): string[] {
     pseudo: options.pseudo,
     "pseudo-ratio": options.pseudoRatio,
     config: options.config,
+    from: options.from,
     out: options.out,
     steps: options.steps,
     seeds: options.seeds.join(","),

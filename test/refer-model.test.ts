@@ -21,6 +21,7 @@ import {
 import { buildVocabulary, padTokens, UNK_ID, WordTokenizer } from "../src/models/refer/tokenizer.js";
 import { presetConfig, resolveVisConfig } from "../src/models/config.js";
 import { parseModelInfo } from "../src/models/model-file.js";
+import { knockOutWeights } from "../src/models/refer/knock-out.js";
 import { MaskDecoder, ReferModel } from "../src/models/refer/model.js";
 import { resizeBilinear } from "../src/nn/sampling.js";
 import { initRuntime } from "../src/runtime/backend.js";
@@ -440,6 +441,76 @@ describe("refer config", () => {
     expect(base.some((n) => n.startsWith("mining.fuse_3."))).toBe(true);
     expect(full).toContain("transfer.log_lambda");
     expect(base.some((n) => n.startsWith("transfer."))).toBe(false);
+  });
+
+  it("a knock-out keeps what the removed component leaves: the image path of the fusions, the decoder over Y(t)", () => {
+    const random = mulberry32(12);
+    const build = (featureMining: boolean, metaTransfer: boolean) => {
+      const config = presetConfig("tiny");
+      config.refer = { ...config.refer, featureMining, metaTransfer };
+      return new ReferModel({ model: config.model, refer: config.refer, vocabularySize: 6 });
+    };
+    const full = build(true, true);
+    const dim = full.options.model.hiddenDim;
+    // A full model whose 1/32 and 1/16 fusions ignore the text (gate 0, no weight on the attended
+    // words and the coordinates): there feature mining and its knock-out must agree exactly.
+    const textFree = new Map(
+      [...full.stateDict()].map(([name, value]) => {
+        if (/^mining\.fuse_[45]\.gate\./.test(name)) return [name, tf.zerosLike(value)];
+        if (/^mining\.fuse_[45]\.mix\.weight$/.test(name)) {
+          const channels = value.shape[2]!;
+          const keep = tf.tensor1d(
+            Array.from({ length: channels }, (_, c) => (c >= dim && c < 2 * dim ? 1 : 0)),
+          );
+          return [name, tf.mul(value, keep.reshape([1, 1, channels, 1]))];
+        }
+        return [name, tf.randomNormal(value.shape, 0, 0.3, "float32", Math.floor(random() * 1e6))];
+      }),
+    );
+    full.loadStateDict(textFree);
+    const from = { featureMining: true, metaTransfer: true };
+    for (const to of [
+      { featureMining: false, metaTransfer: true },
+      { featureMining: true, metaTransfer: false },
+      { featureMining: false, metaTransfer: false },
+    ]) {
+      const knocked = build(to.featureMining, to.metaTransfer);
+      const { weights, created } = knockOutWeights(full.stateDict(), from, to, dim);
+      knocked.loadStateDict(weights); // strict: exactly the names and shapes of the smaller model
+      tf.dispose(created);
+      if (!to.featureMining) {
+        const smooth = knocked.stateDict().get("mining.smooth_4.weight")!;
+        const mix = full.stateDict().get("mining.fuse_4.mix.weight")!;
+        expect(smooth.dataSync()).toEqual(tf.slice(mix, [0, 0, dim, 0], [3, 3, dim, dim]).dataSync());
+      }
+      const [, c3, c4, c5] = full.backbone.outChannels;
+      const values = (shape: number[]) => tf.randomNormal(shape, 0, 1, "float32", Math.floor(random() * 1e6));
+      const features = {
+        res2: values([2, 16, 16, full.backbone.outChannels[0]]) as tf.Tensor4D,
+        res3: values([2, 8, 8, c3]) as tf.Tensor4D,
+        res4: values([2, 4, 4, c4]) as tf.Tensor4D,
+        res5: values([2, 2, 2, c5]) as tf.Tensor4D,
+      };
+      const text = full.encodeText([
+        [2, 3, 4],
+        [5, 2],
+      ]);
+      const mined = {
+        full: full.mining.forward(features, text),
+        knocked: knocked.mining.forward(features, text),
+      };
+      expect(relativeL2(mined.knocked.y.dataSync(), mined.full.y.dataSync())).toBeLessThan(1e-5);
+      if (!to.metaTransfer) {
+        // Without the memory the decoder sees Y(t) alone: the full decoder with θ ∗ X(t) = 0.
+        const y = mined.full.y;
+        const withZero = full.decode(y, tf.zerosLike(y), features.res2, text);
+        const alone = knocked.decode(y, undefined, features.res2, text);
+        expect(alone.shape).toEqual([2, 16, 16, 1]);
+        expect(relativeL2(alone.dataSync(), withZero.dataSync())).toBeLessThan(1e-5);
+      }
+      knocked.dispose();
+    }
+    full.dispose();
   });
 
   it("the text kernel head: each logit is the decoder feature · kernel(sentence) / √D + bias", () => {

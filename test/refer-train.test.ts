@@ -312,8 +312,25 @@ describe("training", () => {
       const original = await readModelFile(straight);
       for (const [name, value] of continued.model.namedParameters())
         expect(value.dataSync()).toEqual(original.weights.get(name)!.dataSync());
-      tf.dispose([...original.weights.values()]);
       continued.model.dispose();
+      // A run's config may knock components out of the init model (the ablation's shared start), not add them.
+      const base = tinyConfig(4);
+      base.refer = { ...base.refer, featureMining: false, metaTransfer: false };
+      const knocked = await TRAIN_TASKS.refer({
+        config: base,
+        data: paths,
+        seed: 9,
+        init: join(straight, "model.safetensors"),
+      });
+      expect(knocked.info.config.refer).toMatchObject({ featureMining: false, metaTransfer: false });
+      expect(knocked.runConfig).toMatchObject({ knockedOut: ["featureMining", "metaTransfer"] });
+      const kept = knocked.model.stateDict();
+      expect([...kept.keys()].some((name) => name.startsWith("transfer."))).toBe(false);
+      expect(kept.get("mining.fuse_3.mix.weight")!.dataSync()).toEqual(
+        original.weights.get("mining.fuse_3.mix.weight")!.dataSync(),
+      );
+      knocked.model.dispose();
+      tf.dispose([...original.weights.values()]);
       const online = join(root, "online.safetensors");
       await writeRandomOnlineModel(online, 0);
       await expect(

@@ -7,15 +7,19 @@
  *
  * With `init` it continues a trained referring model: its architecture (the model section and the
  * refer fields that shape weights) and weights, with the run's own loss, clips and schedule; its
- * vocabulary must be the data's, since the word embeddings are indexed by it.
+ * vocabulary must be the data's, since the word embeddings are indexed by it. The run's config may
+ * remove the init model's feature mining or meta-transfer (`refer.featureMining` / `metaTransfer`
+ * false: a knock-out, src/models/refer/knock-out.ts), not add them.
  *
  * With `backboneFrom` the backbone starts from another model file's (e.g. the online VIS model trained
  * on the same kind of frames, which tells the shapes apart) and stays frozen.
  */
+import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
 import type { ReferConfig } from "../../models/config.js";
 import { disposeModelFile, readModelFile, type ModelFile } from "../../models/model-file.js";
 import type { ReferModel } from "../../models/refer/model.js";
+import { knockOutWeights } from "../../models/refer/knock-out.js";
 import { referLoss } from "../../models/refer/loss.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { ReferClipData, type ReferBatch } from "../refer-data.js";
@@ -52,10 +56,13 @@ async function buildReferTask(
       );
     config.model = structuredClone(init.info.config.model);
     const from = init.info.config.refer;
+    const wanted = { featureMining: config.refer.featureMining, metaTransfer: config.refer.metaTransfer };
     config.refer = Object.assign(
       config.refer,
       Object.fromEntries(REFER_ARCHITECTURE.map((field) => [field, from[field]])),
     );
+    config.refer.featureMining &&= wanted.featureMining;
+    config.refer.metaTransfer &&= wanted.metaTransfer;
   }
   const refer = config.refer;
   if (options.pseudo === undefined && refer.pseudoRatio > 0)
@@ -89,7 +96,19 @@ async function buildReferTask(
     );
   const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);
   const model = await buildTaskModel(info, seed, async (model) => {
-    if (init) return model.loadStateDict(init.weights, { file: init.file });
+    if (init) {
+      const { weights, created } = knockOutWeights(
+        init.weights,
+        init.info.config.refer,
+        config.refer,
+        config.model.hiddenDim,
+      );
+      try {
+        return model.loadStateDict(weights, { file: init.file });
+      } finally {
+        tf.dispose(created);
+      }
+    }
     if (options.backboneFrom) return loadFrozenBackbone(model, options.backboneFrom, config.model.backbone);
     return options.backboneWeights
       ? loadTorchvisionResnet(model.backbone, options.backboneWeights)
@@ -100,7 +119,7 @@ async function buildReferTask(
     model,
     data,
     backbonePrefix: "backbone.",
-    ...(init ? { runConfig: { init: options.init } } : {}),
+    ...(init ? { runConfig: { init: options.init, ...knockedOut(init, config.refer) } } : {}),
     ...(options.backboneFrom ? { runConfig: { backboneFrom: options.backboneFrom } } : {}),
     step: (batch, shares) => {
       const output = model.forwardClips(batch.images, batch.tokens, batch.clipLength);
@@ -108,6 +127,13 @@ async function buildReferTask(
       return { loss, metrics: { ...terms } };
     },
   };
+}
+
+/** The components of the init model that the run removed, for the checkpoints' run config. */
+function knockedOut(init: ModelFile, refer: ReferConfig): { knockedOut?: string[] } {
+  const from = init.info.config.refer;
+  const removed = (["featureMining", "metaTransfer"] as const).filter((c) => from[c] && !refer[c]);
+  return removed.length > 0 ? { knockedOut: removed } : {};
 }
 
 /** The `backbone.*` weights of a model file into the model's backbone, which is then frozen. */
