@@ -45,6 +45,7 @@ import {
   evaluateRefDavis,
   expressionGroupsPath,
   inferRefer,
+  initRuntime,
   loadVisConfig,
   resolveReferSplit,
   trainRefer,
@@ -281,6 +282,7 @@ interface RunContext extends ReferAblationOptions {
 
 /** `--from` must hold both components, or the arms that knock one out would all be the same model. */
 async function checkFullModel(path: string): Promise<void> {
+  await initRuntime();
   const model = await readModelFile(path);
   try {
     const { kind, config } = model.info;
