@@ -3,7 +3,7 @@
  * valid split with motion-only expressions and its Ref-DAVIS17 form, pseudo-videos from stills): one
  * JSON per arm × seed with the evaluators' own figures, each arm trained with its own settings, the
  * summary and its table; a rerun skips finished arms, a lost one is scored again from its finished
- * training, other settings are refused.
+ * training, other settings are refused; `--from` starts every arm from one full model, knocked out.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +23,7 @@ import { evaluatePerExpression, evaluateRefDavis } from "../src/eval/refer.js";
 import { readIndexedPng } from "../src/formats/png.js";
 import { expressionMaskPath, readObjectMasks, readRefMetaExpressions } from "../src/formats/refytvos.js";
 import { synthRefer } from "../src/jobs/synth.js";
+import { trainRefer } from "../src/jobs/train-refer.js";
 import { initRuntime } from "../src/runtime/backend.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-refer-ablation-"));
@@ -162,6 +163,38 @@ describe("npm run bench:refer-ablation", () => {
       "--pseudo: the full-pseudo arm needs pseudo-videos",
     );
     expect(existsSync(join(out, "summary.md"))).toBe(true);
+  }, 60_000);
+
+  it("--from: every arm continues one full model with the components it lacks knocked out", async () => {
+    const full = join(root, "full");
+    const { model } = await trainRefer({
+      data,
+      config,
+      out: full,
+      steps: 1,
+      valSplit: false,
+      progress: false,
+    });
+    const from = model!;
+    const knockOut = join(root, "knock-out");
+    await runReferAblation({
+      ...options(),
+      from,
+      arms: ["mt"],
+      steps: 1,
+      refDavis: undefined,
+      out: knockOut,
+    });
+    const first = JSON.parse(
+      readFileSync(join(knockOut, "mt-s1", "log.jsonl"), "utf8").split("\n")[0],
+    ).config;
+    expect(first).toMatchObject({ init: from, knockedOut: ["featureMining"] });
+    expect(first.modelInfo.config.refer).toMatchObject({ featureMining: false, metaTransfer: true });
+    expect(JSON.parse(readFileSync(join(knockOut, "mt-s1.json"), "utf8")).settings.from).toBe(from);
+    const notFull = join(knockOut, "mt-s1", "model.safetensors");
+    await expect(runReferAblation({ ...options(), from: notFull, out: knockOut })).rejects.toThrow(
+      `${notFull}: --from: is not a referring model with feature mining and the meta-transfer memory`,
+    );
   }, 60_000);
 
   it("the arms' settings", () => {
