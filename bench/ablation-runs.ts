@@ -218,8 +218,8 @@ export interface AblationJob<Arm extends string> {
 /** How {@link runAblationJobs} runs a bench's jobs. */
 export interface AblationRunner<Arm extends string, Run> {
   out: string;
-  /** What a run finished before must have been run with. */
-  settings: Record<string, unknown>;
+  /** What a run finished before must have been run with (per job where some settings matter to some arms only). */
+  settings: Record<string, unknown> | ((job: AblationJob<Arm>) => Record<string, unknown>);
   /** Jobs at once (`--parallel`, default 1); with more than one each runs in a child process: `script`
    * with `childArgs(name)`, which must end in `--only <name>`. */
   parallel?: number;
@@ -264,7 +264,11 @@ export async function runAblationJobs<Arm extends string, Run extends { settings
     const tag = `[${k + 1}/${jobs.length}] ${job.name}`;
     if (existsSync(file)) {
       const done = (await readJson(file)) as Run;
-      checkSettings(done, runner.settings, file);
+      checkSettings(
+        done,
+        typeof runner.settings === "function" ? runner.settings(job) : runner.settings,
+        file,
+      );
       runs.push(done);
       log(`${tag}: finished before, skipped (${file})`);
       continue;

@@ -240,6 +240,12 @@ export async function runReferAblation(
     log,
     tag: "",
   };
+  // The pseudo-videos matter to the full-pseudo arm only: the other arms' runs stand without them.
+  const armRunSettings = (arm: ReferArm): Record<string, unknown> => {
+    if (arm === "full-pseudo") return settings;
+    const { pseudo: _pseudo, pseudoRatio: _ratio, ...rest } = settings;
+    return rest;
+  };
 
   const jobs = options.seeds.flatMap((seed) =>
     options.arms.map((arm) => ({ arm, seed, name: `${arm}-s${seed}`, trains: true })),
@@ -248,11 +254,11 @@ export async function runReferAblation(
     jobs,
     {
       out: options.out,
-      settings,
+      settings: ({ arm }) => armRunSettings(arm),
       parallel: options.parallel,
       script: fileURLToPath(import.meta.url),
       childArgs: (name) => childArgs(options, name),
-      runHere: ({ arm, seed }, tag) => runArm(arm, seed!, { ...context, tag }),
+      runHere: ({ arm, seed }, tag) => runArm(arm, seed!, { ...context, tag }, armRunSettings(arm)),
       what: (arm) => WHAT[arm],
       figures: ({ metrics: m }) =>
         `J&F ${fixed(m["J&F"])}, motion-only J&F ${fixed(m.motionOnlyJF)}` +
@@ -336,7 +342,12 @@ function figures(scores: PerExpressionResult): AllObjectsRun["metrics"] {
 }
 
 /** Trains, streams the scored split(s) and evaluates one arm × seed. */
-async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise<ReferArmRun> {
+async function runArm(
+  arm: ReferArm,
+  seed: number,
+  context: RunContext,
+  settings: Record<string, unknown>,
+): Promise<ReferArmRun> {
   const runDir = join(context.out, `${arm}-s${seed}`);
   const config = await loadVisConfig(context.config);
   Object.assign(config.refer, armSettings(arm, context.settings.pseudoRatio));
@@ -390,7 +401,7 @@ async function runArm(arm: ReferArm, seed: number, context: RunContext): Promise
     arm,
     seed,
     what: WHAT[arm],
-    settings: context.settings,
+    settings,
     train,
     inference: {
       frames: inferred.frames,
