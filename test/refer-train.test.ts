@@ -45,6 +45,7 @@ import { idColour } from "../src/viz/overlay.js";
 import { validateRefer } from "../src/jobs/train-refer.js";
 import { presetConfig, type VisConfig } from "../src/models/config.js";
 import { readModelFile } from "../src/models/model-file.js";
+import { saveModelFile } from "../src/train/checkpoint.js";
 import { initRuntime } from "../src/runtime/backend.js";
 import { resolveOptions } from "../src/synth/options.js";
 import { generateReferDataset } from "../src/synth/refer.js";
@@ -329,7 +330,18 @@ describe("training", () => {
       expect(kept.get("mining.fuse_3.mix.weight")!.dataSync()).toEqual(
         original.weights.get("mining.fuse_3.mix.weight")!.dataSync(),
       );
+      const baseFile = join(root, "base.safetensors");
+      await saveModelFile(baseFile, kept, knocked.info);
       knocked.model.dispose();
+      const notGrown = await TRAIN_TASKS.refer({
+        config: tinyConfig(4),
+        data: paths,
+        seed: 9,
+        init: baseFile,
+      });
+      expect(notGrown.info.config.refer).toMatchObject({ featureMining: false, metaTransfer: false });
+      expect(notGrown.runConfig).toEqual({ init: baseFile });
+      notGrown.model.dispose();
       tf.dispose([...original.weights.values()]);
       const online = join(root, "online.safetensors");
       await writeRandomOnlineModel(online, 0);

@@ -14,7 +14,14 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ReferConfig } from "../config.js";
 
-export type ReferComponents = Pick<ReferConfig, "featureMining" | "metaTransfer">;
+/** The components a knock-out can remove. */
+export const REFER_COMPONENTS = ["featureMining", "metaTransfer"] as const;
+export type ReferComponents = Pick<ReferConfig, (typeof REFER_COMPONENTS)[number]>;
+
+/** The components `from` has and `to` lacks. */
+export function removedComponents(from: ReferComponents, to: ReferComponents): (keyof ReferComponents)[] {
+  return REFER_COMPONENTS.filter((component) => from[component] && !to[component]);
+}
 
 /**
  * `weights` of a model with components `from` (width `dim`) as the weights of one with `to`, which
@@ -34,8 +41,9 @@ export function knockOutWeights(
     created.push(sliced);
     return sliced;
   };
-  const dropFeatureMining = from.featureMining && !to.featureMining;
-  const dropMetaTransfer = from.metaTransfer && !to.metaTransfer;
+  const removed = removedComponents(from, to);
+  const dropFeatureMining = removed.includes("featureMining");
+  const dropMetaTransfer = removed.includes("metaTransfer");
   const out = new Map<string, tf.Tensor>();
   for (const [name, value] of weights) {
     const fusion = /^mining\.fuse_([45])\.(.*)$/.exec(name);

@@ -19,7 +19,7 @@ import { VidsegError } from "../../core/errors.js";
 import type { ReferConfig } from "../../models/config.js";
 import { disposeModelFile, readModelFile, type ModelFile } from "../../models/model-file.js";
 import type { ReferModel } from "../../models/refer/model.js";
-import { knockOutWeights } from "../../models/refer/knock-out.js";
+import { knockOutWeights, REFER_COMPONENTS, removedComponents } from "../../models/refer/knock-out.js";
 import { referLoss } from "../../models/refer/loss.js";
 import { loadTorchvisionResnet } from "../../nn/safetensors.js";
 import { ReferClipData, type ReferBatch } from "../refer-data.js";
@@ -56,13 +56,13 @@ async function buildReferTask(
       );
     config.model = structuredClone(init.info.config.model);
     const from = init.info.config.refer;
-    const wanted = { featureMining: config.refer.featureMining, metaTransfer: config.refer.metaTransfer };
     config.refer = Object.assign(
       config.refer,
       Object.fromEntries(REFER_ARCHITECTURE.map((field) => [field, from[field]])),
     );
-    config.refer.featureMining &&= wanted.featureMining;
-    config.refer.metaTransfer &&= wanted.metaTransfer;
+    // The run may knock a component out of the init model, never add one.
+    for (const component of REFER_COMPONENTS)
+      config.refer[component] = from[component] && options.config.refer[component];
   }
   const refer = config.refer;
   if (options.pseudo === undefined && refer.pseudoRatio > 0)
@@ -119,7 +119,9 @@ async function buildReferTask(
     model,
     data,
     backbonePrefix: "backbone.",
-    ...(init ? { runConfig: { init: options.init, ...knockedOut(init, config.refer) } } : {}),
+    ...(init
+      ? { runConfig: { init: options.init, ...knockedOut(init.info.config.refer, config.refer) } }
+      : {}),
     ...(options.backboneFrom ? { runConfig: { backboneFrom: options.backboneFrom } } : {}),
     step: (batch, shares) => {
       const output = model.forwardClips(batch.images, batch.tokens, batch.clipLength);
@@ -130,9 +132,8 @@ async function buildReferTask(
 }
 
 /** The components of the init model that the run removed, for the checkpoints' run config. */
-function knockedOut(init: ModelFile, refer: ReferConfig): { knockedOut?: string[] } {
-  const from = init.info.config.refer;
-  const removed = (["featureMining", "metaTransfer"] as const).filter((c) => from[c] && !refer[c]);
+function knockedOut(from: ReferConfig, refer: ReferConfig): { knockedOut?: string[] } {
+  const removed = removedComponents(from, refer);
   return removed.length > 0 ? { knockedOut: removed } : {};
 }
 
