@@ -311,10 +311,33 @@ describe("training from an online model (--init)", () => {
       expect(Array.from(tunedWeights.get(name)!.dataSync()), name).toEqual(Array.from(tensor.dataSync()));
     tf.dispose([...tunedWeights.values(), ...initWeights.values()]);
 
-    // An init model must be an online model over the data's categories.
+    // An offline model as init is continued, head and segmenter: at a zero learning rate the run's
+    // model is that model, tensor for tensor, whatever the run's own head settings say.
+    const zeroLrClips = join(root, "zero-lr-clips.json");
+    writeFileSync(
+      zeroLrClips,
+      JSON.stringify({
+        preset: "tiny",
+        optim: { totalSteps: 1, warmupSteps: 0, lr: 0 },
+        offline: { head: { numVideoQueries: 3 }, clipLength: 4, clipMaxStride: 1 },
+      }),
+    );
+    const continued = await trainVis(
+      cliOptions(join(root, "offline-continued"), zeroLrClips, { init: summary.model!, valSplit: "none" }),
+    );
+    const continuedWeights = (await loadSafetensors(continued.model!)).tensors;
+    const teacherWeights = (await loadSafetensors(summary.model!)).tensors;
+    expect([...continuedWeights.keys()].sort()).toEqual([...teacherWeights.keys()].sort());
+    for (const [name, tensor] of teacherWeights)
+      expect(Array.from(continuedWeights.get(name)!.dataSync()), name).toEqual(Array.from(tensor.dataSync()));
+    tf.dispose([...continuedWeights.values(), ...teacherWeights.values()]);
+
+    // The online task takes an online model only.
     await expect(
-      trainVis(cliOptions(join(root, "bad2"), configFile("bad2", 1), { init: summary.model! })),
-    ).rejects.toThrow(/--init takes an online model file/);
+      trainVis(
+        cliOptions(join(root, "bad2"), configFile("bad2", 1), { model: "online", init: summary.model! }),
+      ),
+    ).rejects.toThrow("__metadata__.info.kind: holds an offline model; --init takes an online model file");
   }, 120_000);
 
   it("checks the offline config section, naming the file and field", async () => {

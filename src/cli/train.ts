@@ -100,7 +100,7 @@ export function registerTrain(parent: Command): void {
     )
     .option(
       "--init <model file>",
-      "start the frame segmenter (online: the model; offline: its segmenter; distilled: the student) from a trained online model file (its architecture and weights; give it again with --resume)",
+      "start from a trained model file (its architecture and weights; give it again with --resume): an online model for the online model, the offline model's segmenter or the distilled student; an offline model to continue it",
     )
     .option(
       "--distill-from <teacher file>",

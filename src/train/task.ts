@@ -37,7 +37,7 @@ export interface TaskOptions {
   seed: number;
   /** torchvision ResNet weights (safetensors) for the backbone. */
   backboneWeights?: string;
-  /** A model file the task starts from (an online model: the offline task's segmenter, the distilled student). */
+  /** A model file the task starts from (an online model: the offline task's segmenter, the distilled student; an offline model: continued). */
   init?: string;
   /**
    * A vidseg model file whose backbone (its `backbone.*` weights) the model starts from, frozen: e.g.

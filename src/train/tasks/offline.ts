@@ -11,6 +11,9 @@
  * frame-level loss on its final layer only), and the frame queries stay exactly those of the online
  * model. A resumed run needs the same `init` (it fixes the architecture; the weights then come from the
  * checkpoint).
+ *
+ * An offline model file as `init` continues that model instead: its segmenter and head (architecture
+ * and weights), with the run's own clips, losses and schedule — a teacher trained longer, on longer clips.
  */
 import * as tf from "@tensorflow/tfjs";
 import { VidsegError } from "../../core/errors.js";
@@ -48,6 +51,7 @@ export async function createOfflineTask(
   try {
     const config = structuredClone(options.config);
     if (init) config.model = structuredClone(init.info.config.model);
+    if (init?.info.kind === "offline") config.offline.head = structuredClone(init.info.config.offline.head);
     data = await VisClipData.open({
       ...options.data,
       inputSize: config.model.inputSize,
@@ -59,7 +63,7 @@ export async function createOfflineTask(
       seed,
     });
     const { reader } = data;
-    if (init) checkInitModel(init, reader.categoryIds);
+    if (init) checkInitModel(init, reader.categoryIds, ["online", "offline"]);
     // The classifier's size follows the data.
     config.model.numClasses = reader.numClasses;
     info = taskModelInfo(
@@ -69,7 +73,8 @@ export async function createOfflineTask(
       options,
     );
     model = await buildTaskModel(info, seed, (model) => {
-      if (init) model.segmenter.loadStateDict(init.weights, { file: init.file });
+      if (init?.info.kind === "offline") model.loadStateDict(init.weights, { file: init.file });
+      else if (init) model.segmenter.loadStateDict(init.weights, { file: init.file });
       else if (options.backboneWeights)
         return loadTorchvisionResnet(model.segmenter.backbone, options.backboneWeights);
     });
@@ -147,11 +152,16 @@ export function clipFrameCropLoss(
   }
 }
 
-/** An init model must be an online model over the same categories as the training data. */
-export function checkInitModel({ info, file }: ModelFile, categoryIds: number[]): void {
-  if (info.kind !== "online") {
+/** An init model must be of an accepted kind (an online model by default) over the training data's categories. */
+export function checkInitModel(
+  { info, file }: ModelFile,
+  categoryIds: number[],
+  kinds: ModelInfo["kind"][] = ["online"],
+): void {
+  if (!kinds.includes(info.kind)) {
+    const article = (kind: string) => (/^[aeiou]/.test(kind) ? "an" : "a");
     throw new VidsegError(
-      `holds a${info.kind === "offline" ? "n" : ""} ${info.kind} model; --init takes an online model file`,
+      `holds ${article(info.kind)} ${info.kind} model; --init takes ${kinds.map((k) => `${article(k)} ${k}`).join(" or ")} model file`,
       file,
       "__metadata__.info.kind",
     );
