@@ -7,6 +7,7 @@
  * exported files; `vidseg export onnx` and `vidseg infer refer --checkpoint m.onnx` work; the wrong kind
  * of export, or a graph missing beside it, is one error naming the file.
  */
+import * as tf from "@tensorflow/tfjs";
 import {
   existsSync,
   mkdirSync,
@@ -145,6 +146,20 @@ describe("ONNX export of the referring model", () => {
       } finally {
         model.dispose();
       }
+    }
+  });
+
+  it("does so with the global context at 1/16 (its projection made non-zero)", async () => {
+    const { model, info } = randomReferModel(9, (config) => {
+      config.refer.globalContext = true;
+    });
+    try {
+      const project = model.mining.context!.project;
+      project.weight.assign(tf.randomNormal(project.weight.shape, 0, 0.3, "float32", 9));
+      const diffs = await parity(model, info);
+      for (const [t, diff] of diffs.entries()) expect(diff, `frame ${t}`).toBeLessThan(TOLERANCE);
+    } finally {
+      model.dispose();
     }
   });
 

@@ -313,6 +313,33 @@ describe("training", () => {
       const original = await readModelFile(straight);
       for (const [name, value] of continued.model.namedParameters())
         expect(value.dataSync()).toEqual(original.weights.get(name)!.dataSync());
+      // It may add the global context: fresh attention, a zero projection, so the same mask logits.
+      const withContext = tinyConfig(4);
+      withContext.refer.globalContext = true;
+      const grown = await TRAIN_TASKS.refer({
+        config: withContext,
+        data: paths,
+        seed: 9,
+        init: join(straight, "model.safetensors"),
+      });
+      expect(grown.info.config.refer.globalContext).toBe(true);
+      expect(grown.runConfig).toEqual({
+        init: join(straight, "model.safetensors"),
+        added: ["globalContext"],
+      });
+      const grownParameters = grown.model.namedParameters();
+      expect(
+        grownParameters
+          .get("mining.context.project.weight")!
+          .dataSync()
+          .every((v) => v === 0),
+      ).toBe(true);
+      expect(grownParameters.has("mining.context.attention.self_attn.in_proj_weight")).toBe(true);
+      const batch = (await grown.data.next(new Rng(4))) as ReferBatch;
+      const logits = (model: typeof grown.model) =>
+        tf.tidy(() => model.forwardClips(batch.images, batch.tokens, batch.clipLength).maskLogits.dataSync());
+      expect(logits(grown.model)).toEqual(logits(continued.model));
+      grown.model.dispose();
       continued.model.dispose();
       // A run's config may knock components out of the init model (the ablation's shared start), not add them.
       const base = tinyConfig(4);

@@ -26,7 +26,13 @@ import {
   type OnnxReferMetadata,
   type ReferGraphPart,
 } from "../models/onnx-file.js";
-import { coordinateMap, TextFusion, type FeatureMining } from "../models/refer/feature-mining.js";
+import {
+  CONTEXT_LEVEL,
+  coordinateMap,
+  TextFusion,
+  type FeatureMining,
+  type GlobalContext,
+} from "../models/refer/feature-mining.js";
 import type { MaskDecoder, ReferModel } from "../models/refer/model.js";
 import { TransformerTextEncoder } from "../models/refer/text-encoder.js";
 import { sinePositionEncoding } from "../nn/position.js";
@@ -117,6 +123,28 @@ function textFusion(
   return conv2d(g, fusion.mix, mixed, `${hint}.mix`);
 }
 
+/** GlobalContext.forward on feature [1, D, h, w]. */
+function globalContext(
+  g: OnnxGraph,
+  context: GlobalContext,
+  feature: string,
+  [h, w]: [number, number],
+): string {
+  const d = context.project.inFeatures;
+  const pos = sinePositionEncoding(1, h, w, { numPosFeats: d / 2 });
+  const posValues = pos.dataSync();
+  pos.dispose();
+  const attended = selfAttention(
+    g,
+    context.attention,
+    toSequence(g, feature, d, h * w),
+    g.floats("mining.context.pos", posValues, [1, h * w, d]),
+    "mining.context.attention",
+  );
+  const projected = linear(g, context.project, attended, "mining.context.project");
+  return g.op("Add", [feature, toMap(g, projected, [d, h, w])]);
+}
+
 /** FeatureMining.forward: res3..res5 (NCHW, with their sizes) + text → Y(t) and W(t)'s logits. */
 function featureMining(
   g: OnnxGraph,
@@ -135,6 +163,7 @@ function featureMining(
       module instanceof TextFusion
         ? textFusion(g, module, merged, size, text, `mining.fuse_${level}`)
         : conv2d(g, module, merged, `mining.smooth_${level}`);
+    if (k === CONTEXT_LEVEL && mining.context) previous = globalContext(g, mining.context, previous, size);
   });
   return { y: previous!, weightLogits: conv2d(g, mining.weight, previous!, "mining.weight") };
 }

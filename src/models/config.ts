@@ -250,6 +250,12 @@ export interface ReferConfig {
    * comes out without the text. false: a fixed 1×1 conv (the text acts only through feature mining).
    */
   textKernelHead: boolean;
+  /**
+   * Self-attention among the positions of the fused 1/16 map (feature-mining.ts GlobalContext), so
+   * that a position can compare itself with the frame's other objects ("the leftmost", "the bigger
+   * one"). A run from --init may add it to a model without it (its output starts at 0).
+   */
+  globalContext: boolean;
   /** Channels of the transfer input X (image features at 1/8). */
   transferDim: number;
   /** Side of the transfer kernel θ (odd). */
@@ -418,6 +424,7 @@ const DEFAULTS: VisConfig = {
     featureMining: true,
     metaTransfer: true,
     textKernelHead: true,
+    globalContext: false,
     transferDim: 32,
     transferKernel: 3,
     solverInitSteps: 5,
@@ -768,7 +775,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     number(`refer.${field}`, r[field]);
   if (r.lovaszWeight + r.bceWeight + r.diceWeight === 0)
     fail("refer.lovaszWeight", "one of lovaszWeight, bceWeight and diceWeight must be positive");
-  for (const field of ["featureMining", "metaTransfer", "textKernelHead"] as const)
+  for (const field of ["featureMining", "metaTransfer", "textKernelHead", "globalContext"] as const)
     if (typeof r[field] !== "boolean") fail(`refer.${field}`, "must be true or false");
 }
 

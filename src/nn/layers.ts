@@ -32,18 +32,23 @@ export class Linear extends Module {
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    options: { bias?: boolean; init?: "torch" | "xavier" } = {},
+    /** "zeros": a layer that outputs 0 until trained (a new branch added to a trained model). */
+    options: { bias?: boolean; init?: "torch" | "xavier" | "zeros" } = {},
   ) {
     super();
     const weight =
       options.init === "xavier"
         ? xavierUniform([outFeatures, inFeatures], inFeatures, outFeatures)
-        : torchDefaultWeight([outFeatures, inFeatures], inFeatures);
+        : options.init === "zeros"
+          ? tf.zeros([outFeatures, inFeatures])
+          : torchDefaultWeight([outFeatures, inFeatures], inFeatures);
     this.weight = this.addParameter("weight", weight);
     if (options.bias ?? true) {
       this.bias = this.addParameter(
         "bias",
-        options.init === "xavier" ? tf.zeros([outFeatures]) : torchDefaultWeight([outFeatures], inFeatures),
+        options.init === "xavier" || options.init === "zeros"
+          ? tf.zeros([outFeatures])
+          : torchDefaultWeight([outFeatures], inFeatures),
       );
     }
   }

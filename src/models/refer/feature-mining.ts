@@ -12,9 +12,14 @@
  * One fusion: the pixels attend to the words (cross-attention with sine positions on the pixels), the
  * pixel feature is gated channel-wise by the sentence, and a 3×3 conv mixes both with the normalised
  * (x, y) coordinates (for "on the left"-type expressions).
+ *
+ * With `globalContext` the fused 1/16 map also passes through self-attention among all its positions
+ * (GlobalContext): "the leftmost", "the bigger one" compare an object with the others in the frame,
+ * which 3×3 convs at 1/16 and 1/8 cannot see at once. Its output enters through a zero-initialised
+ * projection, so a trained model given the branch starts out computing exactly what it did.
  */
 import * as tf from "@tensorflow/tfjs";
-import { CrossAttentionLayer } from "../../nn/decoder.js";
+import { CrossAttentionLayer, SelfAttentionLayer } from "../../nn/decoder.js";
 import { Conv2d, Linear } from "../../nn/layers.js";
 import { Module } from "../../nn/module.js";
 import { sinePositionEncoding } from "../../nn/position.js";
@@ -70,6 +75,30 @@ export class TextFusion extends Module {
   }
 }
 
+/** Self-attention among the positions of a map, added back through a zero-initialised projection. */
+export class GlobalContext extends Module {
+  readonly attention: SelfAttentionLayer;
+  readonly project: Linear;
+
+  constructor(dim: number, heads: number) {
+    super();
+    this.attention = this.addModule("attention", new SelfAttentionLayer(dim, heads));
+    this.project = this.addModule("project", new Linear(dim, dim, { init: "zeros" }));
+  }
+
+  /** feature [N, h, w, D] → feature + project(self-attention over the h·w positions, sine positions). */
+  forward(feature: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      const [n, h, w, d] = feature.shape;
+      const pos = sinePositionEncoding(1, h, w, { numPosFeats: d / 2 }).reshape([1, h * w, d]);
+      const attended = this.attention.forward(feature.reshape([n, h * w, d]) as tf.Tensor3D, {
+        queryPos: pos,
+      });
+      return tf.add(feature, this.project.forward(attended).reshape([n, h, w, d])) as tf.Tensor4D;
+    });
+  }
+}
+
 export interface FeatureMiningOptions {
   /** Channels of res3, res4, res5. */
   inChannels: [number, number, number];
@@ -77,6 +106,8 @@ export interface FeatureMiningOptions {
   heads: number;
   normGroups: number;
   multiScale: boolean;
+  /** Self-attention among the positions of the fused 1/16 map (GlobalContext). */
+  globalContext: boolean;
 }
 
 export type MinedFeatures = {
@@ -85,6 +116,9 @@ export type MinedFeatures = {
   /** [N, h, w, 1] logits of the weight map W(t). */
   weightLogits: tf.Tensor4D;
 };
+
+/** The index (in the order 1/32, 1/16, 1/8) of the level whose output gets the global context. */
+export const CONTEXT_LEVEL = 1;
 
 /**
  * lateral_{3,4,5} (1×1 conv + GN), fuse_{3,4,5} (text fusion; only fuse_3 without multi-scale, then
@@ -96,6 +130,8 @@ export class FeatureMining extends Module {
   /** Per level 5, 4, 3: a text fusion, or an image-only conv. */
   readonly levels: (TextFusion | Conv2d)[] = [];
   readonly weight: Conv2d;
+  /** After the 1/16 level, with `globalContext`. */
+  readonly context?: GlobalContext;
 
   constructor(readonly options: FeatureMiningOptions) {
     super();
@@ -114,6 +150,7 @@ export class FeatureMining extends Module {
       );
     }
     this.weight = this.addModule("weight", new Conv2d(dim, 1, 1));
+    if (options.globalContext) this.context = this.addModule("context", new GlobalContext(dim, heads));
   }
 
   /** res3..res5 of N frames, the text repeated per frame (N rows) → Y(t) and W(t)'s logits. */
@@ -132,6 +169,7 @@ export class FeatureMining extends Module {
         }
         const level = this.levels[k];
         previous = level instanceof TextFusion ? level.forward(merged, text) : level.forward(merged);
+        if (k === CONTEXT_LEVEL && this.context) previous = this.context.forward(previous);
       }
       const y = previous!;
       return { y, weightLogits: this.weight.forward(y) };

@@ -192,6 +192,7 @@ export class ReferModel extends Module {
         heads: model.numHeads,
         normGroups: model.normGroups,
         multiScale: refer.featureMining,
+        globalContext: refer.globalContext,
       }),
     );
     if (refer.metaTransfer)

@@ -33,6 +33,7 @@ const REFER_ARCHITECTURE = [
   "featureMining",
   "metaTransfer",
   "textKernelHead",
+  "globalContext",
   "transferDim",
   "transferKernel",
 ] as const satisfies readonly (keyof ReferConfig)[];
@@ -60,9 +61,11 @@ async function buildReferTask(
       config.refer,
       Object.fromEntries(REFER_ARCHITECTURE.map((field) => [field, from[field]])),
     );
-    // The run may knock a component out of the init model, never add one.
+    // The run may knock a component out of the init model, never add one; it may add the global
+    // context (zero-initialised: the model starts out as the init model).
     for (const component of REFER_COMPONENTS)
       config.refer[component] = from[component] && options.config.refer[component];
+    config.refer.globalContext = from.globalContext || options.config.refer.globalContext;
   }
   const refer = config.refer;
   if (options.pseudo === undefined && refer.pseudoRatio > 0)
@@ -103,6 +106,10 @@ async function buildReferTask(
         config.refer,
         config.model.hiddenDim,
       );
+      // A global context the init model lacks keeps its fresh weights.
+      if (config.refer.globalContext && !init.info.config.refer.globalContext)
+        for (const [name, variable] of model.stateDict())
+          if (name.startsWith("mining.context.")) weights.set(name, variable);
       try {
         return model.loadStateDict(weights, { file: init.file });
       } finally {
@@ -120,7 +127,15 @@ async function buildReferTask(
     data,
     backbonePrefix: "backbone.",
     ...(init
-      ? { runConfig: { init: options.init, ...knockedOut(init.info.config.refer, config.refer) } }
+      ? {
+          runConfig: {
+            init: options.init,
+            ...knockedOut(init.info.config.refer, config.refer),
+            ...(config.refer.globalContext && !init.info.config.refer.globalContext
+              ? { added: ["globalContext"] }
+              : {}),
+          },
+        }
       : {}),
     ...(options.backboneFrom ? { runConfig: { backboneFrom: options.backboneFrom } } : {}),
     step: (batch, shares) => {
