@@ -69,6 +69,16 @@ function cliOptions(out: string, config: string, extra: Partial<TrainVisOptions>
   };
 }
 
+/** The two model files hold the same tensor names with equal values. */
+async function expectSameWeights(actualFile: string, expectedFile: string): Promise<void> {
+  const actual = (await loadSafetensors(actualFile)).tensors;
+  const expected = (await loadSafetensors(expectedFile)).tensors;
+  expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
+  for (const [name, tensor] of expected)
+    expect(Array.from(actual.get(name)!.dataSync()), name).toEqual(Array.from(tensor.dataSync()));
+  tf.dispose([...actual.values(), ...expected.values()]);
+}
+
 function readLog(
   runDir: string,
 ): { type: string; step: number; loss?: number; AP?: number; AR10?: number }[] {
@@ -304,12 +314,7 @@ describe("training from an online model (--init)", () => {
         valSplit: "none",
       }),
     );
-    const tunedWeights = (await loadSafetensors(tuned.model!)).tensors;
-    const initWeights = (await loadSafetensors(online.modelFile!)).tensors;
-    expect([...tunedWeights.keys()].sort()).toEqual([...initWeights.keys()].sort());
-    for (const [name, tensor] of initWeights)
-      expect(Array.from(tunedWeights.get(name)!.dataSync()), name).toEqual(Array.from(tensor.dataSync()));
-    tf.dispose([...tunedWeights.values(), ...initWeights.values()]);
+    await expectSameWeights(tuned.model!, online.modelFile!);
 
     // An offline model as init is continued, head and segmenter: at a zero learning rate the run's
     // model is that model, tensor for tensor, whatever the run's own head settings say.
@@ -325,12 +330,7 @@ describe("training from an online model (--init)", () => {
     const continued = await trainVis(
       cliOptions(join(root, "offline-continued"), zeroLrClips, { init: summary.model!, valSplit: "none" }),
     );
-    const continuedWeights = (await loadSafetensors(continued.model!)).tensors;
-    const teacherWeights = (await loadSafetensors(summary.model!)).tensors;
-    expect([...continuedWeights.keys()].sort()).toEqual([...teacherWeights.keys()].sort());
-    for (const [name, tensor] of teacherWeights)
-      expect(Array.from(continuedWeights.get(name)!.dataSync()), name).toEqual(Array.from(tensor.dataSync()));
-    tf.dispose([...continuedWeights.values(), ...teacherWeights.values()]);
+    await expectSameWeights(continued.model!, summary.model!);
 
     // The online task takes an online model only.
     await expect(

@@ -29,13 +29,13 @@ import {
 import {
   CONTEXT_LEVEL,
   coordinateMap,
+  pixelPositions,
   TextFusion,
   type FeatureMining,
   type GlobalContext,
 } from "../models/refer/feature-mining.js";
 import type { MaskDecoder, ReferModel } from "../models/refer/model.js";
 import { TransformerTextEncoder } from "../models/refer/text-encoder.js";
-import { sinePositionEncoding } from "../nn/position.js";
 import { DataType, DEFAULT_OPSET, OnnxGraph } from "./onnx-graph.js";
 import {
   backbone,
@@ -90,6 +90,14 @@ function textEncoder(g: OnnxGraph, encoder: TransformerTextEncoder, tokens: stri
   return [words, g.reduce("ReduceMean", words, [1], false)];
 }
 
+/** feature-mining.ts's pixelPositions as a constant [1, h·w, d]. */
+function positions(g: OnnxGraph, [h, w]: [number, number], d: number, name: string): string {
+  const pos = pixelPositions(h, w, d);
+  const values = pos.dataSync() as Float32Array;
+  pos.dispose();
+  return g.floats(name, values, [1, h * w, d]);
+}
+
 /** TextFusion.forward on feature [1, D, h, w]. */
 function textFusion(
   g: OnnxGraph,
@@ -100,15 +108,12 @@ function textFusion(
   hint: string,
 ): string {
   const d = fusion.dim;
-  const pos = sinePositionEncoding(1, h, w, { numPosFeats: d / 2 });
-  const posValues = pos.dataSync();
-  pos.dispose();
   const attended = crossAttention(
     g,
     fusion.crossAttn,
     toSequence(g, feature, d, h * w),
     text.words,
-    { queryPos: g.floats(`${hint}.pos`, posValues, [1, h * w, d]) },
+    { queryPos: positions(g, [h, w], d, `${hint}.pos`) },
     `${hint}.cross_attn`,
   );
   const gate = g.op("Tanh", [linear(g, fusion.gate, text.sentence, `${hint}.gate`)]);
@@ -131,14 +136,11 @@ function globalContext(
   [h, w]: [number, number],
 ): string {
   const d = context.project.inFeatures;
-  const pos = sinePositionEncoding(1, h, w, { numPosFeats: d / 2 });
-  const posValues = pos.dataSync();
-  pos.dispose();
   const attended = selfAttention(
     g,
     context.attention,
     toSequence(g, feature, d, h * w),
-    g.floats("mining.context.pos", posValues, [1, h * w, d]),
+    positions(g, [h, w], d, "mining.context.pos"),
     "mining.context.attention",
   );
   const projected = linear(g, context.project, attended, "mining.context.project");

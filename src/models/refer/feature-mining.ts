@@ -38,6 +38,11 @@ export function coordinateMap(h: number, w: number): tf.Tensor4D {
   return tf.tensor4d(data, [1, h, w, 2]);
 }
 
+/** [1, h·w, d] sine positions of an h×w map's pixels, as the attention layers here take them. */
+export function pixelPositions(h: number, w: number, d: number): tf.Tensor3D {
+  return tf.tidy(() => sinePositionEncoding(1, h, w, { numPosFeats: d / 2 }).reshape([1, h * w, d]));
+}
+
 /** Text fused into one scale's feature map; see the module comment. */
 export class TextFusion extends Module {
   readonly crossAttn: CrossAttentionLayer;
@@ -63,7 +68,7 @@ export class TextFusion extends Module {
     return tf.tidy(() => {
       const [n, h, w, d] = feature.shape;
       const pixels = feature.reshape([n, h * w, d]) as tf.Tensor3D;
-      const pos = sinePositionEncoding(1, h, w, { numPosFeats: d / 2 }).reshape([1, h * w, d]);
+      const pos = pixelPositions(h, w, d);
       const attended = this.crossAttn
         .forward(pixels, text.words, { memoryKeyPaddingMask: text.padding, queryPos: pos })
         .reshape([n, h, w, d]);
@@ -90,7 +95,7 @@ export class GlobalContext extends Module {
   forward(feature: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       const [n, h, w, d] = feature.shape;
-      const pos = sinePositionEncoding(1, h, w, { numPosFeats: d / 2 }).reshape([1, h * w, d]);
+      const pos = pixelPositions(h, w, d);
       const attended = this.attention.forward(feature.reshape([n, h * w, d]) as tf.Tensor3D, {
         queryPos: pos,
       });

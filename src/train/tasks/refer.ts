@@ -68,6 +68,7 @@ async function buildReferTask(
     config.refer.globalContext = from.globalContext || options.config.refer.globalContext;
   }
   const refer = config.refer;
+  const addsContext = init !== undefined && refer.globalContext && !init.info.config.refer.globalContext;
   if (options.pseudo === undefined && refer.pseudoRatio > 0)
     throw new VidsegError(
       `is ${refer.pseudoRatio}, but no pseudo-videos were given (--pseudo <root>)`,
@@ -107,7 +108,7 @@ async function buildReferTask(
         config.model.hiddenDim,
       );
       // A global context the init model lacks keeps its fresh weights.
-      if (config.refer.globalContext && !init.info.config.refer.globalContext)
+      if (addsContext)
         for (const [name, variable] of model.stateDict())
           if (name.startsWith("mining.context.")) weights.set(name, variable);
       try {
@@ -131,9 +132,7 @@ async function buildReferTask(
           runConfig: {
             init: options.init,
             ...knockedOut(init.info.config.refer, config.refer),
-            ...(config.refer.globalContext && !init.info.config.refer.globalContext
-              ? { added: ["globalContext"] }
-              : {}),
+            ...(addsContext ? { added: ["globalContext"] } : {}),
           },
         }
       : {}),
