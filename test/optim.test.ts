@@ -10,6 +10,8 @@ import {
   withWarmup,
 } from "../src/train/schedule.js";
 import { AdamW, clipByGlobalNorm, globalNorm, isNormOrBias, type GradMap } from "../src/train/optim.js";
+import { resolveVisConfig } from "../src/models/config.js";
+import { visOptimizer } from "../src/train/run.js";
 
 interface Golden {
   config: {
@@ -232,5 +234,57 @@ describe("learning-rate schedules", () => {
     expect(() => scheduleFromConfig({ name: "step", lr: 1, milestones: [5, 2] }, 10, "run.json")).toThrow(
       /run\.json: schedule: milestones must be increasing/,
     );
+  });
+});
+
+describe("visOptimizer groups", () => {
+  beforeAll(async () => {
+    await tf.setBackend("cpu");
+  });
+
+  it("gives the config's lrScales prefixes their own groups after the backbone's", () => {
+    const config = resolveVisConfig({
+      optim: { backboneLrScale: 0.1, lrScales: [{ prefix: "mining.context.", scale: 10 }] },
+    });
+    const params = new Map(
+      [
+        "backbone.conv.weight",
+        "mining.context.project.weight",
+        "mining.context.project.bias",
+        "head.weight",
+      ].map((name) => [name, tf.variable(tf.zeros(name.endsWith("bias") ? [2] : [2, 2]), true, name)]),
+    );
+    const optimizer = visOptimizer(params, config.optim, "backbone.");
+    const wd = config.optim.weightDecay;
+    expect(optimizer.groupOf("backbone.conv.weight")).toEqual({
+      name: "backbone",
+      lrScale: 0.1,
+      weightDecay: wd,
+    });
+    expect(optimizer.groupOf("mining.context.project.weight")).toEqual({
+      name: "mining.context.",
+      lrScale: 10,
+      weightDecay: wd,
+    });
+    expect(optimizer.groupOf("mining.context.project.bias")).toEqual({
+      name: "mining.context._no_decay",
+      lrScale: 10,
+      weightDecay: 0,
+    });
+    expect(optimizer.groupOf("head.weight")).toEqual({ name: "default", lrScale: 1, weightDecay: wd });
+    for (const p of params.values()) p.dispose();
+  });
+
+  it("names the bad lrScales entry in one line", () => {
+    const bad = (lrScales: unknown) => () => resolveVisConfig({ optim: { lrScales } }, "run.json");
+    expect(bad({ "mining.": 2 })).toThrow(/run\.json: optim\.lrScales: must be a list/);
+    expect(bad([{ prefix: "", scale: 2 }])).toThrow(
+      /optim\.lrScales\[0\]\.prefix: must be a non-empty string/,
+    );
+    expect(bad([{ prefix: "a.", scale: -1 }])).toThrow(/optim\.lrScales\[0\]\.scale/);
+    expect(bad([JSON.parse('{"prefix": "a.", "scale": 1, "__proto__": {"x": 1}}')])).toThrow(
+      /optim\.lrScales\[0\]: must be \{prefix, scale\}/,
+    );
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 });

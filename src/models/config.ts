@@ -86,6 +86,11 @@ export interface OptimConfig {
   weightDecay: number;
   /** Multiplier on the backbone's learning rate (Mask2Former: 0.1 for a pretrained backbone). */
   backboneLrScale: number;
+  /**
+   * Learning-rate multipliers for the parameters under a name prefix (checked after the backbone's, the
+   * first match wins), e.g. a zero-initialised branch added to a trained model ("mining.context.").
+   */
+  lrScales: { prefix: string; scale: number }[];
   clipNorm: number;
   warmupSteps: number;
   totalSteps: number;
@@ -360,6 +365,7 @@ const DEFAULTS: VisConfig = {
     lr: 4e-4,
     weightDecay: 0.05,
     backboneLrScale: 1,
+    lrScales: [],
     clipNorm: 1,
     warmupSteps: 100,
     totalSteps: 6000,
@@ -694,6 +700,15 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   const o = config.optim;
   for (const field of ["lr", "weightDecay", "backboneLrScale", "clipNorm"] as const)
     number(`optim.${field}`, o[field]);
+  if (!Array.isArray(o.lrScales)) fail("optim.lrScales", "must be a list of {prefix, scale}");
+  o.lrScales.forEach((entry: unknown, i) => {
+    const { prefix, scale } = (entry ?? {}) as Record<string, unknown>;
+    if (typeof entry !== "object" || entry === null || Object.keys(entry).sort().join() !== "prefix,scale")
+      fail(`optim.lrScales[${i}]`, "must be {prefix, scale}");
+    if (typeof prefix !== "string" || prefix === "")
+      fail(`optim.lrScales[${i}].prefix`, "must be a non-empty string");
+    number(`optim.lrScales[${i}].scale`, scale);
+  });
   integer("optim.warmupSteps", o.warmupSteps, 0);
   integer("optim.totalSteps", o.totalSteps);
   integer("optim.batchSize", o.batchSize);

@@ -17,7 +17,7 @@ import type { ModelKindName, ModelOf } from "../models/registry.js";
 import type { OptimConfig } from "../models/config.js";
 import type { Module } from "../nn/module.js";
 import { saveModelFile } from "./checkpoint.js";
-import { AdamW, isNormOrBias, type ParamMap } from "./optim.js";
+import { AdamW, isNormOrBias, type ParamGroup, type ParamMap } from "./optim.js";
 import { WorkerPool } from "./parallel/pool.js";
 import type { UpdateMode } from "./parallel/shared.js";
 import { writePlot } from "./plot.js";
@@ -206,24 +206,30 @@ export function workerCount(requested: number | undefined, unitsPerBatch: number
 
 /**
  * AdamW over `params` with Mask2Former's groups: the backbone (parameters under `backbonePrefix`) at
- * `backboneLrScale` × the learning rate, and no weight decay on norms, biases and the learned embedding
- * tables (query_feat, query_embed, level_embed, and the offline head's fq_pos).
+ * `backboneLrScale` × the learning rate, then the config's `lrScales` prefixes at theirs, and no weight
+ * decay on norms, biases and the learned embedding tables (query_feat, query_embed, level_embed, and the
+ * offline head's fq_pos).
  */
 export function visOptimizer(params: ParamMap, optim: OptimConfig, backbonePrefix: string): AdamW {
-  const isBackbone = (name: string) => name.startsWith(backbonePrefix);
   const noDecay = (name: string, param: Parameters<typeof isNormOrBias>[1]) =>
     isNormOrBias(name, param) || /(^|\.)(query_feat|query_embed|level_embed|fq_pos)\./.test(name);
+  const scaled = [
+    { name: "backbone", prefix: backbonePrefix, scale: optim.backboneLrScale },
+    ...optim.lrScales.map(({ prefix, scale }) => ({ name: prefix, prefix, scale })),
+  ];
   return new AdamW(params, {
     lr: optim.lr,
     weightDecay: optim.weightDecay,
     groups: [
-      {
-        name: "backbone_no_decay",
-        match: (n, p) => isBackbone(n) && noDecay(n, p),
-        lrScale: optim.backboneLrScale,
-        weightDecay: 0,
-      },
-      { name: "backbone", match: isBackbone, lrScale: optim.backboneLrScale },
+      ...scaled.flatMap(({ name, prefix, scale }): ParamGroup[] => [
+        {
+          name: `${name}_no_decay`,
+          match: (n, p) => n.startsWith(prefix) && noDecay(n, p),
+          lrScale: scale,
+          weightDecay: 0,
+        },
+        { name, match: (n) => n.startsWith(prefix), lrScale: scale },
+      ]),
       { name: "no_decay", match: noDecay, weightDecay: 0 },
     ],
   });
