@@ -702,9 +702,9 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
     number(`optim.${field}`, o[field]);
   if (!Array.isArray(o.lrScales)) fail("optim.lrScales", "must be a list of {prefix, scale}");
   o.lrScales.forEach((entry: unknown, i) => {
-    const { prefix, scale } = (entry ?? {}) as Record<string, unknown>;
     if (typeof entry !== "object" || entry === null || Object.keys(entry).sort().join() !== "prefix,scale")
       fail(`optim.lrScales[${i}]`, "must be {prefix, scale}");
+    const { prefix, scale } = entry as Record<string, unknown>;
     if (typeof prefix !== "string" || prefix === "")
       fail(`optim.lrScales[${i}].prefix`, "must be a non-empty string");
     number(`optim.lrScales[${i}].scale`, scale);
