@@ -7,7 +7,7 @@
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { evaluateYtvis } from "../src/eval/ytvis.js";
 import { readResults, type YtvisDataset } from "../src/formats/ytvis.js";
@@ -18,21 +18,26 @@ import { resolveOptions } from "../src/synth/options.js";
 import { generateVisDataset, synthCategories } from "../src/synth/vis.js";
 
 const root = mkdtempSync(join(tmpdir(), "vidseg-shipped-vis-"));
-let ovis: YtvisDataset;
+const splits: Partial<Record<"ovis" | "ytvis", YtvisDataset>> = {};
 
 beforeAll(async () => {
   await initRuntime({ backend: "wasm" });
   // Seed 9: not a seed any shipped model trained, tuned or was scored on.
-  const options = resolveOptions("ovis", 9, { videos: 2, frames: 16 });
-  ovis = (await generateVisDataset(options, join(root, "ovis"), { splits: ["valid"] })).datasets.valid!;
+  for (const preset of ["ovis", "ytvis"] as const) {
+    const options = resolveOptions(preset, 9, { videos: 2, frames: 16 });
+    splits[preset] = (
+      await generateVisDataset(options, join(root, preset), { splits: ["valid"] })
+    ).datasets.valid!;
+  }
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe.each([
-  ["weights/ovis-student.safetensors", "online"],
-  ["weights/ovis-student-ookd.safetensors", "online"],
-  ["weights/ovis-teacher.safetensors", "offline"],
-] as const)("%s", (file, kind) => {
+  ["weights/online-ytvis.safetensors", "online", "ytvis"],
+  ["weights/ovis-student.safetensors", "online", "ovis"],
+  ["weights/ovis-student-ookd.safetensors", "online", "ovis"],
+  ["weights/ovis-teacher.safetensors", "offline", "ovis"],
+] as const)("%s", (file, kind, preset) => {
   it(`is a small ${kind} model of the synthetic categories, storing top-50`, async () => {
     expect(statSync(file).size).toBeLessThan(30e6);
     const model = await readModelFile(file);
@@ -46,13 +51,14 @@ describe.each([
     }
   });
 
-  it("segments two fresh occlusion-preset videos through infer vis", async () => {
-    const out = join(root, kind);
-    const summary = await inferVis({ checkpoint: file, input: join(root, "ovis"), out, animation: "none" });
+  it(`segments two fresh ${preset}-preset videos through infer vis`, async () => {
+    const out = join(root, basename(file, ".safetensors"));
+    const summary = await inferVis({ checkpoint: file, input: join(root, preset), out, animation: "none" });
     expect(summary.model).toBe(kind);
-    const results = await readResults(summary.results, ovis);
+    const split = splits[preset]!;
+    const results = await readResults(summary.results, split);
     for (const r of results) expect(r.segmentations).toHaveLength(16);
-    const { stats } = evaluateYtvis(ovis, results, { occlusion: true });
+    const { stats } = evaluateYtvis(split, results, { occlusion: preset === "ovis" });
     expect(stats.AP50).toBeGreaterThan(0.05);
   }, 120_000);
 });
