@@ -20,6 +20,7 @@ import { openYtvisSplit } from "../src/infer/sources.js";
 import { decode, fromSegmentation } from "../src/mask/rle.js";
 import { presetConfig, resolveVisConfig } from "../src/models/config.js";
 import { loadVisConfig } from "../src/models/config-file.js";
+import { disposeModelFile, readModelFile } from "../src/models/model-file.js";
 import { OFFLINE_HEAD_PRESETS } from "../src/models/vis/offline.js";
 import { loadSafetensors } from "../src/nn/safetensors.js";
 import { initRuntime } from "../src/runtime/backend.js";
@@ -331,6 +332,26 @@ describe("training from an online model (--init)", () => {
       cliOptions(join(root, "offline-continued"), zeroLrClips, { init: summary.model!, valSplit: "none" }),
     );
     await expectSameWeights(continued.model!, summary.model!);
+
+    // A continued model's file names all its data, newest first: the first model (trained through the
+    // library, without a description) is unrecorded, so nothing after it claims to be synthetic only.
+    const trainedOn = async (file: string) => {
+      const model = await readModelFile(file);
+      disposeModelFile(model);
+      return model.info.trainedOn;
+    };
+    const data = "synthetic tiny preset (vidseg synth vis), seed 5";
+    expect(await trainedOn(online.modelFile!)).toBeUndefined();
+    const fromUnrecorded = {
+      data: `${data}, continuing a model whose data is not recorded`,
+      synthetic: false,
+    };
+    expect(await trainedOn(tuned.model!)).toEqual(fromUnrecorded);
+    expect(await trainedOn(summary.model!)).toEqual(fromUnrecorded);
+    expect(await trainedOn(continued.model!)).toEqual({
+      data: `${data}, continuing a model trained on ${fromUnrecorded.data}`,
+      synthetic: false,
+    });
 
     // The online task takes an online model only.
     await expect(

@@ -309,10 +309,17 @@ describe("training", () => {
         data: paths,
         seed: 9,
         init: join(straight, "model.safetensors"),
+        trainedOn: { data: "more videos", synthetic: true },
       });
       const original = await readModelFile(straight);
       for (const [name, value] of continued.model.namedParameters())
         expect(value.dataSync()).toEqual(original.weights.get(name)!.dataSync());
+      // Its file names both runs' data, newest first; synthetic only if both were (this root is not).
+      expect(original.info.trainedOn).toMatchObject({ synthetic: false });
+      expect(continued.info.trainedOn).toEqual({
+        data: `more videos, continuing a model trained on ${original.info.trainedOn!.data}`,
+        synthetic: false,
+      });
       // It may add the global context: fresh attention, a zero projection, so the same mask logits.
       const withContext = tinyConfig(4);
       withContext.refer.globalContext = true;

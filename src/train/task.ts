@@ -96,14 +96,35 @@ export async function buildTaskModel<K extends ModelKindName>(
   return model;
 }
 
-/** The info of a task's model file: its kind, config and categories, and what it was trained on. */
+/**
+ * The info of a task's model file: its kind, config and categories, and what it was trained on — with
+ * an `--init` model, this run's data and then everything the init model was trained on.
+ */
 export function taskModelInfo<K extends ModelKindName>(
   kind: K,
   config: VisConfig,
   categories: Pick<ModelInfo, "categoryIds" | "categoryNames" | "vocabulary">,
   options: Pick<TaskOptions, "trainedOn">,
+  init?: ModelFile,
 ): ModelInfo & { kind: K } {
-  return { kind, config, ...categories, ...(options.trainedOn ? { trainedOn: options.trainedOn } : {}) };
+  const trainedOn = continuedTrainedOn(options.trainedOn, init?.info.trainedOn, init !== undefined);
+  return { kind, config, ...categories, ...(trainedOn ? { trainedOn } : {}) };
+}
+
+/** A continued model's data: the run's, then the init model's; synthetic only when both are. */
+function continuedTrainedOn(
+  run: TrainedOn | undefined,
+  before: TrainedOn | undefined,
+  continued: boolean,
+): TrainedOn | undefined {
+  if (!run || !continued) return run;
+  // A start whose data is not recorded may have seen real footage.
+  if (!before)
+    return { data: `${run.data}, continuing a model whose data is not recorded`, synthetic: false };
+  return {
+    data: `${run.data}, continuing a model trained on ${before.data}`,
+    synthetic: run.synthetic && before.synthetic,
+  };
 }
 
 /** Refuses options that give the model more than one start: an init model, backbone weights, a backbone model file. */

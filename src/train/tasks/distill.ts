@@ -83,6 +83,7 @@ export async function createDistillTask(
       config,
       { categoryIds: reader.categoryIds, categoryNames: reader.categoryNames },
       options,
+      init,
     );
     model = await buildTaskModel(info, seed, (model) => {
       if (init) model.loadStateDict(init.weights, { file: init.file });

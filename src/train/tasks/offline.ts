@@ -71,6 +71,7 @@ export async function createOfflineTask(
       config,
       { categoryIds: reader.categoryIds, categoryNames: reader.categoryNames },
       options,
+      init,
     );
     model = await buildTaskModel(info, seed, (model) => {
       if (init?.info.kind === "offline") model.loadStateDict(init.weights, { file: init.file });

@@ -45,6 +45,7 @@ async function buildOnlineTask(
     config,
     { categoryIds: data.categoryIds, categoryNames: data.reader.categoryNames },
     options,
+    init,
   );
   const model = await buildTaskModel(info, seed, (model) => {
     if (init) return model.loadStateDict(init.weights, { file: init.file });

@@ -98,7 +98,13 @@ async function buildReferTask(
       init.file,
       "__metadata__.info.vocabulary",
     );
-  const info = taskModelInfo("refer", config, { categoryIds: [], vocabulary: data.vocabulary }, options);
+  const info = taskModelInfo(
+    "refer",
+    config,
+    { categoryIds: [], vocabulary: data.vocabulary },
+    options,
+    init,
+  );
   const model = await buildTaskModel(info, seed, async (model) => {
     if (init) {
       const { weights, created } = knockOutWeights(
