@@ -159,6 +159,28 @@ describe("vidseg infer vis", () => {
     expect(existsSync(join(out, "overlay.gif"))).toBe(false);
   }, 60_000);
 
+  it("passes the tracker settings on: a similarity no two frames reach starts a track per detection", async () => {
+    const tracks = async (options: { minSimilarity?: number; momentum?: number }, name: string) => {
+      const out = join(root, name);
+      await inferVis({
+        checkpoint: modelFile,
+        input: videoFolder,
+        out,
+        animation: "none",
+        topK: 1000,
+        ...options,
+      });
+      return (await readResults(join(out, "results.json"), gt)).map((r) =>
+        r.segmentations.map((s) => (s === null ? 0 : 1)).join(""),
+      );
+    };
+    const linked = await tracks({ minSimilarity: -1, momentum: 0 }, "out-linked");
+    const unlinked = await tracks({ minSimilarity: 1 }, "out-unlinked");
+    // Every track of the unlinked run lives one frame; the linked run covers the same detections with fewer.
+    expect(unlinked.every((frames) => frames.split("1").length === 2)).toBe(true);
+    expect(linked.length).toBeLessThan(unlinked.length);
+  }, 60_000);
+
   it("segments a split with its video ids, and --max-frames pads results to the video length", async () => {
     const out = join(root, "out-split");
     const summary = await inferVis({
@@ -490,6 +512,25 @@ describe("vidseg infer vis: bad input", () => {
     expect([r.exitCode, r.stderr]).toEqual([
       1,
       `vidseg: error: --soft-nms-iou: expected a number in [0, 1], got "-1"\n`,
+    ]);
+    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--momentum", "1"]);
+    expect([r.exitCode, r.stderr]).toEqual([
+      1,
+      `vidseg: error: --momentum: expected a number in [0, 1), got "1"\n`,
+    ]);
+    r = await run([
+      "--checkpoint",
+      modelFile,
+      "--input",
+      videoFolder,
+      "--out",
+      root,
+      "--min-similarity",
+      "2",
+    ]);
+    expect([r.exitCode, r.stderr]).toEqual([
+      1,
+      `vidseg: error: --min-similarity: expected a number in [-1, 1], got "2"\n`,
     ]);
   });
 });

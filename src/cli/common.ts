@@ -52,33 +52,36 @@ export class OptionError extends Error {
 
 /**
  * A number from an option string (undefined stays undefined): finite, an integer when asked, at least
- * `min`, above `above`; otherwise a one-line error naming the flag.
+ * `min`, above `above`, at most `max`, below `below`; otherwise a one-line error naming the flag.
  */
 export function numberOption(
   text: string | undefined,
   flag: string,
-  rule: { integer?: boolean; min?: number; above?: number; max?: number } = {},
+  rule: { integer?: boolean; min?: number; above?: number; max?: number; below?: number } = {},
 ): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   const kind = rule.integer ? "integer" : "number";
   const what =
-    rule.max !== undefined
-      ? `a ${kind} in [${rule.min ?? "−∞"}, ${rule.max}]`
-      : rule.min === 0
-        ? `a non-negative ${kind}`
-        : rule.min === 1 || rule.above === 0
-          ? `a positive ${kind}`
-          : rule.min !== undefined
-            ? `${rule.integer ? "an integer" : "a number"} ≥ ${rule.min}`
-            : `${rule.integer ? "an integer" : "a number"}`;
+    rule.below !== undefined
+      ? `a ${kind} in [${rule.min ?? "−∞"}, ${rule.below})`
+      : rule.max !== undefined
+        ? `a ${kind} in [${rule.min ?? "−∞"}, ${rule.max}]`
+        : rule.min === 0
+          ? `a non-negative ${kind}`
+          : rule.min === 1 || rule.above === 0
+            ? `a positive ${kind}`
+            : rule.min !== undefined
+              ? `${rule.integer ? "an integer" : "a number"} ≥ ${rule.min}`
+              : `${rule.integer ? "an integer" : "a number"}`;
   const ok =
     text.trim() !== "" &&
     Number.isFinite(value) &&
     (!rule.integer || Number.isInteger(value)) &&
     (rule.min === undefined || value >= rule.min) &&
     (rule.above === undefined || value > rule.above) &&
-    (rule.max === undefined || value <= rule.max);
+    (rule.max === undefined || value <= rule.max) &&
+    (rule.below === undefined || value < rule.below);
   if (!ok) throw new OptionError(flag, `expected ${what}, got "${text}"`);
   return value;
 }

@@ -18,6 +18,8 @@ interface InferCliOptions {
   maskUpsampling?: string;
   frameMaskIou?: string;
   softNmsIou?: string;
+  minSimilarity?: string;
+  momentum?: string;
   threads?: string;
   quiet?: boolean;
   json?: boolean;
@@ -126,6 +128,14 @@ export function registerInfer(program: Command): void {
       "--soft-nms-iou <iou>",
       "offline: a result overlapping a better one of its class by more than this IoU in space-time has its score multiplied by 1 − IoU (default: the model file's, 0.3; 1: off)",
     )
+    .option(
+      "--min-similarity <s>",
+      "online: a detection continues a track only if the cosine similarity of its embedding to the track's memory reaches this (default 0.5)",
+    )
+    .option(
+      "--momentum <m>",
+      "online: a track's memory becomes m · memory + (1 − m) · the new embedding (default 0.7; 0: the last one, as MinVIS)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -155,6 +165,8 @@ export function registerInfer(program: Command): void {
               : choiceOption(cli.maskUpsampling, "--mask-upsampling", ["bilinear", "guided"] as const),
           frameMaskIou: numberOption(cli.frameMaskIou, "--frame-mask-iou", { min: 0, max: 1 }),
           softNmsIou: numberOption(cli.softNmsIou, "--soft-nms-iou", { min: 0, max: 1 }),
+          minSimilarity: numberOption(cli.minSimilarity, "--min-similarity", { min: -1, max: 1 }),
+          momentum: numberOption(cli.momentum, "--momentum", { min: 0, below: 1 }),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");

@@ -88,6 +88,10 @@ export interface InferVisOptions {
   frameMaskIou?: number;
   /** Offline model: video-level Soft-NMS threshold among a class's results (OfflineSegmenterOptions). */
   softNmsIou?: number;
+  /** Online model: the tracker's smallest embedding similarity that continues a track (TrackerOptions). */
+  minSimilarity?: number;
+  /** Online model: the tracker's memory momentum (TrackerOptions). */
+  momentum?: number;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -436,6 +440,8 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     collectResults: true,
     syntheticInput: true, // the job gives the notice itself, once, below
     ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
+    ...(options.minSimilarity !== undefined ? { minSimilarity: options.minSimilarity } : {}),
+    ...(options.momentum !== undefined ? { momentum: options.momentum } : {}),
     ...outputOptions,
   };
   let info: ModelInfo;
