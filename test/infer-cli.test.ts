@@ -484,53 +484,19 @@ describe("vidseg infer vis: bad input", () => {
     const missing = join(root, "no-such-input");
     let r = await run(["--checkpoint", modelFile, "--input", missing, "--out", root]);
     expect([r.exitCode, r.stderr]).toEqual([1, `vidseg: error: ${missing}: input not found\n`]);
-    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--max-frames", "x"]);
-    expect([r.exitCode, r.stderr]).toEqual([
-      1,
-      `vidseg: error: --max-frames: expected a non-negative integer, got "x"\n`,
-    ]);
-    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--animation", "avi"]);
-    expect([r.exitCode, r.stderr]).toEqual([
-      1,
-      `vidseg: error: --animation: expected auto, gif, mp4 or none, got "avi"\n`,
-    ]);
-    r = await run([
-      "--checkpoint",
-      modelFile,
-      "--input",
-      videoFolder,
-      "--out",
-      root,
-      "--frame-mask-iou",
-      "2",
-    ]);
-    expect([r.exitCode, r.stderr]).toEqual([
-      1,
-      `vidseg: error: --frame-mask-iou: expected a number in [0, 1], got "2"\n`,
-    ]);
-    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--soft-nms-iou", "-1"]);
-    expect([r.exitCode, r.stderr]).toEqual([
-      1,
-      `vidseg: error: --soft-nms-iou: expected a number in [0, 1], got "-1"\n`,
-    ]);
-    r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, "--momentum", "1"]);
-    expect([r.exitCode, r.stderr]).toEqual([
-      1,
-      `vidseg: error: --momentum: expected a number in [0, 1), got "1"\n`,
-    ]);
-    r = await run([
-      "--checkpoint",
-      modelFile,
-      "--input",
-      videoFolder,
-      "--out",
-      root,
-      "--min-similarity",
-      "2",
-    ]);
-    expect([r.exitCode, r.stderr]).toEqual([
-      1,
-      `vidseg: error: --min-similarity: expected a number in [-1, 1], got "2"\n`,
-    ]);
+    for (const [flag, value, expected] of [
+      ["--max-frames", "x", "a non-negative integer"],
+      ["--animation", "avi", "auto, gif, mp4 or none"],
+      ["--frame-mask-iou", "2", "a number in [0, 1]"],
+      ["--soft-nms-iou", "-1", "a number in [0, 1]"],
+      ["--momentum", "1", "a number in [0, 1)"],
+      ["--min-similarity", "2", "a number in [-1, 1]"],
+    ]) {
+      r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, flag, value]);
+      expect([r.exitCode, r.stderr]).toEqual([
+        1,
+        `vidseg: error: ${flag}: expected ${expected}, got "${value}"\n`,
+      ]);
+    }
   });
 });

@@ -107,17 +107,14 @@ export function taskModelInfo<K extends ModelKindName>(
   options: Pick<TaskOptions, "trainedOn">,
   init?: ModelFile,
 ): ModelInfo & { kind: K } {
-  const trainedOn = continuedTrainedOn(options.trainedOn, init?.info.trainedOn, init !== undefined);
+  const trainedOn = continuedTrainedOn(options.trainedOn, init);
   return { kind, config, ...categories, ...(trainedOn ? { trainedOn } : {}) };
 }
 
 /** A continued model's data: the run's, then the init model's; synthetic only when both are. */
-function continuedTrainedOn(
-  run: TrainedOn | undefined,
-  before: TrainedOn | undefined,
-  continued: boolean,
-): TrainedOn | undefined {
-  if (!run || !continued) return run;
+function continuedTrainedOn(run: TrainedOn | undefined, init: ModelFile | undefined): TrainedOn | undefined {
+  if (!run || !init) return run;
+  const before = init.info.trainedOn;
   // A start whose data is not recorded may have seen real footage.
   if (!before)
     return { data: `${run.data}, continuing a model whose data is not recorded`, synthetic: false };
