@@ -80,6 +80,7 @@ export {
   OnlineSegmenter,
   type OnlineSegmenterOptions,
   type SegmentedInstance,
+  type TrackerSettings,
   type FrameResult,
 } from "./infer/online-segmenter.js";
 export {
@@ -107,6 +108,15 @@ export {
   type InferVideoSummary,
   type AnimationChoice,
 } from "./jobs/infer-vis.js";
+export {
+  DEFAULT_MIN_SIMILARITY,
+  DEFAULT_MOMENTUM,
+  tuneVis,
+  tuneVisSummaryText,
+  type TuneVisOptions,
+  type TuneVisSummary,
+  type TuningPoint,
+} from "./jobs/tune-vis.js";
 export { exportOnnx, type ExportOnnxOptions, type ExportOnnxSummary } from "./jobs/export-onnx.js";
 export { exportOnlineSegmenter, type OnnxExport, type OnnxExportOptions } from "./export/onnx-segmenter.js";
 export { exportReferModel, type OnnxReferExport } from "./export/onnx-refer.js";

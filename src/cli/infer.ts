@@ -130,11 +130,11 @@ export function registerInfer(program: Command): void {
     )
     .option(
       "--min-similarity <s>",
-      "online: a detection continues a track only if the cosine similarity of its embedding to the track's memory reaches this (default 0.5)",
+      "online: a detection continues a track only if the cosine similarity of its embedding to the track's memory reaches this (default: the model file's, 0.5 unless `vidseg tune vis` chose another)",
     )
     .option(
       "--momentum <m>",
-      "online: a track's memory becomes m · memory + (1 − m) · the new embedding (default 0.7; 0: the last one, as MinVIS)",
+      "online: a track's memory becomes m · memory + (1 − m) · the new embedding (default: the model file's, 0.7 unless `vidseg tune vis` chose another; 0: the last one, as MinVIS)",
     )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")

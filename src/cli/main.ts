@@ -7,6 +7,7 @@ import { registerExport } from "./export.js";
 import { registerInfer } from "./infer.js";
 import { registerSynth } from "./synth.js";
 import { registerTrain } from "./train.js";
+import { registerTune } from "./tune.js";
 
 export function buildProgram(): Command {
   const program = new Command("vidseg")
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerSynth(program);
   registerTrain(program);
   registerInfer(program);
+  registerTune(program);
   registerBatch(program);
   registerExport(program);
   return program;

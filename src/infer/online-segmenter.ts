@@ -81,6 +81,18 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
    * confidence together. Default: the model file's `inference.maskScore`.
    */
   maskScore?: boolean;
+  /**
+   * Other tracker settings to follow every frame with, from the same network outputs, beside the
+   * segmenter's own (results mode): what `vidseg tune vis` compares. {@link finishVariants} gives each
+   * one's results. Default none.
+   */
+  trackerVariants?: readonly TrackerSettings[];
+}
+
+/** The tracker's association settings a model file stores (`inference.minSimilarity`, `.momentum`). */
+export interface TrackerSettings {
+  minSimilarity: number;
+  momentum: number;
 }
 
 export interface SegmentedInstance {
@@ -108,8 +120,9 @@ export interface FrameResult {
 
 /** The online VIS model with its tracker; see the module comment. */
 export class OnlineSegmenter {
-  private tracker: Tracker;
+  private tracker!: Tracker;
   private readonly trackerOptions: TrackerOptions;
+  private variants: Tracker[] = [];
   private frameSize: { width: number; height: number } | null = null;
   private warned = false;
   /** The per-frame network: the model's TensorFlow.js modules, or an exported graph on onnxruntime. */
@@ -121,14 +134,17 @@ export class OnlineSegmenter {
     readonly options: OnlineSegmenterOptions = {},
   ) {
     this.network = "predict" in model ? model : new TfjsFrameNetwork(model, info);
+    const { scoreThreshold, topK, minSimilarity, momentum } = info.config.inference;
     this.trackerOptions = {
-      scoreThreshold: info.config.inference.scoreThreshold,
-      topK: info.config.inference.topK,
+      scoreThreshold,
+      topK,
+      minSimilarity,
+      momentum,
       ...options,
       mode: options.collectResults ? "results" : "stream",
       categoryIds: info.categoryIds,
     };
-    this.tracker = new Tracker(this.trackerOptions);
+    this.reset();
   }
 
   /**
@@ -292,10 +308,9 @@ export class OnlineSegmenter {
     }
     const duplicates = duplicateQueries(prediction, this.options.duplicateIou ?? 0.6);
     const kept = queries.map((_, q) => q).filter((q) => !duplicates.has(q));
-    const tracked = this.tracker.update(
-      kept.map((q) => queries[q]),
-      { width, height },
-    );
+    const candidates = kept.map((q) => queries[q]);
+    const tracked = this.tracker.update(candidates, { width, height });
+    for (const variant of this.variants) variant.update(candidates, { width, height });
     const names = this.info.categoryNames;
     const instances = tracked.map((instance) => ({
       trackId: instance.trackId,
@@ -321,9 +336,17 @@ export class OnlineSegmenter {
     return this.tracker.finalize(videoId, topK);
   }
 
+  /** The video's top-k tracks under each of `options.trackerVariants`, in their order. */
+  finishVariants(videoId: number, topK?: number): YtvisResult[][] {
+    return this.variants.map((variant) => variant.finalize(videoId, topK));
+  }
+
   /** Starts a new video (forgets the tracks). */
   reset(): void {
     this.tracker = new Tracker(this.trackerOptions);
+    this.variants = (this.options.trackerVariants ?? []).map(
+      (settings) => new Tracker({ ...this.trackerOptions, ...settings, mode: "results" }),
+    );
     this.frameSize = null;
   }
 

@@ -123,6 +123,10 @@ export interface InferenceConfig {
    * σ(logit) over its mask pixels, so that a query sure of its class but not of the object ranks lower.
    */
   maskScore: boolean;
+  /** The online tracker's smallest embedding similarity that continues a track (TrackerOptions). */
+  minSimilarity: number;
+  /** The online tracker's memory momentum (TrackerOptions); `vidseg tune vis` chooses both on a split. */
+  momentum: number;
 }
 
 /** The offline head's own settings (the rest is taken from the segmenter's config). */
@@ -377,7 +381,7 @@ const DEFAULTS: VisConfig = {
   },
   // topK: results per video, (track, class) pairs. 10 (Mask2Former-VIS's test setting) cut real
   // tracks' second classes and whole tracks on 4–6-object videos: ovis student AP 0.069 → 0.084 at 50.
-  inference: { scoreThreshold: 0.3, topK: 50, maskScore: true },
+  inference: { scoreThreshold: 0.3, topK: 50, maskScore: true, minSimilarity: 0.5, momentum: 0.7 },
   offline: {
     head: {
       hiddenDim: 64,
@@ -722,6 +726,9 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("inference.scoreThreshold", config.inference.scoreThreshold, 0, 1);
   integer("inference.topK", config.inference.topK);
   if (typeof config.inference.maskScore !== "boolean") fail("inference.maskScore", "must be true or false");
+  number("inference.minSimilarity", config.inference.minSimilarity, -1, 1);
+  number("inference.momentum", config.inference.momentum, 0, 1);
+  if (config.inference.momentum === 1) fail("inference.momentum", "must be below 1");
   const off = config.offline;
   validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
