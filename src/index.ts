@@ -111,6 +111,7 @@ export {
 export {
   DEFAULT_MIN_SIMILARITY,
   DEFAULT_MOMENTUM,
+  DEFAULT_MAX_GAP,
   tuneVis,
   tuneVisSummaryText,
   type TuneVisOptions,

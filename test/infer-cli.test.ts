@@ -491,6 +491,7 @@ describe("vidseg infer vis: bad input", () => {
       ["--soft-nms-iou", "-1", "a number in [0, 1]"],
       ["--momentum", "1", "a number in [0, 1)"],
       ["--min-similarity", "2", "a number in [-1, 1]"],
+      ["--max-gap", "1.5", "a non-negative integer"],
     ]) {
       r = await run(["--checkpoint", modelFile, "--input", videoFolder, "--out", root, flag, value]);
       expect([r.exitCode, r.stderr]).toEqual([

@@ -42,9 +42,10 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe("the tracker settings of a model file", () => {
-  it("default to the tracker's own (0.5, 0.7) and are checked by name", () => {
+  it("default to the tracker's own (0.5, 0.7, 10) and are checked by name", () => {
     const { inference } = resolveVisConfig({ preset: "tiny" });
-    expect([inference.minSimilarity, inference.momentum]).toEqual([0.5, 0.7]);
+    expect([inference.minSimilarity, inference.momentum, inference.maxGap]).toEqual([0.5, 0.7, 10]);
+    expect(() => resolveVisConfig({ inference: { maxGap: 1.5 } }, "m.json")).toThrow(/inference\.maxGap/);
     expect(() => resolveVisConfig({ inference: { momentum: 1 } }, "m.json")).toThrow(
       /m\.json.*inference\.momentum.*below 1/,
     );
@@ -57,8 +58,8 @@ describe("the tracker settings of a model file", () => {
     const file = join(root, "random.safetensors");
     await writeRandomOnlineModel(file, 0); // score threshold 0: every query is a candidate
     const variants: TrackerSettings[] = [
-      { minSimilarity: 0.9, momentum: 0 },
-      { minSimilarity: -1, momentum: 0.5 },
+      { minSimilarity: 0.9, momentum: 0, maxGap: 0 },
+      { minSimilarity: -1, momentum: 0.5, maxGap: 30 },
     ];
     const { videos } = await openYtvisSplit(
       join(splitRoot, "valid.json"),
@@ -101,19 +102,24 @@ describe("vidseg tune vis", () => {
       out,
       minSimilarity: [0.3, 0.7],
       momentum: [0, 0.9],
+      maxGap: [10, 2],
     });
   }, 120_000);
 
   it("scores the file's own settings first, then the grid, and chooses the best AP", async () => {
     const stored = await readModelFile(SHIPPED);
-    const { minSimilarity, momentum } = stored.info.config.inference;
+    const { minSimilarity, momentum, maxGap } = stored.info.config.inference;
     disposeModelFile(stored);
-    expect(summary.grid.map((p) => [p.minSimilarity, p.momentum])).toEqual([
-      [minSimilarity, momentum],
-      [0.3, 0],
-      [0.3, 0.9],
-      [0.7, 0],
-      [0.7, 0.9],
+    expect(summary.grid.map((p) => [p.minSimilarity, p.momentum, p.maxGap])).toEqual([
+      [minSimilarity, momentum, maxGap],
+      [0.3, 0, 10],
+      [0.3, 0, 2],
+      [0.3, 0.9, 10],
+      [0.3, 0.9, 2],
+      [0.7, 0, 10],
+      [0.7, 0, 2],
+      [0.7, 0.9, 10],
+      [0.7, 0.9, 2],
     ]);
     expect(summary.before).toEqual(summary.grid[0]);
     const best = Math.max(...summary.grid.map((p) => p.AP));
@@ -143,9 +149,14 @@ describe("vidseg tune vis", () => {
       for (const [name, tensor] of a.weights) {
         expect(b.weights.get(name)!.dataSync()).toEqual(tensor.dataSync());
       }
-      const { minSimilarity, momentum, ...rest } = b.info.config.inference;
-      expect([minSimilarity, momentum]).toEqual([summary.chosen.minSimilarity, summary.chosen.momentum]);
-      const { minSimilarity: _s, momentum: _m, ...restBefore } = a.info.config.inference;
+      const { minSimilarity, momentum, maxGap, ...rest } = b.info.config.inference;
+      const { chosen } = summary;
+      expect([minSimilarity, momentum, maxGap]).toEqual([
+        chosen.minSimilarity,
+        chosen.momentum,
+        chosen.maxGap,
+      ]);
+      const { minSimilarity: _s, momentum: _m, maxGap: _g, ...restBefore } = a.info.config.inference;
       expect(rest).toEqual(restBefore);
       expect({ ...b.info, config: { ...b.info.config, inference: a.info.config.inference } }).toEqual(a.info);
     } finally {

@@ -20,6 +20,7 @@ interface InferCliOptions {
   softNmsIou?: string;
   minSimilarity?: string;
   momentum?: string;
+  maxGap?: string;
   threads?: string;
   quiet?: boolean;
   json?: boolean;
@@ -136,6 +137,10 @@ export function registerInfer(program: Command): void {
       "--momentum <m>",
       "online: a track's memory becomes m · memory + (1 − m) · the new embedding (default: the model file's, 0.7 unless `vidseg tune vis` chose another; 0: the last one, as MinVIS)",
     )
+    .option(
+      "--max-gap <n>",
+      "online: a track unseen for more than n frames (occluded, out of view) ends; a later detection starts a new one (default: the model file's, 10 unless `vidseg tune vis` chose another)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -167,6 +172,7 @@ export function registerInfer(program: Command): void {
           softNmsIou: numberOption(cli.softNmsIou, "--soft-nms-iou", { min: 0, max: 1 }),
           minSimilarity: numberOption(cli.minSimilarity, "--min-similarity", { min: -1, max: 1 }),
           momentum: numberOption(cli.momentum, "--momentum", { min: 0, below: 1 }),
+          maxGap: numberOption(cli.maxGap, "--max-gap", { integer: true, min: 0 }),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");
@@ -205,6 +211,10 @@ export function registerInfer(program: Command): void {
     )
     .option("--fps <n>", "frame rate (resamples videos; timestamps)")
     .option("--max-frames <n>", "at most n frames per video")
+    .option(
+      "--max-gap <n>",
+      "online: a track unseen for more than n frames (occluded, out of view) ends; a later detection starts a new one (default: the model file's, 10 unless `vidseg tune vis` chose another)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")

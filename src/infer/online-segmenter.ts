@@ -89,10 +89,11 @@ export interface OnlineSegmenterOptions extends Omit<TrackerOptions, "mode" | "c
   trackerVariants?: readonly TrackerSettings[];
 }
 
-/** The tracker's association settings a model file stores (`inference.minSimilarity`, `.momentum`). */
+/** The tracker's association settings a model file stores (`inference.minSimilarity`, …). */
 export interface TrackerSettings {
   minSimilarity: number;
   momentum: number;
+  maxGap: number;
 }
 
 export interface SegmentedInstance {
@@ -134,12 +135,13 @@ export class OnlineSegmenter {
     readonly options: OnlineSegmenterOptions = {},
   ) {
     this.network = "predict" in model ? model : new TfjsFrameNetwork(model, info);
-    const { scoreThreshold, topK, minSimilarity, momentum } = info.config.inference;
+    const { scoreThreshold, topK, minSimilarity, momentum, maxGap } = info.config.inference;
     this.trackerOptions = {
       scoreThreshold,
       topK,
       minSimilarity,
       momentum,
+      maxGap,
       ...options,
       mode: options.collectResults ? "results" : "stream",
       categoryIds: info.categoryIds,

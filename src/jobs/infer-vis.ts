@@ -92,6 +92,8 @@ export interface InferVisOptions {
   minSimilarity?: number;
   /** Online model: the tracker's memory momentum (TrackerOptions). */
   momentum?: number;
+  /** Online model: frames a track may be unseen and still continue (TrackerOptions). */
+  maxGap?: number;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -442,6 +444,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     ...(options.scoreThreshold !== undefined ? { scoreThreshold: options.scoreThreshold } : {}),
     ...(options.minSimilarity !== undefined ? { minSimilarity: options.minSimilarity } : {}),
     ...(options.momentum !== undefined ? { momentum: options.momentum } : {}),
+    ...(options.maxGap !== undefined ? { maxGap: options.maxGap } : {}),
     ...outputOptions,
   };
   let info: ModelInfo;

@@ -1,13 +1,13 @@
 /**
  * The tune-vis job (`vidseg tune vis`): chooses the online tracker's association settings (minimum
- * embedding similarity, memory momentum) on a YouTube-VIS / OVIS split and stores them in a copy of
+ * embedding similarity, memory momentum, longest gap a track survives) on a YouTube-VIS / OVIS split and stores them in a copy of
  * the model file, so that `vidseg infer vis`, the API and the demo run the model as it was tuned.
  *
  * The network runs once per frame; every grid point's tracker follows the same outputs
  * (`OnlineSegmenter` `trackerVariants`), so a 20-point grid costs about one inference pass plus the
  * evaluations. Written to the output folder:
  *
- *   <out>/model.safetensors   the model (same tensors) with the chosen `inference.minSimilarity/momentum`
+ *   <out>/model.safetensors   the model (same tensors) with the chosen `inference.minSimilarity`, …
  *   <out>/tuning.json         every grid point's AP, AP50, AP75, AR10 and identity switches per GT track
  *   <out>/results.json        the chosen settings' results on the split
  *
@@ -31,6 +31,7 @@ import type { JobProgress } from "./progress.js";
 /** The grid `vidseg tune vis` searches by default. */
 export const DEFAULT_MIN_SIMILARITY = [0.3, 0.4, 0.5, 0.6, 0.7] as const;
 export const DEFAULT_MOMENTUM = [0, 0.5, 0.7, 0.9] as const;
+export const DEFAULT_MAX_GAP = [10, 30] as const;
 
 export interface TuneVisOptions {
   /** Online model file, run folder or training checkpoint (a `.safetensors`: the job writes one). */
@@ -46,6 +47,8 @@ export interface TuneVisOptions {
   minSimilarity?: readonly number[];
   /** Values tried for `inference.momentum` (default {@link DEFAULT_MOMENTUM}). */
   momentum?: readonly number[];
+  /** Values tried for `inference.maxGap` (default {@link DEFAULT_MAX_GAP}). */
+  maxGap?: readonly number[];
   /** Called after every frame. */
   onProgress?: (progress: JobProgress) => void;
 }
@@ -78,16 +81,22 @@ export interface TuneVisSummary {
   seconds: number;
 }
 
-/** The grid in search order: the file's own settings first, then minSimilarity-major. */
+/** The grid in search order: the file's own settings first, then minSimilarity, momentum, maxGap. */
 function searchGrid(
   before: TrackerSettings,
   minSimilarity: readonly number[],
   momentum: readonly number[],
+  maxGap: readonly number[],
 ): TrackerSettings[] {
   const grid = [before];
+  const same = (a: TrackerSettings) =>
+    a.minSimilarity === before.minSimilarity && a.momentum === before.momentum && a.maxGap === before.maxGap;
   for (const s of minSimilarity)
     for (const m of momentum)
-      if (s !== before.minSimilarity || m !== before.momentum) grid.push({ minSimilarity: s, momentum: m });
+      for (const g of maxGap) {
+        const point = { minSimilarity: s, momentum: m, maxGap: g };
+        if (!same(point)) grid.push(point);
+      }
   return grid;
 }
 
@@ -101,8 +110,11 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
   }
   const minSimilarity = options.minSimilarity ?? DEFAULT_MIN_SIMILARITY;
   const momentum = options.momentum ?? DEFAULT_MOMENTUM;
+  const maxGap = options.maxGap ?? DEFAULT_MAX_GAP;
   for (const s of minSimilarity) check(s >= -1 && s <= 1, `must be in [-1, 1], got ${s}`, "--min-similarity");
   for (const m of momentum) check(m >= 0 && m < 1, `must be in [0, 1), got ${m}`, "--momentum");
+  for (const g of maxGap)
+    check(Number.isInteger(g) && g >= 0, `must be an integer ≥ 0, got ${g}`, "--max-gap");
   const paths = locateVisSplit(options.input, options);
   if (!paths) throw new VidsegError("not a YouTube-VIS split (tuning needs its GT)", options.input);
   const gt = await readYtvis(paths.annotationFile);
@@ -120,8 +132,8 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
       "__metadata__.info.kind",
     );
   }
-  const { minSimilarity: s0, momentum: m0 } = info.config.inference;
-  const grid = searchGrid({ minSimilarity: s0, momentum: m0 }, minSimilarity, momentum);
+  const { minSimilarity: s0, momentum: m0, maxGap: g0 } = info.config.inference;
+  const grid = searchGrid({ minSimilarity: s0, momentum: m0, maxGap: g0 }, minSimilarity, momentum, maxGap);
   const segmenter = OnlineSegmenter.fromModelFile(modelFile, {
     collectResults: true,
     syntheticInput: true,
@@ -177,8 +189,7 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
   // Read again: the segmenter freed the weights it was built from.
   const tuned = await readModelFile(options.checkpoint);
   try {
-    const { minSimilarity: s1, momentum: m1 } = grid[best];
-    const inference = { ...tuned.info.config.inference, minSimilarity: s1, momentum: m1 };
+    const inference = { ...tuned.info.config.inference, ...grid[best] };
     await writeFileAtomic(
       model,
       encodeModelFile(tuned.weights, { ...tuned.info, config: { ...tuned.info.config, inference } }),
@@ -207,18 +218,18 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
 /** Human-readable lines: the grid as a table, then what was chosen and written. */
 export function tuneVisSummaryText(summary: TuneVisSummary): string[] {
   const f = (v: number) => v.toFixed(3);
-  const lines = ["minSimilarity momentum     AP   AP50   AP75   AR10  IDSW/track"];
+  const lines = ["minSimilarity momentum maxGap     AP   AP50   AP75   AR10  IDSW/track"];
   for (const p of summary.grid) {
     const mark = p === summary.chosen ? " *" : "";
     lines.push(
-      `${p.minSimilarity.toString().padStart(13)} ${p.momentum.toString().padStart(8)} ${f(p.AP)}  ${f(p.AP50)}  ${f(p.AP75)}  ${f(p.AR10)}  ${p.switchesPerTrack.toFixed(2).padStart(10)}${mark}`,
+      `${p.minSimilarity.toString().padStart(13)} ${p.momentum.toString().padStart(8)} ${p.maxGap.toString().padStart(6)} ${f(p.AP)}  ${f(p.AP50)}  ${f(p.AP75)}  ${f(p.AR10)}  ${p.switchesPerTrack.toFixed(2).padStart(10)}${mark}`,
     );
   }
   const { before, chosen } = summary;
   lines.push(
     `chosen on ${summary.split} (${summary.videos} videos, ${summary.frames} frames, ${summary.evaluation} AP): ` +
-      `minSimilarity ${chosen.minSimilarity}, momentum ${chosen.momentum}: AP ${f(chosen.AP)} ` +
-      `(the file's ${before.minSimilarity} / ${before.momentum}: ${f(before.AP)})`,
+      `minSimilarity ${chosen.minSimilarity}, momentum ${chosen.momentum}, maxGap ${chosen.maxGap}: AP ${f(chosen.AP)} ` +
+      `(the file's ${before.minSimilarity} / ${before.momentum} / ${before.maxGap}: ${f(before.AP)})`,
     `model: ${summary.model}`,
     `results: ${summary.results}, grid: tuning.json`,
   );

@@ -125,8 +125,13 @@ export interface InferenceConfig {
   maskScore: boolean;
   /** The online tracker's smallest embedding similarity that continues a track (TrackerOptions). */
   minSimilarity: number;
-  /** The online tracker's memory momentum (TrackerOptions); `vidseg tune vis` chooses both on a split. */
+  /** The online tracker's memory momentum (TrackerOptions). */
   momentum: number;
+  /**
+   * Frames a track may be unseen (occluded, out of view) and still continue (TrackerOptions).
+   * `vidseg tune vis` chooses the three tracker settings on a split.
+   */
+  maxGap: number;
 }
 
 /** The offline head's own settings (the rest is taken from the segmenter's config). */
@@ -381,7 +386,14 @@ const DEFAULTS: VisConfig = {
   },
   // topK: results per video, (track, class) pairs. 10 (Mask2Former-VIS's test setting) cut real
   // tracks' second classes and whole tracks on 4–6-object videos: ovis student AP 0.069 → 0.084 at 50.
-  inference: { scoreThreshold: 0.3, topK: 50, maskScore: true, minSimilarity: 0.5, momentum: 0.7 },
+  inference: {
+    scoreThreshold: 0.3,
+    topK: 50,
+    maskScore: true,
+    minSimilarity: 0.5,
+    momentum: 0.7,
+    maxGap: 10,
+  },
   offline: {
     head: {
       hiddenDim: 64,
@@ -729,6 +741,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("inference.minSimilarity", config.inference.minSimilarity, -1, 1);
   number("inference.momentum", config.inference.momentum, 0, 1);
   if (config.inference.momentum === 1) fail("inference.momentum", "must be below 1");
+  integer("inference.maxGap", config.inference.maxGap, 0);
   const off = config.offline;
   validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)
