@@ -86,6 +86,7 @@ describe("identity switches with GT association", () => {
       switches: 0,
       switchesPerTrack: 0,
       tracksWithSwitches: 0,
+      switchesAfterGap: 0,
       classFlicker: null,
     });
   });
@@ -101,6 +102,7 @@ describe("identity switches with GT association", () => {
       switches: 2,
       switchesPerTrack: 1,
       tracksWithSwitches: 2,
+      switchesAfterGap: 0, // a swap between tracked objects
       matchedFraction: 1,
     });
   });
@@ -120,7 +122,7 @@ describe("identity switches with GT association", () => {
     expect(missed.matchedFraction).toBeCloseTo(4 / 6, 15);
     // Back under a new result id after the gap: one switch.
     const reborn = identitySwitches(visible, [result(during(A, 0, 2)), result(during(A, 4, 6))]);
-    expect(reborn).toMatchObject({ switches: 1, matchedFrames: 4, switchesPerTrack: 1 });
+    expect(reborn).toMatchObject({ switches: 1, matchedFrames: 4, switchesPerTrack: 1, switchesAfterGap: 1 });
   });
 
   it("a result scoring below the threshold is left out", () => {
@@ -263,7 +265,9 @@ describe("vidseg eval ytvis|ovis --identity --train-gt", () => {
     const run = await runCli(["eval", "ytvis", ...args]);
     expect(run.exitCode).toBe(0);
     expect(run.stdout).toMatch(/\nAP rare half {5}\d\.\d{3} {2}\(1 categories, 1–1 train tracks\)\n/);
-    expect(run.stdout).toContain("2 switches over 2 GT tracks (1.000 per track, 2 tracks with a switch)");
+    expect(run.stdout).toContain(
+      "2 switches over 2 GT tracks (1.000 per track, 2 tracks with a switch, 0 after a gap)",
+    );
     expect(run.stdout).toContain("100.0 % of 12 GT frames matched; class flicker: n/a");
     // Above the second track's score: A and B are each matched to the first track in half the frames.
     const strict = await evalCli(["--identity-score", "0.85", "--json"]);

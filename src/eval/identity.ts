@@ -8,7 +8,8 @@
  *   Hungarian method, with the most pairs first, then the highest total IoU.
  * - A GT track's identity switches when its matched result differs from the one it was last matched to,
  *   however many frames ago: a gap (the GT unmatched or absent) is no switch in itself, and a re-appearance
- *   under a new result id is one.
+ *   under a new result id is one. `switchesAfterGap` counts the switches of a GT unmatched in the frame
+ *   before (hidden, absent or missed): what an occlusion costs, against a swap between tracked objects.
  * - Matching is class-agnostic: AP scores the classes. Class flicker does not apply to VIS results,
  *   whose every track has one category.
  *
@@ -59,6 +60,8 @@ export interface IdentityReport {
   switchesPerTrack: number;
   /** GT tracks with at least one switch. */
   tracksWithSwitches: number;
+  /** Of the switches, those of a GT unmatched in the previous frame (re-appearances, missed frames). */
+  switchesAfterGap: number;
   /** Class flicker within a track: not applicable, a VIS result track has one category. */
   classFlicker: null;
 }
@@ -80,6 +83,7 @@ export function identitySwitches(
     gtFrames: 0,
     matchedFrames: 0,
     switches: 0,
+    switchesAfterGap: 0,
     tracksWithSwitches: 0,
   };
 
@@ -118,6 +122,7 @@ export function identitySwitches(
     tally.gtTracks += gts.length;
     tally.resultTracks += dts.length;
     const last = new Array<number>(gts.length).fill(-1);
+    const lastFrame = new Array<number>(gts.length).fill(-1);
     const switched = new Uint8Array(gts.length);
     for (let f = 0; f < video.length; f++) {
       const g = gts.flatMap((track, k) => (track[f] ? [k] : []));
@@ -134,9 +139,11 @@ export function identitySwitches(
         tally.matchedFrames++;
         if (last[gk] !== -1 && last[gk] !== dk) {
           tally.switches++;
+          if (lastFrame[gk] < f - 1) tally.switchesAfterGap++;
           switched[gk] = 1;
         }
         last[gk] = dk;
+        lastFrame[gk] = f;
       }
     }
     for (const flag of switched) tally.tracksWithSwitches += flag;
@@ -153,6 +160,7 @@ export function identitySwitches(
     switches: tally.switches,
     switchesPerTrack: tally.gtTracks > 0 ? tally.switches / tally.gtTracks : 0,
     tracksWithSwitches: tally.tracksWithSwitches,
+    switchesAfterGap: tally.switchesAfterGap,
     classFlicker: null,
   };
 }
@@ -215,7 +223,8 @@ export function identityLine(report: IdentityReport): string {
   return (
     `identity (GT association, mask IoU ≥ ${report.iouThreshold.toFixed(2)}, result tracks scoring ≥ ` +
     `${report.scoreThreshold.toFixed(2)}): ${report.switches} switches over ${report.gtTracks} GT tracks ` +
-    `(${report.switchesPerTrack.toFixed(3)} per track, ${report.tracksWithSwitches} tracks with a switch); ` +
+    `(${report.switchesPerTrack.toFixed(3)} per track, ${report.tracksWithSwitches} tracks with a switch, ` +
+    `${report.switchesAfterGap} after a gap); ` +
     `${(100 * report.matchedFraction).toFixed(1)} % of ${report.gtFrames} GT frames matched; ` +
     "class flicker: n/a (one category per VIS track)"
   );
