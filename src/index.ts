@@ -112,6 +112,7 @@ export {
   DEFAULT_MIN_SIMILARITY,
   DEFAULT_MOMENTUM,
   DEFAULT_MAX_GAP,
+  DEFAULT_BOX_IOU_WEIGHT,
   tuneVis,
   tuneVisSummaryText,
   type TuneVisOptions,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { VidsegError } from "../src/core/errors.js";
-import { associate, Tracker, type QueryOutput, type TrackerOptions } from "../src/infer/tracker.js";
+import { associate, boxIou, Tracker, type QueryOutput, type TrackerOptions } from "../src/infer/tracker.js";
+import { maskBoxes, type FramePrediction } from "../src/processing/postprocess.js";
 import { decode, encode, fromCoco } from "../src/mask/rle.js";
 import { mulberry32 } from "./helpers/random.js";
 
@@ -138,6 +139,50 @@ describe("Tracker", () => {
       );
       for (const instance of instances) expect(instance.trackId).toBe(order[instance.queryIndex] + 1);
     }
+  });
+
+  it("the box cue's boxes: a mask's positive logits, in fractions of the frame; their IoU", () => {
+    // Two queries on a 4×8 logit map: query 0 positive on columns 2–5 of rows 1–2, query 1 nowhere.
+    const logits = new Float32Array(2 * 4 * 8).fill(-1);
+    for (const y of [1, 2]) for (let x = 2; x <= 5; x++) logits[y * 8 + x] = 0.5;
+    const prediction = { numQueries: 2, maskHeight: 4, maskWidth: 8, maskLogits: logits } as FramePrediction;
+    expect(Array.from(maskBoxes(prediction))).toEqual([2 / 8, 1 / 4, 6 / 8, 3 / 4, 0, 0, 0, 0]);
+    expect(boxIou([0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5])).toBeCloseTo(1 / 3, 12);
+    expect(boxIou([0, 0, 0.5, 0.5], [0.5, 0, 1, 0.5])).toBe(0); // touching
+    expect(boxIou([0, 0, 0.5, 0.5], [0, 0, 0, 0])).toBe(0); // empty
+  });
+
+  it("with the box cue, an object whose embedding dips stays with the track where it is", () => {
+    // Two look-alikes side by side (boxes L and R); in frame 1 the left one's embedding moves halfway to
+    // the right one's (cosine 0.71 to its own track, 0.71 to the other's), the right one's too.
+    const [a, b] = [unit([1, 0, 0]), unit([0, 1, 0])];
+    const mid = unit([1, 1, 0]);
+    const [L, R] = [
+      [0, 0, 0.4, 0.4],
+      [0.6, 0, 1, 0.4],
+    ];
+    const query = (embedding: Float32Array, box: number[]): QueryOutput => ({
+      embedding,
+      box,
+      classProbs: probs(2, 0),
+      score: 0.9,
+      mask: new Uint8Array(0),
+    });
+    const run = (boxIouWeight: number) => {
+      const tracker = new Tracker({ mode: "stream", minSimilarity: 0.9, boxIouWeight });
+      tracker.update([query(a, L), query(b, R)]);
+      return tracker.update([query(mid, L), query(mid, R)]).map((i) => [i.queryIndex, i.trackId]);
+    };
+    // Embeddings alone (0.71 < 0.9): both start new tracks. With the box cue (0.71 + 0.5 · 1 ≥ 0.9 for
+    // the same place, 0.71 + 0 for the other): each continues its own.
+    expect(run(0).sort()).toEqual([
+      [0, 3],
+      [1, 4],
+    ]);
+    expect(run(0.5).sort()).toEqual([
+      [0, 1],
+      [1, 2],
+    ]);
   });
 
   it("keeps a track through a gap of exactly maxGap frames and starts a new one after a longer gap", () => {

@@ -46,6 +46,10 @@ describe("the tracker settings of a model file", () => {
     const { inference } = resolveVisConfig({ preset: "tiny" });
     expect([inference.minSimilarity, inference.momentum, inference.maxGap]).toEqual([0.5, 0.7, 10]);
     expect(() => resolveVisConfig({ inference: { maxGap: 1.5 } }, "m.json")).toThrow(/inference\.maxGap/);
+    expect(inference.boxIouWeight).toBe(0);
+    expect(() => resolveVisConfig({ inference: { boxIouWeight: -1 } }, "m.json")).toThrow(
+      /inference\.boxIouWeight/,
+    );
     expect(() => resolveVisConfig({ inference: { momentum: 1 } }, "m.json")).toThrow(
       /m\.json.*inference\.momentum.*below 1/,
     );
@@ -58,8 +62,8 @@ describe("the tracker settings of a model file", () => {
     const file = join(root, "random.safetensors");
     await writeRandomOnlineModel(file, 0); // score threshold 0: every query is a candidate
     const variants: TrackerSettings[] = [
-      { minSimilarity: 0.9, momentum: 0, maxGap: 0 },
-      { minSimilarity: -1, momentum: 0.5, maxGap: 30 },
+      { minSimilarity: 0.9, momentum: 0, maxGap: 0, boxIouWeight: 0 },
+      { minSimilarity: -1, momentum: 0.5, maxGap: 30, boxIouWeight: 1 },
     ];
     const { videos } = await openYtvisSplit(
       join(splitRoot, "valid.json"),
@@ -102,24 +106,25 @@ describe("vidseg tune vis", () => {
       out,
       minSimilarity: [0.3, 0.7],
       momentum: [0, 0.9],
-      maxGap: [10, 2],
+      maxGap: [10],
+      boxIouWeight: [0, 1],
     });
   }, 120_000);
 
   it("scores the file's own settings first, then the grid, and chooses the best AP", async () => {
     const stored = await readModelFile(SHIPPED);
-    const { minSimilarity, momentum, maxGap } = stored.info.config.inference;
+    const { minSimilarity, momentum, maxGap, boxIouWeight } = stored.info.config.inference;
     disposeModelFile(stored);
-    expect(summary.grid.map((p) => [p.minSimilarity, p.momentum, p.maxGap])).toEqual([
-      [minSimilarity, momentum, maxGap],
-      [0.3, 0, 10],
-      [0.3, 0, 2],
-      [0.3, 0.9, 10],
-      [0.3, 0.9, 2],
-      [0.7, 0, 10],
-      [0.7, 0, 2],
-      [0.7, 0.9, 10],
-      [0.7, 0.9, 2],
+    expect(summary.grid.map((p) => [p.minSimilarity, p.momentum, p.maxGap, p.boxIouWeight])).toEqual([
+      [minSimilarity, momentum, maxGap, boxIouWeight],
+      [0.3, 0, 10, 0],
+      [0.3, 0, 10, 1],
+      [0.3, 0.9, 10, 0],
+      [0.3, 0.9, 10, 1],
+      [0.7, 0, 10, 0],
+      [0.7, 0, 10, 1],
+      [0.7, 0.9, 10, 0],
+      [0.7, 0.9, 10, 1],
     ]);
     expect(summary.before).toEqual(summary.grid[0]);
     const best = Math.max(...summary.grid.map((p) => p.AP));
@@ -149,15 +154,9 @@ describe("vidseg tune vis", () => {
       for (const [name, tensor] of a.weights) {
         expect(b.weights.get(name)!.dataSync()).toEqual(tensor.dataSync());
       }
-      const { minSimilarity, momentum, maxGap, ...rest } = b.info.config.inference;
-      const { chosen } = summary;
-      expect([minSimilarity, momentum, maxGap]).toEqual([
-        chosen.minSimilarity,
-        chosen.momentum,
-        chosen.maxGap,
-      ]);
-      const { minSimilarity: _s, momentum: _m, maxGap: _g, ...restBefore } = a.info.config.inference;
-      expect(rest).toEqual(restBefore);
+      const { minSimilarity, momentum, maxGap, boxIouWeight } = summary.chosen;
+      const chosen = { minSimilarity, momentum, maxGap, boxIouWeight };
+      expect(b.info.config.inference).toEqual({ ...a.info.config.inference, ...chosen });
       expect({ ...b.info, config: { ...b.info.config, inference: a.info.config.inference } }).toEqual(a.info);
     } finally {
       disposeModelFile(a);

@@ -21,6 +21,7 @@ interface InferCliOptions {
   minSimilarity?: string;
   momentum?: string;
   maxGap?: string;
+  boxIouWeight?: string;
   threads?: string;
   quiet?: boolean;
   json?: boolean;
@@ -141,6 +142,10 @@ export function registerInfer(program: Command): void {
       "--max-gap <n>",
       "online: a track unseen for more than n frames (occluded, out of view) ends; a later detection starts a new one (default: the model file's, 10 unless `vidseg tune vis` chose another)",
     )
+    .option(
+      "--box-iou-weight <w>",
+      "online: a detection's affinity to a track is the cosine similarity plus w × the IoU of its box with the track's last box (default: the model file's, 0 unless `vidseg tune vis` chose another)",
+    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
@@ -173,6 +178,7 @@ export function registerInfer(program: Command): void {
           minSimilarity: numberOption(cli.minSimilarity, "--min-similarity", { min: -1, max: 1 }),
           momentum: numberOption(cli.momentum, "--momentum", { min: 0, below: 1 }),
           maxGap: numberOption(cli.maxGap, "--max-gap", { integer: true, min: 0 }),
+          boxIouWeight: numberOption(cli.boxIouWeight, "--box-iou-weight", { min: 0 }),
           threads: numberOption(cli.threads, "--threads", { integer: true, min: 1 }),
         };
         const { inferVis, inferVisSummaryText, Progress } = await import("../index.js");
@@ -214,6 +220,10 @@ export function registerInfer(program: Command): void {
     .option(
       "--max-gap <n>",
       "online: a track unseen for more than n frames (occluded, out of view) ends; a later detection starts a new one (default: the model file's, 10 unless `vidseg tune vis` chose another)",
+    )
+    .option(
+      "--box-iou-weight <w>",
+      "online: a detection's affinity to a track is the cosine similarity plus w × the IoU of its box with the track's last box (default: the model file's, 0 unless `vidseg tune vis` chose another)",
     )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")

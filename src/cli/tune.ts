@@ -11,20 +11,21 @@ interface TuneCliOptions {
   minSimilarity?: string;
   momentum?: string;
   maxGap?: string;
+  boxIouWeight?: string;
   quiet?: boolean;
   json?: boolean;
 }
 
 const TUNE_HELP = `
 Chooses the online tracker's association settings (minimum embedding similarity, memory momentum,
-frames a track may be unseen) on a split with GT (a tuning split: not the one the
+frames a track may be unseen, weight of the box cue) on a split with GT (a tuning split: not the one the
 model is scored on afterwards). The network runs once per frame; every grid point's tracker follows the
 same outputs, so the grid costs about one inference pass. The file's own settings are always on the grid,
 and win ties.
 
 Written to --out:
-  model.safetensors   the model, same tensors, with the chosen inference.minSimilarity, .momentum and
-                      .maxGap
+  model.safetensors   the model, same tensors, with the chosen inference.minSimilarity, .momentum,
+                      .maxGap and .boxIouWeight
                       (what vidseg infer vis, the API and the demo then use by default)
   tuning.json         every grid point: AP, AP50, AP75, AR10, identity switches per GT track
   results.json        the chosen settings' results on the split`;
@@ -54,7 +55,12 @@ export function registerTune(program: Command): void {
     .option("--images <dir>", "frames folder of an annotation JSON")
     .option("--min-similarity <list>", "values of the tracker's minimum similarity", "0.3,0.4,0.5,0.6,0.7")
     .option("--momentum <list>", "values of the tracker's memory momentum", "0,0.5,0.7,0.9")
-    .option("--max-gap <list>", "values of the frames a track may be unseen and still continue", "10,30")
+    .option("--max-gap <list>", "values of the frames a track may be unseen and still continue", "10")
+    .option(
+      "--box-iou-weight <list>",
+      "values of the box cue's weight (affinity = cosine similarity + w × box IoU with the track)",
+      "0,0.5",
+    )
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
     .addHelpText("after", TUNE_HELP)
@@ -69,6 +75,7 @@ export function registerTune(program: Command): void {
           minSimilarity: numberList(cli.minSimilarity, "--min-similarity", { min: -1, max: 1 }),
           momentum: numberList(cli.momentum, "--momentum", { min: 0, below: 1 }),
           maxGap: numberList(cli.maxGap, "--max-gap", { integer: true, min: 0 }),
+          boxIouWeight: numberList(cli.boxIouWeight, "--box-iou-weight", { min: 0 }),
         };
         const { tuneVis, tuneVisSummaryText, Progress } = await import("../index.js");
         const bar = progressBar(Progress, "tune vis", cli.quiet || cli.json);

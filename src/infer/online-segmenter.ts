@@ -34,6 +34,7 @@ import type { FrameSegmenter } from "../models/segmenter.js";
 import {
   cellColours,
   duplicateQueries,
+  maskBoxes,
   maskScores,
   guidedUpsampleMask,
   upsampleQueryMask,
@@ -94,6 +95,7 @@ export interface TrackerSettings {
   minSimilarity: number;
   momentum: number;
   maxGap: number;
+  boxIouWeight: number;
 }
 
 export interface SegmentedInstance {
@@ -135,13 +137,14 @@ export class OnlineSegmenter {
     readonly options: OnlineSegmenterOptions = {},
   ) {
     this.network = "predict" in model ? model : new TfjsFrameNetwork(model, info);
-    const { scoreThreshold, topK, minSimilarity, momentum, maxGap } = info.config.inference;
+    const { scoreThreshold, topK, minSimilarity, momentum, maxGap, boxIouWeight } = info.config.inference;
     this.trackerOptions = {
       scoreThreshold,
       topK,
       minSimilarity,
       momentum,
       maxGap,
+      boxIouWeight,
       ...options,
       mode: options.collectResults ? "results" : "stream",
       categoryIds: info.categoryIds,
@@ -297,12 +300,14 @@ export class OnlineSegmenter {
     };
     const queries: QueryOutput[] = [];
     const { numQueries, numClasses, embeddingDim } = prediction;
+    const boxes = maskBoxes(prediction);
     const scales =
       (this.options.maskScore ?? this.info.config.inference.maskScore) ? maskScores(prediction) : null;
     for (let q = 0; q < numQueries; q++) {
       const classProbs = prediction.classProbs.subarray(q * numClasses, (q + 1) * numClasses);
       queries.push({
         embedding: prediction.embeddings.subarray(q * embeddingDim, (q + 1) * embeddingDim),
+        box: boxes.subarray(q * 4, q * 4 + 4),
         classProbs: scales ? classProbs.map((p) => p * scales[q]) : classProbs,
         score: prediction.scores[q],
         mask: () => maskOf(q),

@@ -7,6 +7,9 @@
  * with the previous frame, every track keeps a momentum-averaged embedding (its memory), so an instance
  * that is occluded or leaves the frame for up to `maxGap` frames keeps its identity when it comes back.
  * With `momentum: 0` the memory is the last seen embedding, i.e. MinVIS's previous-frame matching.
+ * With `boxIouWeight` w > 0, a pair's affinity is its cosine similarity plus w times the IoU of the
+ * candidate's box with the track's last box, so that an object whose embedding dips for a frame
+ * (partial occlusion, a look-alike beside it) stays with the track where it is.
  *
  * Memory is bounded whatever the video length: at most `maxLiveTracks` live tracks, each holding one
  * embedding and one running class-probability sum. The only per-frame state is what the results JSON
@@ -25,6 +28,8 @@ export type MaskInput = Uint8Array | Rle | (() => Uint8Array | Rle);
 export interface QueryOutput {
   /** Association embedding (L2-normalised by the model; the tracker uses cosine similarity anyway). */
   embedding: Float32Array;
+  /** The mask's box [x0, y0, x1, y1] in fractions of the frame (needed with `boxIouWeight` > 0). */
+  box?: ArrayLike<number>;
   /** Class probabilities over the K object classes (no "no-object" entry). */
   classProbs: Float32Array;
   /** Mask of this query; a lazy handle is only called for queries whose mask the tracker stores. */
@@ -47,6 +52,8 @@ export interface TrackerOptions {
   minSimilarity?: number;
   /** memory ← normalise(momentum · memory + (1 − momentum) · embedding). 0 = MinVIS. Default 0.7. */
   momentum?: number;
+  /** Affinity = cosine similarity + this × IoU of the candidate's box with the track's last box. Default 0. */
+  boxIouWeight?: number;
   /** A track missing for more than this many consecutive frames is retired. Default 10. */
   maxGap?: number;
   /** Bound on live tracks; when full, the longest-unseen track is retired to make room. Default 64. */
@@ -82,7 +89,7 @@ export interface TrackedInstance {
   frameScore: number;
   /** Index of the query in this frame's input. */
   queryIndex: number;
-  /** Cosine similarity to the track memory; null when this query started the track. */
+  /** Affinity to the track: cosine similarity to its memory (+ the box term); null for a new track. */
   similarity: number | null;
   /** The query's mask as given (the tracker does not retain it in stream mode). */
   mask: MaskInput;
@@ -92,6 +99,8 @@ export interface TrackedInstance {
 interface Track {
   id: number;
   memory: Float32Array;
+  /** The box of its last mask, when the queries have boxes. */
+  box?: ArrayLike<number>;
   lastSeen: number;
   classSum: Float64Array;
   weightSum: number;
@@ -127,23 +136,34 @@ export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
   return norm > 0 ? dot / norm : 0;
 }
 
-/** Similarity given to forbidden pairs: below any cosine, so the assignment never prefers them. */
+/** IoU of two [x0, y0, x1, y1] boxes (0 when either is empty). */
+export function boxIou(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+  const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (iw <= 0 || ih <= 0) return 0;
+  const inter = iw * ih;
+  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
+}
+
+/** Affinity given to forbidden pairs: below any allowed one, so the assignment never prefers them. */
 const FORBIDDEN = -2;
 
 /**
- * Matches candidates to tracks: the assignment maximising total cosine similarity among pairs whose
- * similarity reaches `minSimilarity` (pairs below it are forbidden before solving, so a weak pair never
- * pushes out a good one). Returns, per candidate, the matched track index or -1, and the similarity.
+ * Matches candidates to tracks: the assignment maximising total affinity (cosine similarity, plus
+ * `bonus[k][j]` where given) among pairs whose affinity reaches `minSimilarity` (pairs below it are
+ * forbidden before solving, so a weak pair never pushes out a good one). Returns, per candidate, the
+ * matched track index or -1, and the affinity.
  */
 export function associate(
   candidates: readonly Float32Array[],
   tracks: readonly Float32Array[],
   minSimilarity: number,
+  bonus?: readonly (readonly number[])[],
 ): { trackOf: number[]; similarity: number[] } {
   const trackOf = new Array<number>(candidates.length).fill(-1);
   const similarity = new Array<number>(candidates.length).fill(Number.NaN);
   if (candidates.length === 0 || tracks.length === 0) return { trackOf, similarity };
-  const sims = candidates.map((c) => tracks.map((t) => cosineSimilarity(c, t)));
+  const sims = candidates.map((c, k) => tracks.map((t, j) => cosineSimilarity(c, t) + (bonus?.[k][j] ?? 0)));
   const gated = sims.map((row) => row.map((s) => (s >= minSimilarity ? s : FORBIDDEN)));
   const { rows, cols } = linearSumAssignment(gated, true);
   for (let k = 0; k < rows.length; k++) {
@@ -163,6 +183,7 @@ export class Tracker {
   private readonly newTrackScore: number;
   private readonly minSimilarity: number;
   private readonly momentum: number;
+  private readonly boxIouWeight: number;
   private readonly maxGap: number;
   private readonly maxLiveTracks: number;
   private readonly maxCandidatesPerFrame: number;
@@ -185,6 +206,7 @@ export class Tracker {
     this.newTrackScore = options.newTrackScore ?? this.scoreThreshold;
     this.minSimilarity = options.minSimilarity ?? 0.5;
     this.momentum = options.momentum ?? 0.7;
+    this.boxIouWeight = options.boxIouWeight ?? 0;
     this.maxGap = options.maxGap ?? 10;
     this.maxLiveTracks = options.maxLiveTracks ?? 64;
     this.maxCandidatesPerFrame = options.maxCandidatesPerFrame ?? Infinity;
@@ -199,6 +221,7 @@ export class Tracker {
       "tracker",
     );
     check(this.momentum >= 0 && this.momentum < 1, "momentum must be in [0, 1)", undefined, "tracker");
+    check(this.boxIouWeight >= 0, "boxIouWeight must be ≥ 0", undefined, "tracker");
     check(
       Number.isInteger(this.maxGap) && this.maxGap >= 0,
       "maxGap must be an integer ≥ 0",
@@ -262,10 +285,18 @@ export class Tracker {
       .sort((a, b) => b.query.score - a.query.score)
       .slice(0, this.maxCandidatesPerFrame);
 
+    const w = this.boxIouWeight;
+    const bonus =
+      w > 0
+        ? candidates.map(({ query }) =>
+            this.live.map((track) => (query.box && track.box ? w * boxIou(query.box, track.box) : 0)),
+          )
+        : undefined;
     const { trackOf, similarity } = associate(
       candidates.map((c) => c.query.embedding),
       this.live.map((track) => track.memory),
       this.minSimilarity,
+      bonus,
     );
 
     const instances: TrackedInstance[] = [];
@@ -401,6 +432,7 @@ export class Tracker {
     const track: Track = {
       id: this.nextId++,
       memory: normalised(Float32Array.from(query.embedding)),
+      box: query.box,
       lastSeen: t,
       classSum: new Float64Array(query.classProbs.length),
       weightSum: 0,
@@ -422,6 +454,7 @@ export class Tracker {
       track.memory[i] = m * track.memory[i] + (1 - m) * query.embedding[i];
     }
     normalised(track.memory);
+    track.box = query.box;
     track.lastSeen = t;
     this.accumulate(track, query, t, frameSize);
   }

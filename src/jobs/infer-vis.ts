@@ -94,6 +94,8 @@ export interface InferVisOptions {
   momentum?: number;
   /** Online model: frames a track may be unseen and still continue (TrackerOptions). */
   maxGap?: number;
+  /** Online model: weight of the tracker's box cue (TrackerOptions). */
+  boxIouWeight?: number;
   /** onnxruntime's intra-op threads for an exported `.onnx` model (default: one per core). */
   threads?: number;
   /** Called after every frame. */
@@ -445,6 +447,7 @@ export async function inferVis(options: InferVisOptions): Promise<InferVisSummar
     ...(options.minSimilarity !== undefined ? { minSimilarity: options.minSimilarity } : {}),
     ...(options.momentum !== undefined ? { momentum: options.momentum } : {}),
     ...(options.maxGap !== undefined ? { maxGap: options.maxGap } : {}),
+    ...(options.boxIouWeight !== undefined ? { boxIouWeight: options.boxIouWeight } : {}),
     ...outputOptions,
   };
   let info: ModelInfo;

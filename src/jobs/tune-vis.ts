@@ -1,6 +1,7 @@
 /**
  * The tune-vis job (`vidseg tune vis`): chooses the online tracker's association settings (minimum
- * embedding similarity, memory momentum, longest gap a track survives) on a YouTube-VIS / OVIS split and stores them in a copy of
+ * embedding similarity, memory momentum, longest gap a track survives, weight of the box cue) on a
+ * YouTube-VIS / OVIS split and stores them in a copy of
  * the model file, so that `vidseg infer vis`, the API and the demo run the model as it was tuned.
  *
  * The network runs once per frame; every grid point's tracker follows the same outputs
@@ -31,7 +32,8 @@ import type { JobProgress } from "./progress.js";
 /** The grid `vidseg tune vis` searches by default. */
 export const DEFAULT_MIN_SIMILARITY = [0.3, 0.4, 0.5, 0.6, 0.7] as const;
 export const DEFAULT_MOMENTUM = [0, 0.5, 0.7, 0.9] as const;
-export const DEFAULT_MAX_GAP = [10, 30] as const;
+export const DEFAULT_MAX_GAP = [10] as const;
+export const DEFAULT_BOX_IOU_WEIGHT = [0, 0.5] as const;
 
 export interface TuneVisOptions {
   /** Online model file, run folder or training checkpoint (a `.safetensors`: the job writes one). */
@@ -49,6 +51,8 @@ export interface TuneVisOptions {
   momentum?: readonly number[];
   /** Values tried for `inference.maxGap` (default {@link DEFAULT_MAX_GAP}). */
   maxGap?: readonly number[];
+  /** Values tried for `inference.boxIouWeight` (default {@link DEFAULT_BOX_IOU_WEIGHT}). */
+  boxIouWeight?: readonly number[];
   /** Called after every frame. */
   onProgress?: (progress: JobProgress) => void;
 }
@@ -81,23 +85,16 @@ export interface TuneVisSummary {
   seconds: number;
 }
 
-/** The grid in search order: the file's own settings first, then minSimilarity, momentum, maxGap. */
+/** The grid in search order: the file's own settings first, then by minSimilarity, momentum, … */
 function searchGrid(
   before: TrackerSettings,
-  minSimilarity: readonly number[],
-  momentum: readonly number[],
-  maxGap: readonly number[],
+  axes: { [K in keyof TrackerSettings]: readonly number[] },
 ): TrackerSettings[] {
-  const grid = [before];
-  const same = (a: TrackerSettings) =>
-    a.minSimilarity === before.minSimilarity && a.momentum === before.momentum && a.maxGap === before.maxGap;
-  for (const s of minSimilarity)
-    for (const m of momentum)
-      for (const g of maxGap) {
-        const point = { minSimilarity: s, momentum: m, maxGap: g };
-        if (!same(point)) grid.push(point);
-      }
-  return grid;
+  const keys = Object.keys(axes) as (keyof TrackerSettings)[];
+  let points = [{}] as TrackerSettings[];
+  for (const key of keys) points = points.flatMap((p) => axes[key].map((v) => ({ ...p, [key]: v })));
+  const same = (p: TrackerSettings) => keys.every((key) => p[key] === before[key]);
+  return [before, ...points.filter((p) => !same(p))];
 }
 
 export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> {
@@ -111,6 +108,7 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
   const minSimilarity = options.minSimilarity ?? DEFAULT_MIN_SIMILARITY;
   const momentum = options.momentum ?? DEFAULT_MOMENTUM;
   const maxGap = options.maxGap ?? DEFAULT_MAX_GAP;
+  const boxIouWeight = options.boxIouWeight ?? DEFAULT_BOX_IOU_WEIGHT;
   for (const s of minSimilarity) check(s >= -1 && s <= 1, `must be in [-1, 1], got ${s}`, "--min-similarity");
   for (const m of momentum) check(m >= 0 && m < 1, `must be in [0, 1), got ${m}`, "--momentum");
   for (const g of maxGap)
@@ -132,8 +130,14 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
       "__metadata__.info.kind",
     );
   }
-  const { minSimilarity: s0, momentum: m0, maxGap: g0 } = info.config.inference;
-  const grid = searchGrid({ minSimilarity: s0, momentum: m0, maxGap: g0 }, minSimilarity, momentum, maxGap);
+  const stored = info.config.inference;
+  const before: TrackerSettings = {
+    minSimilarity: stored.minSimilarity,
+    momentum: stored.momentum,
+    maxGap: stored.maxGap,
+    boxIouWeight: stored.boxIouWeight,
+  };
+  const grid = searchGrid(before, { minSimilarity, momentum, maxGap, boxIouWeight });
   const segmenter = OnlineSegmenter.fromModelFile(modelFile, {
     collectResults: true,
     syntheticInput: true,
@@ -218,18 +222,24 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
 /** Human-readable lines: the grid as a table, then what was chosen and written. */
 export function tuneVisSummaryText(summary: TuneVisSummary): string[] {
   const f = (v: number) => v.toFixed(3);
-  const lines = ["minSimilarity momentum maxGap     AP   AP50   AP75   AR10  IDSW/track"];
+  const settings = (p: TrackerSettings) =>
+    `minSimilarity ${p.minSimilarity}, momentum ${p.momentum}, maxGap ${p.maxGap}, boxIouWeight ${p.boxIouWeight}`;
+  const lines = ["minSimilarity momentum maxGap boxIouWeight     AP   AP50   AP75   AR10  IDSW/track"];
   for (const p of summary.grid) {
-    const mark = p === summary.chosen ? " *" : "";
-    lines.push(
-      `${p.minSimilarity.toString().padStart(13)} ${p.momentum.toString().padStart(8)} ${p.maxGap.toString().padStart(6)} ${f(p.AP)}  ${f(p.AP50)}  ${f(p.AP75)}  ${f(p.AR10)}  ${p.switchesPerTrack.toFixed(2).padStart(10)}${mark}`,
-    );
+    const columns = [
+      p.minSimilarity.toString().padStart(13),
+      p.momentum.toString().padStart(8),
+      p.maxGap.toString().padStart(6),
+      p.boxIouWeight.toString().padStart(12),
+      ...[p.AP, p.AP50, p.AP75, p.AR10].map((v) => f(v).padStart(6)),
+      p.switchesPerTrack.toFixed(2).padStart(11),
+    ];
+    lines.push(columns.join(" ") + (p === summary.chosen ? " *" : ""));
   }
   const { before, chosen } = summary;
   lines.push(
     `chosen on ${summary.split} (${summary.videos} videos, ${summary.frames} frames, ${summary.evaluation} AP): ` +
-      `minSimilarity ${chosen.minSimilarity}, momentum ${chosen.momentum}, maxGap ${chosen.maxGap}: AP ${f(chosen.AP)} ` +
-      `(the file's ${before.minSimilarity} / ${before.momentum} / ${before.maxGap}: ${f(before.AP)})`,
+      `${settings(chosen)}: AP ${f(chosen.AP)} (the file's ${settings(before)}: ${f(before.AP)})`,
     `model: ${summary.model}`,
     `results: ${summary.results}, grid: tuning.json`,
   );

@@ -132,6 +132,8 @@ export interface InferenceConfig {
    * `vidseg tune vis` chooses the three tracker settings on a split.
    */
   maxGap: number;
+  /** The online tracker's box cue: affinity = cosine + this × box IoU with the track (TrackerOptions). */
+  boxIouWeight: number;
 }
 
 /** The offline head's own settings (the rest is taken from the segmenter's config). */
@@ -393,6 +395,7 @@ const DEFAULTS: VisConfig = {
     minSimilarity: 0.5,
     momentum: 0.7,
     maxGap: 10,
+    boxIouWeight: 0,
   },
   offline: {
     head: {
@@ -742,6 +745,7 @@ export function validateVisConfig(config: VisConfig, file?: string): void {
   number("inference.momentum", config.inference.momentum, 0, 1);
   if (config.inference.momentum === 1) fail("inference.momentum", "must be below 1");
   integer("inference.maxGap", config.inference.maxGap, 0);
+  number("inference.boxIouWeight", config.inference.boxIouWeight);
   const off = config.offline;
   validateHeadOptions(off.head, file, "offline.head");
   for (const field of ["clipLength", "clipMaxStride", "clipsPerBatch", "inferenceClipLength"] as const)

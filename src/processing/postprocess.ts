@@ -233,6 +233,29 @@ export function maskScores(prediction: FramePrediction): Float32Array {
 }
 
 /**
+ * The box of each query's mask (its positive logits at 1/4 resolution), as [x0, y0, x1, y1] fractions of
+ * the frame, [N, 4]; an empty mask is [0, 0, 0, 0]. What the tracker's box cue compares across frames.
+ */
+export function maskBoxes(prediction: FramePrediction): Float32Array {
+  const { maskHeight: h, maskWidth: w, maskLogits } = prediction;
+  const boxes = new Float32Array(prediction.numQueries * 4);
+  for (let q = 0; q < prediction.numQueries; q++) {
+    let [x0, y0, x1, y1] = [w, h, -1, -1];
+    const offset = q * h * w;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        if (maskLogits[offset + y * w + x] <= 0) continue;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
+    if (x1 >= 0) boxes.set([x0 / w, y0 / h, (x1 + 1) / w, (y1 + 1) / h], q * 4);
+  }
+  return boxes;
+}
+
+/**
  * Linear Soft-NMS (Bodla et al., 2017) within groups (a video's results of one class): the best-scoring
  * item is taken, every item left in its group whose overlap with it exceeds `iouThreshold` has its score
  * multiplied by 1 − overlap, and so on down. Unlike hard suppression, a duplicate sinks below the other
