@@ -63,7 +63,7 @@ describe.each([
   }, 120_000);
 });
 
-it("the distilled student has exactly the undistilled student's tensors and inference settings", async () => {
+it("the distilled student has exactly the undistilled student's tensors and network settings", async () => {
   const [distilled, undistilled] = await Promise.all(
     ["weights/ovis-student-ookd.safetensors", "weights/ovis-student.safetensors"].map((f) =>
       readModelFile(f),
@@ -74,7 +74,14 @@ it("the distilled student has exactly the undistilled student's tensors and infe
       Object.fromEntries([...file.weights].map(([name, t]) => [name, t.shape]).sort());
     expect(shapes(distilled)).toEqual(shapes(undistilled));
     expect(distilled.info.config.model).toEqual(undistilled.info.config.model);
-    expect(distilled.info.config.inference).toEqual(undistilled.info.config.inference);
+    // The tracker's association settings are each file's own (`vidseg tune vis` chose them on the
+    // tuning split); what decides the network's cost and outputs is the same.
+    const network = ({ scoreThreshold, topK, maskScore }: typeof distilled.info.config.inference) => ({
+      scoreThreshold,
+      topK,
+      maskScore,
+    });
+    expect(network(distilled.info.config.inference)).toEqual(network(undistilled.info.config.inference));
     expect(distilled.info.config.distill).toMatchObject({ kdFilter: "qfa", fairAug: { enabled: true } });
   } finally {
     disposeModelFile(distilled);
