@@ -217,14 +217,6 @@ export function registerInfer(program: Command): void {
     )
     .option("--fps <n>", "frame rate (resamples videos; timestamps)")
     .option("--max-frames <n>", "at most n frames per video")
-    .option(
-      "--max-gap <n>",
-      "online: a track unseen for more than n frames (occluded, out of view) ends; a later detection starts a new one (default: the model file's, 10 unless `vidseg tune vis` chose another)",
-    )
-    .option(
-      "--box-iou-weight <w>",
-      "online: a detection's affinity to a track is the cosine similarity plus w × the IoU of its box with the track's last box (default: the model file's, 0 unless `vidseg tune vis` chose another)",
-    )
     .option("--threads <n>", "onnxruntime threads for an .onnx checkpoint (default: one per core)")
     .option("--quiet", "no progress display")
     .option("--json", "print a JSON summary on stdout")
