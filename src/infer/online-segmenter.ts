@@ -126,6 +126,8 @@ export class OnlineSegmenter {
   private tracker!: Tracker;
   private readonly trackerOptions: TrackerOptions;
   private variants: Tracker[] = [];
+  /** Some tracker weighs box IoU, so the queries need their boxes. */
+  private readonly usesBoxes: boolean;
   private frameSize: { width: number; height: number } | null = null;
   private warned = false;
   /** The per-frame network: the model's TensorFlow.js modules, or an exported graph on onnxruntime. */
@@ -149,6 +151,9 @@ export class OnlineSegmenter {
       mode: options.collectResults ? "results" : "stream",
       categoryIds: info.categoryIds,
     };
+    this.usesBoxes = [this.trackerOptions, ...(options.trackerVariants ?? [])].some(
+      (settings) => (settings.boxIouWeight ?? 0) > 0,
+    );
     this.reset();
   }
 
@@ -300,14 +305,14 @@ export class OnlineSegmenter {
     };
     const queries: QueryOutput[] = [];
     const { numQueries, numClasses, embeddingDim } = prediction;
-    const boxes = maskBoxes(prediction);
+    const boxes = this.usesBoxes ? maskBoxes(prediction) : undefined;
     const scales =
       (this.options.maskScore ?? this.info.config.inference.maskScore) ? maskScores(prediction) : null;
     for (let q = 0; q < numQueries; q++) {
       const classProbs = prediction.classProbs.subarray(q * numClasses, (q + 1) * numClasses);
       queries.push({
         embedding: prediction.embeddings.subarray(q * embeddingDim, (q + 1) * embeddingDim),
-        box: boxes.subarray(q * 4, q * 4 + 4),
+        box: boxes?.subarray(q * 4, q * 4 + 4),
         classProbs: scales ? classProbs.map((p) => p * scales[q]) : classProbs,
         score: prediction.scores[q],
         mask: () => maskOf(q),

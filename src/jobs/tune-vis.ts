@@ -141,7 +141,7 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
   const segmenter = OnlineSegmenter.fromModelFile(modelFile, {
     collectResults: true,
     syntheticInput: true,
-    trackerVariants: grid,
+    trackerVariants: grid.slice(1), // grid[0], the file's settings, is the segmenter's own tracker
   });
   const { videos } = await openYtvisSplit(paths.annotationFile, paths.imagesDir);
   const total = gt.videos.reduce((n, v) => n + v.length, 0);
@@ -161,7 +161,7 @@ export async function tuneVis(options: TuneVisOptions): Promise<TuneVisSummary> 
           unit: "frames",
         });
       }
-      segmenter.finishVariants(video.id).forEach((videoResults, i) => {
+      [segmenter.finish(video.id), ...segmenter.finishVariants(video.id)].forEach((videoResults, i) => {
         for (const result of videoResults) {
           while (result.segmentations.length < video.length) result.segmentations.push(null);
           results[i].push(result);
